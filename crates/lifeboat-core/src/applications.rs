@@ -1,0 +1,77 @@
+//! Applications (e.g. "shop"): a named group of environments.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::credentials::SecretRef;
+use crate::environments::Environment;
+use crate::error::Result;
+use crate::lifeboat::Lifeboat;
+use crate::validation;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An application with its environments, as the sidebar shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ApplicationTree {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub environments: Vec<Environment>,
+}
+
+impl Lifeboat {
+    pub async fn create_application(&self, name: &str) -> Result<Application> {
+        let name = validation::name("name", name)?;
+        self.catalog().insert_application(&name).await
+    }
+
+    pub async fn rename_application(&self, id: &str, name: &str) -> Result<Application> {
+        let name = validation::name("name", name)?;
+        self.catalog().rename_application(id, &name).await
+    }
+
+    /// Removes the application, its environments and their saved passwords.
+    /// Backups already in storage are left alone.
+    pub async fn delete_application(&self, id: &str) -> Result<()> {
+        self.catalog().application(id).await?;
+        let environments = self.catalog().environments_of(id).await?;
+        self.catalog().delete_application(id).await?;
+        for env in environments {
+            self.forget_secret(SecretRef::DatabasePassword {
+                environment_id: env.id,
+            })
+            .await;
+        }
+        Ok(())
+    }
+
+    pub async fn list_applications(&self) -> Result<Vec<ApplicationTree>> {
+        let applications = self.catalog().applications().await?;
+        let mut environments = self.catalog().all_environments().await?;
+        Ok(applications
+            .into_iter()
+            .map(|app| {
+                let (mine, rest) = std::mem::take(&mut environments)
+                    .into_iter()
+                    .partition(|e| e.application_id == app.id);
+                environments = rest;
+                ApplicationTree {
+                    id: app.id,
+                    name: app.name,
+                    created_at: app.created_at,
+                    environments: mine,
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,166 @@
+use super::{name_conflict, Catalog};
+use crate::connection::{PgConnection, PgConnectionInput, SslMode};
+use crate::environments::Environment;
+use crate::error::{Error, Result};
+
+const DUPLICATE: &str = "This application already has an environment with this name.";
+const COLUMNS: &str =
+    "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
+                       pg_password_saved, media_dir, target_id, created_at";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    application_id: String,
+    name: String,
+    pg_host: Option<String>,
+    pg_port: Option<i64>,
+    pg_database: Option<String>,
+    pg_user: Option<String>,
+    pg_ssl_mode: Option<String>,
+    pg_password_saved: bool,
+    media_dir: Option<String>,
+    target_id: String,
+    created_at: String,
+}
+
+impl From<Row> for Environment {
+    fn from(r: Row) -> Self {
+        let connection = match (r.pg_host, r.pg_database, r.pg_user) {
+            (Some(host), Some(database), Some(user)) => Some(PgConnection {
+                host,
+                port: r
+                    .pg_port
+                    .and_then(|p| u16::try_from(p).ok())
+                    .unwrap_or(5432),
+                database,
+                user,
+                ssl_mode: r
+                    .pg_ssl_mode
+                    .as_deref()
+                    .and_then(SslMode::parse)
+                    .unwrap_or_default(),
+                has_password: r.pg_password_saved,
+            }),
+            _ => None,
+        };
+        Environment {
+            id: r.id,
+            application_id: r.application_id,
+            name: r.name,
+            connection,
+            media_dir: r.media_dir,
+            target_id: r.target_id,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// What is written for an environment; the password itself goes to the keyring.
+pub struct EnvironmentRecord<'a> {
+    pub id: &'a str,
+    pub application_id: &'a str,
+    pub name: &'a str,
+    pub connection: Option<&'a PgConnectionInput>,
+    pub password_saved: bool,
+    pub media_dir: Option<&'a str>,
+    pub target_id: &'a str,
+}
+
+impl Catalog {
+    pub async fn insert_environment(&self, r: &EnvironmentRecord<'_>) -> Result<Environment> {
+        let sql = format!(
+            "INSERT INTO environments (id, application_id, name, pg_host, pg_port, pg_database, pg_user,
+                 pg_ssl_mode, pg_password_saved, media_dir, target_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        );
+        let c = r.connection;
+        let row: Row = sqlx::query_as(&sql)
+            .bind(r.id)
+            .bind(r.application_id)
+            .bind(r.name)
+            .bind(c.map(|c| c.host.as_str()))
+            .bind(c.map(|c| i64::from(c.port)))
+            .bind(c.map(|c| c.database.as_str()))
+            .bind(c.map(|c| c.user.as_str()))
+            .bind(c.map(|c| c.ssl_mode.as_str()))
+            .bind(r.password_saved)
+            .bind(r.media_dir)
+            .bind(r.target_id)
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| name_conflict(e, DUPLICATE))?;
+        Ok(row.into())
+    }
+
+    pub async fn update_environment(&self, r: &EnvironmentRecord<'_>) -> Result<Environment> {
+        let sql = format!(
+            "UPDATE environments SET name = ?, pg_host = ?, pg_port = ?, pg_database = ?, pg_user = ?,
+                 pg_ssl_mode = ?, pg_password_saved = ?, media_dir = ?, target_id = ?
+             WHERE id = ? RETURNING {COLUMNS}"
+        );
+        let c = r.connection;
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(r.name)
+            .bind(c.map(|c| c.host.as_str()))
+            .bind(c.map(|c| i64::from(c.port)))
+            .bind(c.map(|c| c.database.as_str()))
+            .bind(c.map(|c| c.user.as_str()))
+            .bind(c.map(|c| c.ssl_mode.as_str()))
+            .bind(r.password_saved)
+            .bind(r.media_dir)
+            .bind(r.target_id)
+            .bind(r.id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| name_conflict(e, DUPLICATE))?;
+        row.map(Into::into)
+            .ok_or_else(|| Error::not_found("The environment"))
+    }
+
+    pub async fn environment(&self, id: &str) -> Result<Environment> {
+        let sql = format!("SELECT {COLUMNS} FROM environments WHERE id = ?");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Into::into)
+            .ok_or_else(|| Error::not_found("The environment"))
+    }
+
+    pub async fn environments_of(&self, application_id: &str) -> Result<Vec<Environment>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM environments WHERE application_id = ? ORDER BY name");
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(application_id)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn all_environments(&self) -> Result<Vec<Environment>> {
+        let sql = format!("SELECT {COLUMNS} FROM environments ORDER BY name");
+        let rows: Vec<Row> = sqlx::query_as(&sql).fetch_all(self.pool()).await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn delete_environment(&self, id: &str) -> Result<()> {
+        let done = sqlx::query("DELETE FROM environments WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::not_found("The environment"));
+        }
+        Ok(())
+    }
+
+    pub async fn environments_using_target(&self, target_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT count(*) FROM environments WHERE target_id = ?")
+                .bind(target_id)
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}

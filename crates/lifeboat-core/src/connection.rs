@@ -1,0 +1,230 @@
+//! An environment's PostgreSQL connection settings, and parsing them from a `DATABASE_URL`.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+use url::Url;
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::validation;
+
+pub const DEFAULT_PORT: u16 = 5432;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export)]
+pub enum SslMode {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+    VerifyCa,
+    VerifyFull,
+}
+
+impl SslMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Disable => "disable",
+            Self::Prefer => "prefer",
+            Self::Require => "require",
+            Self::VerifyCa => "verify-ca",
+            Self::VerifyFull => "verify-full",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Self::Disable,
+            Self::Prefer,
+            Self::Require,
+            Self::VerifyCa,
+            Self::VerifyFull,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == s)
+    }
+}
+
+/// Saved connection settings as shown to the UI: the password itself lives in the keyring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PgConnection {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub ssl_mode: SslMode,
+    pub has_password: bool,
+}
+
+/// Connection settings as typed or parsed; `password: None` keeps the stored one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PgConnectionInput {
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub user: String,
+    pub ssl_mode: SslMode,
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for PgConnectionInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgConnectionInput")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("database", &self.database)
+            .field("user", &self.user)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl PgConnectionInput {
+    /// Trims the fields and reports the first missing one against its form field.
+    pub fn validated(&self) -> Result<Self> {
+        if self.port == 0 {
+            return Err(Error::validation(
+                "port",
+                "Port must be between 1 and 65535.",
+            ));
+        }
+        Ok(Self {
+            host: validation::required("host", "Host", &self.host)?,
+            port: self.port,
+            database: validation::required("database", "Database", &self.database)?,
+            user: validation::required("user", "User", &self.user)?,
+            ssl_mode: self.ssl_mode,
+            password: self.password.clone().filter(|p| !p.is_empty()),
+        })
+    }
+}
+
+/// Parses `postgres://user:pass@host:5432/db?sslmode=require` (also `postgresql://`),
+/// decoding percent-escapes in the user, password and database name.
+pub fn parse_database_url(raw: &str) -> Result<PgConnectionInput> {
+    let invalid = |why: &str| {
+        Error::field(
+            ErrorCode::InvalidDatabaseUrl,
+            "databaseUrl",
+            format!("This is not a PostgreSQL URL: {why}"),
+        )
+    };
+    let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    if !matches!(url.scheme(), "postgres" | "postgresql") {
+        return Err(invalid(&format!(
+            "it starts with “{}://”, expected “postgres://”.",
+            url.scheme()
+        )));
+    }
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| invalid("it names no host."))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let decode =
+        |s: &str| percent_decode(s).ok_or_else(|| invalid("it holds an invalid percent-escape."));
+    let database = decode(url.path().trim_start_matches('/'))?;
+    if database.is_empty() || database.contains('/') {
+        return Err(invalid("it names no database (…/dbname)."));
+    }
+    let user = decode(url.username())?;
+    if user.is_empty() {
+        return Err(invalid("it names no user (user@host)."));
+    }
+    let password = url.password().map(decode).transpose()?;
+    let mut ssl_mode = SslMode::default();
+    for (key, value) in url.query_pairs() {
+        if key == "sslmode" {
+            ssl_mode = SslMode::parse(&value)
+                .ok_or_else(|| invalid(&format!("sslmode “{value}” is not known.")))?;
+        }
+    }
+    Ok(PgConnectionInput {
+        host,
+        port: url.port().unwrap_or(DEFAULT_PORT),
+        database,
+        user,
+        ssl_mode,
+        password,
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8()
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_full_url() {
+        let c = parse_database_url(
+            "postgres://shop:s%40cr%2Ft@db.example.com:6543/shop_prod?sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(c.host, "db.example.com");
+        assert_eq!(c.port, 6543);
+        assert_eq!(c.database, "shop_prod");
+        assert_eq!(c.user, "shop");
+        assert_eq!(c.password.as_deref(), Some("s@cr/t"));
+        assert_eq!(c.ssl_mode, SslMode::Require);
+    }
+
+    #[test]
+    fn defaults_port_and_sslmode_and_accepts_postgresql_scheme() {
+        let c = parse_database_url("postgresql://app@localhost/app").unwrap();
+        assert_eq!(
+            (c.port, c.ssl_mode, c.password),
+            (5432, SslMode::Prefer, None)
+        );
+    }
+
+    #[test]
+    fn keeps_plus_signs_and_ipv6_hosts() {
+        let c = parse_database_url("postgres://u:a+b@[::1]:5433/d").unwrap();
+        assert_eq!(c.password.as_deref(), Some("a+b"));
+        assert_eq!(c.host, "::1");
+    }
+
+    #[test]
+    fn rejects_malformed_urls() {
+        for bad in [
+            "",
+            "not a url",
+            "mysql://u:p@h/db",
+            "postgres://u:p@h",
+            "postgres://u:p@h/",
+            "postgres://:p@h/db",
+            "postgres://u:p@h/db?sslmode=sometimes",
+            "postgres://u:p@h:99999/db",
+        ] {
+            let err = parse_database_url(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidDatabaseUrl, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_password() {
+        let c = parse_database_url("postgres://u:hunter2@h/db").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn validation_names_the_missing_field() {
+        let mut c = parse_database_url("postgres://u@h/db").unwrap();
+        c.host = "  ".into();
+        assert_eq!(c.validated().unwrap_err().field.as_deref(), Some("host"));
+    }
+}

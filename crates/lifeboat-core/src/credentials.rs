@@ -1,0 +1,111 @@
+//! Secrets (database passwords, S3 secret keys) live only in the OS keyring: Secret Service on
+//! Linux, Keychain on macOS, Credential Manager on Windows. The catalog only records that one
+//! is saved. keyring calls block on D-Bus, so async callers go through `spawn_blocking`.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::error::{Error, ErrorCode, Result};
+
+const SERVICE: &str = "lifeboat";
+
+/// What a secret belongs to; the keyring account is derived from the owner's stable id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    DatabasePassword { environment_id: String },
+    S3SecretKey { target_id: String },
+}
+
+impl SecretRef {
+    fn account(&self) -> String {
+        match self {
+            Self::DatabasePassword { environment_id } => {
+                format!("environment:{environment_id}:database-password")
+            }
+            Self::S3SecretKey { target_id } => format!("target:{target_id}:s3-secret-key"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[ts(export)]
+pub struct KeyringStatus {
+    pub available: bool,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Credentials;
+
+impl Credentials {
+    pub async fn set(&self, secret: SecretRef, value: String) -> Result<()> {
+        blocking(move || entry(&secret)?.set_password(&value).map_err(map_error)).await
+    }
+
+    pub async fn get(&self, secret: SecretRef) -> Result<String> {
+        blocking(move || entry(&secret)?.get_password().map_err(map_error)).await
+    }
+
+    /// Deleting a secret that is not there is not an error.
+    pub async fn delete(&self, secret: SecretRef) -> Result<()> {
+        blocking(move || match entry(&secret)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(map_error(e)),
+        })
+        .await
+    }
+
+    /// Probes the keyring with a read of an entry that never exists.
+    pub async fn status(&self) -> KeyringStatus {
+        let probe = SecretRef::DatabasePassword {
+            environment_id: "status-probe".into(),
+        };
+        match self.get(probe).await {
+            Ok(_) => KeyringStatus {
+                available: true,
+                message: None,
+            },
+            Err(e) if e.code == ErrorCode::SecretMissing => KeyringStatus {
+                available: true,
+                message: None,
+            },
+            Err(e) => KeyringStatus {
+                available: false,
+                message: Some(e.message),
+            },
+        }
+    }
+}
+
+fn entry(secret: &SecretRef) -> Result<keyring::Entry> {
+    keyring::Entry::new(SERVICE, &secret.account()).map_err(map_error)
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("Keyring task failed: {e}")))?
+}
+
+fn map_error(e: keyring::Error) -> Error {
+    match e {
+        keyring::Error::NoEntry => Error::new(
+            ErrorCode::SecretMissing,
+            "No saved secret was found in the OS keyring; enter it again.",
+        ),
+        keyring::Error::NoStorageAccess(cause) => Error::new(
+            ErrorCode::KeyringLocked,
+            format!("The OS keyring is locked or refused access ({cause}). Unlock it and try again."),
+        ),
+        keyring::Error::PlatformFailure(cause) => Error::new(
+            ErrorCode::KeyringUnavailable,
+            format!(
+                "No OS keyring is available ({cause}). Passwords can't be saved until a keyring service (e.g. GNOME Keyring) runs."
+            ),
+        ),
+        other => Error::new(
+            ErrorCode::KeyringUnavailable,
+            format!("The OS keyring failed: {other}"),
+        ),
+    }
+}

@@ -1,0 +1,191 @@
+//! Environments (production, staging…): a PostgreSQL connection, a media directory and the
+//! storage target its backups go to.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::catalog::environments::EnvironmentRecord;
+use crate::catalog::new_id;
+use crate::connection::{PgConnection, PgConnectionInput};
+use crate::credentials::SecretRef;
+use crate::error::{Error, ErrorCode, Result};
+use crate::lifeboat::Lifeboat;
+use crate::media::{self, MediaStats};
+use crate::postgres::{self, ConnectionReport};
+use crate::validation;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Environment {
+    pub id: String,
+    pub application_id: String,
+    pub name: String,
+    pub connection: Option<PgConnection>,
+    pub media_dir: Option<String>,
+    pub target_id: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct EnvironmentInput {
+    pub application_id: String,
+    pub name: String,
+    pub connection: Option<PgConnectionInput>,
+    pub media_dir: Option<String>,
+    /// `None` = the default (local folder) target.
+    pub target_id: Option<String>,
+}
+
+struct ValidInput {
+    name: String,
+    connection: Option<PgConnectionInput>,
+    media_dir: Option<String>,
+    target_id: String,
+}
+
+impl Lifeboat {
+    pub async fn create_environment(&self, input: &EnvironmentInput) -> Result<Environment> {
+        self.catalog().application(&input.application_id).await?;
+        let valid = self.validate_environment(input).await?;
+        let id = new_id();
+        let password = valid.connection.as_ref().and_then(|c| c.password.clone());
+        if let Some(password) = &password {
+            self.credentials()
+                .set(secret_of(&id), password.clone())
+                .await?;
+        }
+        let record = EnvironmentRecord {
+            id: &id,
+            application_id: &input.application_id,
+            name: &valid.name,
+            connection: valid.connection.as_ref(),
+            password_saved: password.is_some(),
+            media_dir: valid.media_dir.as_deref(),
+            target_id: &valid.target_id,
+        };
+        let created = self.catalog().insert_environment(&record).await;
+        if created.is_err() && password.is_some() {
+            self.forget_secret(secret_of(&id)).await;
+        }
+        created
+    }
+
+    /// A `None` password in the connection keeps the saved one; no connection forgets it.
+    pub async fn update_environment(
+        &self,
+        id: &str,
+        input: &EnvironmentInput,
+    ) -> Result<Environment> {
+        let existing = self.catalog().environment(id).await?;
+        let valid = self.validate_environment(input).await?;
+        let had_password = existing.connection.as_ref().is_some_and(|c| c.has_password);
+        let password_saved = match &valid.connection {
+            Some(PgConnectionInput {
+                password: Some(password),
+                ..
+            }) => {
+                self.credentials()
+                    .set(secret_of(id), password.clone())
+                    .await?;
+                true
+            }
+            Some(_) => had_password,
+            None => {
+                if had_password {
+                    self.credentials().delete(secret_of(id)).await?;
+                }
+                false
+            }
+        };
+        let record = EnvironmentRecord {
+            id,
+            application_id: &existing.application_id,
+            name: &valid.name,
+            connection: valid.connection.as_ref(),
+            password_saved,
+            media_dir: valid.media_dir.as_deref(),
+            target_id: &valid.target_id,
+        };
+        self.catalog().update_environment(&record).await
+    }
+
+    pub async fn delete_environment(&self, id: &str) -> Result<()> {
+        self.catalog().delete_environment(id).await?;
+        self.forget_secret(secret_of(id)).await;
+        Ok(())
+    }
+
+    /// Connects with the given settings; a missing password is read from the keyring when the
+    /// environment has one saved.
+    pub async fn test_connection(
+        &self,
+        input: &PgConnectionInput,
+        environment_id: Option<&str>,
+    ) -> Result<ConnectionReport> {
+        let mut input = input.validated()?;
+        if input.password.is_none() {
+            if let Some(id) = environment_id {
+                let env = self.catalog().environment(id).await?;
+                if env.connection.is_some_and(|c| c.has_password) {
+                    input.password = Some(self.credentials().get(secret_of(id)).await?);
+                }
+            }
+        }
+        let pg_bin_dir = self.settings().await?.pg_bin_dir;
+        postgres::probe(&input, pg_bin_dir.as_deref().map(Path::new)).await
+    }
+
+    pub async fn media_stats(&self, path: &str) -> Result<MediaStats> {
+        media::stats(Path::new(path)).await
+    }
+
+    async fn validate_environment(&self, input: &EnvironmentInput) -> Result<ValidInput> {
+        let name = validation::name("name", &input.name)?;
+        let connection = input
+            .connection
+            .as_ref()
+            .map(|c| c.validated())
+            .transpose()?;
+        let media_dir = match input.media_dir.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(dir) => {
+                media::check_dir(Path::new(dir))
+                    .map_err(|e| Error::field(e.code, "mediaDir", e.message))?;
+                Some(dir.to_owned())
+            }
+        };
+        let target_id = match &input.target_id {
+            Some(id) => {
+                self.catalog()
+                    .target(id)
+                    .await
+                    .map_err(|_| {
+                        Error::field(
+                            ErrorCode::NotFound,
+                            "targetId",
+                            "That storage target no longer exists.",
+                        )
+                    })?
+                    .id
+            }
+            None => self.catalog().default_target().await?.id,
+        };
+        Ok(ValidInput {
+            name,
+            connection,
+            media_dir,
+            target_id,
+        })
+    }
+}
+
+fn secret_of(environment_id: &str) -> SecretRef {
+    SecretRef::DatabasePassword {
+        environment_id: environment_id.to_owned(),
+    }
+}

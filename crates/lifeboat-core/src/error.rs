@@ -1,0 +1,102 @@
+//! The one error type that crosses every boundary: a stable machine code for tests and programs,
+//! a sentence for people, and the form field it concerns when there is one.
+
+use serde::Serialize;
+use ts_rs::TS;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum ErrorCode {
+    Validation,
+    NotFound,
+    Conflict,
+    InvalidDatabaseUrl,
+    KeyringUnavailable,
+    KeyringLocked,
+    SecretMissing,
+    PgAuthFailed,
+    PgDatabaseMissing,
+    PgUnreachable,
+    PgTimeout,
+    PgTls,
+    PgError,
+    MediaDirMissing,
+    MediaNotADirectory,
+    MediaUnreadable,
+    TargetInUse,
+    S3AuthFailed,
+    S3BucketMissing,
+    S3StorageClassRejected,
+    S3Unreachable,
+    StorageError,
+    Io,
+    Catalog,
+    Internal,
+}
+
+/// Serialises as `{code, message, field}`: what the UI and the CLI's `--json` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
+#[error("{message}")]
+#[ts(export, rename = "AppError")]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// An error about one input field, shown inline next to it.
+    pub fn field(code: ErrorCode, field: &str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::field(ErrorCode::Validation, field, message)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} was not found."))
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::RowNotFound => Self::not_found("The record"),
+            other => Self::new(
+                ErrorCode::Catalog,
+                format!("The local catalog failed: {other}"),
+            ),
+        }
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for Error {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::new(
+            ErrorCode::Catalog,
+            format!("The local catalog could not be upgraded: {e}"),
+        )
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Self::new(ErrorCode::Io, e.to_string())
+    }
+}

@@ -1,0 +1,57 @@
+//! Where Lifeboat keeps its state: the catalog, the embedded local storage target, logs.
+//! `LIFEBOAT_HOME` relocates all of it (tests, portable installs); otherwise the OS data directory.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, ErrorCode, Result};
+
+pub const HOME_ENV: &str = "LIFEBOAT_HOME";
+/// Matches the Tauri bundle identifier, so the app and the CLI share one catalog.
+pub const APP_IDENTIFIER: &str = "io.lifeboat.desktop";
+
+#[derive(Debug, Clone)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    pub fn at(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn from_env() -> Result<Self> {
+        if let Some(dir) = std::env::var_os(HOME_ENV).filter(|v| !v.is_empty()) {
+            return Ok(Self::at(dir));
+        }
+        dirs::data_dir()
+            .map(|d| Self::at(d.join(APP_IDENTIFIER)))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Io,
+                    format!("No data directory is known for this user; set {HOME_ENV}."),
+                )
+            })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn catalog_path(&self) -> PathBuf {
+        self.root.join("catalog.sqlite")
+    }
+
+    /// The embedded default storage target: backups land here when no cloud target is set up.
+    pub fn local_storage_dir(&self) -> PathBuf {
+        self.root.join("storage")
+    }
+
+    pub fn ensure(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.root).map_err(|e| {
+            Error::new(
+                ErrorCode::Io,
+                format!("Cannot create {}: {e}", self.root.display()),
+            )
+        })
+    }
+}

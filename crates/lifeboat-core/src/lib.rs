@@ -1,0 +1,19 @@
+//! Lifeboat's domain logic, free of any UI: the desktop app and the CLI are thin shells over it.
+
+pub mod applications;
+pub mod catalog;
+pub mod connection;
+pub mod credentials;
+pub mod environments;
+pub mod error;
+pub mod home;
+pub mod lifeboat;
+pub mod media;
+pub mod postgres;
+pub mod storage;
+pub mod targets;
+pub mod validation;
+
+pub use error::{Error, ErrorCode, Result};
+pub use home::Home;
+pub use lifeboat::Lifeboat;

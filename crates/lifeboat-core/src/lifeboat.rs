@@ -1,0 +1,103 @@
+//! The entry point both the desktop app and the CLI use: one `Lifeboat` per process, holding
+//! the catalog and the keyring, with the operations as methods (spread over the area modules).
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::catalog::Catalog;
+use crate::credentials::{Credentials, KeyringStatus, SecretRef};
+use crate::error::{Error, Result};
+use crate::home::Home;
+
+const PG_BIN_DIR: &str = "pg_bin_dir";
+
+#[derive(Debug, Clone)]
+pub struct Lifeboat {
+    home: Home,
+    catalog: Catalog,
+    credentials: Credentials,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Settings {
+    /// Searched for pg_dump before /usr/lib/postgresql/*/bin and PATH.
+    pub pg_bin_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AppInfo {
+    pub version: String,
+    pub home: String,
+    pub keyring: KeyringStatus,
+}
+
+impl Lifeboat {
+    /// Opens (creating and migrating if needed) the catalog under `home`.
+    pub async fn open(home: Home) -> Result<Self> {
+        home.ensure()?;
+        let catalog = Catalog::open(&home.catalog_path()).await?;
+        let lifeboat = Self {
+            home,
+            catalog,
+            credentials: Credentials,
+        };
+        lifeboat.ensure_default_target().await?;
+        Ok(lifeboat)
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    pub async fn info(&self) -> AppInfo {
+        AppInfo {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            home: self.home.root().display().to_string(),
+            keyring: self.credentials.status().await,
+        }
+    }
+
+    pub async fn settings(&self) -> Result<Settings> {
+        Ok(Settings {
+            pg_bin_dir: self.catalog.setting(PG_BIN_DIR).await?,
+        })
+    }
+
+    pub async fn update_settings(&self, settings: &Settings) -> Result<Settings> {
+        let dir = settings
+            .pg_bin_dir
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty());
+        if let Some(dir) = dir {
+            if !std::path::Path::new(dir).is_dir() {
+                return Err(Error::validation(
+                    "pgBinDir",
+                    format!("{dir} is not a directory."),
+                ));
+            }
+        }
+        self.catalog.set_setting(PG_BIN_DIR, dir).await?;
+        self.settings().await
+    }
+
+    /// Removing a secret whose owner is already gone from the catalog: a failure only means a
+    /// stale keyring entry, so it is logged rather than undoing the deletion.
+    pub(crate) async fn forget_secret(&self, secret: SecretRef) {
+        if let Err(e) = self.credentials.delete(secret.clone()).await {
+            tracing::warn!(?secret, code = ?e.code, "could not remove a secret from the keyring: {}", e.message);
+        }
+    }
+}

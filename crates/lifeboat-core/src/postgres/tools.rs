@@ -1,0 +1,127 @@
+//! Finding PostgreSQL client tools (pg_dump now; pg_restore later) on this machine.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use ts_rs::TS;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PgDumpTool {
+    pub path: String,
+    pub major: u32,
+    pub version: String,
+}
+
+/// Directories searched, in order: the configured one, Debian/Ubuntu's versioned directories,
+/// then `PATH`.
+fn search_dirs(configured: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = configured.map(Path::to_path_buf).into_iter().collect();
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versioned: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versioned.sort();
+        dirs.extend(versioned);
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    dirs
+}
+
+/// Every distinct pg_dump found, with the version it reports, newest first.
+pub async fn find_pg_dumps(configured: Option<&Path>) -> Vec<PgDumpTool> {
+    let mut seen = Vec::new();
+    let mut tools = Vec::new();
+    for dir in search_dirs(configured) {
+        let candidate = dir.join("pg_dump");
+        let Ok(real) = std::fs::canonicalize(&candidate) else {
+            continue;
+        };
+        if seen.contains(&real) {
+            continue;
+        }
+        seen.push(real);
+        if let Some(tool) = describe(&candidate).await {
+            tools.push(tool);
+        }
+    }
+    tools.sort_by(|a, b| b.major.cmp(&a.major));
+    tools
+}
+
+async fn describe(path: &Path) -> Option<PgDumpTool> {
+    let output = tokio::process::Command::new(path)
+        .arg("--version")
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let version = parse_version(&text)?;
+    Some(PgDumpTool {
+        path: path.display().to_string(),
+        major: version.split('.').next()?.parse().ok()?,
+        version,
+    })
+}
+
+/// `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → `15.18`.
+fn parse_version(text: &str) -> Option<String> {
+    let rest = text.trim().strip_prefix("pg_dump (PostgreSQL) ")?;
+    let version = rest.split_whitespace().next()?;
+    version
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| version.to_owned())
+}
+
+/// pg_dump must be at least the server's major version; among those the oldest is chosen,
+/// because a newer pg_dump writes archives that older pg_restore versions cannot read.
+pub fn choose_pg_dump(tools: &[PgDumpTool], server_major: u32) -> Option<&PgDumpTool> {
+    tools
+        .iter()
+        .filter(|t| t.major >= server_major)
+        .min_by_key(|t| t.major)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tool(major: u32) -> PgDumpTool {
+        PgDumpTool {
+            path: format!("/usr/lib/postgresql/{major}/bin/pg_dump"),
+            major,
+            version: format!("{major}.1"),
+        }
+    }
+
+    #[test]
+    fn parses_distribution_version_strings() {
+        assert_eq!(
+            parse_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n").as_deref(),
+            Some("15.18")
+        );
+        assert_eq!(
+            parse_version("pg_dump (PostgreSQL) 17.2").as_deref(),
+            Some("17.2")
+        );
+        assert_eq!(parse_version("something else"), None);
+    }
+
+    #[test]
+    fn chooses_the_oldest_compatible_major() {
+        let tools = [tool(17), tool(16), tool(14)];
+        assert_eq!(choose_pg_dump(&tools, 15).map(|t| t.major), Some(16));
+        assert_eq!(choose_pg_dump(&tools, 14).map(|t| t.major), Some(14));
+        assert_eq!(choose_pg_dump(&tools, 18), None);
+    }
+
+    #[tokio::test]
+    async fn finds_the_pg_dump_installed_here() {
+        let found = find_pg_dumps(None).await;
+        assert!(
+            found.iter().any(|t| t.major >= 15),
+            "no pg_dump ≥ 15 found: {found:?}"
+        );
+    }
+}

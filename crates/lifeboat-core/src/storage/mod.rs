@@ -1,0 +1,121 @@
+//! Where backups are kept. One small interface (object_store's) over several backends:
+//! a local folder (the embedded default) and S3-compatible buckets.
+
+mod errors;
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::time::Duration;
+
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    Attribute, Attributes, BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, PutOptions,
+    PutPayload, RetryConfig,
+};
+
+use crate::error::{Error, ErrorCode, Result};
+use crate::targets::S3Settings;
+pub use errors::map_store_error;
+
+/// An opened target: a store plus the key prefix under which Lifeboat writes.
+#[derive(Debug, Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    attributes: Attributes,
+}
+
+impl Storage {
+    pub fn local(dir: &FsPath) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::new(
+                ErrorCode::StorageError,
+                format!("Cannot create the storage folder {}: {e}", dir.display()),
+            )
+        })?;
+        let store = LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| map_store_error(e, &dir.display().to_string()))?;
+        Ok(Self {
+            store: Arc::new(store),
+            prefix: Path::default(),
+            attributes: Attributes::new(),
+        })
+    }
+
+    pub fn s3(settings: &S3Settings, secret_access_key: &str) -> Result<Self> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&settings.bucket)
+            .with_region(&settings.region)
+            .with_access_key_id(&settings.access_key_id)
+            .with_secret_access_key(secret_access_key)
+            .with_virtual_hosted_style_request(!settings.path_style)
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: 3,
+                retry_timeout: Duration::from_secs(30),
+            })
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(10))
+                    .with_timeout(Duration::from_secs(120)),
+            );
+        if let Some(endpoint) = &settings.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        let store = builder.build().map_err(|e| {
+            Error::new(
+                ErrorCode::StorageError,
+                format!("The S3 settings are not usable: {e}"),
+            )
+        })?;
+        let mut attributes = Attributes::new();
+        if !settings.storage_class.is_empty() {
+            attributes.insert(
+                Attribute::StorageClass,
+                settings.storage_class.clone().into(),
+            );
+        }
+        Ok(Self {
+            store: Arc::new(store),
+            prefix: Path::from(settings.prefix.trim_matches('/')),
+            attributes,
+        })
+    }
+
+    fn key(&self, name: &str) -> Path {
+        self.prefix.clone().join(name)
+    }
+
+    /// Writes, reads back and deletes a probe object, so a target is known to work before a
+    /// backup depends on it.
+    pub async fn probe(&self) -> Result<()> {
+        let key = self.key(&format!(".lifeboat-probe-{}", uuid::Uuid::new_v4()));
+        let body = format!("lifeboat probe {key}");
+        let options = PutOptions {
+            attributes: self.attributes.clone(),
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(&key, PutPayload::from(body.clone()), options)
+            .await
+            .map_err(|e| map_store_error(e, "writing a probe object"))?;
+        let read = async {
+            let got = self.store.get(&key).await?.bytes().await?;
+            Ok::<_, object_store::Error>(got)
+        }
+        .await;
+        let deleted = self.store.delete(&key).await;
+        let got = read.map_err(|e| map_store_error(e, "reading the probe object back"))?;
+        if got != body.as_bytes() {
+            return Err(Error::new(
+                ErrorCode::StorageError,
+                "The probe object read back differs from what was written.",
+            ));
+        }
+        deleted.map_err(|e| map_store_error(e, "deleting the probe object"))
+    }
+}

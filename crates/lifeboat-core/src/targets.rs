@@ -1,0 +1,306 @@
+//! Storage targets: where an environment's backups go.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::catalog::new_id;
+use crate::credentials::SecretRef;
+use crate::error::{Error, ErrorCode, Result};
+use crate::lifeboat::Lifeboat;
+use crate::storage::Storage;
+use crate::validation;
+
+pub const DEFAULT_STORAGE_CLASS: &str = "STANDARD_IA";
+pub const DEFAULT_TARGET_NAME: &str = "Local folder";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct LocalSettings {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct S3Settings {
+    /// For S3-compatible services; `None` means AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub path_style: bool,
+    pub storage_class: String,
+    pub access_key_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct S3Config {
+    #[serde(flatten)]
+    pub settings: S3Settings,
+    pub has_secret: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[ts(export)]
+pub enum TargetConfig {
+    Local(LocalSettings),
+    S3(S3Config),
+}
+
+#[derive(Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct S3ConfigInput {
+    #[serde(flatten)]
+    pub settings: S3Settings,
+    /// `None` keeps the saved secret.
+    pub secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for S3ConfigInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3ConfigInput")
+            .field("settings", &self.settings)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[ts(export)]
+pub enum TargetConfigInput {
+    Local(LocalSettings),
+    S3(S3ConfigInput),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct TargetInput {
+    pub name: String,
+    pub config: TargetConfigInput,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct StorageTarget {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub config: TargetConfig,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct TargetReport {
+    #[ts(type = "number")]
+    pub elapsed_ms: u64,
+}
+
+impl Lifeboat {
+    pub async fn list_targets(&self) -> Result<Vec<StorageTarget>> {
+        self.catalog().targets().await
+    }
+
+    pub async fn create_target(&self, input: &TargetInput) -> Result<StorageTarget> {
+        let name = validation::name("name", &input.name)?;
+        let id = new_id();
+        let (config, secret) = validate_config(&input.config, false)?;
+        if let Some(secret) = &secret {
+            self.credentials()
+                .set(secret_of(&id), secret.clone())
+                .await?;
+        }
+        let created = self
+            .catalog()
+            .insert_target(&id, &name, &config, false)
+            .await;
+        if created.is_err() && secret.is_some() {
+            self.forget_secret(secret_of(&id)).await;
+        }
+        created
+    }
+
+    pub async fn update_target(&self, id: &str, input: &TargetInput) -> Result<StorageTarget> {
+        let existing = self.catalog().target(id).await?;
+        let name = validation::name("name", &input.name)?;
+        let had_secret = matches!(
+            existing.config,
+            TargetConfig::S3(S3Config {
+                has_secret: true,
+                ..
+            })
+        );
+        let (config, secret) = validate_config(&input.config, had_secret)?;
+        match (&config, secret) {
+            (TargetConfig::S3(_), Some(secret)) => {
+                self.credentials().set(secret_of(id), secret).await?;
+            }
+            (TargetConfig::Local(_), _) if had_secret => {
+                self.credentials().delete(secret_of(id)).await?;
+            }
+            _ => {}
+        }
+        self.catalog().update_target(id, &name, &config).await
+    }
+
+    pub async fn delete_target(&self, id: &str) -> Result<()> {
+        let target = self.catalog().target(id).await?;
+        if target.is_default {
+            return Err(Error::new(
+                ErrorCode::TargetInUse,
+                "The built-in local folder target cannot be deleted.",
+            ));
+        }
+        let users = self.catalog().environments_using_target(id).await?;
+        if users > 0 {
+            return Err(Error::new(
+                ErrorCode::TargetInUse,
+                format!(
+                    "{users} environment(s) back up to “{}”; choose another target for them first.",
+                    target.name
+                ),
+            ));
+        }
+        self.catalog().delete_target(id).await?;
+        self.forget_secret(secret_of(id)).await;
+        Ok(())
+    }
+
+    /// Writes, reads back and deletes a probe object with the given (possibly unsaved)
+    /// settings; a missing secret is read from the keyring for a saved target.
+    pub async fn test_target(
+        &self,
+        input: &TargetInput,
+        target_id: Option<&str>,
+    ) -> Result<TargetReport> {
+        let started = Instant::now();
+        self.open_storage(input, target_id).await?.probe().await?;
+        Ok(TargetReport {
+            elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        })
+    }
+
+    async fn open_storage(&self, input: &TargetInput, target_id: Option<&str>) -> Result<Storage> {
+        let (config, secret) = validate_config(&input.config, target_id.is_some())?;
+        match config {
+            TargetConfig::Local(local) => Storage::local(Path::new(&local.path)),
+            TargetConfig::S3(s3) => {
+                let secret = match (secret, target_id) {
+                    (Some(secret), _) => secret,
+                    (None, Some(id)) => self.credentials().get(secret_of(id)).await?,
+                    (None, None) => {
+                        unreachable!("validate_config requires a secret for unsaved targets")
+                    }
+                };
+                Storage::s3(&s3.settings, &secret)
+            }
+        }
+    }
+
+    /// The built-in local folder target, created on first run so the app works without a cloud
+    /// account.
+    pub(crate) async fn ensure_default_target(&self) -> Result<()> {
+        if self.catalog().default_target().await.is_ok() {
+            return Ok(());
+        }
+        let config = TargetConfig::Local(LocalSettings {
+            path: self.home().local_storage_dir().display().to_string(),
+        });
+        self.catalog()
+            .insert_target(&new_id(), DEFAULT_TARGET_NAME, &config, true)
+            .await
+            .map(drop)
+    }
+}
+
+/// Checks the settings and splits off the secret. `has_saved_secret` lets an edit omit it.
+fn validate_config(
+    input: &TargetConfigInput,
+    has_saved_secret: bool,
+) -> Result<(TargetConfig, Option<String>)> {
+    match input {
+        TargetConfigInput::Local(local) => {
+            let path = validation::required("path", "Folder", &local.path)?;
+            if !Path::new(&path).is_absolute() {
+                return Err(Error::validation("path", "Use an absolute folder path."));
+            }
+            Ok((TargetConfig::Local(LocalSettings { path }), None))
+        }
+        TargetConfigInput::S3(s3) => {
+            let s = &s3.settings;
+            let endpoint = match s.endpoint.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(e) => {
+                    let url = url::Url::parse(e).map_err(|_| {
+                        Error::validation("endpoint", "Use a URL such as https://s3.example.com.")
+                    })?;
+                    if !matches!(url.scheme(), "http" | "https") {
+                        return Err(Error::validation(
+                            "endpoint",
+                            "The endpoint must start with http:// or https://.",
+                        ));
+                    }
+                    Some(e.trim_end_matches('/').to_owned())
+                }
+            };
+            let bucket = validation::required("bucket", "Bucket", &s.bucket)?;
+            if bucket.len() < 3 || bucket.len() > 63 {
+                return Err(Error::validation(
+                    "bucket",
+                    "Bucket names have 3 to 63 characters.",
+                ));
+            }
+            let settings = S3Settings {
+                endpoint,
+                region: validation::required("region", "Region", &s.region)?,
+                bucket,
+                prefix: s.prefix.trim().trim_matches('/').to_owned(),
+                path_style: s.path_style,
+                storage_class: match s.storage_class.trim() {
+                    "" => DEFAULT_STORAGE_CLASS.to_owned(),
+                    class => class.to_ascii_uppercase(),
+                },
+                access_key_id: validation::required(
+                    "accessKeyId",
+                    "Access key id",
+                    &s.access_key_id,
+                )?,
+            };
+            let secret = s3.secret_access_key.clone().filter(|k| !k.is_empty());
+            if secret.is_none() && !has_saved_secret {
+                return Err(Error::validation(
+                    "secretAccessKey",
+                    "The secret access key is required.",
+                ));
+            }
+            Ok((
+                TargetConfig::S3(S3Config {
+                    settings,
+                    has_secret: true,
+                }),
+                secret,
+            ))
+        }
+    }
+}
+
+fn secret_of(target_id: &str) -> SecretRef {
+    SecretRef::S3SecretKey {
+        target_id: target_id.to_owned(),
+    }
+}

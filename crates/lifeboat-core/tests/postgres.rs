@@ -1,0 +1,96 @@
+//! Test connection against the real PostgreSQL cluster started by scripts/test.
+
+mod common;
+
+use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::ErrorCode;
+
+#[tokio::test]
+async fn reports_version_size_and_a_compatible_pg_dump() {
+    let (_home, lb) = common::lifeboat().await;
+    let report = lb
+        .test_connection(&common::pg_input("postgres"), None)
+        .await
+        .unwrap();
+    let bin = common::var("LIFEBOAT_TEST_PG_BIN");
+    let expected_major: u32 = bin.split('/').rev().nth(1).unwrap().parse().unwrap();
+    assert_eq!(report.server_major, expected_major);
+    assert!(
+        report
+            .server_version
+            .starts_with(&format!("{expected_major}.")),
+        "{}",
+        report.server_version
+    );
+    assert!(
+        report.database_size_bytes > 1_000_000,
+        "size {}",
+        report.database_size_bytes
+    );
+    let pg_dump = report
+        .pg_dump
+        .expect("a pg_dump for the server's version is installed");
+    assert!(pg_dump.major >= report.server_major);
+    assert!(report.pg_dump_candidates.contains(&pg_dump));
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_an_auth_failure() {
+    let (_home, lb) = common::lifeboat().await;
+    let mut input = common::pg_input("postgres");
+    input.password = Some("not-the-password".into());
+    let err = lb.test_connection(&input, None).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::PgAuthFailed, "{}", err.message);
+    assert!(!err.message.contains("not-the-password"));
+}
+
+#[tokio::test]
+async fn a_missing_database_has_its_own_code() {
+    let (_home, lb) = common::lifeboat().await;
+    let err = lb
+        .test_connection(&common::pg_input("no_such_database"), None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::PgDatabaseMissing, Some("database"))
+    );
+}
+
+#[tokio::test]
+async fn a_closed_port_is_unreachable() {
+    let (_home, lb) = common::lifeboat().await;
+    let mut input = common::pg_input("postgres");
+    input.port = common::closed_port();
+    let err = lb.test_connection(&input, None).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::PgUnreachable, "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_saved_environment_is_tested_with_its_keyring_password() {
+    let (_home, lb) = common::lifeboat().await;
+    let app = lb.create_application("shop").await.unwrap();
+    let env = lb
+        .create_environment(&EnvironmentInput {
+            application_id: app.id,
+            name: "production".into(),
+            connection: Some(common::pg_input("postgres")),
+            media_dir: None,
+            target_id: None,
+        })
+        .await
+        .unwrap();
+    let mut without_password = common::pg_input("postgres");
+    without_password.password = None;
+    let report = lb
+        .test_connection(&without_password, Some(&env.id))
+        .await
+        .unwrap();
+    assert!(report.server_major >= 10);
+    let err = lb
+        .test_connection(&without_password, None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::PgAuthFailed);
+    lb.delete_environment(&env.id).await.unwrap();
+}

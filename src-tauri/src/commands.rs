@@ -1,0 +1,140 @@
+//! Tauri commands: each one hands its arguments to lifeboat-core and returns its answer.
+//! Errors cross as `{code, message, field}` (lifeboat_core::Error's serialisation).
+
+use lifeboat_core::applications::{Application, ApplicationTree};
+use lifeboat_core::connection::{self, PgConnectionInput};
+use lifeboat_core::environments::{Environment, EnvironmentInput};
+use lifeboat_core::lifeboat::{AppInfo, Settings};
+use lifeboat_core::media::MediaStats;
+use lifeboat_core::postgres::ConnectionReport;
+use lifeboat_core::targets::{StorageTarget, TargetInput, TargetReport};
+use lifeboat_core::{Lifeboat, Result};
+use tauri::State;
+
+type Core<'a> = State<'a, Lifeboat>;
+
+pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        app_info,
+        list_applications,
+        create_application,
+        rename_application,
+        delete_application,
+        create_environment,
+        update_environment,
+        delete_environment,
+        parse_database_url,
+        test_connection,
+        media_stats,
+        list_targets,
+        create_target,
+        update_target,
+        delete_target,
+        test_target,
+        get_settings,
+        update_settings,
+    ]
+}
+
+#[tauri::command]
+async fn app_info(core: Core<'_>) -> Result<AppInfo> {
+    Ok(core.info().await)
+}
+
+#[tauri::command]
+async fn list_applications(core: Core<'_>) -> Result<Vec<ApplicationTree>> {
+    core.list_applications().await
+}
+
+#[tauri::command]
+async fn create_application(core: Core<'_>, name: String) -> Result<Application> {
+    core.create_application(&name).await
+}
+
+#[tauri::command]
+async fn rename_application(core: Core<'_>, id: String, name: String) -> Result<Application> {
+    core.rename_application(&id, &name).await
+}
+
+#[tauri::command]
+async fn delete_application(core: Core<'_>, id: String) -> Result<()> {
+    core.delete_application(&id).await
+}
+
+#[tauri::command]
+async fn create_environment(core: Core<'_>, input: EnvironmentInput) -> Result<Environment> {
+    core.create_environment(&input).await
+}
+
+#[tauri::command]
+async fn update_environment(
+    core: Core<'_>,
+    id: String,
+    input: EnvironmentInput,
+) -> Result<Environment> {
+    core.update_environment(&id, &input).await
+}
+
+#[tauri::command]
+async fn delete_environment(core: Core<'_>, id: String) -> Result<()> {
+    core.delete_environment(&id).await
+}
+
+#[tauri::command]
+fn parse_database_url(url: String) -> Result<PgConnectionInput> {
+    connection::parse_database_url(&url)
+}
+
+#[tauri::command]
+async fn test_connection(
+    core: Core<'_>,
+    input: PgConnectionInput,
+    environment_id: Option<String>,
+) -> Result<ConnectionReport> {
+    core.test_connection(&input, environment_id.as_deref())
+        .await
+}
+
+#[tauri::command]
+async fn media_stats(core: Core<'_>, path: String) -> Result<MediaStats> {
+    core.media_stats(&path).await
+}
+
+#[tauri::command]
+async fn list_targets(core: Core<'_>) -> Result<Vec<StorageTarget>> {
+    core.list_targets().await
+}
+
+#[tauri::command]
+async fn create_target(core: Core<'_>, input: TargetInput) -> Result<StorageTarget> {
+    core.create_target(&input).await
+}
+
+#[tauri::command]
+async fn update_target(core: Core<'_>, id: String, input: TargetInput) -> Result<StorageTarget> {
+    core.update_target(&id, &input).await
+}
+
+#[tauri::command]
+async fn delete_target(core: Core<'_>, id: String) -> Result<()> {
+    core.delete_target(&id).await
+}
+
+#[tauri::command]
+async fn test_target(
+    core: Core<'_>,
+    input: TargetInput,
+    target_id: Option<String>,
+) -> Result<TargetReport> {
+    core.test_target(&input, target_id.as_deref()).await
+}
+
+#[tauri::command]
+async fn get_settings(core: Core<'_>) -> Result<Settings> {
+    core.settings().await
+}
+
+#[tauri::command]
+async fn update_settings(core: Core<'_>, settings: Settings) -> Result<Settings> {
+    core.update_settings(&settings).await
+}

@@ -1,0 +1,56 @@
+import path from 'node:path';
+import { artifacts } from '../wdio.conf.js';
+
+export const byTestId = (id) => $(`[data-testid="${id}"]`);
+
+export function env(name) {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: run the e2e tests through scripts/test`);
+  return value;
+}
+
+/** The throwaway cluster scripts/test started, as a DATABASE_URL. */
+export function testDatabaseUrl() {
+  const password = encodeURIComponent(env('LIFEBOAT_TEST_PG_PASSWORD'));
+  return `postgres://${env('LIFEBOAT_TEST_PG_USER')}:${password}@${env('LIFEBOAT_TEST_PG_HOST')}:${env('LIFEBOAT_TEST_PG_PORT')}/postgres?sslmode=disable`;
+}
+
+export async function typeInto(testId, text) {
+  const input = await byTestId(testId);
+  await input.waitForDisplayed();
+  await input.setValue(text);
+}
+
+export async function click(testId) {
+  const el = await byTestId(testId);
+  await el.waitForClickable();
+  await el.click();
+}
+
+/** The sidebar item of the given kind (`app-item`, `env-item`) whose text is `name`. */
+export async function sidebarItem(kind, name) {
+  let found;
+  await browser.waitUntil(
+    async () => {
+      for (const item of await $$(`[data-testid="${kind}"]`)) {
+        if ((await item.getText()).trim() === name) {
+          found = item;
+          return true;
+        }
+      }
+      return false;
+    },
+    { timeoutMsg: `no ${kind} named ${name} in the sidebar` },
+  );
+  return found;
+}
+
+export async function createNamed(openButton, name) {
+  await click(openButton);
+  await typeInto('name-input', name);
+  await click('name-submit');
+}
+
+export async function screenshot(name) {
+  await browser.saveScreenshot(path.join(artifacts, `${name}.png`));
+}

@@ -1,0 +1,109 @@
+// Typed wrappers around the Tauri commands of the Rust core.
+// Every rejected invoke() rejects with an AppError object.
+import { invoke } from "@tauri-apps/api/core";
+import type { AppError } from "./bindings/AppError";
+import type { AppInfo } from "./bindings/AppInfo";
+import type { Application } from "./bindings/Application";
+import type { ApplicationTree } from "./bindings/ApplicationTree";
+import type { ConnectionReport } from "./bindings/ConnectionReport";
+import type { Environment } from "./bindings/Environment";
+import type { EnvironmentInput } from "./bindings/EnvironmentInput";
+import type { MediaStats } from "./bindings/MediaStats";
+import type { PgConnectionInput } from "./bindings/PgConnectionInput";
+import type { Settings } from "./bindings/Settings";
+import type { StorageTarget } from "./bindings/StorageTarget";
+import type { TargetInput } from "./bindings/TargetInput";
+import type { TargetReport } from "./bindings/TargetReport";
+
+export function isAppError(e: unknown): e is AppError {
+  if (typeof e !== "object" || e === null) return false;
+  const o = e as Record<string, unknown>;
+  return (
+    typeof o.code === "string" &&
+    typeof o.message === "string" &&
+    (o.field === null || o.field === undefined || typeof o.field === "string")
+  );
+}
+
+/** Human-readable message for anything a command (or the runtime) rejected with. */
+export function errorMessage(e: unknown): string {
+  if (isAppError(e)) return e.message;
+  if (typeof e === "string") return e;
+  if (e instanceof Error) return e.message;
+  return "Unexpected error";
+}
+
+export function appInfo(): Promise<AppInfo> {
+  return invoke("app_info");
+}
+
+export function listApplications(): Promise<ApplicationTree[]> {
+  return invoke("list_applications");
+}
+
+export function createApplication(name: string): Promise<Application> {
+  return invoke("create_application", { name });
+}
+
+export function renameApplication(id: string, name: string): Promise<Application> {
+  return invoke("rename_application", { id, name });
+}
+
+export function deleteApplication(id: string): Promise<null> {
+  return invoke("delete_application", { id });
+}
+
+export function createEnvironment(input: EnvironmentInput): Promise<Environment> {
+  return invoke("create_environment", { input });
+}
+
+export function updateEnvironment(id: string, input: EnvironmentInput): Promise<Environment> {
+  return invoke("update_environment", { id, input });
+}
+
+export function deleteEnvironment(id: string): Promise<null> {
+  return invoke("delete_environment", { id });
+}
+
+export function parseDatabaseUrl(url: string): Promise<PgConnectionInput> {
+  return invoke("parse_database_url", { url });
+}
+
+export function testConnection(
+  input: PgConnectionInput,
+  environmentId: string | null,
+): Promise<ConnectionReport> {
+  return invoke("test_connection", { input, environmentId });
+}
+
+export function mediaStats(path: string): Promise<MediaStats> {
+  return invoke("media_stats", { path });
+}
+
+export function listTargets(): Promise<StorageTarget[]> {
+  return invoke("list_targets");
+}
+
+export function createTarget(input: TargetInput): Promise<StorageTarget> {
+  return invoke("create_target", { input });
+}
+
+export function updateTarget(id: string, input: TargetInput): Promise<StorageTarget> {
+  return invoke("update_target", { id, input });
+}
+
+export function deleteTarget(id: string): Promise<null> {
+  return invoke("delete_target", { id });
+}
+
+export function testTarget(input: TargetInput, targetId: string | null): Promise<TargetReport> {
+  return invoke("test_target", { input, targetId });
+}
+
+export function getSettings(): Promise<Settings> {
+  return invoke("get_settings");
+}
+
+export function updateSettings(settings: Settings): Promise<Settings> {
+  return invoke("update_settings", { settings });
+}

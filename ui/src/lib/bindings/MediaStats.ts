@@ -1,0 +1,3 @@
+// Temporary placeholder: ts-rs generates and overwrites this file from the Rust types.
+
+export type MediaStats = { fileCount: number, totalBytes: number, };

@@ -1,0 +1,136 @@
+import { describe, expect, it, vi, beforeEach } from "vitest";
+import { render, screen } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
+import ConnectionForm from "./ConnectionForm.svelte";
+import * as api from "../api";
+import type { Environment } from "../bindings/Environment";
+
+vi.mock("../api", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../api")>();
+  return {
+    ...actual,
+    parseDatabaseUrl: vi.fn(),
+    testConnection: vi.fn(),
+    updateEnvironment: vi.fn(),
+  };
+});
+
+const env: Environment = {
+  id: "e1",
+  applicationId: "a1",
+  name: "production",
+  connection: null,
+  mediaDir: "/srv/media",
+  targetId: "t-local",
+  createdAt: "2024-01-01T00:00:00Z",
+};
+
+describe("ConnectionForm", () => {
+  beforeEach(() => {
+    vi.mocked(api.parseDatabaseUrl).mockReset();
+    vi.mocked(api.testConnection).mockReset();
+    vi.mocked(api.updateEnvironment).mockReset();
+  });
+
+  it("fills the fields from a parsed DATABASE_URL, password included", async () => {
+    vi.mocked(api.parseDatabaseUrl).mockResolvedValue({
+      host: "db.example.com",
+      port: 6543,
+      database: "shop",
+      user: "shop_owner",
+      sslMode: "require",
+      password: "s3cret",
+    });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+
+    await user.type(screen.getByTestId("database-url-input"), "postgres://shop_owner:s3cret@db.example.com:6543/shop");
+    await user.click(screen.getByTestId("fill-from-url"));
+
+    expect(api.parseDatabaseUrl).toHaveBeenCalledWith("postgres://shop_owner:s3cret@db.example.com:6543/shop");
+    await vi.waitFor(() => expect(screen.getByTestId("pg-host")).toHaveValue("db.example.com"));
+    expect(screen.getByTestId("pg-port")).toHaveValue("6543");
+    expect(screen.getByTestId("pg-database")).toHaveValue("shop");
+    expect(screen.getByTestId("pg-user")).toHaveValue("shop_owner");
+    expect(screen.getByTestId("pg-password")).toHaveValue("s3cret");
+    expect(screen.getByTestId("pg-sslmode")).toHaveTextContent("require");
+  });
+
+  it("shows an invalid URL error inline", async () => {
+    vi.mocked(api.parseDatabaseUrl).mockRejectedValue({
+      code: "invalid_database_url",
+      field: "url",
+      message: "Not a postgres:// URL",
+    });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+
+    await user.type(screen.getByTestId("database-url-input"), "mysql://x{Enter}");
+
+    expect(await screen.findByTestId("field-error-url")).toHaveTextContent("Not a postgres:// URL");
+  });
+
+  it("tests the connection and shows the report, keeping the saved password", async () => {
+    vi.mocked(api.testConnection).mockResolvedValue({
+      serverVersion: "15.18",
+      serverMajor: 15,
+      databaseSizeBytes: 7_600_000,
+      pgDump: { path: "/usr/lib/postgresql/16/bin/pg_dump", major: 16, version: "16.4" },
+      pgDumpCandidates: [],
+    });
+    const user = userEvent.setup();
+    render(ConnectionForm, {
+      props: {
+        env: {
+          ...env,
+          connection: { host: "localhost", port: 5432, database: "shop", user: "app", sslMode: "prefer", hasPassword: true },
+        },
+      },
+    });
+
+    expect(screen.getByTestId("pg-password")).toHaveAttribute("placeholder", "••••• saved");
+    await user.click(screen.getByTestId("test-connection"));
+
+    const card = await screen.findByTestId("connection-result");
+    expect(card).toHaveTextContent("15.18");
+    expect(card).toHaveTextContent("7.2 MB");
+    expect(card).toHaveTextContent("/usr/lib/postgresql/16/bin/pg_dump");
+    expect(api.testConnection).toHaveBeenCalledWith(
+      { host: "localhost", port: 5432, database: "shop", user: "app", sslMode: "prefer", password: null },
+      "e1",
+    );
+  });
+
+  it("warns when no compatible pg_dump is installed", async () => {
+    vi.mocked(api.testConnection).mockResolvedValue({
+      serverVersion: "17.2",
+      serverMajor: 17,
+      databaseSizeBytes: 1024,
+      pgDump: null,
+      pgDumpCandidates: [{ path: "/usr/lib/postgresql/15/bin/pg_dump", major: 15, version: "15.8" }],
+    });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+
+    await user.click(screen.getByTestId("test-connection"));
+
+    const warning = await screen.findByTestId("pg-dump-warning");
+    expect(warning).toHaveTextContent("No compatible pg_dump found");
+    expect(warning).toHaveTextContent("/usr/lib/postgresql/15/bin/pg_dump");
+  });
+
+  it("shows connection failures in an alert and validation errors under the field", async () => {
+    vi.mocked(api.testConnection)
+      .mockRejectedValueOnce({ code: "pg_auth_failed", field: null, message: "password authentication failed" })
+      .mockRejectedValueOnce({ code: "validation", field: "host", message: "Host is required" });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+
+    await user.click(screen.getByTestId("test-connection"));
+    expect(await screen.findByTestId("connection-error")).toHaveTextContent("password authentication failed");
+
+    await user.click(screen.getByTestId("test-connection"));
+    expect(await screen.findByTestId("field-error-host")).toHaveTextContent("Host is required");
+    expect(screen.queryByTestId("connection-error")).not.toBeInTheDocument();
+  });
+});

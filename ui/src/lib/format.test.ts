@@ -1,0 +1,41 @@
+import { describe, expect, it } from "vitest";
+import { formatBytes, formatCount, formatDuration, plural } from "./format";
+
+describe("formatBytes", () => {
+  it("keeps small values in bytes", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(1)).toBe("1 B");
+    expect(formatBytes(1023)).toBe("1023 B");
+  });
+
+  it("uses 1024-based units with one decimal below 10", () => {
+    expect(formatBytes(1024)).toBe("1.0 KB");
+    expect(formatBytes(1536)).toBe("1.5 KB");
+    expect(formatBytes(10 * 1024)).toBe("10 KB");
+    expect(formatBytes(7_600_000)).toBe("7.2 MB");
+    expect(formatBytes(5 * 1024 ** 3)).toBe("5.0 GB");
+    expect(formatBytes(2.5 * 1024 ** 4)).toBe("2.5 TB");
+  });
+
+  it("carries to the next unit when rounding reaches 1024", () => {
+    expect(formatBytes(1024 * 1024 - 1)).toBe("1.0 MB");
+  });
+
+  it("handles invalid input", () => {
+    expect(formatBytes(-1)).toBe("—");
+    expect(formatBytes(Number.NaN)).toBe("—");
+  });
+});
+
+describe("counts and durations", () => {
+  it("formats counts with separators", () => {
+    expect(formatCount(1234567)).toBe("1,234,567");
+    expect(plural(1, "file")).toBe("1 file");
+    expect(plural(2400, "file")).toBe("2,400 files");
+  });
+
+  it("formats durations", () => {
+    expect(formatDuration(842)).toBe("842 ms");
+    expect(formatDuration(1530)).toBe("1.5 s");
+  });
+});

@@ -1,0 +1,2 @@
+// Svelte 5 understands TypeScript natively; no preprocessors needed.
+export default {};
