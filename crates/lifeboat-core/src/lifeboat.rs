@@ -22,7 +22,7 @@ pub struct Lifeboat {
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct Settings {
-    /// Searched for pg_dump before /usr/lib/postgresql/*/bin and PATH.
+    /// Searched for pg_dump before /usr/lib/postgresql/<version>/bin and PATH.
     pub pg_bin_dir: Option<String>,
 }
 

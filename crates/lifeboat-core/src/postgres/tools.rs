@@ -46,7 +46,7 @@ pub async fn find_pg_dumps(configured: Option<&Path>) -> Vec<PgDumpTool> {
             tools.push(tool);
         }
     }
-    tools.sort_by(|a, b| b.major.cmp(&a.major));
+    tools.sort_by_key(|t| std::cmp::Reverse(t.major));
     tools
 }
 

@@ -90,9 +90,14 @@ impl Storage {
         self.prefix.clone().join(name)
     }
 
-    /// Writes, reads back and deletes a probe object, so a target is known to work before a
-    /// backup depends on it.
+    /// Lists the prefix, then writes, reads back and deletes a probe object: everything backups
+    /// will need, known to work before one depends on it.
     pub async fn probe(&self) -> Result<()> {
+        // Listing first: some S3 servers create a missing bucket on write, none on list.
+        self.store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(|e| map_store_error(e, "listing the target"))?;
         let key = self.key(&format!(".lifeboat-probe-{}", uuid::Uuid::new_v4()));
         let body = format!("lifeboat probe {key}");
         let options = PutOptions {
