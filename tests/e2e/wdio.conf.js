@@ -57,6 +57,12 @@ export const config = {
     });
     await waitForDriver();
   },
+  async afterTest(test, _context, { passed }) {
+    if (!passed) {
+      const name = test.title.replace(/[^a-z0-9]+/gi, '-').slice(0, 80);
+      await browser.saveScreenshot(path.join(artifacts, `failed-${name}.png`));
+    }
+  },
   afterSession() {
     driver?.kill();
   },

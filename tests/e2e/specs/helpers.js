@@ -29,20 +29,9 @@ export async function click(testId) {
 
 /** The sidebar item of the given kind (`app-item`, `env-item`) whose text is `name`. */
 export async function sidebarItem(kind, name) {
-  let found;
-  await browser.waitUntil(
-    async () => {
-      for (const item of await $$(`[data-testid="${kind}"]`)) {
-        if ((await item.getText()).trim() === name) {
-          found = item;
-          return true;
-        }
-      }
-      return false;
-    },
-    { timeoutMsg: `no ${kind} named ${name} in the sidebar` },
-  );
-  return found;
+  const item = await $(`//*[@data-testid="${kind}"][normalize-space(.)="${name}"]`);
+  await item.waitForDisplayed({ timeoutMsg: `no ${kind} named ${name} in the sidebar` });
+  return item;
 }
 
 export async function createNamed(openButton, name) {
