@@ -2,8 +2,10 @@
 //! Errors cross as `{code, message, field}` (lifeboat_core::Error's serialisation).
 
 use lifeboat_core::applications::{Application, ApplicationTree};
+use lifeboat_core::backup::{BackupEntry, BackupRequest};
 use lifeboat_core::connection::{self, PgConnectionInput};
 use lifeboat_core::environments::{Environment, EnvironmentInput};
+use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
 use lifeboat_core::media::MediaStats;
 use lifeboat_core::postgres::ConnectionReport;
@@ -33,6 +35,10 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         test_target,
         get_settings,
         update_settings,
+        create_backup,
+        list_backups,
+        cancel_job,
+        export_recovery_key,
     ]
 }
 
@@ -137,4 +143,24 @@ async fn get_settings(core: Core<'_>) -> Result<Settings> {
 #[tauri::command]
 async fn update_settings(core: Core<'_>, settings: Settings) -> Result<Settings> {
     core.update_settings(&settings).await
+}
+
+#[tauri::command]
+async fn create_backup(core: Core<'_>, request: BackupRequest) -> Result<Job> {
+    core.start_backup(&request).await
+}
+
+#[tauri::command]
+async fn list_backups(core: Core<'_>, environment_id: String) -> Result<Vec<BackupEntry>> {
+    core.list_backups(&environment_id).await
+}
+
+#[tauri::command]
+fn cancel_job(core: Core<'_>, job_id: String) -> bool {
+    core.cancel_job(&job_id)
+}
+
+#[tauri::command]
+async fn export_recovery_key(core: Core<'_>, path: String) -> Result<()> {
+    core.export_recovery_key(std::path::Path::new(&path)).await
 }

@@ -4,6 +4,7 @@
 mod commands;
 
 use lifeboat_core::{Home, Lifeboat};
+use tauri::Emitter;
 
 fn main() {
     tracing_subscriber::fmt()
@@ -21,10 +22,40 @@ fn main() {
             std::process::exit(1);
         }
     };
+    let events = lifeboat.clone();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .setup(move |app| {
+            forward_job_events(app.handle().clone(), &events);
+            let cleaner = events.clone();
+            tauri::async_runtime::spawn(async move {
+                if let Err(e) = cleaner.clean_up_leftovers().await {
+                    tracing::warn!("cleaning up after unfinished jobs failed: {}", e.message);
+                }
+            });
+            Ok(())
+        })
         .manage(lifeboat)
         .invoke_handler(commands::handler())
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running Lifeboat");
+}
+
+/// Job progress reaches the window as `job` events carrying the whole job record.
+fn forward_job_events(app: tauri::AppHandle, lifeboat: &Lifeboat) {
+    let mut events = lifeboat.jobs().subscribe();
+    tauri::async_runtime::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match events.recv().await {
+                Ok(job) => {
+                    if let Err(e) = app.emit("job", &job) {
+                        tracing::warn!("could not send a job event to the window: {e}");
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            }
+        }
+    });
 }

@@ -12,8 +12,17 @@ const SERVICE: &str = "lifeboat";
 /// What a secret belongs to; the keyring account is derived from the owner's stable id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
-    DatabasePassword { environment_id: String },
-    S3SecretKey { target_id: String },
+    DatabasePassword {
+        environment_id: String,
+    },
+    S3SecretKey {
+        target_id: String,
+    },
+    /// An age X25519 identity, found by its public recipient, so catalogs with different keys
+    /// (another LIFEBOAT_HOME, an imported key) never overwrite each other's.
+    RecoveryKey {
+        recipient: String,
+    },
 }
 
 impl SecretRef {
@@ -23,6 +32,7 @@ impl SecretRef {
                 format!("environment:{environment_id}:database-password")
             }
             Self::S3SecretKey { target_id } => format!("target:{target_id}:s3-secret-key"),
+            Self::RecoveryKey { recipient } => format!("recovery-key:{recipient}"),
         }
     }
 }

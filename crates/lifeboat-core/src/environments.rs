@@ -140,6 +140,30 @@ impl Lifeboat {
         postgres::probe(&input, pg_bin_dir.as_deref().map(Path::new)).await
     }
 
+    /// The saved connection with its password from the keyring.
+    pub async fn environment_connection(&self, environment_id: &str) -> Result<PgConnectionInput> {
+        let env = self.catalog().environment(environment_id).await?;
+        let saved = env.connection.ok_or_else(|| {
+            Error::validation(
+                "database",
+                "This environment has no database connection yet.",
+            )
+        })?;
+        let password = if saved.has_password {
+            Some(self.credentials().get(secret_of(environment_id)).await?)
+        } else {
+            None
+        };
+        Ok(PgConnectionInput {
+            host: saved.host,
+            port: saved.port,
+            database: saved.database,
+            user: saved.user,
+            ssl_mode: saved.ssl_mode,
+            password,
+        })
+    }
+
     pub async fn media_stats(&self, path: &str) -> Result<MediaStats> {
         media::stats(Path::new(path)).await
     }

@@ -1,10 +1,10 @@
 //! The one error type that crosses every boundary: a stable machine code for tests and programs,
 //! a sentence for people, and the form field it concerns when there is one.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
 #[ts(export)]
 pub enum ErrorCode {
@@ -30,6 +30,13 @@ pub enum ErrorCode {
     S3StorageClassRejected,
     S3Unreachable,
     StorageError,
+    AlreadyRunning,
+    Cancelled,
+    Interrupted,
+    PgDumpMissing,
+    PgDumpFailed,
+    DumpUnreadable,
+    RecoveryKeyMissing,
     Io,
     Catalog,
     Internal,
@@ -67,6 +74,10 @@ impl Error {
 
     pub fn validation(field: &str, message: impl Into<String>) -> Self {
         Self::field(ErrorCode::Validation, field, message)
+    }
+
+    pub fn cancelled() -> Self {
+        Self::new(ErrorCode::Cancelled, "Cancelled.")
     }
 
     pub fn not_found(what: &str) -> Self {

@@ -1,12 +1,15 @@
 //! Lifeboat's domain logic, free of any UI: the desktop app and the CLI are thin shells over it.
 
 pub mod applications;
+pub mod backup;
 pub mod catalog;
 pub mod connection;
 pub mod credentials;
 pub mod environments;
 pub mod error;
 pub mod home;
+pub mod jobs;
+pub mod keys;
 pub mod lifeboat;
 pub mod media;
 pub mod postgres;

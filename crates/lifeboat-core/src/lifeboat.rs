@@ -1,6 +1,8 @@
 //! The entry point both the desktop app and the CLI use: one `Lifeboat` per process, holding
 //! the catalog and the keyring, with the operations as methods (spread over the area modules).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
@@ -8,14 +10,18 @@ use crate::catalog::Catalog;
 use crate::credentials::{Credentials, KeyringStatus, SecretRef};
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::jobs::JobRegistry;
 
 const PG_BIN_DIR: &str = "pg_bin_dir";
+const ZSTD_LEVEL: &str = "zstd_level";
+pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, Clone)]
 pub struct Lifeboat {
     home: Home,
     catalog: Catalog,
     credentials: Credentials,
+    jobs: Arc<JobRegistry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -24,6 +30,8 @@ pub struct Lifeboat {
 pub struct Settings {
     /// Searched for pg_dump before /usr/lib/postgresql/<version>/bin and PATH.
     pub pg_bin_dir: Option<String>,
+    /// zstd level for backups: 1 (fastest) to 19 (smallest).
+    pub zstd_level: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -40,10 +48,19 @@ impl Lifeboat {
     pub async fn open(home: Home) -> Result<Self> {
         home.ensure()?;
         let catalog = Catalog::open(&home.catalog_path()).await?;
+        // Nothing runs jobs before this process, so any "running" job was cut off by a crash.
+        let interrupted = catalog.interrupt_running_jobs().await?;
+        if interrupted > 0 {
+            tracing::warn!(
+                interrupted,
+                "jobs were interrupted when Lifeboat last stopped"
+            );
+        }
         let lifeboat = Self {
             home,
             catalog,
             credentials: Credentials,
+            jobs: Arc::default(),
         };
         lifeboat.ensure_default_target().await?;
         Ok(lifeboat)
@@ -61,6 +78,10 @@ impl Lifeboat {
         &self.credentials
     }
 
+    pub fn jobs(&self) -> &Arc<JobRegistry> {
+        &self.jobs
+    }
+
     pub async fn info(&self) -> AppInfo {
         AppInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -72,6 +93,12 @@ impl Lifeboat {
     pub async fn settings(&self) -> Result<Settings> {
         Ok(Settings {
             pg_bin_dir: self.catalog.setting(PG_BIN_DIR).await?,
+            zstd_level: self
+                .catalog
+                .setting(ZSTD_LEVEL)
+                .await?
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(DEFAULT_ZSTD_LEVEL),
         })
     }
 
@@ -89,7 +116,16 @@ impl Lifeboat {
                 ));
             }
         }
+        if !(1..=19).contains(&settings.zstd_level) {
+            return Err(Error::validation(
+                "zstdLevel",
+                "Use a compression level from 1 to 19.",
+            ));
+        }
         self.catalog.set_setting(PG_BIN_DIR, dir).await?;
+        self.catalog
+            .set_setting(ZSTD_LEVEL, Some(&settings.zstd_level.to_string()))
+            .await?;
         self.settings().await
     }
 

@@ -212,6 +212,17 @@ impl Lifeboat {
         }
     }
 
+    /// Opens a saved target, with its secret from the keyring.
+    pub async fn target_storage(&self, target: &StorageTarget) -> Result<Storage> {
+        match &target.config {
+            TargetConfig::Local(local) => Storage::local(Path::new(&local.path)),
+            TargetConfig::S3(s3) => {
+                let secret = self.credentials().get(secret_of(&target.id)).await?;
+                Storage::s3(&s3.settings, &secret)
+            }
+        }
+    }
+
     /// The built-in local folder target, created on first run so the app works without a cloud
     /// account.
     pub(crate) async fn ensure_default_target(&self) -> Result<()> {

@@ -1,12 +1,16 @@
 // Typed wrappers around the Tauri commands of the Rust core.
 // Every rejected invoke() rejects with an AppError object.
 import { invoke } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { AppError } from "./bindings/AppError";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { Application } from "./bindings/Application";
+import type { BackupEntry } from "./bindings/BackupEntry";
+import type { BackupRequest } from "./bindings/BackupRequest";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { ConnectionReport } from "./bindings/ConnectionReport";
 import type { Environment } from "./bindings/Environment";
+import type { Job } from "./bindings/Job";
 import type { EnvironmentInput } from "./bindings/EnvironmentInput";
 import type { MediaStats } from "./bindings/MediaStats";
 import type { PgConnectionInput } from "./bindings/PgConnectionInput";
@@ -106,4 +110,29 @@ export function getSettings(): Promise<Settings> {
 
 export function updateSettings(settings: Settings): Promise<Settings> {
   return invoke("update_settings", { settings });
+}
+
+/** Starts a backup in the background; progress arrives as `job` events (see onJob). */
+export function createBackup(request: BackupRequest): Promise<Job> {
+  return invoke("create_backup", { request });
+}
+
+/** Every backup attempt of an environment, newest first. */
+export function listBackups(environmentId: string): Promise<BackupEntry[]> {
+  return invoke("list_backups", { environmentId });
+}
+
+/** Asks a running job to stop; false when it was not running (any more). */
+export function cancelJob(jobId: string): Promise<boolean> {
+  return invoke("cancel_job", { jobId });
+}
+
+/** Writes the recovery key (the secret that decrypts every backup) to a file. */
+export function exportRecoveryKey(path: string): Promise<null> {
+  return invoke("export_recovery_key", { path });
+}
+
+/** Calls `handler` with the whole job record whenever a job starts, progresses or finishes. */
+export function onJob(handler: (job: Job) => void): Promise<UnlistenFn> {
+  return listen<Job>("job", (event) => handler(event.payload));
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, formatDuration, plural } from "./format";
+import { formatBytes, formatCount, formatDateTime, formatDuration, formatRate, formatRemaining, plural } from "./format";
 
 describe("formatBytes", () => {
   it("keeps small values in bytes", () => {
@@ -37,5 +37,17 @@ describe("counts and durations", () => {
   it("formats durations", () => {
     expect(formatDuration(842)).toBe("842 ms");
     expect(formatDuration(1530)).toBe("1.5 s");
+    expect(formatDuration(125_000)).toBe("2 min 5 s");
+    expect(formatDuration(120_000)).toBe("2 min");
+    expect(formatDuration(3_780_000)).toBe("1 h 3 min");
+    expect(formatDuration(-5)).toBe("—");
+    expect(formatRemaining(22_200)).toBe("23 s");
+    expect(formatRemaining(125_000)).toBe("2 min 5 s");
+  });
+
+  it("formats rates and keeps unparsable timestamps as they are", () => {
+    expect(formatRate(12 * 1024 * 1024)).toBe("12 MB/s");
+    expect(formatDateTime("not a date")).toBe("not a date");
+    expect(formatDateTime("2025-03-03T14:32:00Z")).toContain("2025");
   });
 });

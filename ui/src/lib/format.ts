@@ -29,8 +29,41 @@ export function plural(n: number, one: string, many: string = `${one}s`): string
   return `${formatCount(n)} ${n === 1 ? one : many}`;
 }
 
-/** Milliseconds, e.g. 842 → "842 ms", 1530 → "1.5 s". */
+/** Milliseconds, e.g. 842 → "842 ms", 1530 → "1.5 s", 125000 → "2 min 5 s", 3780000 → "1 h 3 min". */
 export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;
-  return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const totalSeconds = Math.round(ms / 1000);
+  const hours = Math.floor(totalSeconds / 3600);
+  const minutes = Math.floor((totalSeconds % 3600) / 60);
+  const seconds = totalSeconds % 60;
+  if (hours > 0) return minutes > 0 ? `${hours} h ${minutes} min` : `${hours} h`;
+  return seconds > 0 ? `${minutes} min ${seconds} s` : `${minutes} min`;
+}
+
+/** Time left, rounded up to whole seconds: 22_200 → "23 s", 125_000 → "2 min 5 s". */
+export function formatRemaining(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return "—";
+  if (ms < 60_000) return `${Math.max(1, Math.ceil(ms / 1000))} s`;
+  return formatDuration(ms);
+}
+
+/** Bytes per second, e.g. "12 MB/s". */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(bytesPerSecond)}/s`;
+}
+
+/** An ISO timestamp as local date and time, e.g. "Mar 3, 2025, 2:32 PM" (locale-dependent). */
+export function formatDateTime(iso: string, withSeconds = false): string {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString(undefined, {
+    year: "numeric",
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+    second: withSeconds ? "2-digit" : undefined,
+  });
 }

@@ -1,9 +1,13 @@
-// Tiny app-wide store: the loaded application tree, storage targets, app info and
-// which screen is shown.
+// Tiny app-wide store: the loaded application tree, storage targets, app info, which screen
+// is shown, and each environment's backups with live job progress.
+import { toast } from "svelte-sonner";
 import * as api from "./api";
+import { backupRequest, isActive, whatLabel } from "./backups";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
+import type { BackupEntry } from "./bindings/BackupEntry";
 import type { Environment } from "./bindings/Environment";
+import type { Job } from "./bindings/Job";
 import type { StorageTarget } from "./bindings/StorageTarget";
 
 export type View =
@@ -20,6 +24,16 @@ class AppStore {
   view = $state<View>({ kind: "home" });
   loaded = $state(false);
   loadError = $state<string | null>(null);
+  /** Backup attempts by environment id, newest first; absent until first loaded. */
+  backups = $state<Record<string, BackupEntry[]>>({});
+  backupsLoading = $state<Record<string, boolean>>({});
+  backupsError = $state<Record<string, string>>({});
+  /** The queued or running job of each busy environment, as the last `job` event told. */
+  runningJobs = $state<Record<string, Job>>({});
+
+  private listening = false;
+  private backupRequests: Record<string, number> = {};
+  private notified = new Set<string>();
 
   selectedApplication = $derived.by((): ApplicationTree | null => {
     const v = this.view;
@@ -41,7 +55,104 @@ class AppStore {
   });
 
   async init(): Promise<void> {
-    await Promise.all([this.refreshInfo(), this.refresh(), this.refreshTargets()]);
+    await Promise.all([this.refreshInfo(), this.refresh(), this.refreshTargets(), this.listenForJobs()]);
+  }
+
+  /** Subscribes once to the core's `job` events. */
+  async listenForJobs(): Promise<void> {
+    if (this.listening) return;
+    this.listening = true;
+    try {
+      await api.onJob((job) => this.receiveJob(job));
+    } catch (e) {
+      this.listening = false;
+      console.warn("Cannot listen to job events:", api.errorMessage(e));
+    }
+  }
+
+  /** Loads (or reloads) an environment's backups; only the latest request's answer is kept. */
+  async loadBackups(environmentId: string): Promise<void> {
+    const request = (this.backupRequests[environmentId] ?? 0) + 1;
+    this.backupRequests[environmentId] = request;
+    this.backupsLoading[environmentId] = true;
+    try {
+      const entries = await api.listBackups(environmentId);
+      if (this.backupRequests[environmentId] !== request) return;
+      this.backups[environmentId] = entries;
+      delete this.backupsError[environmentId];
+      const active = entries.find((e) => isActive(e.job));
+      if (active) this.runningJobs[environmentId] = active.job;
+      else delete this.runningJobs[environmentId];
+    } catch (e) {
+      if (this.backupRequests[environmentId] === request) this.backupsError[environmentId] = api.errorMessage(e);
+    } finally {
+      if (this.backupRequests[environmentId] === request) this.backupsLoading[environmentId] = false;
+    }
+  }
+
+  /** The environment's queued or running job, if any. */
+  activeJob(environmentId: string): Job | null {
+    return (
+      this.runningJobs[environmentId] ??
+      this.backups[environmentId]?.find((e) => isActive(e.job))?.job ??
+      null
+    );
+  }
+
+  /** Records a job that a command just started, unless its events got here first. */
+  trackJob(job: Job): void {
+    const known =
+      this.runningJobs[job.environmentId]?.id === job.id ||
+      this.backups[job.environmentId]?.some((e) => e.job.id === job.id);
+    if (!known) this.receiveJob(job);
+  }
+
+  /** Applies a `job` event: live progress, then a toast and a reload once the job ends. */
+  receiveJob(job: Job): void {
+    const envId = job.environmentId;
+    const entries = this.backups[envId];
+    const previous = entries?.find((e) => e.job.id === job.id)?.job;
+    // A progress report that overtook the job's end changes nothing.
+    if (previous && !isActive(previous) && isActive(job)) return;
+
+    if (entries) {
+      this.backups[envId] = previous
+        ? entries.map((e) => (e.job.id === job.id ? { ...e, job } : e))
+        : [{ job, backup: null }, ...entries];
+    }
+    if (isActive(job)) {
+      this.runningJobs[envId] = job;
+      return;
+    }
+    if (this.runningJobs[envId]?.id === job.id) delete this.runningJobs[envId];
+    if (!this.notified.has(job.id)) {
+      this.notified.add(job.id);
+      this.notifyFinished(job);
+    }
+    if (entries) void this.loadBackups(envId);
+  }
+
+  private notifyFinished(job: Job): void {
+    const where = this.environmentLabel(job.environmentId);
+    const what = whatLabel(backupRequest(job));
+    if (job.status === "succeeded") {
+      toast.success("Backup finished", { description: where ? `${where} · ${what}` : what });
+    } else if (job.status === "cancelled") {
+      toast.info("Backup cancelled", { description: where ?? undefined });
+    } else {
+      toast.error(where ? `Backup of ${where} failed` : "Backup failed", {
+        description: job.error?.message ?? "The backup did not finish.",
+      });
+    }
+  }
+
+  /** "Shop / production", or null for an environment not in the tree. */
+  private environmentLabel(environmentId: string): string | null {
+    for (const a of this.tree) {
+      const env = a.environments.find((e) => e.id === environmentId);
+      if (env) return `${a.name} / ${env.name}`;
+    }
+    return null;
   }
 
   async refresh(): Promise<void> {

@@ -2,7 +2,9 @@
 //! Migrations are embedded and applied on open; WAL mode, foreign keys on.
 
 pub mod applications;
+pub mod backups;
 pub mod environments;
+pub mod jobs;
 pub mod settings;
 pub mod targets;
 

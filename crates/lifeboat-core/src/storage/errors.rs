@@ -6,14 +6,33 @@ use object_store::client::{HttpError, HttpErrorKind};
 use crate::error::{Error, ErrorCode};
 
 pub fn map_store_error(e: object_store::Error, doing: &str) -> Error {
-    let detail = chain(&e);
+    map_error(&e, doing)
+}
+
+/// For errors that arrive wrapped in `io::Error` (object_store's buffered writer).
+pub fn map_store_io_error(e: std::io::Error, doing: &str) -> Error {
+    match e.get_ref() {
+        Some(inner) => map_error(inner, doing),
+        None => Error::new(
+            ErrorCode::StorageError,
+            format!("Storage failed while {doing}: {e}"),
+        ),
+    }
+}
+
+fn map_error(e: &(dyn std::error::Error + 'static), doing: &str) -> Error {
+    let detail = chain(e);
+    let store_error = e.downcast_ref::<object_store::Error>();
     let code = if detail.contains("NoSuchBucket") {
         ErrorCode::S3BucketMissing
     } else if detail.contains("InvalidStorageClass") {
         ErrorCode::S3StorageClassRejected
     } else if matches!(
-        e,
-        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+        store_error,
+        Some(
+            object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. }
+        )
     ) || [
         "SignatureDoesNotMatch",
         "InvalidAccessKeyId",
@@ -23,7 +42,7 @@ pub fn map_store_error(e: object_store::Error, doing: &str) -> Error {
     .any(|c| detail.contains(c))
     {
         ErrorCode::S3AuthFailed
-    } else if is_connect_failure(&e) {
+    } else if is_connect_failure(e) {
         ErrorCode::S3Unreachable
     } else {
         ErrorCode::StorageError

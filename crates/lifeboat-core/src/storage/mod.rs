@@ -17,7 +17,20 @@ use object_store::{
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::targets::S3Settings;
-pub use errors::map_store_error;
+pub use errors::{map_store_error, map_store_io_error};
+
+/// S3 multipart part size and how many parts upload at once: with the producer's channel this
+/// bounds an upload's memory to roughly (parts in flight + 1) × part size.
+const PART_SIZE: usize = 8 << 20;
+const PARTS_IN_FLIGHT: usize = 2;
+
+/// What a producer sends the uploader.
+pub enum Chunk {
+    Data(bytes::Bytes),
+    /// Sent once everything was written, so the uploader can tell completion from a producer
+    /// that failed (and just dropped its sender).
+    End,
+}
 
 /// An opened target: a store plus the key prefix under which Lifeboat writes.
 #[derive(Debug, Clone)]
@@ -87,7 +100,106 @@ impl Storage {
     }
 
     fn key(&self, name: &str) -> Path {
-        self.prefix.clone().join(name)
+        let mut key = self.prefix.clone();
+        for part in name.split('/').filter(|p| !p.is_empty()) {
+            key = key.join(part);
+        }
+        key
+    }
+
+    /// Streams chunks into `name`: multipart on S3, a temporary file renamed on completion in a
+    /// local folder. Anything but a completed upload is aborted, leaving no object behind.
+    pub async fn upload(
+        &self,
+        name: &str,
+        mut rx: tokio::sync::mpsc::Receiver<Chunk>,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let mut writer = object_store::buffered::BufWriter::with_capacity(
+            self.store.clone(),
+            self.key(name),
+            PART_SIZE,
+        )
+        .with_max_concurrency(PARTS_IN_FLIGHT)
+        .with_attributes(self.attributes.clone());
+        let failure = loop {
+            let chunk = tokio::select! {
+                _ = cancel.cancelled() => break Error::cancelled(),
+                chunk = rx.recv() => chunk,
+            };
+            match chunk {
+                Some(Chunk::Data(bytes)) => {
+                    if let Err(e) = writer.put(bytes).await {
+                        break map_store_error(e, "uploading");
+                    }
+                }
+                Some(Chunk::End) => {
+                    return writer
+                        .shutdown()
+                        .await
+                        .map_err(|e| map_store_io_error(e, "completing the upload"));
+                }
+                None => break Error::new(ErrorCode::Internal, "The data source stopped."),
+            }
+        };
+        if let Err(e) = writer.abort().await {
+            tracing::warn!("could not abort the upload of {name}: {e}");
+        }
+        Err(failure)
+    }
+
+    pub async fn put(&self, name: &str, body: Vec<u8>) -> Result<()> {
+        let options = PutOptions {
+            attributes: self.attributes.clone(),
+            ..PutOptions::default()
+        };
+        self.store
+            .put_opts(&self.key(name), PutPayload::from(body), options)
+            .await
+            .map(drop)
+            .map_err(|e| map_store_error(e, &format!("writing {name}")))
+    }
+
+    pub async fn get(&self, name: &str) -> Result<bytes::Bytes> {
+        let read = async { self.store.get(&self.key(name)).await?.bytes().await };
+        read.await
+            .map_err(|e| map_store_error(e, &format!("reading {name}")))
+    }
+
+    /// Names (relative to `dir`) of every object under `dir`.
+    pub async fn list(&self, dir: &str) -> Result<Vec<String>> {
+        use futures_util::TryStreamExt;
+        let base = self.key(dir);
+        let objects: Vec<_> = self
+            .store
+            .list(Some(&base))
+            .try_collect()
+            .await
+            .map_err(|e| map_store_error(e, &format!("listing {dir}")))?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|o| {
+                o.location.prefix_match(&base).map(|parts| {
+                    parts
+                        .map(|p| p.as_ref().to_owned())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+            })
+            .collect())
+    }
+
+    /// Deletes every object under `dir`.
+    pub async fn delete_dir(&self, dir: &str) -> Result<()> {
+        for name in self.list(dir).await? {
+            let key = self.key(&format!("{dir}/{name}"));
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(map_store_error(e, &format!("deleting {name}"))),
+            }
+        }
+        Ok(())
     }
 
     /// Lists the prefix, then writes, reads back and deletes a probe object: everything backups

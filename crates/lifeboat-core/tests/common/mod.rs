@@ -60,3 +60,136 @@ fn uuid_like() -> String {
         .as_nanos();
     format!("{nanos:x}-{}", std::process::id())
 }
+
+/// A superuser connection to the test cluster's `postgres` database.
+pub async fn admin() -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let i = pg_input("postgres");
+    let url = format!(
+        "postgres://{}:{}@{}:{}/postgres?sslmode=disable",
+        i.user,
+        i.password.unwrap(),
+        i.host,
+        i.port
+    );
+    sqlx::PgConnection::connect(&url).await.unwrap()
+}
+
+pub async fn connect(database: &str) -> sqlx::PgConnection {
+    use sqlx::Connection;
+    let i = pg_input(database);
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{database}?sslmode=disable",
+        i.user,
+        i.password.unwrap(),
+        i.host,
+        i.port
+    );
+    sqlx::PgConnection::connect(&url).await.unwrap()
+}
+
+/// A fresh, uniquely named empty database.
+pub async fn create_database(prefix: &str) -> String {
+    use sqlx::Executor;
+    let name = format!("{prefix}_{}", uuid_like().replace('-', "_"));
+    admin()
+        .await
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .unwrap();
+    name
+}
+
+/// A Django-shaped database: migrations table, foreign keys, a sequence, an extension, a few
+/// thousand rows.
+pub async fn create_fixture_database() -> String {
+    use sqlx::Executor;
+    let name = create_database("fixture").await;
+    let mut db = connect(&name).await;
+    db.execute(
+        r#"
+        CREATE EXTENSION pgcrypto;
+        CREATE TABLE django_migrations (id serial PRIMARY KEY, app varchar(255) NOT NULL,
+            name varchar(255) NOT NULL, applied timestamptz NOT NULL DEFAULT now());
+        INSERT INTO django_migrations (app, name) VALUES
+            ('contenttypes', '0001_initial'), ('auth', '0001_initial'), ('auth', '0012_alter_user_first_name_max_length'),
+            ('shop', '0001_initial'), ('shop', '0002_order_note');
+        CREATE TABLE auth_user (id serial PRIMARY KEY, username varchar(150) UNIQUE NOT NULL,
+            password_hash text NOT NULL, is_superuser boolean NOT NULL DEFAULT false);
+        CREATE SEQUENCE shop_invoice_number START 1000;
+        CREATE TABLE shop_order (id bigserial PRIMARY KEY, customer_id integer NOT NULL REFERENCES auth_user (id),
+            invoice bigint NOT NULL DEFAULT nextval('shop_invoice_number'), total numeric(10, 2) NOT NULL,
+            note text, token uuid NOT NULL DEFAULT gen_random_uuid());
+        INSERT INTO auth_user (username, password_hash, is_superuser)
+            SELECT 'user' || g, crypt('pw' || g, gen_salt('bf', 4)), g = 1 FROM generate_series(1, 200) g;
+        INSERT INTO shop_order (customer_id, total, note)
+            SELECT 1 + (g % 200), (g * 7 % 10000) / 100.0, CASE WHEN g % 3 = 0 THEN 'naïve café ☕ ' || g END
+            FROM generate_series(1, 5000) g;
+        "#,
+    )
+    .await
+    .unwrap();
+    name
+}
+
+/// Row counts and a checksum of every row of the fixture's tables, to compare two databases.
+pub async fn fingerprint(database: &str) -> Vec<(String, i64, String)> {
+    let mut db = connect(database).await;
+    let mut out = Vec::new();
+    for table in ["django_migrations", "auth_user", "shop_order"] {
+        let row: (i64, String) = sqlx::query_as(&format!(
+            "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') FROM {table} t"
+        ))
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+        out.push((table.to_owned(), row.0, row.1));
+    }
+    let next: (i64,) = sqlx::query_as("SELECT last_value FROM shop_invoice_number")
+        .fetch_one(&mut db)
+        .await
+        .unwrap();
+    out.push(("shop_invoice_number".into(), next.0, String::new()));
+    out
+}
+
+/// A media tree with the awkward cases: unicode and long names, empty directories, zero-byte
+/// files, a symlink, nested directories.
+pub fn create_media_tree(root: &std::path::Path) {
+    use std::fs;
+    fs::create_dir_all(root.join("uploads/2026/11")).unwrap();
+    fs::create_dir_all(root.join("empty/nested-empty")).unwrap();
+    fs::write(root.join("uploads/2026/11/photo.jpg"), vec![0xAB; 300_000]).unwrap();
+    fs::write(root.join("uploads/zero-bytes.txt"), b"").unwrap();
+    fs::write(root.join("uploads/naïve café ☕.txt"), "unicode name\n").unwrap();
+    fs::write(
+        root.join("uploads/with space & 'quotes'.pdf"),
+        b"%PDF-1.4 tiny",
+    )
+    .unwrap();
+    let long = format!("uploads/{}.bin", "very-long-name-".repeat(12));
+    fs::write(
+        root.join(long),
+        (0..200_000u32).map(|i| (i % 251) as u8).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("2026/11/photo.jpg", root.join("uploads/latest.jpg")).unwrap();
+}
+
+/// Runs a command, failing the test with its stderr when it fails.
+pub fn run(cmd: &mut std::process::Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+pub fn pg_tool(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(&var("LIFEBOAT_TEST_PG_BIN")).join(name)
+}

@@ -4,4 +4,8 @@ export type Settings = {
 /**
  * Searched for pg_dump before /usr/lib/postgresql/<version>/bin and PATH.
  */
-pgBinDir: string | null, };
+pgBinDir: string | null, 
+/**
+ * zstd level for backups: 1 (fastest) to 19 (smallest).
+ */
+zstdLevel: number, };

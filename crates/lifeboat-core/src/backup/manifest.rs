@@ -1,0 +1,95 @@
+//! `manifest.json`: written last into a backup's directory, it is the commit marker (a
+//! directory without one is an unfinished backup) and describes everything needed to restore
+//! by hand. See docs/storage-format.md.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use super::artifact::ArtifactInfo;
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+pub const DATABASE_FILE: &str = "database.dump.zst.age";
+pub const MEDIA_FILE: &str = "media.tar.zst.age";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(export)]
+pub enum BackupKind {
+    OnDemand,
+    Scheduled,
+}
+
+impl BackupKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OnDemand => "on-demand",
+            Self::Scheduled => "scheduled",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct DatabasePart {
+    pub artifact: ArtifactInfo,
+    pub server_version: String,
+    pub pg_dump_version: String,
+    /// Entries `pg_restore --list` read from the dump while it was made.
+    #[ts(type = "number")]
+    pub toc_entries: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct MediaPart {
+    pub artifact: ArtifactInfo,
+    #[ts(type = "number")]
+    pub file_count: u64,
+    #[ts(type = "number")]
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Compression {
+    pub algorithm: String,
+    pub level: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Encryption {
+    pub scheme: String,
+    pub recipient: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BackupManifest {
+    pub format: u32,
+    pub backup_id: String,
+    pub application: NamedRef,
+    pub environment: NamedRef,
+    pub kind: BackupKind,
+    pub created_at: String,
+    pub finished_at: String,
+    pub note: Option<String>,
+    pub database: Option<DatabasePart>,
+    pub media: Option<MediaPart>,
+    pub compression: Compression,
+    pub encryption: Encryption,
+}

@@ -1,0 +1,82 @@
+//! On-demand and scheduled backups of an environment: its database, its media, or both,
+//! streamed into the environment's storage target as encrypted artifacts plus a manifest.
+
+pub mod artifact;
+mod database;
+pub mod manifest;
+pub mod media;
+mod run;
+
+use std::io;
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::{Error, ErrorCode};
+pub use database::pg_env;
+pub use manifest::{BackupKind, BackupManifest};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BackupRequest {
+    pub environment_id: String,
+    pub database: bool,
+    pub media: bool,
+    pub note: Option<String>,
+    pub kind: BackupKind,
+}
+
+/// A committed backup as the catalog knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BackupRecord {
+    pub id: String,
+    pub job_id: Option<String>,
+    pub target_id: String,
+    /// The backup's directory inside the target (under the target's prefix).
+    pub storage_dir: String,
+    #[ts(type = "number")]
+    pub stored_bytes: u64,
+    pub manifest: BackupManifest,
+}
+
+/// One row of an environment's Backups view: every attempt, with the backup it produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct BackupEntry {
+    pub job: crate::jobs::Job,
+    pub backup: Option<BackupRecord>,
+}
+
+#[derive(Debug)]
+struct CancelledMarker;
+
+impl std::fmt::Display for CancelledMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+
+impl std::error::Error for CancelledMarker {}
+
+/// An io::Error that carries a cancellation through code that only speaks io (tar, zstd).
+fn cancelled_io() -> io::Error {
+    io::Error::other(CancelledMarker)
+}
+
+/// Maps an error from the artifact writer chain. A broken pipe means the uploader stopped; its
+/// own error is the one reported.
+fn writer_error(e: io::Error) -> Error {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<CancelledMarker>())
+    {
+        return Error::cancelled();
+    }
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return Error::new(ErrorCode::StorageError, "The upload stopped.");
+    }
+    Error::new(ErrorCode::Io, format!("Writing the backup failed: {e}"))
+}

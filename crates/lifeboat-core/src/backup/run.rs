@@ -1,0 +1,423 @@
+//! Running a backup: claim the environment, stream each artifact, commit the manifest, record
+//! it. Any failure aborts uploads and removes what was written, so only committed backups are
+//! ever listed; what cannot be removed right away is retried at the next start.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::artifact::{self, ArtifactWriter};
+use super::manifest::{
+    BackupManifest, Compression, DatabasePart, Encryption, MediaPart, NamedRef, DATABASE_FILE,
+    FORMAT_VERSION, MANIFEST_FILE, MEDIA_FILE,
+};
+use super::{database, media, BackupEntry, BackupRecord, BackupRequest};
+use crate::catalog::new_id;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jobs::{Job, JobRequest, JobStatus};
+use crate::lifeboat::Lifeboat;
+use crate::storage::Storage;
+
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+impl Lifeboat {
+    /// Starts a backup in the background and returns its job; progress arrives as job events.
+    pub async fn start_backup(&self, request: &BackupRequest) -> Result<Job> {
+        Ok(self.spawn_backup(request).await?.0)
+    }
+
+    /// Runs a backup to the end (the CLI and tests).
+    pub async fn backup(&self, request: &BackupRequest) -> Result<BackupManifest> {
+        let (_, running) = self.spawn_backup(request).await?;
+        running
+            .await
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("The backup task failed: {e}")))?
+    }
+
+    pub fn cancel_job(&self, job_id: &str) -> bool {
+        self.jobs().cancel(job_id)
+    }
+
+    /// Every backup attempt of an environment, newest first, with the backup it produced.
+    pub async fn list_backups(&self, environment_id: &str) -> Result<Vec<BackupEntry>> {
+        let mut backups = self.catalog().backups_of(environment_id).await?;
+        let jobs = self.catalog().jobs_of(environment_id).await?;
+        Ok(jobs
+            .into_iter()
+            .filter(|j| matches!(j.request, JobRequest::Backup(_)))
+            .map(|job| {
+                let at = backups
+                    .iter()
+                    .position(|b| b.job_id.as_deref() == Some(job.id.as_str()));
+                BackupEntry {
+                    backup: at.map(|i| backups.swap_remove(i)),
+                    job,
+                }
+            })
+            .collect())
+    }
+
+    async fn spawn_backup(
+        &self,
+        request: &BackupRequest,
+    ) -> Result<(Job, JoinHandle<Result<BackupManifest>>)> {
+        if !request.database && !request.media {
+            return Err(Error::validation(
+                "what",
+                "Choose the database, the media or both.",
+            ));
+        }
+        let env = self.catalog().environment(&request.environment_id).await?;
+        if request.database && env.connection.is_none() {
+            return Err(Error::validation(
+                "database",
+                "This environment has no database connection yet.",
+            ));
+        }
+        if request.media && env.media_dir.is_none() {
+            return Err(Error::validation(
+                "media",
+                "This environment has no media directory yet.",
+            ));
+        }
+        let mut request = request.clone();
+        request.note = request
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        let job_id = new_id();
+        let claim = self.jobs().claim(&env.id, &job_id)?;
+        let job = self
+            .catalog()
+            .insert_job(&job_id, &env.id, &JobRequest::Backup(request.clone()))
+            .await?;
+        self.jobs().publish(&job);
+        let this = self.clone();
+        let running = tokio::spawn(async move {
+            let outcome = this.run_backup(&job_id, &request, &claim.cancel).await;
+            this.finish_backup_job(&job_id, &outcome).await;
+            drop(claim);
+            outcome
+        });
+        Ok((job, running))
+    }
+
+    async fn finish_backup_job(&self, job_id: &str, outcome: &Result<BackupManifest>) {
+        let (status, error) = match outcome {
+            Ok(_) => (JobStatus::Succeeded, None),
+            Err(e) if e.code == ErrorCode::Cancelled => (JobStatus::Cancelled, Some(e)),
+            Err(e) => (JobStatus::Failed, Some(e)),
+        };
+        match self.catalog().finish_job(job_id, status, error).await {
+            Ok(job) => self.jobs().publish(&job),
+            Err(e) => tracing::error!(job_id, "could not record the end of a job: {}", e.message),
+        }
+    }
+
+    async fn run_backup(
+        &self,
+        job_id: &str,
+        request: &BackupRequest,
+        cancel: &CancellationToken,
+    ) -> Result<BackupManifest> {
+        let env = self.catalog().environment(&request.environment_id).await?;
+        let app = self.catalog().application(&env.application_id).await?;
+        let target = self.catalog().target(&env.target_id).await?;
+        let storage = self.target_storage(&target).await?;
+        let recipient = self.recovery_recipient().await?;
+        let zstd_level = self.settings().await?.zstd_level;
+
+        let started = chrono::Utc::now();
+        let backup_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), &new_id()[..8]);
+        let dir = format!("{}/{}/{}", app.name, env.name, backup_id);
+        self.catalog()
+            .set_job_location(job_id, &backup_id, &target.id, &dir)
+            .await?;
+
+        let database_plan = if request.database {
+            let connection = self.environment_connection(&env.id).await?;
+            let pg_bin_dir = self.settings().await?.pg_bin_dir;
+            let report = crate::postgres::probe(
+                &connection,
+                pg_bin_dir.as_deref().map(std::path::Path::new),
+            )
+            .await?;
+            let pg_dump = report.pg_dump.clone().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::PgDumpMissing,
+                    format!(
+                        "No pg_dump of version {} or newer is installed; install the PostgreSQL {} client tools.",
+                        report.server_major, report.server_major
+                    ),
+                )
+            })?;
+            Some((connection, report, pg_dump))
+        } else {
+            None
+        };
+        let media_root = if request.media {
+            env.media_dir.clone().map(std::path::PathBuf::from)
+        } else {
+            None
+        };
+        let media_bytes = match &media_root {
+            Some(root) => crate::media::stats(root).await?.total_bytes,
+            None => 0,
+        };
+        let database_bytes = database_plan
+            .as_ref()
+            .map_or(0, |(_, r, _)| r.database_size_bytes);
+
+        let progress = Arc::new(AtomicU64::new(0));
+        let ticker = self.report_progress(job_id, database_bytes + media_bytes, progress.clone());
+        // The first artifact to fail stops the other, which then aborts its own upload.
+        let stop = cancel.child_token();
+        let database_part = async {
+            let Some((connection, report, pg_dump)) = &database_plan else {
+                return Ok(None);
+            };
+            let path = std::path::PathBuf::from(&pg_dump.path);
+            let connection = connection.clone();
+            let outcome = store(
+                &storage,
+                &format!("{dir}/{DATABASE_FILE}"),
+                &recipient,
+                zstd_level,
+                &progress,
+                &stop,
+                move |out, cancel| database::dump(&path, &connection, out, cancel),
+            )
+            .await
+            .inspect_err(|_| stop.cancel())?;
+            Ok(Some(DatabasePart {
+                artifact: outcome.artifact,
+                server_version: report.server_version.clone(),
+                pg_dump_version: pg_dump.version.clone(),
+                toc_entries: outcome.toc_entries,
+            }))
+        };
+        let media_part = async {
+            let Some(root) = media_root.clone() else {
+                return Ok(None);
+            };
+            let outcome = store(
+                &storage,
+                &format!("{dir}/{MEDIA_FILE}"),
+                &recipient,
+                zstd_level,
+                &progress,
+                &stop,
+                move |out, cancel| media::archive(&root, out, cancel),
+            )
+            .await
+            .inspect_err(|_| stop.cancel())?;
+            Ok::<_, Error>(Some(MediaPart {
+                artifact: outcome.artifact,
+                file_count: outcome.file_count,
+                total_bytes: outcome.total_bytes,
+            }))
+        };
+        let (database_part, media_part) = tokio::join!(database_part, media_part);
+        ticker.abort();
+        let parts = match (database_part, media_part) {
+            (Ok(d), Ok(m)) => Ok((d, m)),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+            // The cause, not the other artifact's reaction to being stopped.
+            (Err(a), Err(b)) => Err(
+                if a.code == ErrorCode::Cancelled && !cancel.is_cancelled() {
+                    b
+                } else {
+                    a
+                },
+            ),
+        };
+        let committed = match parts {
+            Ok((database, media)) => {
+                let manifest = BackupManifest {
+                    format: FORMAT_VERSION,
+                    backup_id: backup_id.clone(),
+                    application: NamedRef {
+                        id: app.id.clone(),
+                        name: app.name.clone(),
+                    },
+                    environment: NamedRef {
+                        id: env.id.clone(),
+                        name: env.name.clone(),
+                    },
+                    kind: request.kind,
+                    created_at: started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    finished_at: chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    note: request.note.clone(),
+                    database,
+                    media,
+                    compression: Compression {
+                        algorithm: "zstd".into(),
+                        level: zstd_level,
+                    },
+                    encryption: Encryption {
+                        scheme: "age-x25519".into(),
+                        recipient: recipient.to_string(),
+                    },
+                };
+                self.commit(&storage, &dir, job_id, &target.id, manifest)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if committed.is_err() {
+            self.clean_up(job_id, &storage, &dir).await;
+        }
+        committed
+    }
+
+    async fn commit(
+        &self,
+        storage: &Storage,
+        dir: &str,
+        job_id: &str,
+        target_id: &str,
+        manifest: BackupManifest,
+    ) -> Result<BackupManifest> {
+        let body = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        storage.put(&format!("{dir}/{MANIFEST_FILE}"), body).await?;
+        let stored_bytes = [
+            &manifest.database.as_ref().map(|d| &d.artifact),
+            &manifest.media.as_ref().map(|m| &m.artifact),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|a| a.stored_bytes)
+        .sum();
+        let record = BackupRecord {
+            id: manifest.backup_id.clone(),
+            job_id: Some(job_id.to_owned()),
+            target_id: target_id.to_owned(),
+            storage_dir: dir.to_owned(),
+            stored_bytes,
+            manifest,
+        };
+        self.catalog()
+            .insert_backup(&record, &record.manifest.environment.id)
+            .await?;
+        Ok(record.manifest)
+    }
+
+    /// Removes an unfinished backup's objects; if storage cannot be reached the job keeps its
+    /// cleanup claim and the next start tries again.
+    async fn clean_up(&self, job_id: &str, storage: &Storage, dir: &str) {
+        match storage.delete_dir(dir).await {
+            Ok(()) => {
+                if let Err(e) = self.catalog().clear_cleanup(job_id).await {
+                    tracing::warn!(job_id, "could not record a cleanup: {}", e.message);
+                }
+            }
+            Err(e) => tracing::warn!(
+                job_id,
+                dir,
+                "leftovers of a failed backup stay until the next start: {}",
+                e.message
+            ),
+        }
+    }
+
+    /// Removes what failed or interrupted jobs left in storage (the shells call this in the
+    /// background after start-up). Returns how many directories were cleaned.
+    pub async fn clean_up_leftovers(&self) -> Result<usize> {
+        let mut cleaned = 0;
+        for (job_id, target_id, dir) in self.catalog().pending_cleanups().await? {
+            let storage = match self.catalog().target(&target_id).await {
+                Ok(target) => self.target_storage(&target).await,
+                Err(e) => Err(e),
+            };
+            match storage {
+                Ok(storage) => {
+                    if storage.delete_dir(&dir).await.is_ok() {
+                        self.catalog().clear_cleanup(&job_id).await?;
+                        cleaned += 1;
+                    }
+                }
+                Err(e) => tracing::warn!(job_id, "cannot reach storage to clean up: {}", e.message),
+            }
+        }
+        Ok(cleaned)
+    }
+
+    fn report_progress(
+        &self,
+        job_id: &str,
+        bytes_total: u64,
+        progress: Arc<AtomicU64>,
+    ) -> JoinHandle<()> {
+        let this = self.clone();
+        let job_id = job_id.to_owned();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(PROGRESS_EVERY);
+            let mut last = (Instant::now(), 0u64);
+            loop {
+                tick.tick().await;
+                let Ok(mut job) = this.catalog().job(&job_id).await else {
+                    continue;
+                };
+                let done = progress.load(Ordering::Relaxed);
+                let elapsed = last.0.elapsed().as_secs_f64().max(0.001);
+                job.phase = "streaming".into();
+                job.bytes_done = done;
+                job.bytes_total = bytes_total.max(done);
+                job.bytes_per_second = ((done - last.1) as f64 / elapsed) as u64;
+                last = (Instant::now(), done);
+                if this.catalog().update_job_progress(&job).await.is_ok() {
+                    this.jobs().publish(&job);
+                }
+            }
+        })
+    }
+}
+
+/// Streams one artifact: the producer runs on a blocking thread, the upload on this task.
+async fn store<T: Send + 'static>(
+    storage: &Storage,
+    key: &str,
+    recipient: &age::x25519::Recipient,
+    zstd_level: i32,
+    progress: &Arc<AtomicU64>,
+    cancel: &CancellationToken,
+    produce: impl FnOnce(ArtifactWriter, &CancellationToken) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let (tx, rx) = artifact::channel();
+    let name = key.rsplit('/').next().unwrap_or(key);
+    let writer = ArtifactWriter::new(
+        name,
+        recipient,
+        zstd_level,
+        tx,
+        progress.clone(),
+        cancel.clone(),
+    )
+    .map_err(|e| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("Cannot set up encryption: {e}"),
+        )
+    })?;
+    let producer_cancel = cancel.clone();
+    let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
+    let uploaded = storage.upload(key, rx, cancel).await;
+    let produced = producer.await.map_err(|e| {
+        Error::new(
+            ErrorCode::Internal,
+            format!("The backup worker failed: {e}"),
+        )
+    })?;
+    match (produced, uploaded) {
+        (Ok(value), Ok(())) => Ok(value),
+        (Ok(_), Err(e)) => Err(e),
+        // A producer that saw the upload stop reports less than the uploader's own error.
+        (Err(p), Err(u)) if p.code == ErrorCode::StorageError => Err(u),
+        (Err(p), _) => Err(p),
+    }
+}

@@ -1,0 +1,79 @@
+use super::Catalog;
+use crate::backup::{BackupManifest, BackupRecord};
+use crate::error::{Error, ErrorCode, Result};
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    job_id: Option<String>,
+    target_id: String,
+    storage_dir: String,
+    stored_bytes: i64,
+    manifest: String,
+}
+
+impl TryFrom<Row> for BackupRecord {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Self> {
+        let manifest: BackupManifest = serde_json::from_str(&r.manifest).map_err(|e| {
+            Error::new(
+                ErrorCode::Catalog,
+                format!("Unreadable backup record {}: {e}", r.id),
+            )
+        })?;
+        Ok(BackupRecord {
+            id: r.id,
+            job_id: r.job_id,
+            target_id: r.target_id,
+            storage_dir: r.storage_dir,
+            stored_bytes: r.stored_bytes.max(0) as u64,
+            manifest,
+        })
+    }
+}
+
+impl Catalog {
+    /// Records a committed backup and releases its job's cleanup claim, in one transaction.
+    pub async fn insert_backup(&self, record: &BackupRecord, environment_id: &str) -> Result<()> {
+        let manifest = serde_json::to_string(&record.manifest)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO backups (id, environment_id, job_id, target_id, storage_dir, kind, created_at,
+                 finished_at, stored_bytes, manifest)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&record.id)
+        .bind(environment_id)
+        .bind(&record.job_id)
+        .bind(&record.target_id)
+        .bind(&record.storage_dir)
+        .bind(record.manifest.kind.as_str())
+        .bind(&record.manifest.created_at)
+        .bind(&record.manifest.finished_at)
+        .bind(record.stored_bytes as i64)
+        .bind(manifest)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(job_id) = &record.job_id {
+            sqlx::query("UPDATE jobs SET cleanup_dir = NULL WHERE id = ?")
+                .bind(job_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn backups_of(&self, environment_id: &str) -> Result<Vec<BackupRecord>> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, job_id, target_id, storage_dir, stored_bytes, manifest FROM backups
+             WHERE environment_id = ? ORDER BY created_at DESC",
+        )
+        .bind(environment_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+}

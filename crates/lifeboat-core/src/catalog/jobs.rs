@@ -1,0 +1,200 @@
+use super::Catalog;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jobs::{Job, JobRequest, JobStatus};
+
+const COLUMNS: &str =
+    "id, environment_id, request, status, phase, bytes_done, bytes_total, bytes_per_second, \
+                       error_code, error_message, backup_id, created_at, finished_at";
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: String,
+    environment_id: String,
+    request: String,
+    status: String,
+    phase: String,
+    bytes_done: i64,
+    bytes_total: i64,
+    bytes_per_second: i64,
+    error_code: Option<String>,
+    error_message: Option<String>,
+    backup_id: Option<String>,
+    created_at: String,
+    finished_at: Option<String>,
+}
+
+fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(text.to_owned()))
+        .map_err(|e| Error::new(ErrorCode::Catalog, format!("Unreadable job record: {e}")))
+}
+
+fn to_text<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
+impl TryFrom<Row> for Job {
+    type Error = Error;
+
+    fn try_from(r: Row) -> Result<Job> {
+        let request: JobRequest = serde_json::from_str(&r.request)
+            .map_err(|e| Error::new(ErrorCode::Catalog, format!("Unreadable job request: {e}")))?;
+        let error = match r.error_code {
+            Some(code) => Some(Error::new(
+                from_text(&code).unwrap_or(ErrorCode::Internal),
+                r.error_message.unwrap_or_default(),
+            )),
+            None => None,
+        };
+        Ok(Job {
+            id: r.id,
+            environment_id: r.environment_id,
+            request,
+            status: from_text(&r.status)?,
+            phase: r.phase,
+            bytes_done: r.bytes_done.max(0) as u64,
+            bytes_total: r.bytes_total.max(0) as u64,
+            bytes_per_second: r.bytes_per_second.max(0) as u64,
+            error,
+            backup_id: r.backup_id,
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+impl Catalog {
+    pub async fn insert_job(
+        &self,
+        id: &str,
+        environment_id: &str,
+        request: &JobRequest,
+    ) -> Result<Job> {
+        let kind = match request {
+            JobRequest::Backup(_) => "backup",
+        };
+        let request = serde_json::to_string(request)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let sql = format!(
+            "INSERT INTO jobs (id, kind, environment_id, status, request) VALUES (?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        );
+        let row: Row = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(kind)
+            .bind(environment_id)
+            .bind(to_text(&JobStatus::Running))
+            .bind(request)
+            .fetch_one(self.pool())
+            .await?;
+        row.try_into()
+    }
+
+    pub async fn job(&self, id: &str) -> Result<Job> {
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE id = ?");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.ok_or_else(|| Error::not_found("The job"))?.try_into()
+    }
+
+    pub async fn jobs_of(&self, environment_id: &str) -> Result<Vec<Job>> {
+        let sql =
+            format!("SELECT {COLUMNS} FROM jobs WHERE environment_id = ? ORDER BY created_at DESC");
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(environment_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// Where the job writes, so its objects can be found again if it never finishes.
+    pub async fn set_job_location(
+        &self,
+        id: &str,
+        backup_id: &str,
+        target_id: &str,
+        dir: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE jobs SET backup_id = ?, target_id = ?, cleanup_dir = ? WHERE id = ?")
+            .bind(backup_id)
+            .bind(target_id)
+            .bind(dir)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn update_job_progress(&self, job: &Job) -> Result<()> {
+        sqlx::query("UPDATE jobs SET phase = ?, bytes_done = ?, bytes_total = ?, bytes_per_second = ? WHERE id = ?")
+            .bind(&job.phase)
+            .bind(job.bytes_done as i64)
+            .bind(job.bytes_total as i64)
+            .bind(job.bytes_per_second as i64)
+            .bind(&job.id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn finish_job(
+        &self,
+        id: &str,
+        status: JobStatus,
+        error: Option<&Error>,
+    ) -> Result<Job> {
+        let sql = format!(
+            "UPDATE jobs SET status = ?, error_code = ?, error_message = ?, bytes_per_second = 0,
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ? RETURNING {COLUMNS}"
+        );
+        let row: Row = sqlx::query_as(&sql)
+            .bind(to_text(&status))
+            .bind(error.map(|e| to_text(&e.code)))
+            .bind(error.map(|e| e.message.as_str()))
+            .bind(id)
+            .fetch_one(self.pool())
+            .await?;
+        row.try_into()
+    }
+
+    /// Jobs the catalog says are running although no process runs them any more.
+    pub async fn interrupt_running_jobs(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = ?, error_code = ?, bytes_per_second = 0,
+                 error_message = 'Lifeboat stopped while this job was running; nothing it wrote was kept.',
+                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE status IN (?, ?)",
+        )
+        .bind(to_text(&JobStatus::Failed))
+        .bind(to_text(&ErrorCode::Interrupted))
+        .bind(to_text(&JobStatus::Queued))
+        .bind(to_text(&JobStatus::Running))
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// Finished jobs that still owe a cleanup: (job id, target id, storage directory).
+    pub async fn pending_cleanups(&self) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, target_id, cleanup_dir FROM jobs
+             WHERE cleanup_dir IS NOT NULL AND target_id IS NOT NULL AND status NOT IN (?, ?)",
+        )
+        .bind(to_text(&JobStatus::Queued))
+        .bind(to_text(&JobStatus::Running))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub async fn clear_cleanup(&self, job_id: &str) -> Result<()> {
+        sqlx::query("UPDATE jobs SET cleanup_dir = NULL WHERE id = ?")
+            .bind(job_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! Long-running work (backups; later restores and downloads): the catalog record, live progress
+//! events, cancellation, and the rule that an environment runs one job at a time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+use crate::backup::BackupRequest;
+use crate::error::{Error, ErrorCode, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "snake_case")]
+#[ts(export)]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[ts(export)]
+pub enum JobRequest {
+    Backup(BackupRequest),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Job {
+    pub id: String,
+    pub environment_id: String,
+    pub request: JobRequest,
+    pub status: JobStatus,
+    pub phase: String,
+    #[ts(type = "number")]
+    pub bytes_done: u64,
+    /// An estimate while the database is dumped (its size on the server).
+    #[ts(type = "number")]
+    pub bytes_total: u64,
+    #[ts(type = "number")]
+    pub bytes_per_second: u64,
+    pub error: Option<Error>,
+    pub backup_id: Option<String>,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl Job {
+    pub fn is_finished(&self) -> bool {
+        matches!(
+            self.status,
+            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
+        )
+    }
+}
+
+/// The jobs running in this process.
+#[derive(Debug)]
+pub struct JobRegistry {
+    running: Mutex<HashMap<String, (String, CancellationToken)>>,
+    events: broadcast::Sender<Job>,
+}
+
+impl Default for JobRegistry {
+    fn default() -> Self {
+        Self {
+            running: Mutex::default(),
+            events: broadcast::channel(256).0,
+        }
+    }
+}
+
+/// Holds an environment for one job; dropping it frees the environment.
+pub struct Claim {
+    registry: Arc<JobRegistry>,
+    environment_id: String,
+    pub cancel: CancellationToken,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.registry
+            .running
+            .lock()
+            .unwrap()
+            .remove(&self.environment_id);
+    }
+}
+
+impl JobRegistry {
+    pub fn claim(self: &Arc<Self>, environment_id: &str, job_id: &str) -> Result<Claim> {
+        let mut running = self.running.lock().unwrap();
+        if running.contains_key(environment_id) {
+            return Err(Error::new(
+                ErrorCode::AlreadyRunning,
+                "A backup or restore of this environment is already running; wait for it or cancel it.",
+            ));
+        }
+        let cancel = CancellationToken::new();
+        running.insert(
+            environment_id.to_owned(),
+            (job_id.to_owned(), cancel.clone()),
+        );
+        Ok(Claim {
+            registry: self.clone(),
+            environment_id: environment_id.to_owned(),
+            cancel,
+        })
+    }
+
+    /// Asks a running job to stop; false when no such job runs here.
+    pub fn cancel(&self, job_id: &str) -> bool {
+        let running = self.running.lock().unwrap();
+        match running.values().find(|(id, _)| id == job_id) {
+            Some((_, token)) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Job> {
+        self.events.subscribe()
+    }
+
+    pub fn publish(&self, job: &Job) {
+        // No subscriber is fine: the catalog holds the state too.
+        let _ = self.events.send(job.clone());
+    }
+}

@@ -1,0 +1,93 @@
+//! The recovery key: an age X25519 identity generated on first use. The secret half lives in
+//! the OS keyring; the public half (the recipient every backup is encrypted to) is also kept in
+//! the catalog so backups can be written without unlocking anything secret.
+
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+
+use age::secrecy::ExposeSecret;
+use age::x25519::{Identity, Recipient};
+
+use crate::credentials::SecretRef;
+use crate::error::{Error, ErrorCode, Result};
+use crate::lifeboat::Lifeboat;
+
+const RECIPIENT_SETTING: &str = "age_recipient";
+
+impl Lifeboat {
+    /// The recipient backups are encrypted to, creating the key pair on first use.
+    pub async fn recovery_recipient(&self) -> Result<Recipient> {
+        if let Some(saved) = self.catalog().setting(RECIPIENT_SETTING).await? {
+            return Recipient::from_str(&saved).map_err(|e| {
+                Error::new(
+                    ErrorCode::Catalog,
+                    format!("The saved recovery key recipient is unreadable: {e}"),
+                )
+            });
+        }
+        let identity = Identity::generate();
+        let recipient = identity.to_public();
+        let secret = SecretRef::RecoveryKey {
+            recipient: recipient.to_string(),
+        };
+        self.credentials()
+            .set(secret, identity.to_string().expose_secret().to_owned())
+            .await?;
+        self.catalog()
+            .set_setting(RECIPIENT_SETTING, Some(&recipient.to_string()))
+            .await?;
+        Ok(recipient)
+    }
+
+    /// The identity that decrypts this catalog's backups, from the keyring.
+    pub async fn recovery_identity(&self) -> Result<Identity> {
+        let recipient = self.recovery_recipient().await?.to_string();
+        let text = self
+            .credentials()
+            .get(SecretRef::RecoveryKey { recipient })
+            .await
+            .map_err(|e| {
+                if e.code == ErrorCode::SecretMissing {
+                    Error::new(
+                    ErrorCode::RecoveryKeyMissing,
+                    "This machine has no recovery key: import the one the backups were made with.",
+                )
+                } else {
+                    e
+                }
+            })?;
+        Identity::from_str(text.trim()).map_err(|e| {
+            Error::new(
+                ErrorCode::RecoveryKeyMissing,
+                format!("The saved recovery key is unreadable: {e}"),
+            )
+        })
+    }
+
+    /// Writes the identity in age's key-file format (usable with `age -d -i FILE`), mode 0600.
+    pub async fn export_recovery_key(&self, path: &Path) -> Result<()> {
+        let identity = self.recovery_identity().await?;
+        let contents = format!(
+            "# Lifeboat recovery key: decrypts every backup made with it. Keep it safe and offline.\n# public key: {}\n{}\n",
+            identity.to_public(),
+            identity.to_string().expose_secret()
+        );
+        let mut options = std::fs::OpenOptions::new();
+        // The native save dialog has already asked before replacing an existing file.
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path).map_err(|e| {
+            Error::new(
+                ErrorCode::Io,
+                format!("Cannot write the recovery key to {}: {e}", path.display()),
+            )
+        })?;
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        file.write_all(contents.as_bytes())?;
+        file.sync_all()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,589 @@
+//! Backups against the real PostgreSQL cluster, the real S3-compatible server and the real
+//! keyring; the stored artifacts are checked with stock tools (age, zstd, pg_restore, GNU tar,
+//! sha256sum), as a person restoring by hand would.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lifeboat_core::backup::manifest::{BackupManifest, DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE};
+use lifeboat_core::backup::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
+use lifeboat_core::backup::{BackupKind, BackupRequest};
+use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::jobs::{Job, JobStatus};
+use lifeboat_core::storage::Storage;
+use lifeboat_core::targets::{S3ConfigInput, S3Settings, TargetConfigInput, TargetInput};
+use lifeboat_core::{ErrorCode, Lifeboat};
+use sqlx::Executor;
+
+struct Fixture {
+    _home: tempfile::TempDir,
+    media: tempfile::TempDir,
+    lb: Lifeboat,
+    env_id: String,
+    target_id: String,
+    database: String,
+}
+
+enum Target {
+    Local,
+    S3(S3Settings, String),
+}
+
+async fn fixture(target: Target) -> Fixture {
+    let (home, lb) = common::lifeboat().await;
+    let media = tempfile::tempdir().unwrap();
+    common::create_media_tree(media.path());
+    let database = common::create_fixture_database().await;
+    let target_id = match target {
+        Target::Local => None,
+        Target::S3(settings, secret) => Some(
+            lb.create_target(&TargetInput {
+                name: "offsite".into(),
+                config: TargetConfigInput::S3(S3ConfigInput {
+                    settings,
+                    secret_access_key: Some(secret),
+                }),
+            })
+            .await
+            .unwrap()
+            .id,
+        ),
+    };
+    let app = lb.create_application("shop").await.unwrap();
+    let env = lb
+        .create_environment(&EnvironmentInput {
+            application_id: app.id,
+            name: "production".into(),
+            connection: Some(common::pg_input(&database)),
+            media_dir: Some(media.path().display().to_string()),
+            target_id,
+        })
+        .await
+        .unwrap();
+    Fixture {
+        _home: home,
+        media,
+        target_id: env.target_id.clone(),
+        lb,
+        env_id: env.id,
+        database,
+    }
+}
+
+fn s3() -> Target {
+    Target::S3(common::s3_settings(), common::s3_secret())
+}
+
+fn both(env_id: &str, note: &str) -> BackupRequest {
+    BackupRequest {
+        environment_id: env_id.to_owned(),
+        database: true,
+        media: true,
+        note: Some(note.to_owned()),
+        kind: BackupKind::OnDemand,
+    }
+}
+
+impl Fixture {
+    async fn storage(&self) -> Storage {
+        let target = self.lb.catalog().target(&self.target_id).await.unwrap();
+        self.lb.target_storage(&target).await.unwrap()
+    }
+
+    /// Every object Lifeboat stored for this environment.
+    async fn stored_objects(&self) -> Vec<String> {
+        self.storage().await.list("shop/production").await.unwrap()
+    }
+
+    async fn fetch(&self, dir: &str, name: &str, to: &Path) -> PathBuf {
+        let bytes = self
+            .storage()
+            .await
+            .get(&format!("{dir}/{name}"))
+            .await
+            .unwrap();
+        let path = to.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        path
+    }
+}
+
+fn sha256sum(path: &Path) -> String {
+    let out = common::run(Command::new("sha256sum").arg(path));
+    String::from_utf8(out)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// age -d with the exported recovery key, then zstd -d: what docs/storage-format.md says.
+fn decrypt(key: &Path, stored: &Path, plain: &Path) {
+    let compressed = stored.with_extension("zst");
+    common::run(
+        Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(key)
+            .arg("-o")
+            .arg(&compressed)
+            .arg(stored),
+    );
+    common::run(
+        Command::new("zstd")
+            .args(["-d", "-q", "-f"])
+            .arg(&compressed)
+            .arg("-o")
+            .arg(plain),
+    );
+}
+
+async fn wait_finished(lb: &Lifeboat, job: &Job) -> Job {
+    let mut events = lb.jobs().subscribe();
+    let current = lb.catalog().job(&job.id).await.unwrap();
+    if current.is_finished() {
+        return current;
+    }
+    loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(120), events.recv())
+            .await
+            .expect("the job did not finish in time")
+            .unwrap();
+        if event.id == job.id && event.is_finished() {
+            return event;
+        }
+    }
+}
+
+/// Takes a lock pg_dump must wait for, so a test can act while the dump is in flight.
+async fn block_dumps(database: &str) -> sqlx::PgConnection {
+    let mut conn = common::connect(database).await;
+    conn.execute("BEGIN; LOCK TABLE shop_order IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    conn
+}
+
+/// Waits until pg_dump's session is waiting on that lock; returns its backend pid.
+async fn dump_waiting(database: &str) -> i32 {
+    let mut admin = common::admin().await;
+    for _ in 0..600 {
+        let pid: Option<(i32,)> = sqlx::query_as(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lifeboat'
+               AND wait_event_type = 'Lock'",
+        )
+        .bind(database)
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+        if let Some((pid,)) = pid {
+            return pid;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("pg_dump never started waiting on the lock");
+}
+
+async fn verify_with_stock_tools(f: &Fixture, manifest: &BackupManifest, dir: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("recovery-key.txt");
+    f.lb.export_recovery_key(&key).await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    let db = manifest
+        .database
+        .as_ref()
+        .expect("the database was included");
+    let stored = f.fetch(dir, DATABASE_FILE, work.path()).await;
+    assert_eq!(sha256sum(&stored), db.artifact.stored_sha256);
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().len(),
+        db.artifact.stored_bytes
+    );
+    let dump = work.path().join("database.dump");
+    decrypt(&key, &stored, &dump);
+    assert_eq!(sha256sum(&dump), db.artifact.plaintext_sha256);
+    let toc = String::from_utf8(common::run(
+        Command::new(common::pg_tool("pg_restore"))
+            .arg("--list")
+            .arg(&dump),
+    ))
+    .unwrap();
+    assert!(toc.contains("TABLE public shop_order"), "{toc}");
+    assert!(toc.contains("EXTENSION - pgcrypto"), "{toc}");
+
+    let restored = common::create_database("restored").await;
+    let i = common::pg_input(&restored);
+    common::run(
+        Command::new(common::pg_tool("pg_restore"))
+            .args(["--no-owner", "--exit-on-error", "-d", &restored])
+            .env("PGHOST", &i.host)
+            .env("PGPORT", i.port.to_string())
+            .env("PGUSER", &i.user)
+            .env("PGPASSWORD", i.password.as_deref().unwrap())
+            .arg(&dump),
+    );
+    assert_eq!(
+        common::fingerprint(&restored).await,
+        common::fingerprint(&f.database).await
+    );
+
+    let media = manifest.media.as_ref().expect("the media was included");
+    let stored = f.fetch(dir, MEDIA_FILE, work.path()).await;
+    assert_eq!(sha256sum(&stored), media.artifact.stored_sha256);
+    let tar = work.path().join("media.tar");
+    decrypt(&key, &stored, &tar);
+    let out = work.path().join("extracted");
+    std::fs::create_dir(&out).unwrap();
+    common::run(Command::new("tar").arg("-xf").arg(&tar).arg("-C").arg(&out));
+    let listing: MediaManifest =
+        serde_json::from_slice(&std::fs::read(out.join(MANIFEST_NAME)).unwrap()).unwrap();
+    let files: Vec<_> = listing
+        .entries
+        .iter()
+        .filter(|e| e.kind == MediaEntryKind::File)
+        .collect();
+    assert_eq!(files.len(), 5);
+    assert_eq!(media.file_count, 6, "5 files and a symlink");
+    for entry in &files {
+        let extracted = out.join("media").join(&entry.path);
+        let original = f.media.path().join(&entry.path);
+        assert_eq!(Some(sha256sum(&extracted)), entry.sha256, "{}", entry.path);
+        assert_eq!(
+            sha256sum(&extracted),
+            sha256sum(&original),
+            "{}",
+            entry.path
+        );
+    }
+    assert!(listing
+        .entries
+        .iter()
+        .any(|e| e.path == "uploads/naïve café ☕.txt"));
+    assert!(
+        out.join("media/empty/nested-empty").is_dir(),
+        "empty directories survive"
+    );
+    assert_eq!(
+        std::fs::metadata(out.join("media/uploads/zero-bytes.txt"))
+            .unwrap()
+            .len(),
+        0
+    );
+    let link = out.join("media/uploads/latest.jpg");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        Path::new("2026/11/photo.jpg")
+    );
+}
+
+#[tokio::test]
+async fn a_backup_to_s3_restores_with_stock_tools() {
+    let f = fixture(s3()).await;
+    let manifest =
+        f.lb.backup(&both(&f.env_id, "before the 2.0 deploy"))
+            .await
+            .unwrap();
+
+    let entries = f.lb.list_backups(&f.env_id).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].job.status, JobStatus::Succeeded);
+    let record = entries[0].backup.as_ref().expect("the backup is listed");
+    assert_eq!(record.manifest, manifest);
+    assert_eq!(manifest.note.as_deref(), Some("before the 2.0 deploy"));
+    assert_eq!(
+        (
+            manifest.application.name.as_str(),
+            manifest.environment.name.as_str()
+        ),
+        ("shop", "production")
+    );
+    assert!(manifest.database.as_ref().unwrap().toc_entries > 5);
+
+    // The committed manifest in storage is the one the catalog holds.
+    let stored: BackupManifest = serde_json::from_slice(
+        &f.storage()
+            .await
+            .get(&format!("{}/{MANIFEST_FILE}", record.storage_dir))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stored, manifest);
+    verify_with_stock_tools(&f, &manifest, &record.storage_dir).await;
+}
+
+#[tokio::test]
+async fn a_backup_to_the_local_folder_restores_with_stock_tools() {
+    let f = fixture(Target::Local).await;
+    let manifest = f.lb.backup(&both(&f.env_id, "local")).await.unwrap();
+    let record =
+        f.lb.list_backups(&f.env_id)
+            .await
+            .unwrap()
+            .remove(0)
+            .backup
+            .unwrap();
+    let mut objects = f.stored_objects().await;
+    objects.sort();
+    let expected: Vec<String> = [DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE]
+        .iter()
+        .map(|n| format!("{}/{n}", manifest.backup_id))
+        .collect();
+    assert_eq!(
+        objects, expected,
+        "no temporary files are left beside the artifacts"
+    );
+    verify_with_stock_tools(&f, &manifest, &record.storage_dir).await;
+}
+
+async fn assert_failed_cleanly(f: &Fixture, job: &Job, code: ErrorCode) {
+    assert_eq!(
+        job.status,
+        if code == ErrorCode::Cancelled {
+            JobStatus::Cancelled
+        } else {
+            JobStatus::Failed
+        }
+    );
+    assert_eq!(
+        job.error.as_ref().map(|e| e.code),
+        Some(code),
+        "{:?}",
+        job.error
+    );
+    let entries = f.lb.list_backups(&f.env_id).await.unwrap();
+    assert!(
+        entries.iter().all(|e| e.backup.is_none()),
+        "a failed attempt is listed as a backup"
+    );
+    assert_eq!(
+        f.stored_objects().await,
+        Vec::<String>::new(),
+        "objects were left in storage"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_database_password_fails_the_backup_and_leaves_nothing() {
+    let f = fixture(s3()).await;
+    let env = f.lb.catalog().environment(&f.env_id).await.unwrap();
+    let mut connection = common::pg_input(&f.database);
+    connection.password = Some("wrong".into());
+    f.lb.update_environment(
+        &f.env_id,
+        &EnvironmentInput {
+            application_id: env.application_id,
+            name: env.name,
+            connection: Some(connection),
+            media_dir: env.media_dir,
+            target_id: Some(env.target_id),
+        },
+    )
+    .await
+    .unwrap();
+    let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    let job = wait_finished(&f.lb, &job).await;
+    assert_failed_cleanly(&f, &job, ErrorCode::PgAuthFailed).await;
+}
+
+#[tokio::test]
+async fn pg_dump_dying_mid_way_fails_the_backup_and_leaves_nothing() {
+    let f = fixture(s3()).await;
+    let mut lock = block_dumps(&f.database).await;
+    let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    let pid = dump_waiting(&f.database).await;
+    let mut admin = common::admin().await;
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(pid)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let job = wait_finished(&f.lb, &job).await;
+    lock.execute("ROLLBACK").await.unwrap();
+    assert_failed_cleanly(&f, &job, ErrorCode::PgDumpFailed).await;
+}
+
+#[tokio::test]
+async fn cancelling_stops_the_backup_and_leaves_nothing() {
+    let f = fixture(s3()).await;
+    let mut lock = block_dumps(&f.database).await;
+    let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    dump_waiting(&f.database).await;
+    assert!(f.lb.cancel_job(&job.id));
+    let job = wait_finished(&f.lb, &job).await;
+    lock.execute("ROLLBACK").await.unwrap();
+    assert_failed_cleanly(&f, &job, ErrorCode::Cancelled).await;
+    assert!(
+        !f.lb.cancel_job(&job.id),
+        "a finished job cannot be cancelled"
+    );
+}
+
+#[tokio::test]
+async fn a_second_backup_of_a_busy_environment_is_refused() {
+    let f = fixture(Target::Local).await;
+    let mut lock = block_dumps(&f.database).await;
+    let first = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    dump_waiting(&f.database).await;
+    let second = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap_err();
+    assert_eq!(second.code, ErrorCode::AlreadyRunning);
+    lock.execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        wait_finished(&f.lb, &first).await.status,
+        JobStatus::Succeeded
+    );
+    assert_eq!(f.lb.list_backups(&f.env_id).await.unwrap().len(), 1);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_unreadable_media_entry_fails_the_backup_naming_it() {
+    let f = fixture(Target::Local).await;
+    // A FIFO stands for any entry that cannot be archived; unlike a chmod 000 file it stays
+    // unreadable when the tests run as root.
+    let fifo = f.media.path().join("uploads/stuck.fifo");
+    common::run(Command::new("mkfifo").arg(&fifo));
+    let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    let job = wait_finished(&f.lb, &job).await;
+    assert!(
+        job.error.as_ref().unwrap().message.contains("stuck.fifo"),
+        "{:?}",
+        job.error
+    );
+    assert_failed_cleanly(&f, &job, ErrorCode::MediaUnreadable).await;
+}
+
+/// An S3 server of this test's own, so it can be stopped mid-upload.
+struct OwnS3 {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl OwnS3 {
+    fn start(dir: tempfile::TempDir, port: u16) -> Self {
+        std::fs::create_dir_all(dir.path().join("own-bucket")).unwrap();
+        let child = Command::new("s3s-fs")
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                "own-key",
+                "--secret-key",
+                "own-secret",
+            ])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("s3s-fs is installed by scripts/deps");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { child, dir, port };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    fn settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: Some(format!("http://127.0.0.1:{}", self.port)),
+            region: "us-east-1".into(),
+            bucket: "own-bucket".into(),
+            prefix: "lifeboat".into(),
+            path_style: true,
+            storage_class: "STANDARD".into(),
+            access_key_id: "own-key".into(),
+        }
+    }
+
+    fn stop(mut self) -> (tempfile::TempDir, u16) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        (self.dir, self.port)
+    }
+}
+
+#[tokio::test]
+async fn an_s3_server_stopping_mid_upload_fails_the_backup_and_leftovers_are_cleaned_later() {
+    let server = OwnS3::start(tempfile::tempdir().unwrap(), common::closed_port());
+    let f = fixture(Target::S3(server.settings(), "own-secret".into())).await;
+    let mut lock = block_dumps(&f.database).await;
+    let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    dump_waiting(&f.database).await;
+    let (dir, port) = server.stop();
+    lock.execute("ROLLBACK").await.unwrap();
+    let job = wait_finished(&f.lb, &job).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(
+        job.error.as_ref().map(|e| e.code),
+        Some(ErrorCode::S3Unreachable),
+        "{:?}",
+        job.error
+    );
+    assert!(f
+        .lb
+        .list_backups(&f.env_id)
+        .await
+        .unwrap()
+        .iter()
+        .all(|e| e.backup.is_none()));
+
+    let _server = OwnS3::start(dir, port);
+    f.lb.clean_up_leftovers().await.unwrap();
+    assert_eq!(f.stored_objects().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_crash_is_reported_interrupted_at_the_next_start() {
+    let f = fixture(Target::Local).await;
+    // What a killed process leaves: a job still marked running, and a partial object.
+    let request = lifeboat_core::jobs::JobRequest::Backup(both(&f.env_id, ""));
+    f.lb.catalog()
+        .insert_job("crashed-job", &f.env_id, &request)
+        .await
+        .unwrap();
+    f.lb.catalog()
+        .set_job_location(
+            "crashed-job",
+            "partial",
+            &f.target_id,
+            "shop/production/partial",
+        )
+        .await
+        .unwrap();
+    f.storage()
+        .await
+        .put(
+            "shop/production/partial/database.dump.zst.age",
+            b"partial".to_vec(),
+        )
+        .await
+        .unwrap();
+
+    let home = f.lb.home().clone();
+    let reopened = Lifeboat::open(home).await.unwrap();
+    let job = reopened.catalog().job("crashed-job").await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.error.map(|e| e.code), Some(ErrorCode::Interrupted));
+    assert_eq!(reopened.clean_up_leftovers().await.unwrap(), 1);
+    assert_eq!(f.stored_objects().await, Vec::<String>::new());
+}

@@ -1,0 +1,87 @@
+// What the Backups views show of jobs and backups: states, labels, progress.
+import type { BackupKind } from "./bindings/BackupKind";
+import type { BackupRequest } from "./bindings/BackupRequest";
+import type { Job } from "./bindings/Job";
+
+/** What a backup job was asked to do (every job is a backup job for now). */
+export function backupRequest(job: Job): BackupRequest {
+  return job.request;
+}
+
+/** A job's status, with interrupted jobs (failed with code `interrupted`) told apart. */
+export type JobState = "queued" | "running" | "succeeded" | "failed" | "cancelled" | "interrupted";
+
+export function jobState(job: Job): JobState {
+  if (job.status === "failed" && job.error?.code === "interrupted") return "interrupted";
+  return job.status;
+}
+
+export const STATE_LABELS: Record<JobState, string> = {
+  queued: "Queued",
+  running: "Running",
+  succeeded: "Succeeded",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  interrupted: "Interrupted",
+};
+
+export const KIND_LABELS: Record<BackupKind, string> = {
+  "on-demand": "On-demand",
+  scheduled: "Scheduled",
+};
+
+/** Queued or running: the environment is busy. */
+export function isActive(job: Job): boolean {
+  return job.status === "queued" || job.status === "running";
+}
+
+/** "Database", "Media" or "Database + media". */
+export function whatLabel(what: { database: boolean; media: boolean }): string {
+  if (what.database && what.media) return "Database + media";
+  if (what.database) return "Database";
+  if (what.media) return "Media";
+  return "Nothing";
+}
+
+/**
+ * Whether bytesTotal is still a guess: while a database is dumped the total is the database's
+ * size on the server, which says little about the size of the dump.
+ */
+export function isEstimate(job: Job): boolean {
+  return backupRequest(job).database && isActive(job);
+}
+
+/** Whole percent done, or null while the total is unknown. Never 100 before the job ends. */
+export function progressPercent(job: Job): number | null {
+  if (job.status === "succeeded") return 100;
+  if (job.bytesTotal <= 0) return null;
+  const percent = Math.floor((job.bytesDone / job.bytesTotal) * 100);
+  return Math.max(0, Math.min(isActive(job) ? 99 : 100, percent));
+}
+
+/** Milliseconds from start to finish (or to `now` while running), null if unknown. */
+export function jobDurationMs(job: Job, now: number = Date.now()): number | null {
+  const start = Date.parse(job.createdAt);
+  const end = job.finishedAt ? Date.parse(job.finishedAt) : isActive(job) ? now : Number.NaN;
+  if (Number.isNaN(start) || Number.isNaN(end)) return null;
+  return Math.max(0, end - start);
+}
+
+/** Milliseconds left at the current throughput, or null when it cannot be told. */
+export function remainingMs(job: Job): number | null {
+  if (!isActive(job) || job.bytesPerSecond <= 0 || job.bytesTotal <= job.bytesDone) return null;
+  return ((job.bytesTotal - job.bytesDone) / job.bytesPerSecond) * 1000;
+}
+
+/** What a running job is doing, in words. */
+export function phaseLabel(job: Job): string {
+  if (job.status === "queued") return "Waiting to start";
+  switch (job.phase) {
+    case "":
+      return "Preparing";
+    case "streaming":
+      return "Compressing, encrypting and uploading";
+    default:
+      return job.phase.charAt(0).toUpperCase() + job.phase.slice(1);
+  }
+}

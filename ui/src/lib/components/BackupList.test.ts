@@ -1,0 +1,88 @@
+import { describe, expect, it, vi } from "vitest";
+import { render, screen, within } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
+import BackupList from "./BackupList.svelte";
+import { job, succeeded } from "../testing/fixtures";
+
+describe("BackupList", () => {
+  const failed = {
+    job: job({
+      id: "j2",
+      status: "failed",
+      createdAt: "2025-03-04T09:00:00.000Z",
+      finishedAt: "2025-03-04T09:00:03.000Z",
+      request: { media: false },
+      error: { code: "pg_dump_failed", field: null, message: "pg_dump: error: permission denied for table orders" },
+    }),
+    backup: null,
+  };
+
+  it("renders a failed attempt with its error and a succeeded backup with its sizes", () => {
+    render(BackupList, { props: { entries: [failed, succeeded("j1")] } });
+
+    const rows = screen.getAllByTestId("backup-row");
+    expect(rows).toHaveLength(2);
+
+    const [bad, good] = rows;
+    expect(bad).toHaveAttribute("data-status", "failed");
+    expect(within(bad).getByTestId("backup-status")).toHaveTextContent("Failed");
+    expect(within(bad).getByTestId("backup-row-error")).toHaveTextContent("permission denied for table orders");
+    expect(within(bad).getByTestId("backup-row-what")).toHaveTextContent("Database");
+
+    expect(good).toHaveAttribute("data-status", "succeeded");
+    expect(within(good).getByTestId("backup-status")).toHaveTextContent("Succeeded");
+    const what = within(good).getByTestId("backup-row-what");
+    expect(what).toHaveTextContent("Database 120 MB");
+    expect(what).toHaveTextContent("Media 11 MB in 2,400 files");
+    expect(what).toHaveTextContent("Stored 40 MB");
+    expect(within(good).getByTestId("backup-row-note")).toHaveTextContent("Before the 4.2 upgrade");
+    expect(good).toHaveTextContent("On-demand");
+    expect(good).toHaveTextContent("2 min 5 s");
+    expect(within(good).queryByTestId("backup-row-error")).not.toBeInTheDocument();
+  });
+
+  it("words interrupted and cancelled attempts", () => {
+    const interrupted = {
+      job: job({
+        id: "j3",
+        status: "failed",
+        finishedAt: "2025-03-04T09:00:03.000Z",
+        error: { code: "interrupted", field: null, message: "Lifeboat stopped while this job was running." },
+      }),
+      backup: null,
+    };
+    const cancelled = {
+      job: job({
+        id: "j4",
+        status: "cancelled",
+        finishedAt: "2025-03-04T09:00:03.000Z",
+        error: { code: "cancelled", field: null, message: "Cancelled" },
+      }),
+      backup: null,
+    };
+    render(BackupList, { props: { entries: [interrupted, cancelled] } });
+
+    const [a, b] = screen.getAllByTestId("backup-row");
+    expect(within(a).getByTestId("backup-status")).toHaveTextContent("Interrupted");
+    expect(within(a).getByTestId("backup-row-error")).toHaveTextContent("Lifeboat stopped");
+    expect(within(b).getByTestId("backup-status")).toHaveTextContent("Cancelled");
+    expect(within(b).queryByTestId("backup-row-error")).not.toBeInTheDocument();
+  });
+
+  it("opens only succeeded backups", async () => {
+    const onselect = vi.fn();
+    const user = userEvent.setup();
+    const entry = succeeded("j1");
+    render(BackupList, { props: { entries: [failed, entry], onselect } });
+
+    const [bad, good] = screen.getAllByTestId("backup-row");
+    expect(within(bad).queryByRole("button")).not.toBeInTheDocument();
+    await user.click(within(good).getByRole("button"));
+    expect(onselect).toHaveBeenCalledWith(entry);
+  });
+
+  it("says so when there are no backups", () => {
+    render(BackupList, { props: { entries: [] } });
+    expect(screen.getByTestId("backups-empty")).toHaveTextContent("No backups yet");
+  });
+});

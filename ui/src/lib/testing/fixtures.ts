@@ -1,0 +1,98 @@
+// Sample records for unit tests.
+import type { BackupEntry } from "../bindings/BackupEntry";
+import type { BackupRecord } from "../bindings/BackupRecord";
+import type { BackupRequest } from "../bindings/BackupRequest";
+import type { Environment } from "../bindings/Environment";
+import type { Job } from "../bindings/Job";
+import type { JobRequest } from "../bindings/JobRequest";
+
+export const MiB = 1024 * 1024;
+
+export const environment: Environment = {
+  id: "e1",
+  applicationId: "a1",
+  name: "production",
+  connection: { host: "db.example.com", port: 5432, database: "shop", user: "app", sslMode: "prefer", hasPassword: true },
+  mediaDir: "/srv/shop/media",
+  targetId: "t-local",
+  createdAt: "2024-01-01T00:00:00Z",
+};
+
+export function job(overrides: Partial<Omit<Job, "request">> & { request?: Partial<BackupRequest> } = {}): Job {
+  const { request, ...rest } = overrides;
+  return {
+    id: "j1",
+    environmentId: "e1",
+    request: {
+      kind: "on-demand",
+      environmentId: "e1",
+      database: true,
+      media: true,
+      note: null,
+      ...request,
+    } as unknown as JobRequest,
+    status: "running",
+    phase: "streaming",
+    bytesDone: 0,
+    bytesTotal: 0,
+    bytesPerSecond: 0,
+    error: null,
+    backupId: null,
+    createdAt: "2025-03-03T14:30:00.000Z",
+    finishedAt: null,
+    ...rest,
+  };
+}
+
+export function record(overrides: Partial<BackupRecord> = {}): BackupRecord {
+  return {
+    id: "20250303T143000Z-abcd1234",
+    jobId: "j1",
+    targetId: "t-local",
+    storageDir: "Shop/production/20250303T143000Z-abcd1234",
+    storedBytes: 40 * MiB,
+    manifest: {
+      format: 1,
+      backupId: "20250303T143000Z-abcd1234",
+      application: { id: "a1", name: "Shop" },
+      environment: { id: "e1", name: "production" },
+      kind: "on-demand",
+      createdAt: "2025-03-03T14:30:00.000Z",
+      finishedAt: "2025-03-03T14:32:05.000Z",
+      note: "Before the 4.2 upgrade",
+      database: {
+        artifact: {
+          name: "database.dump.zst.age",
+          plaintextBytes: 120 * MiB,
+          plaintextSha256: "a".repeat(64),
+          storedBytes: 30 * MiB,
+          storedSha256: "b".repeat(64),
+        },
+        serverVersion: "16.4",
+        pgDumpVersion: "16.4",
+        tocEntries: 412,
+      },
+      media: {
+        artifact: {
+          name: "media.tar.zst.age",
+          plaintextBytes: 12 * MiB,
+          plaintextSha256: "c".repeat(64),
+          storedBytes: 10 * MiB,
+          storedSha256: "d".repeat(64),
+        },
+        fileCount: 2400,
+        totalBytes: 11 * MiB,
+      },
+      compression: { algorithm: "zstd", level: 3 },
+      encryption: { scheme: "age-x25519", recipient: "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgp" },
+    },
+    ...overrides,
+  };
+}
+
+export function succeeded(id = "j1"): BackupEntry {
+  return {
+    job: job({ id, status: "succeeded", finishedAt: "2025-03-03T14:32:05.000Z", backupId: "20250303T143000Z-abcd1234" }),
+    backup: record({ jobId: id }),
+  };
+}
