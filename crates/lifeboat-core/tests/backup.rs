@@ -470,8 +470,8 @@ async fn an_unreadable_media_entry_fails_the_backup_naming_it() {
 
 /// An S3 server of this test's own, so it can be stopped mid-upload.
 struct OwnS3 {
-    child: std::process::Child,
-    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+    dir: Option<tempfile::TempDir>,
     port: u16,
 }
 
@@ -479,24 +479,21 @@ impl OwnS3 {
     fn start(dir: tempfile::TempDir, port: u16) -> Self {
         std::fs::create_dir_all(dir.path().join("own-bucket")).unwrap();
         let child = Command::new("s3s-fs")
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--access-key",
-                "own-key",
-                "--secret-key",
-                "own-secret",
-            ])
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", "own-key", "--secret-key", "own-secret"])
             .arg(dir.path())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("s3s-fs is installed by scripts/deps");
+        let server = Self {
+            child: Some(child),
+            dir: Some(dir),
+            port,
+        };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self { child, dir, port };
+                return server;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
@@ -515,10 +512,23 @@ impl OwnS3 {
         }
     }
 
+    /// Stops the server, keeping its data for a restart on the same port.
     fn stop(mut self) -> (tempfile::TempDir, u16) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        (self.dir, self.port)
+        self.kill();
+        (self.dir.take().unwrap(), self.port)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+impl Drop for OwnS3 {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
