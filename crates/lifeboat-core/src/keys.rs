@@ -65,6 +65,44 @@ impl Lifeboat {
         })
     }
 
+    /// Makes the identity in an age key file this catalog's recovery key: backups made from now
+    /// on are encrypted to it, and backups made with it elsewhere can be read here.
+    pub async fn import_recovery_key(&self, path: &Path) -> Result<String> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::new(
+                ErrorCode::Io,
+                format!("Cannot read {}: {e}", path.display()),
+            )
+        })?;
+        let identity = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("AGE-SECRET-KEY-"))
+            .and_then(|l| Identity::from_str(l).ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Validation,
+                    format!(
+                        "{} holds no age X25519 identity (AGE-SECRET-KEY-…).",
+                        path.display()
+                    ),
+                )
+            })?;
+        let recipient = identity.to_public().to_string();
+        self.credentials()
+            .set(
+                SecretRef::RecoveryKey {
+                    recipient: recipient.clone(),
+                },
+                identity.to_string().expose_secret().to_owned(),
+            )
+            .await?;
+        self.catalog()
+            .set_setting(RECIPIENT_SETTING, Some(&recipient))
+            .await?;
+        Ok(recipient)
+    }
+
     /// Writes the identity in age's key-file format (usable with `age -d -i FILE`), mode 0600.
     pub async fn export_recovery_key(&self, path: &Path) -> Result<()> {
         let identity = self.recovery_identity().await?;

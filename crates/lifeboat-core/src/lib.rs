@@ -11,6 +11,7 @@ pub mod home;
 pub mod jobs;
 pub mod keys;
 pub mod lifeboat;
+pub mod lookup;
 pub mod media;
 pub mod postgres;
 pub mod storage;

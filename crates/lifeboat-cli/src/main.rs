@@ -1,0 +1,489 @@
+//! `lifeboat`: Lifeboat without a desktop — backups from cron, systemd timers and CI jobs,
+//! over the same catalog, keyring and storage code as the app (LIFEBOAT_HOME selects the state).
+
+mod output;
+mod progress;
+mod secrets;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lifeboat_core::backup::{BackupKind, BackupRequest};
+use lifeboat_core::connection::parse_database_url;
+use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::jobs::JobStatus;
+use lifeboat_core::targets::{
+    LocalSettings, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
+    DEFAULT_STORAGE_CLASS,
+};
+use lifeboat_core::{Error, ErrorCode, Home, Lifeboat, Result};
+use output::{bytes, table, Output};
+
+#[derive(Parser)]
+#[command(
+    name = "lifeboat",
+    version,
+    about = "Back up and restore web applications' PostgreSQL databases and media files."
+)]
+struct Cli {
+    /// Print machine-readable JSON (errors too, as {"error": {code, message, field}}).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Applications (e.g. "shop").
+    #[command(subcommand)]
+    App(AppCommand),
+    /// Environments of an application (production, staging…).
+    #[command(subcommand)]
+    Env(EnvCommand),
+    /// Storage targets: where backups go.
+    #[command(subcommand)]
+    Target(TargetCommand),
+    /// Back up an environment (both database and media unless --db or --media is given); prints the backup id.
+    Backup {
+        app: String,
+        env: String,
+        #[arg(long)]
+        db: bool,
+        #[arg(long)]
+        media: bool,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List an environment's backups, newest first.
+    Backups { app: String, env: String },
+    /// The recovery key that encrypts backups.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum AppCommand {
+    Add { name: String },
+    List,
+    Rm { name: String },
+}
+
+#[derive(Subcommand)]
+enum EnvCommand {
+    /// The database URL comes from $LIFEBOAT_DATABASE_URL or a prompt on a terminal.
+    Add {
+        app: String,
+        env: String,
+        #[arg(long)]
+        media: Option<PathBuf>,
+        #[arg(long)]
+        target: Option<String>,
+    },
+    List {
+        app: Option<String>,
+    },
+    /// Connect to the environment's database and report what a backup would use.
+    Test {
+        app: String,
+        env: String,
+    },
+    Rm {
+        app: String,
+        env: String,
+    },
+}
+
+#[derive(Args)]
+struct S3Args {
+    #[arg(long)]
+    bucket: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// For S3-compatible services (MinIO, Garage, …); omit for AWS.
+    #[arg(long)]
+    endpoint: Option<String>,
+    #[arg(long, default_value = "")]
+    prefix: String,
+    #[arg(long)]
+    path_style: bool,
+    #[arg(long, default_value = DEFAULT_STORAGE_CLASS)]
+    storage_class: String,
+    #[arg(long)]
+    access_key_id: String,
+}
+
+#[derive(Subcommand)]
+enum TargetCommand {
+    AddLocal {
+        name: String,
+        dir: PathBuf,
+    },
+    /// The secret key comes from $LIFEBOAT_S3_SECRET_ACCESS_KEY or a prompt on a terminal.
+    AddS3 {
+        name: String,
+        #[command(flatten)]
+        s3: S3Args,
+    },
+    List,
+    /// Write, read back and delete a probe object.
+    Test {
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Write the recovery key to FILE (mode 0600). Without it, backups cannot be read elsewhere.
+    Export { file: PathBuf },
+    /// Use the recovery key in FILE (from `key export` on another machine).
+    Import { file: PathBuf },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let out = Output { json: cli.json };
+    let lifeboat = match Home::from_env() {
+        Ok(home) => Lifeboat::open(home).await,
+        Err(e) => Err(e),
+    };
+    let result = match lifeboat {
+        Ok(lifeboat) => run(&lifeboat, cli.command, &out).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => out.error(&e),
+    }
+}
+
+async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
+    match command {
+        Command::App(cmd) => app(lb, cmd, out).await,
+        Command::Env(cmd) => env(lb, cmd, out).await,
+        Command::Target(cmd) => target(lb, cmd, out).await,
+        Command::Backup {
+            app,
+            env,
+            db,
+            media,
+            note,
+        } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let request = BackupRequest {
+                environment_id: environment.id,
+                database: db || !media,
+                media: media || !db,
+                note,
+                kind: BackupKind::OnDemand,
+            };
+            let job = lb.start_backup(&request).await?;
+            let job = progress::follow(lb, &job, out.json).await;
+            match (job.status, job.error) {
+                (JobStatus::Succeeded, _) => {
+                    let id = job.backup_id.unwrap_or_default();
+                    out.show(
+                        &serde_json::json!({ "backupId": id, "jobId": job.id }),
+                        |_| id.clone(),
+                    );
+                    Ok(())
+                }
+                (_, Some(e)) => Err(e),
+                (status, None) => Err(Error::new(
+                    ErrorCode::Internal,
+                    format!("The backup ended as {status:?}."),
+                )),
+            }
+        }
+        Command::Backups { app, env } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let entries = lb.list_backups(&environment.id).await?;
+            out.show(&entries, |entries| {
+                let rows = entries
+                    .iter()
+                    .map(|e| {
+                        let status = serde_json::to_value(e.job.status)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        match &e.backup {
+                            Some(b) => vec![
+                                b.id.clone(),
+                                b.manifest.kind.as_str().to_owned(),
+                                what(b.manifest.database.is_some(), b.manifest.media.is_some()),
+                                bytes(b.stored_bytes),
+                                status,
+                                b.manifest.note.clone().unwrap_or_default(),
+                            ],
+                            None => vec![
+                                e.job.backup_id.clone().unwrap_or_else(|| "-".into()),
+                                "-".into(),
+                                "-".into(),
+                                "-".into(),
+                                status,
+                                e.job
+                                    .error
+                                    .as_ref()
+                                    .map(|e| e.message.clone())
+                                    .unwrap_or_default(),
+                            ],
+                        }
+                    })
+                    .collect();
+                table(
+                    &["ID", "KIND", "WHAT", "STORED", "STATUS", "NOTE / ERROR"],
+                    rows,
+                )
+            });
+            Ok(())
+        }
+        Command::Key(KeyCommand::Export { file }) => {
+            lb.export_recovery_key(&file).await?;
+            out.show(&serde_json::json!({ "file": file }), |_| {
+                format!(
+                    "Recovery key written to {}. Keep it safe and offline.",
+                    file.display()
+                )
+            });
+            Ok(())
+        }
+        Command::Key(KeyCommand::Import { file }) => {
+            let recipient = lb.import_recovery_key(&file).await?;
+            out.show(&serde_json::json!({ "recipient": recipient }), |_| {
+                format!("Recovery key {recipient} imported.")
+            });
+            Ok(())
+        }
+    }
+}
+
+fn what(database: bool, media: bool) -> String {
+    match (database, media) {
+        (true, true) => "both",
+        (true, false) => "database",
+        _ => "media",
+    }
+    .to_owned()
+}
+
+async fn app(lb: &Lifeboat, cmd: AppCommand, out: &Output) -> Result<()> {
+    match cmd {
+        AppCommand::Add { name } => out.show(&lb.create_application(&name).await?, |a| {
+            format!("Application {} added.", a.name)
+        }),
+        AppCommand::List => out.show(&lb.list_applications().await?, |apps| {
+            let rows = apps
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.name.clone(),
+                        a.environments
+                            .iter()
+                            .map(|e| e.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect();
+            table(&["APPLICATION", "ENVIRONMENTS"], rows)
+        }),
+        AppCommand::Rm { name } => {
+            let app = lb.application_named(&name).await?;
+            lb.delete_application(&app.id).await?;
+            out.show(&serde_json::json!({ "deleted": app.id }), |_| {
+                format!(
+                    "Application {} removed (backups in storage are kept).",
+                    app.name
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
+    match cmd {
+        EnvCommand::Add {
+            app,
+            env,
+            media,
+            target,
+        } => {
+            let application = lb.application_named(&app).await?;
+            let connection = secrets::from_env_or_prompt(
+                "LIFEBOAT_DATABASE_URL",
+                "Database URL (postgres://…, empty for none): ",
+            )?
+            .map(|url| parse_database_url(&url))
+            .transpose()?;
+            let target_id = match target {
+                Some(name) => Some(lb.target_named(&name).await?.id),
+                None => None,
+            };
+            let created = lb
+                .create_environment(&EnvironmentInput {
+                    application_id: application.id,
+                    name: env,
+                    connection,
+                    media_dir: media.map(|m| m.display().to_string()),
+                    target_id,
+                })
+                .await?;
+            out.show(&created, |e| format!("Environment {app}/{} added.", e.name));
+        }
+        EnvCommand::List { app } => {
+            let mut apps = lb.list_applications().await?;
+            if let Some(name) = app {
+                apps.retain(|a| a.name.eq_ignore_ascii_case(&name));
+                if apps.is_empty() {
+                    return Err(lb
+                        .application_named(&name)
+                        .await
+                        .err()
+                        .unwrap_or_else(|| Error::not_found("The application")));
+                }
+            }
+            let environments: Vec<_> = apps
+                .iter()
+                .flat_map(|a| {
+                    a.environments
+                        .iter()
+                        .map(move |e| (a.name.clone(), e.clone()))
+                })
+                .collect();
+            let targets = lb.list_targets().await?;
+            out.show(
+                &environments.iter().map(|(_, e)| e).collect::<Vec<_>>(),
+                |_| {
+                    let rows = environments
+                        .iter()
+                        .map(|(app, e)| {
+                            vec![
+                                format!("{app}/{}", e.name),
+                                e.connection.as_ref().map_or("-".into(), |c| {
+                                    format!("{}@{}:{}/{}", c.user, c.host, c.port, c.database)
+                                }),
+                                e.media_dir.clone().unwrap_or_else(|| "-".into()),
+                                targets
+                                    .iter()
+                                    .find(|t| t.id == e.target_id)
+                                    .map_or("?".into(), |t| t.name.clone()),
+                            ]
+                        })
+                        .collect();
+                    table(&["ENVIRONMENT", "DATABASE", "MEDIA", "TARGET"], rows)
+                },
+            );
+        }
+        EnvCommand::Test { app, env } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let connection = lb.environment_connection(&environment.id).await?;
+            let report = lb
+                .test_connection(&connection, Some(&environment.id))
+                .await?;
+            out.show(&report, |r| {
+                let pg_dump = r.pg_dump.as_ref().map_or(
+                    format!("none of version {} or newer found", r.server_major),
+                    |t| format!("{} ({})", t.version, t.path),
+                );
+                format!(
+                    "PostgreSQL {}, database {}; pg_dump {pg_dump}",
+                    r.server_version,
+                    bytes(r.database_size_bytes)
+                )
+            });
+        }
+        EnvCommand::Rm { app, env } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            lb.delete_environment(&environment.id).await?;
+            out.show(&serde_json::json!({ "deleted": environment.id }), |_| {
+                format!("Environment {app}/{env} removed (backups in storage are kept).")
+            });
+        }
+    }
+    Ok(())
+}
+
+async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {
+    match cmd {
+        TargetCommand::AddLocal { name, dir } => {
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            let input = TargetInput {
+                name,
+                config: TargetConfigInput::Local(LocalSettings {
+                    path: dir.display().to_string(),
+                }),
+            };
+            out.show(&lb.create_target(&input).await?, |t| {
+                format!("Storage target {} added.", t.name)
+            });
+        }
+        TargetCommand::AddS3 { name, s3 } => {
+            let secret = secrets::required(
+                "LIFEBOAT_S3_SECRET_ACCESS_KEY",
+                "S3 secret access key: ",
+                "The S3 secret access key",
+            )?;
+            let input = TargetInput {
+                name,
+                config: TargetConfigInput::S3(S3ConfigInput {
+                    settings: S3Settings {
+                        endpoint: s3.endpoint,
+                        region: s3.region,
+                        bucket: s3.bucket,
+                        prefix: s3.prefix,
+                        path_style: s3.path_style,
+                        storage_class: s3.storage_class,
+                        access_key_id: s3.access_key_id,
+                    },
+                    secret_access_key: Some(secret),
+                }),
+            };
+            out.show(&lb.create_target(&input).await?, |t| {
+                format!("Storage target {} added.", t.name)
+            });
+        }
+        TargetCommand::List => out.show(&lb.list_targets().await?, |targets| {
+            let rows = targets
+                .iter()
+                .map(|t| match &t.config {
+                    TargetConfig::Local(l) => vec![t.name.clone(), "local".into(), l.path.clone()],
+                    TargetConfig::S3(s) => vec![
+                        t.name.clone(),
+                        "s3".into(),
+                        format!("s3://{}/{}", s.settings.bucket, s.settings.prefix),
+                    ],
+                })
+                .collect();
+            table(&["TARGET", "KIND", "WHERE"], rows)
+        }),
+        TargetCommand::Test { name } => {
+            let target = lb.target_named(&name).await?;
+            let config = match target.config {
+                TargetConfig::Local(local) => TargetConfigInput::Local(local),
+                TargetConfig::S3(s3) => TargetConfigInput::S3(S3ConfigInput {
+                    settings: s3.settings,
+                    secret_access_key: None,
+                }),
+            };
+            let report = lb
+                .test_target(
+                    &TargetInput {
+                        name: target.name.clone(),
+                        config,
+                    },
+                    Some(&target.id),
+                )
+                .await?;
+            out.show(&report, |r| {
+                format!(
+                    "{}: wrote, read back and deleted a probe object in {} ms.",
+                    target.name, r.elapsed_ms
+                )
+            });
+        }
+    }
+    Ok(())
+}
