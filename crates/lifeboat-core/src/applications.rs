@@ -45,6 +45,9 @@ impl Lifeboat {
     pub async fn delete_application(&self, id: &str) -> Result<()> {
         self.catalog().application(id).await?;
         let environments = self.catalog().environments_of(id).await?;
+        for env in &environments {
+            crate::environments::refuse_if_busy(self, &env.id)?;
+        }
         self.catalog().delete_application(id).await?;
         for env in environments {
             self.forget_secret(SecretRef::DatabasePassword {

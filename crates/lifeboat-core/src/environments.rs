@@ -115,6 +115,7 @@ impl Lifeboat {
     }
 
     pub async fn delete_environment(&self, id: &str) -> Result<()> {
+        refuse_if_busy(self, id)?;
         self.catalog().delete_environment(id).await?;
         self.forget_secret(secret_of(id)).await;
         Ok(())
@@ -206,6 +207,16 @@ impl Lifeboat {
             target_id,
         })
     }
+}
+
+pub(crate) fn refuse_if_busy(lifeboat: &Lifeboat, environment_id: &str) -> Result<()> {
+    if lifeboat.jobs().is_busy(environment_id) {
+        return Err(Error::new(
+            ErrorCode::AlreadyRunning,
+            "A backup or restore of this environment is running; cancel it or wait before deleting.",
+        ));
+    }
+    Ok(())
 }
 
 fn secret_of(environment_id: &str) -> SecretRef {

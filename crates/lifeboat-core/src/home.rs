@@ -41,6 +41,11 @@ impl Home {
         self.root.join("catalog.sqlite")
     }
 
+    /// Lock files held by the process running each job (see jobs::JobLock).
+    pub fn job_lock_path(&self, job_id: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{job_id}.lock"))
+    }
+
     /// The embedded default storage target: backups land here when no cloud target is set up.
     pub fn local_storage_dir(&self) -> PathBuf {
         self.root.join("storage")

@@ -61,6 +61,57 @@ impl Job {
     }
 }
 
+/// An exclusive lock on a file, held by the process running a job for as long as it runs. The
+/// catalog is shared (the app, cron'd CLI runs), so "running" in the catalog only means "cut
+/// off by a crash" when nobody holds the job's lock.
+#[derive(Debug)]
+pub struct JobLock {
+    file: std::fs::File,
+    path: std::path::PathBuf,
+}
+
+impl JobLock {
+    pub fn acquire(path: std::path::PathBuf) -> Result<Self> {
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorCode::Io,
+                format!("Cannot create the job lock {}: {e}", path.display()),
+            )
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        file.try_lock().map_err(|e| {
+            Error::new(
+                ErrorCode::AlreadyRunning,
+                format!("Another process runs this job: {e}"),
+            )
+        })?;
+        Ok(Self { file, path })
+    }
+
+    /// Whether a live process holds the lock at `path`.
+    pub fn is_held(path: &std::path::Path) -> bool {
+        match std::fs::OpenOptions::new().write(true).open(path) {
+            Ok(file) => matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock)),
+            Err(_) => false,
+        }
+    }
+}
+
+impl Drop for JobLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+        let _ = self.file.unlock();
+    }
+}
+
 /// The jobs running in this process.
 #[derive(Debug)]
 pub struct JobRegistry {
@@ -113,6 +164,10 @@ impl JobRegistry {
             environment_id: environment_id.to_owned(),
             cancel,
         })
+    }
+
+    pub fn is_busy(&self, environment_id: &str) -> bool {
+        self.running.lock().unwrap().contains_key(environment_id)
     }
 
     /// Asks a running job to stop; false when no such job runs here.

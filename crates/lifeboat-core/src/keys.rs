@@ -32,12 +32,32 @@ impl Lifeboat {
             recipient: recipient.to_string(),
         };
         self.credentials()
-            .set(secret, identity.to_string().expose_secret().to_owned())
+            .set(
+                secret.clone(),
+                identity.to_string().expose_secret().to_owned(),
+            )
             .await?;
-        self.catalog()
-            .set_setting(RECIPIENT_SETTING, Some(&recipient.to_string()))
+        // Two first backups at once (two environments, the app and the CLI) both get here;
+        // the first recipient recorded wins and the other key is dropped unused.
+        let inserted = self
+            .catalog()
+            .insert_setting_if_absent(RECIPIENT_SETTING, &recipient.to_string())
             .await?;
-        Ok(recipient)
+        if inserted {
+            return Ok(recipient);
+        }
+        self.forget_secret(secret).await;
+        let saved = self
+            .catalog()
+            .setting(RECIPIENT_SETTING)
+            .await?
+            .unwrap_or_default();
+        Recipient::from_str(&saved).map_err(|e| {
+            Error::new(
+                ErrorCode::Catalog,
+                format!("The saved recovery key recipient is unreadable: {e}"),
+            )
+        })
     }
 
     /// The identity that decrypts this catalog's backups, from the keyring.

@@ -48,13 +48,16 @@ impl Lifeboat {
     pub async fn open(home: Home) -> Result<Self> {
         home.ensure()?;
         let catalog = Catalog::open(&home.catalog_path()).await?;
-        // Nothing runs jobs before this process, so any "running" job was cut off by a crash.
-        let interrupted = catalog.interrupt_running_jobs().await?;
-        if interrupted > 0 {
-            tracing::warn!(
-                interrupted,
-                "jobs were interrupted when Lifeboat last stopped"
-            );
+        // The catalog is shared with other Lifeboat processes: a job still marked running was
+        // cut off by a crash only if no process holds its lock.
+        for job_id in catalog.running_job_ids().await? {
+            if !crate::jobs::JobLock::is_held(&home.job_lock_path(&job_id)) {
+                tracing::warn!(
+                    job_id,
+                    "a job was interrupted when its Lifeboat process stopped"
+                );
+                catalog.interrupt_job(&job_id).await?;
+            }
         }
         let lifeboat = Self {
             home,

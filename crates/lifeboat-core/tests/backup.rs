@@ -597,3 +597,23 @@ async fn a_job_cut_off_by_a_crash_is_reported_interrupted_at_the_next_start() {
     assert_eq!(reopened.clean_up_leftovers().await.unwrap(), 1);
     assert_eq!(f.stored_objects().await, Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn opening_the_catalog_elsewhere_leaves_a_running_backup_alone() {
+    let f = fixture(Target::Local).await;
+    let mut lock = block_dumps(&f.database).await;
+    let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
+    dump_waiting(&f.database).await;
+    // What the CLI run from cron does while the app is backing up.
+    let other = Lifeboat::open(f.lb.home().clone()).await.unwrap();
+    assert_eq!(
+        other.catalog().job(&job.id).await.unwrap().status,
+        JobStatus::Running
+    );
+    assert_eq!(other.clean_up_leftovers().await.unwrap(), 0);
+    lock.execute("ROLLBACK").await.unwrap();
+    assert_eq!(
+        wait_finished(&f.lb, &job).await.status,
+        JobStatus::Succeeded
+    );
+}

@@ -42,8 +42,22 @@ pub fn dump(
     mut out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<DumpOutcome> {
-    let mut dumper = Command::new(pg_dump)
-        .args(["--format=custom", "--compress=0", "--no-password"])
+    let mut command = Command::new(pg_dump);
+    // Only the connection given here counts: PGSERVICE, PGHOSTADDR, PGOPTIONS… inherited from a
+    // cron or CI environment must not point the dump elsewhere.
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PG") {
+            command.env_remove(name);
+        }
+    }
+    let mut dumper = command
+        // A migration holding a lock must fail the backup, not stall it (and the environment).
+        .args([
+            "--format=custom",
+            "--compress=0",
+            "--no-password",
+            "--lock-wait-timeout=120s",
+        ])
         .envs(pg_env(conn))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -97,12 +111,19 @@ pub fn dump(
         dumper.kill().ok();
         lister.kill().ok();
     }
-    let dump_status = dumper.wait()?;
+    let dump_status = dumper.wait();
+    let list_status = lister.wait();
     let dump_errors = dump_errors.join().unwrap_or_default();
-    let list_status = lister.wait()?;
     let toc_entries = toc_entries.join().unwrap_or(0);
     let list_errors = list_errors.join().unwrap_or_default();
     streamed?;
+    let waited = |e: std::io::Error| {
+        Error::new(
+            ErrorCode::PgDumpFailed,
+            format!("Waiting for pg_dump failed: {e}"),
+        )
+    };
+    let (dump_status, list_status) = (dump_status.map_err(waited)?, list_status.map_err(waited)?);
     if !dump_status.success() {
         return Err(Error::new(
             ErrorCode::PgDumpFailed,

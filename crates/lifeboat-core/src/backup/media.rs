@@ -145,7 +145,15 @@ fn append(
         tar.append_link(&mut header, &name, &target)
             .map_err(writer_error)?;
     } else if kind.is_file() {
-        let file = File::open(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
+        let file = open_regular(path).map_err(|e| unreadable(&shown, &e))?;
+        // The header comes from the opened file: a file replaced since the walk saw it is
+        // archived as what was actually read.
+        let meta = file
+            .metadata()
+            .map_err(|e| unreadable(&shown, &e.to_string()))?;
+        header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
+        entry.mtime = header.mtime().unwrap_or(0) as i64;
+        entry.mode = header.mode().unwrap_or(0);
         let size = meta.len();
         header.set_size(size);
         let mut reader = HashingReader {
@@ -177,6 +185,24 @@ fn append(
     Ok(entry)
 }
 
+/// Opens without following a symlink and without blocking on a FIFO swapped in since the walk,
+/// and only if it is still a regular file.
+fn open_regular(path: &Path) -> std::result::Result<File, String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let file = options.open(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("it is no longer a regular file".into());
+    }
+    Ok(file)
+}
+
 fn unreadable(path: &str, why: &str) -> Error {
     Error::new(
         ErrorCode::MediaUnreadable,
@@ -206,7 +232,10 @@ impl<R: Read> Read for HashingReader<'_, R> {
                 Ok(n)
             }
             Err(e) => {
-                self.failure = Some(e.to_string());
+                // io::copy retries an interrupted read; only a real failure is the file's.
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.failure = Some(e.to_string());
+                }
                 Err(e)
             }
         }

@@ -90,6 +90,7 @@ impl Lifeboat {
             .filter(|n| !n.is_empty());
         let job_id = new_id();
         let claim = self.jobs().claim(&env.id, &job_id)?;
+        let lock = crate::jobs::JobLock::acquire(self.home().job_lock_path(&job_id))?;
         let job = self
             .catalog()
             .insert_job(&job_id, &env.id, &JobRequest::Backup(request.clone()))
@@ -99,6 +100,7 @@ impl Lifeboat {
         let running = tokio::spawn(async move {
             let outcome = this.run_backup(&job_id, &request, &claim.cancel).await;
             this.finish_backup_job(&job_id, &outcome).await;
+            drop(lock);
             drop(claim);
             outcome
         });
@@ -123,56 +125,38 @@ impl Lifeboat {
         request: &BackupRequest,
         cancel: &CancellationToken,
     ) -> Result<BackupManifest> {
-        let env = self.catalog().environment(&request.environment_id).await?;
-        let app = self.catalog().application(&env.application_id).await?;
-        let target = self.catalog().target(&env.target_id).await?;
-        let storage = self.target_storage(&target).await?;
-        let recipient = self.recovery_recipient().await?;
-        let zstd_level = self.settings().await?.zstd_level;
-
+        // Preparing waits on the keyring, the database server and a walk of the media tree;
+        // any of them can be slow, and nothing has been written yet, so cancel may drop it.
+        let Prepared {
+            env,
+            app,
+            target,
+            storage,
+            recipient,
+            zstd_level,
+            database_plan,
+            media_root,
+            media_bytes,
+        } = tokio::select! {
+            _ = cancel.cancelled() => return Err(Error::cancelled()),
+            prepared = self.prepare_backup(request) => prepared?,
+        };
         let started = chrono::Utc::now();
         let backup_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), &new_id()[..8]);
         let dir = format!("{}/{}/{}", app.name, env.name, backup_id);
         self.catalog()
             .set_job_location(job_id, &backup_id, &target.id, &dir)
             .await?;
-
-        let database_plan = if request.database {
-            let connection = self.environment_connection(&env.id).await?;
-            let pg_bin_dir = self.settings().await?.pg_bin_dir;
-            let report = crate::postgres::probe(
-                &connection,
-                pg_bin_dir.as_deref().map(std::path::Path::new),
-            )
-            .await?;
-            let pg_dump = report.pg_dump.clone().ok_or_else(|| {
-                Error::new(
-                    ErrorCode::PgDumpMissing,
-                    format!(
-                        "No pg_dump of version {} or newer is installed; install the PostgreSQL {} client tools.",
-                        report.server_major, report.server_major
-                    ),
-                )
-            })?;
-            Some((connection, report, pg_dump))
-        } else {
-            None
-        };
-        let media_root = if request.media {
-            env.media_dir.clone().map(std::path::PathBuf::from)
-        } else {
-            None
-        };
-        let media_bytes = match &media_root {
-            Some(root) => crate::media::stats(root).await?.total_bytes,
-            None => 0,
-        };
         let database_bytes = database_plan
             .as_ref()
             .map_or(0, |(_, r, _)| r.database_size_bytes);
 
         let progress = Arc::new(AtomicU64::new(0));
-        let ticker = self.report_progress(job_id, database_bytes + media_bytes, progress.clone());
+        let _ticker = AbortOnDrop(self.report_progress(
+            job_id,
+            database_bytes + media_bytes,
+            progress.clone(),
+        ));
         // The first artifact to fail stops the other, which then aborts its own upload.
         let stop = cancel.child_token();
         let database_part = async {
@@ -184,6 +168,7 @@ impl Lifeboat {
             let outcome = store(
                 &storage,
                 &format!("{dir}/{DATABASE_FILE}"),
+                database_bytes,
                 &recipient,
                 zstd_level,
                 &progress,
@@ -206,6 +191,7 @@ impl Lifeboat {
             let outcome = store(
                 &storage,
                 &format!("{dir}/{MEDIA_FILE}"),
+                media_bytes,
                 &recipient,
                 zstd_level,
                 &progress,
@@ -221,7 +207,7 @@ impl Lifeboat {
             }))
         };
         let (database_part, media_part) = tokio::join!(database_part, media_part);
-        ticker.abort();
+        drop(_ticker);
         let parts = match (database_part, media_part) {
             (Ok(d), Ok(m)) => Ok((d, m)),
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
@@ -274,6 +260,55 @@ impl Lifeboat {
         committed
     }
 
+    async fn prepare_backup(&self, request: &BackupRequest) -> Result<Prepared> {
+        let env = self.catalog().environment(&request.environment_id).await?;
+        let app = self.catalog().application(&env.application_id).await?;
+        let target = self.catalog().target(&env.target_id).await?;
+        let storage = self.target_storage(&target).await?;
+        let recipient = self.recovery_recipient().await?;
+        let settings = self.settings().await?;
+        let database_plan = if request.database {
+            let connection = self.environment_connection(&env.id).await?;
+            let report = crate::postgres::probe(
+                &connection,
+                settings.pg_bin_dir.as_deref().map(std::path::Path::new),
+            )
+            .await?;
+            let pg_dump = report.pg_dump.clone().ok_or_else(|| {
+                Error::new(
+                    ErrorCode::PgDumpMissing,
+                    format!(
+                        "No pg_dump of version {} or newer is installed; install the PostgreSQL {} client tools.",
+                        report.server_major, report.server_major
+                    ),
+                )
+            })?;
+            Some((connection, report, pg_dump))
+        } else {
+            None
+        };
+        let media_root = if request.media {
+            env.media_dir.clone().map(std::path::PathBuf::from)
+        } else {
+            None
+        };
+        let media_bytes = match &media_root {
+            Some(root) => crate::media::stats(root).await?.total_bytes,
+            None => 0,
+        };
+        Ok(Prepared {
+            env,
+            app,
+            target,
+            storage,
+            recipient,
+            zstd_level: settings.zstd_level,
+            database_plan,
+            media_root,
+            media_bytes,
+        })
+    }
+
     async fn commit(
         &self,
         storage: &Storage,
@@ -284,7 +319,9 @@ impl Lifeboat {
     ) -> Result<BackupManifest> {
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        storage.put(&format!("{dir}/{MANIFEST_FILE}"), body).await?;
+        storage
+            .put_manifest(&format!("{dir}/{MANIFEST_FILE}"), body)
+            .await?;
         let stored_bytes = [
             &manifest.database.as_ref().map(|d| &d.artifact),
             &manifest.media.as_ref().map(|m| &m.artifact),
@@ -378,10 +415,37 @@ impl Lifeboat {
     }
 }
 
+/// Everything a backup needs before it writes anything.
+struct Prepared {
+    env: crate::environments::Environment,
+    app: crate::applications::Application,
+    target: crate::targets::StorageTarget,
+    storage: Storage,
+    recipient: age::x25519::Recipient,
+    zstd_level: i32,
+    database_plan: Option<(
+        crate::connection::PgConnectionInput,
+        crate::postgres::ConnectionReport,
+        crate::postgres::PgDumpTool,
+    )>,
+    media_root: Option<std::path::PathBuf>,
+    media_bytes: u64,
+}
+
+/// Stops the progress reporter however the backup ends, panics included.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Streams one artifact: the producer runs on a blocking thread, the upload on this task.
 async fn store<T: Send + 'static>(
     storage: &Storage,
     key: &str,
+    size_hint: u64,
     recipient: &age::x25519::Recipient,
     zstd_level: i32,
     progress: &Arc<AtomicU64>,
@@ -406,7 +470,7 @@ async fn store<T: Send + 'static>(
     })?;
     let producer_cancel = cancel.clone();
     let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
-    let uploaded = storage.upload(key, rx, cancel).await;
+    let uploaded = storage.upload(key, size_hint, rx, cancel).await;
     let produced = producer.await.map_err(|e| {
         Error::new(
             ErrorCode::Internal,

@@ -57,10 +57,19 @@ impl Catalog {
         .execute(&mut *tx)
         .await?;
         if let Some(job_id) = &record.job_id {
-            sqlx::query("UPDATE jobs SET cleanup_dir = NULL WHERE id = ?")
-                .bind(job_id)
-                .execute(&mut *tx)
-                .await?;
+            // A job another process declared interrupted may have had its objects removed.
+            let claimed = sqlx::query(
+                "UPDATE jobs SET cleanup_dir = NULL WHERE id = ? AND cleanup_dir IS NOT NULL AND status = 'running'",
+            )
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+            if claimed.rows_affected() != 1 {
+                return Err(Error::new(
+                    ErrorCode::Interrupted,
+                    "This backup was declared interrupted while it ran; it was not kept.",
+                ));
+            }
         }
         tx.commit().await?;
         Ok(())

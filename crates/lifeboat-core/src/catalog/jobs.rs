@@ -161,21 +161,32 @@ impl Catalog {
         row.try_into()
     }
 
-    /// Jobs the catalog says are running although no process runs them any more.
-    pub async fn interrupt_running_jobs(&self) -> Result<u64> {
-        let done = sqlx::query(
+    pub async fn running_job_ids(&self) -> Result<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT id FROM jobs WHERE status IN (?, ?)")
+                .bind(to_text(&JobStatus::Queued))
+                .bind(to_text(&JobStatus::Running))
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    /// Marks a job that no process runs any more (its process died) as interrupted.
+    pub async fn interrupt_job(&self, id: &str) -> Result<()> {
+        sqlx::query(
             "UPDATE jobs SET status = ?, error_code = ?, bytes_per_second = 0,
                  error_message = 'Lifeboat stopped while this job was running; nothing it wrote was kept.',
                  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-             WHERE status IN (?, ?)",
+             WHERE id = ? AND status IN (?, ?)",
         )
         .bind(to_text(&JobStatus::Failed))
         .bind(to_text(&ErrorCode::Interrupted))
+        .bind(id)
         .bind(to_text(&JobStatus::Queued))
         .bind(to_text(&JobStatus::Running))
         .execute(self.pool())
         .await?;
-        Ok(done.rows_affected())
+        Ok(())
     }
 
     /// Finished jobs that still owe a cleanup: (job id, target id, storage directory).

@@ -11,6 +11,18 @@ impl Catalog {
         )
     }
 
+    /// Records `value` unless the key already has one; true if it was recorded.
+    pub async fn insert_setting_if_absent(&self, key: &str, value: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub async fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
         match value {
             Some(v) => {

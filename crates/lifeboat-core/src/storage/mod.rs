@@ -21,8 +21,16 @@ pub use errors::{map_store_error, map_store_io_error};
 
 /// S3 multipart part size and how many parts upload at once: with the producer's channel this
 /// bounds an upload's memory to roughly (parts in flight + 1) × part size.
-const PART_SIZE: usize = 8 << 20;
+const MIN_PART_SIZE: usize = 8 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
+/// S3 allows 10 000 parts; a margin covers a size estimate that falls short.
+const MAX_PARTS: u64 = 8_000;
+
+/// Parts grow with the expected size so a large artifact never runs out of part numbers.
+fn part_size(size_hint: u64) -> usize {
+    let needed = size_hint.div_ceil(MAX_PARTS).next_multiple_of(1 << 20);
+    MIN_PART_SIZE.max(usize::try_from(needed).unwrap_or(usize::MAX))
+}
 
 /// What a producer sends the uploader.
 pub enum Chunk {
@@ -38,6 +46,9 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     attributes: Attributes,
+    /// For a local folder: where it is, so cleanup can also remove unfinished temporary files
+    /// (which object_store's listing hides) and empty directories.
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl Storage {
@@ -54,6 +65,7 @@ impl Storage {
             store: Arc::new(store),
             prefix: Path::default(),
             attributes: Attributes::new(),
+            local_root: Some(dir.to_path_buf()),
         })
     }
 
@@ -96,6 +108,7 @@ impl Storage {
             store: Arc::new(store),
             prefix: Path::from(settings.prefix.trim_matches('/')),
             attributes,
+            local_root: None,
         })
     }
 
@@ -112,6 +125,7 @@ impl Storage {
     pub async fn upload(
         &self,
         name: &str,
+        size_hint: u64,
         mut rx: tokio::sync::mpsc::Receiver<Chunk>,
         cancel: &tokio_util::sync::CancellationToken,
     ) -> Result<()> {
@@ -119,7 +133,7 @@ impl Storage {
         let mut writer = object_store::buffered::BufWriter::with_capacity(
             self.store.clone(),
             self.key(name),
-            PART_SIZE,
+            part_size(size_hint),
         )
         .with_max_concurrency(PARTS_IN_FLIGHT)
         .with_attributes(self.attributes.clone());
@@ -130,7 +144,12 @@ impl Storage {
             };
             match chunk {
                 Some(Chunk::Data(bytes)) => {
-                    if let Err(e) = writer.put(bytes).await {
+                    // put waits for a free part slot, which a slow server can make long.
+                    let put = tokio::select! {
+                        _ = cancel.cancelled() => break Error::cancelled(),
+                        put = writer.put(bytes) => put,
+                    };
+                    if let Err(e) = put {
                         break map_store_error(e, "uploading");
                     }
                 }
@@ -150,8 +169,18 @@ impl Storage {
     }
 
     pub async fn put(&self, name: &str, body: Vec<u8>) -> Result<()> {
+        self.put_with(name, body, self.attributes.clone()).await
+    }
+
+    /// Small objects read on every listing (manifests) stay in the default storage class, so
+    /// an archival class on the target never makes them slow or costly to read.
+    pub async fn put_manifest(&self, name: &str, body: Vec<u8>) -> Result<()> {
+        self.put_with(name, body, Attributes::new()).await
+    }
+
+    async fn put_with(&self, name: &str, body: Vec<u8>, attributes: Attributes) -> Result<()> {
         let options = PutOptions {
-            attributes: self.attributes.clone(),
+            attributes,
             ..PutOptions::default()
         };
         self.store
@@ -190,13 +219,29 @@ impl Storage {
             .collect())
     }
 
-    /// Deletes every object under `dir`.
+    /// Deletes every object under `dir`, the manifest first, so a cleanup cut short never
+    /// leaves a commit marker beside missing artifacts.
     pub async fn delete_dir(&self, dir: &str) -> Result<()> {
-        for name in self.list(dir).await? {
+        let mut names = self.list(dir).await?;
+        names.sort_by_key(|n| n != crate::backup::manifest::MANIFEST_FILE);
+        for name in names {
             let key = self.key(&format!("{dir}/{name}"));
             match self.store.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(map_store_error(e, &format!("deleting {name}"))),
+            }
+        }
+        if let Some(root) = &self.local_root {
+            let path = root.join(dir);
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::new(
+                        ErrorCode::StorageError,
+                        format!("Cannot remove {}: {e}", path.display()),
+                    ))
+                }
             }
         }
         Ok(())
