@@ -159,24 +159,27 @@ impl Lifeboat {
         ));
         // The first artifact to fail stops the other, which then aborts its own upload.
         let stop = cancel.child_token();
+        let sink = Sink {
+            storage: &storage,
+            recipient: &recipient,
+            zstd_level,
+            progress: &progress,
+            cancel: &stop,
+        };
         let database_part = async {
             let Some((connection, report, pg_dump)) = &database_plan else {
                 return Ok(None);
             };
             let path = std::path::PathBuf::from(&pg_dump.path);
             let connection = connection.clone();
-            let outcome = store(
-                &storage,
-                &format!("{dir}/{DATABASE_FILE}"),
-                database_bytes,
-                &recipient,
-                zstd_level,
-                &progress,
-                &stop,
-                move |out, cancel| database::dump(&path, &connection, out, cancel),
-            )
-            .await
-            .inspect_err(|_| stop.cancel())?;
+            let outcome = sink
+                .store(
+                    &format!("{dir}/{DATABASE_FILE}"),
+                    database_bytes,
+                    move |out, cancel| database::dump(&path, &connection, out, cancel),
+                )
+                .await
+                .inspect_err(|_| stop.cancel())?;
             Ok(Some(DatabasePart {
                 artifact: outcome.artifact,
                 server_version: report.server_version.clone(),
@@ -188,18 +191,14 @@ impl Lifeboat {
             let Some(root) = media_root.clone() else {
                 return Ok(None);
             };
-            let outcome = store(
-                &storage,
-                &format!("{dir}/{MEDIA_FILE}"),
-                media_bytes,
-                &recipient,
-                zstd_level,
-                &progress,
-                &stop,
-                move |out, cancel| media::archive(&root, out, cancel),
-            )
-            .await
-            .inspect_err(|_| stop.cancel())?;
+            let outcome = sink
+                .store(
+                    &format!("{dir}/{MEDIA_FILE}"),
+                    media_bytes,
+                    move |out, cancel| media::archive(&root, out, cancel),
+                )
+                .await
+                .inspect_err(|_| stop.cancel())?;
             Ok::<_, Error>(Some(MediaPart {
                 artifact: outcome.artifact,
                 file_count: outcome.file_count,
@@ -441,47 +440,54 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Streams one artifact: the producer runs on a blocking thread, the upload on this task.
-async fn store<T: Send + 'static>(
-    storage: &Storage,
-    key: &str,
-    size_hint: u64,
-    recipient: &age::x25519::Recipient,
+/// Where a backup's artifacts go and how they are written.
+struct Sink<'a> {
+    storage: &'a Storage,
+    recipient: &'a age::x25519::Recipient,
     zstd_level: i32,
-    progress: &Arc<AtomicU64>,
-    cancel: &CancellationToken,
-    produce: impl FnOnce(ArtifactWriter, &CancellationToken) -> Result<T> + Send + 'static,
-) -> Result<T> {
-    let (tx, rx) = artifact::channel();
-    let name = key.rsplit('/').next().unwrap_or(key);
-    let writer = ArtifactWriter::new(
-        name,
-        recipient,
-        zstd_level,
-        tx,
-        progress.clone(),
-        cancel.clone(),
-    )
-    .map_err(|e| {
-        Error::new(
-            ErrorCode::Internal,
-            format!("Cannot set up encryption: {e}"),
+    progress: &'a Arc<AtomicU64>,
+    cancel: &'a CancellationToken,
+}
+
+impl Sink<'_> {
+    /// Streams one artifact: the producer runs on a blocking thread, the upload on this task.
+    async fn store<T: Send + 'static>(
+        &self,
+        key: &str,
+        size_hint: u64,
+        produce: impl FnOnce(ArtifactWriter, &CancellationToken) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (tx, rx) = artifact::channel();
+        let name = key.rsplit('/').next().unwrap_or(key);
+        let writer = ArtifactWriter::new(
+            name,
+            self.recipient,
+            self.zstd_level,
+            tx,
+            self.progress.clone(),
+            self.cancel.clone(),
         )
-    })?;
-    let producer_cancel = cancel.clone();
-    let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
-    let uploaded = storage.upload(key, size_hint, rx, cancel).await;
-    let produced = producer.await.map_err(|e| {
-        Error::new(
-            ErrorCode::Internal,
-            format!("The backup worker failed: {e}"),
-        )
-    })?;
-    match (produced, uploaded) {
-        (Ok(value), Ok(())) => Ok(value),
-        (Ok(_), Err(e)) => Err(e),
-        // A producer that saw the upload stop reports less than the uploader's own error.
-        (Err(p), Err(u)) if p.code == ErrorCode::StorageError => Err(u),
-        (Err(p), _) => Err(p),
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("Cannot set up encryption: {e}"),
+            )
+        })?;
+        let producer_cancel = self.cancel.clone();
+        let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
+        let uploaded = self.storage.upload(key, size_hint, rx, self.cancel).await;
+        let produced = producer.await.map_err(|e| {
+            Error::new(
+                ErrorCode::Internal,
+                format!("The backup worker failed: {e}"),
+            )
+        })?;
+        match (produced, uploaded) {
+            (Ok(value), Ok(())) => Ok(value),
+            (Ok(_), Err(e)) => Err(e),
+            // A producer that saw the upload stop reports less than the uploader's own error.
+            (Err(p), Err(u)) if p.code == ErrorCode::StorageError => Err(u),
+            (Err(p), _) => Err(p),
+        }
     }
 }
