@@ -112,6 +112,10 @@ struct S3Args {
     storage_class: String,
     #[arg(long)]
     access_key_id: String,
+    /// Don't ask S3 to encrypt at rest (for servers that reject SSE headers); backups stay
+    /// encrypted by Lifeboat either way.
+    #[arg(long)]
+    no_server_side_encryption: bool,
 }
 
 #[derive(Subcommand)]
@@ -437,6 +441,7 @@ async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {
                         path_style: s3.path_style,
                         storage_class: s3.storage_class,
                         access_key_id: s3.access_key_id,
+                        server_side_encryption: s3.no_server_side_encryption.then_some(false),
                     },
                     secret_access_key: Some(secret),
                 }),

@@ -35,6 +35,11 @@ pub struct S3Settings {
     pub path_style: bool,
     pub storage_class: String,
     pub access_key_id: String,
+    /// Ask S3 to encrypt at rest too (SSE-S3, on top of Lifeboat's own encryption). `None`
+    /// means yes; turn it off for servers that reject the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub server_side_encryption: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -291,6 +296,7 @@ fn validate_config(
                     "Access key id",
                     &s.access_key_id,
                 )?,
+                server_side_encryption: s.server_side_encryption,
             };
             let secret = s3.secret_access_key.clone().filter(|k| !k.is_empty());
             if secret.is_none() && !has_saved_secret {

@@ -509,6 +509,7 @@ impl OwnS3 {
             path_style: true,
             storage_class: "STANDARD".into(),
             access_key_id: "own-key".into(),
+            server_side_encryption: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
@@ -86,6 +86,13 @@ impl Storage {
                     .with_connect_timeout(Duration::from_secs(10))
                     .with_timeout(Duration::from_secs(120)),
             );
+        if settings.server_side_encryption.unwrap_or(true) {
+            // object_store exposes SSE only through its configuration keys.
+            let key: AmazonS3ConfigKey = "aws_server_side_encryption"
+                .parse()
+                .map_err(|e| Error::new(ErrorCode::Internal, format!("Unknown S3 setting: {e}")))?;
+            builder = builder.with_config(key, "AES256");
+        }
         if let Some(endpoint) = &settings.endpoint {
             builder = builder
                 .with_endpoint(endpoint)

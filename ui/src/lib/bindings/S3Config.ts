@@ -4,4 +4,9 @@ export type S3Config = { hasSecret: boolean,
 /**
  * For S3-compatible services; `None` means AWS.
  */
-endpoint: string | null, region: string, bucket: string, prefix: string, pathStyle: boolean, storageClass: string, accessKeyId: string, };
+endpoint: string | null, region: string, bucket: string, prefix: string, pathStyle: boolean, storageClass: string, accessKeyId: string, 
+/**
+ * Ask S3 to encrypt at rest too (SSE-S3, on top of Lifeboat's own encryption). `None`
+ * means yes; turn it off for servers that reject the header.
+ */
+serverSideEncryption?: boolean, };
