@@ -67,26 +67,33 @@ pub struct EnvironmentRecord<'a> {
     pub target_id: &'a str,
 }
 
+type RowQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Sqlite, Row, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds the editable fields, in the order both statements below list them.
+fn bind_fields<'q>(query: RowQuery<'q>, r: &EnvironmentRecord<'q>) -> RowQuery<'q> {
+    let c = r.connection;
+    query
+        .bind(r.name)
+        .bind(c.map(|c| c.host.as_str()))
+        .bind(c.map(|c| i64::from(c.port)))
+        .bind(c.map(|c| c.database.as_str()))
+        .bind(c.map(|c| c.user.as_str()))
+        .bind(c.map(|c| c.ssl_mode.as_str()))
+        .bind(r.password_saved)
+        .bind(r.media_dir)
+        .bind(r.target_id)
+}
+
 impl Catalog {
     pub async fn insert_environment(&self, r: &EnvironmentRecord<'_>) -> Result<Environment> {
         let sql = format!(
-            "INSERT INTO environments (id, application_id, name, pg_host, pg_port, pg_database, pg_user,
-                 pg_ssl_mode, pg_password_saved, media_dir, target_id)
+            "INSERT INTO environments (name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode,
+                 pg_password_saved, media_dir, target_id, id, application_id)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
         );
-        let c = r.connection;
-        let row: Row = sqlx::query_as(&sql)
+        let row = bind_fields(sqlx::query_as(&sql), r)
             .bind(r.id)
             .bind(r.application_id)
-            .bind(r.name)
-            .bind(c.map(|c| c.host.as_str()))
-            .bind(c.map(|c| i64::from(c.port)))
-            .bind(c.map(|c| c.database.as_str()))
-            .bind(c.map(|c| c.user.as_str()))
-            .bind(c.map(|c| c.ssl_mode.as_str()))
-            .bind(r.password_saved)
-            .bind(r.media_dir)
-            .bind(r.target_id)
             .fetch_one(self.pool())
             .await
             .map_err(|e| name_conflict(e, DUPLICATE))?;
@@ -99,17 +106,7 @@ impl Catalog {
                  pg_ssl_mode = ?, pg_password_saved = ?, media_dir = ?, target_id = ?
              WHERE id = ? RETURNING {COLUMNS}"
         );
-        let c = r.connection;
-        let row: Option<Row> = sqlx::query_as(&sql)
-            .bind(r.name)
-            .bind(c.map(|c| c.host.as_str()))
-            .bind(c.map(|c| i64::from(c.port)))
-            .bind(c.map(|c| c.database.as_str()))
-            .bind(c.map(|c| c.user.as_str()))
-            .bind(c.map(|c| c.ssl_mode.as_str()))
-            .bind(r.password_saved)
-            .bind(r.media_dir)
-            .bind(r.target_id)
+        let row = bind_fields(sqlx::query_as(&sql), r)
             .bind(r.id)
             .fetch_optional(self.pool())
             .await

@@ -64,16 +64,7 @@ fn uuid_like() -> String {
 
 /// A superuser connection to the test cluster's `postgres` database.
 pub async fn admin() -> sqlx::PgConnection {
-    use sqlx::Connection;
-    let i = pg_input("postgres");
-    let url = format!(
-        "postgres://{}:{}@{}:{}/postgres?sslmode=disable",
-        i.user,
-        i.password.unwrap(),
-        i.host,
-        i.port
-    );
-    sqlx::PgConnection::connect(&url).await.unwrap()
+    connect("postgres").await
 }
 
 pub async fn connect(database: &str) -> sqlx::PgConnection {
