@@ -205,6 +205,13 @@ class AppStore {
     this.view = { kind: "environment", id };
   }
 
+  /** After a create command: reloads the tree, shows the new application or environment and says so. */
+  async showCreated(kind: "application" | "environment", created: { id: string; name: string }): Promise<void> {
+    await this.refresh();
+    this.view = { kind, id: created.id };
+    toast.success(`${kind === "application" ? "Application" : "Environment"} “${created.name}” created`);
+  }
+
   show(view: View): void {
     this.view = view;
   }

@@ -1,0 +1,71 @@
+// Error and busy state shared by the app's forms and dialogs.
+import { untrack } from "svelte";
+import { splitError, type FieldErrors } from "./errors";
+
+export class FormState {
+  /** Inline errors by API field name. */
+  errors = $state<FieldErrors>({});
+  /** An error that belongs to no shown field, for an alert. */
+  general = $state<string | null>(null);
+  busy = $state(false);
+
+  /** `fields`: the API fields the form shows inline errors for. */
+  constructor(private readonly fields: readonly string[]) {}
+
+  /** Forgets errors and the busy flag, e.g. when a dialog opens again. */
+  reset(): void {
+    this.clear();
+    this.busy = false;
+  }
+
+  clear(): void {
+    this.errors = {};
+    this.general = null;
+  }
+
+  /** Shows a rejected command: inline under its field when the form has it, otherwise as `general`. */
+  fail(e: unknown): void {
+    this.general = this.failInline(e);
+  }
+
+  /**
+   * Shows a rejected command's error inline when it is about a field the form has and returns
+   * the message otherwise (null when shown inline), for callers that show it elsewhere.
+   */
+  failInline(e: unknown): string | null {
+    const split = splitError(e, this.fields);
+    this.errors = split.fields;
+    return split.general;
+  }
+
+  /**
+   * Clears the previous errors, checks the input with `validate` (errors to show, or null)
+   * and, when it passes, runs `action` while `busy` is set; a rejection goes to `fail`.
+   */
+  async run(action: () => Promise<void>, validate?: () => FieldErrors | null): Promise<void> {
+    this.clear();
+    const invalid = validate?.();
+    if (invalid) {
+      this.errors = invalid;
+      return;
+    }
+    this.busy = true;
+    try {
+      await action();
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.busy = false;
+    }
+  }
+}
+
+/** Calls `reset` every time `isOpen` turns true, e.g. to empty a dialog's form. Call during component setup. */
+export function resetOnOpen(isOpen: () => boolean, reset: () => void): void {
+  let wasOpen = false;
+  $effect.pre(() => {
+    const open = isOpen();
+    if (open && !wasOpen) untrack(reset);
+    wasOpen = open;
+  });
+}
