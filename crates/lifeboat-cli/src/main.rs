@@ -58,6 +58,8 @@ enum Command {
     },
     /// List an environment's backups, newest first.
     Backups { app: String, env: String },
+    /// Re-read a backup from storage, decrypt it, and check every checksum and the dump's TOC.
+    Verify { backup_id: String },
     /// The recovery key that encrypts backups.
     #[command(subcommand)]
     Key(KeyCommand),
@@ -242,6 +244,40 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                 )
             });
             Ok(())
+        }
+        Command::Verify { backup_id } => {
+            let report = lb.verify_backup(&backup_id).await?;
+            // With --json a failure prints only the error object, so stdout stays one document.
+            if report.ok || !out.json {
+                out.show(&report, |r| {
+                    r.checks
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{} {}: {}",
+                                if c.ok { "ok  " } else { "FAIL" },
+                                c.name,
+                                c.detail
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                });
+            }
+            match report.checks.iter().find(|c| !c.ok) {
+                None => Ok(()),
+                Some(failed) => Err(Error::new(
+                    if failed.name.ends_with("checksums") {
+                        ErrorCode::ChecksumMismatch
+                    } else {
+                        ErrorCode::ArtifactCorrupt
+                    },
+                    format!(
+                        "Backup {backup_id} failed verification: {}: {}",
+                        failed.name, failed.detail
+                    ),
+                )),
+            }
         }
         Command::Key(KeyCommand::Export { file }) => {
             lb.export_recovery_key(&file).await?;

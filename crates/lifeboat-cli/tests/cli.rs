@@ -148,6 +148,13 @@ fn a_pre_deploy_backup_from_the_command_line() {
     );
     assert_eq!(entries[0]["backup"]["manifest"]["media"]["fileCount"], 1);
 
+    let verified = cli.run(&["verify", &id]);
+    assert_eq!(verified["ok"], true);
+    assert_eq!(
+        cli.fails(&mut cli.command(&["verify", "no-such-backup"])),
+        (2, "not_found".into())
+    );
+
     let key = cli.home.path().join("exported-key.txt");
     cli.run(&["key", "export", key.to_str().unwrap()]);
     assert!(std::fs::read_to_string(&key)

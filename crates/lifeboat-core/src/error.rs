@@ -37,6 +37,8 @@ pub enum ErrorCode {
     PgDumpFailed,
     DumpUnreadable,
     RecoveryKeyMissing,
+    ArtifactCorrupt,
+    ChecksumMismatch,
     Io,
     Catalog,
     Internal,

@@ -618,3 +618,72 @@ async fn opening_the_catalog_elsewhere_leaves_a_running_backup_alone() {
         JobStatus::Succeeded
     );
 }
+
+#[tokio::test]
+async fn a_good_backup_verifies_and_the_result_is_recorded() {
+    let f = fixture(s3()).await;
+    let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let report = f.lb.verify_backup(&manifest.backup_id).await.unwrap();
+    assert!(report.ok, "{report:#?}");
+    let names: Vec<_> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "database checksums",
+            "database contents",
+            "media checksums",
+            "media contents"
+        ]
+    );
+    assert!(
+        report.checks[3].detail.contains("5 files"),
+        "{}",
+        report.checks[3].detail
+    );
+    let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    assert_eq!(record.verification, Some(report));
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_storage_fails_verification() {
+    let f = fixture(Target::Local).await;
+    let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
+    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
+        panic!("not local")
+    };
+    let stored = Path::new(&local.path)
+        .join(&record.storage_dir)
+        .join(MEDIA_FILE);
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+
+    let report = f.lb.verify_backup(&manifest.backup_id).await.unwrap();
+    assert!(!report.ok);
+    let failed: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(failed.contains(&"media checksums"), "{report:#?}");
+    assert!(
+        report
+            .checks
+            .iter()
+            .filter(|c| c.name.starts_with("database"))
+            .all(|c| c.ok),
+        "{report:#?}"
+    );
+    assert_eq!(
+        f.lb.catalog()
+            .backup(&manifest.backup_id)
+            .await
+            .unwrap()
+            .verification,
+        Some(report)
+    );
+}

@@ -6,6 +6,7 @@ mod database;
 pub mod manifest;
 pub mod media;
 mod run;
+pub mod verify;
 
 use std::io;
 
@@ -40,6 +41,8 @@ pub struct BackupRecord {
     #[ts(type = "number")]
     pub stored_bytes: u64,
     pub manifest: BackupManifest,
+    /// The latest verification, if one ran.
+    pub verification: Option<verify::VerifyReport>,
 }
 
 /// One row of an environment's Backups view: every attempt, with the backup it produced.

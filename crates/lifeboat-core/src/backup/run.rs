@@ -336,6 +336,7 @@ impl Lifeboat {
             storage_dir: dir.to_owned(),
             stored_bytes,
             manifest,
+            verification: None,
         };
         self.catalog()
             .insert_backup(&record, &record.manifest.environment.id)

@@ -10,6 +10,7 @@ struct Row {
     storage_dir: String,
     stored_bytes: i64,
     manifest: String,
+    verification: Option<String>,
 }
 
 impl TryFrom<Row> for BackupRecord {
@@ -22,7 +23,9 @@ impl TryFrom<Row> for BackupRecord {
                 format!("Unreadable backup record {}: {e}", r.id),
             )
         })?;
+        let verification = r.verification.and_then(|v| serde_json::from_str(&v).ok());
         Ok(BackupRecord {
+            verification,
             id: r.id,
             job_id: r.job_id,
             target_id: r.target_id,
@@ -34,6 +37,32 @@ impl TryFrom<Row> for BackupRecord {
 }
 
 impl Catalog {
+    pub async fn backup(&self, id: &str) -> Result<BackupRecord> {
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT id, job_id, target_id, storage_dir, stored_bytes, manifest, verification FROM backups WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("There is no backup {id}.")))?
+            .try_into()
+    }
+
+    pub async fn set_verification(
+        &self,
+        id: &str,
+        report: &crate::backup::verify::VerifyReport,
+    ) -> Result<()> {
+        let json = serde_json::to_string(report)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        sqlx::query("UPDATE backups SET verification = ? WHERE id = ?")
+            .bind(json)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Records a committed backup and releases its job's cleanup claim, in one transaction.
     pub async fn insert_backup(&self, record: &BackupRecord, environment_id: &str) -> Result<()> {
         let manifest = serde_json::to_string(&record.manifest)
@@ -77,7 +106,7 @@ impl Catalog {
 
     pub async fn backups_of(&self, environment_id: &str) -> Result<Vec<BackupRecord>> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, job_id, target_id, storage_dir, stored_bytes, manifest FROM backups
+            "SELECT id, job_id, target_id, storage_dir, stored_bytes, manifest, verification FROM backups
              WHERE environment_id = ? ORDER BY created_at DESC",
         )
         .bind(environment_id)

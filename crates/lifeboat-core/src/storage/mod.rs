@@ -203,6 +203,22 @@ impl Storage {
             .map_err(|e| map_store_error(e, &format!("reading {name}")))
     }
 
+    /// A streaming reader of an object and its size, for reading large artifacts back.
+    pub async fn reader(
+        &self,
+        name: &str,
+    ) -> Result<(u64, impl tokio::io::AsyncRead + Send + Unpin + use<>)> {
+        use futures_util::TryStreamExt;
+        let got = self
+            .store
+            .get(&self.key(name))
+            .await
+            .map_err(|e| map_store_error(e, &format!("reading {name}")))?;
+        let size = got.meta.size;
+        let stream = got.into_stream().map_err(std::io::Error::other);
+        Ok((size, tokio_util::io::StreamReader::new(stream)))
+    }
+
     /// Names (relative to `dir`) of every object under `dir`.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>> {
         use futures_util::TryStreamExt;

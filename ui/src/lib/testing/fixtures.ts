@@ -51,6 +51,7 @@ export function record(overrides: Partial<BackupRecord> = {}): BackupRecord {
     targetId: "t-local",
     storageDir: "Shop/production/20250303T143000Z-abcd1234",
     storedBytes: 40 * MiB,
+    verification: null,
     manifest: {
       format: 1,
       backupId: "20250303T143000Z-abcd1234",
