@@ -2,6 +2,7 @@
 //! Errors cross as `{code, message, field}` (lifeboat_core::Error's serialisation).
 
 use lifeboat_core::applications::{Application, ApplicationTree};
+use lifeboat_core::backup::verify::VerifyReport;
 use lifeboat_core::backup::{BackupEntry, BackupRequest};
 use lifeboat_core::connection::{self, PgConnectionInput};
 use lifeboat_core::environments::{Environment, EnvironmentInput};
@@ -38,6 +39,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         create_backup,
         list_backups,
         cancel_job,
+        verify_backup,
         export_recovery_key,
     ]
 }
@@ -158,6 +160,11 @@ async fn list_backups(core: Core<'_>, environment_id: String) -> Result<Vec<Back
 #[tauri::command]
 fn cancel_job(core: Core<'_>, job_id: String) -> bool {
     core.cancel_job(&job_id)
+}
+
+#[tauri::command]
+async fn verify_backup(core: Core<'_>, backup_id: String) -> Result<VerifyReport> {
+    core.verify_backup(&backup_id).await
 }
 
 #[tauri::command]
