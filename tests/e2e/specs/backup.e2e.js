@@ -100,6 +100,14 @@ describe('Backups', () => {
 
     await row.click();
     await expect(byTestId('backup-details')).toBeDisplayed();
+    await click('verify-backup');
+    const verification = await byTestId('verification');
+    await browser.waitUntil(async () => (await verification.getText()).includes('media checksums'), {
+      timeoutMsg: 'the verification result never showed',
+    });
+    expect(await verification.getText()).toContain('database contents');
+    await $('[data-testid="verified-badge"]').waitForExist();
+    await expect(verification).toHaveText(expect.stringContaining('All 4 checks passed'));
     await screenshot('backup-details');
   });
 });

@@ -18,6 +18,7 @@ import type { Settings } from "./bindings/Settings";
 import type { StorageTarget } from "./bindings/StorageTarget";
 import type { TargetInput } from "./bindings/TargetInput";
 import type { TargetReport } from "./bindings/TargetReport";
+import type { VerifyReport } from "./bindings/VerifyReport";
 
 export function isAppError(e: unknown): e is AppError {
   if (typeof e !== "object" || e === null) return false;
@@ -120,6 +121,14 @@ export function createBackup(request: BackupRequest): Promise<Job> {
 /** Every backup attempt of an environment, newest first. */
 export function listBackups(environmentId: string): Promise<BackupEntry[]> {
   return invoke("list_backups", { environmentId });
+}
+
+/**
+ * Reads a backup back from storage, decrypts it and checks it against its manifest; the report
+ * is also recorded on the backup. Can take a while on big backups.
+ */
+export function verifyBackup(backupId: string): Promise<VerifyReport> {
+  return invoke("verify_backup", { backupId });
 }
 
 /** Asks a running job to stop; false when it was not running (any more). */

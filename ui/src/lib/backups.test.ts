@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { isEstimate, jobDurationMs, jobState, progressPercent, whatLabel } from "./backups";
+import {
+  firstFailure,
+  isEstimate,
+  jobDurationMs,
+  jobState,
+  latestVerification,
+  progressPercent,
+  whatLabel,
+} from "./backups";
 import { job } from "./testing/fixtures";
 
 describe("backup helpers", () => {
@@ -27,5 +35,18 @@ describe("backup helpers", () => {
     expect(whatLabel({ database: false, media: true })).toBe("Media");
     expect(jobDurationMs(job({ status: "succeeded", finishedAt: "2025-03-03T14:30:02.500Z" }))).toBe(2500);
     expect(jobDurationMs(job(), Date.parse("2025-03-03T14:31:00.000Z"))).toBe(60_000);
+  });
+
+  it("finds a verification's first failing check and the latest of two verifications", () => {
+    const ok = { name: "Database dump", ok: true, detail: "" };
+    const bad = { name: "Media files", ok: false, detail: "1 file missing" };
+    const older = { backupId: "b", ok: false, verifiedAt: "2025-03-04T10:00:00Z", checks: [ok, bad, { ...bad, name: "Other" }] };
+    const newer = { backupId: "b", ok: true, verifiedAt: "2025-03-05T10:00:00Z", checks: [ok] };
+    expect(firstFailure(older)).toBe(bad);
+    expect(firstFailure(newer)).toBeNull();
+    expect(latestVerification(older, newer)).toBe(newer);
+    expect(latestVerification(newer, older)).toBe(newer);
+    expect(latestVerification(null, older)).toBe(older);
+    expect(latestVerification(null, null)).toBeNull();
   });
 });

@@ -2,6 +2,8 @@
 import type { BackupKind } from "./bindings/BackupKind";
 import type { BackupRequest } from "./bindings/BackupRequest";
 import type { Job } from "./bindings/Job";
+import type { VerifyCheck } from "./bindings/VerifyCheck";
+import type { VerifyReport } from "./bindings/VerifyReport";
 
 /** What a backup job was asked to do (every job is a backup job for now). */
 export function backupRequest(job: Job): BackupRequest {
@@ -84,4 +86,15 @@ export function phaseLabel(job: Job): string {
     default:
       return job.phase.charAt(0).toUpperCase() + job.phase.slice(1);
   }
+}
+
+/** The first check a verification failed, if any. */
+export function firstFailure(report: VerifyReport): VerifyCheck | null {
+  return report.checks.find((c) => !c.ok) ?? null;
+}
+
+/** The more recent of two verifications of a backup (either may be missing). */
+export function latestVerification(a: VerifyReport | null, b: VerifyReport | null): VerifyReport | null {
+  if (!a || !b) return a ?? b;
+  return Date.parse(b.verifiedAt) > Date.parse(a.verifiedAt) ? b : a;
 }

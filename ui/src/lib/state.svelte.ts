@@ -2,13 +2,14 @@
 // is shown, and each environment's backups with live job progress.
 import { toast } from "svelte-sonner";
 import * as api from "./api";
-import { backupRequest, isActive, whatLabel } from "./backups";
+import { backupRequest, firstFailure, isActive, whatLabel } from "./backups";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { BackupEntry } from "./bindings/BackupEntry";
 import type { Environment } from "./bindings/Environment";
 import type { Job } from "./bindings/Job";
 import type { StorageTarget } from "./bindings/StorageTarget";
+import type { VerifyReport } from "./bindings/VerifyReport";
 
 export type View =
   | { kind: "home" }
@@ -30,6 +31,8 @@ class AppStore {
   backupsError = $state<Record<string, string>>({});
   /** The queued or running job of each busy environment, as the last `job` event told. */
   runningJobs = $state<Record<string, Job>>({});
+  /** Backup ids whose verification is running. */
+  verifying = $state<Record<string, boolean>>({});
 
   private listening = false;
   private backupRequests: Record<string, number> = {};
@@ -97,6 +100,41 @@ class AppStore {
       this.backups[environmentId]?.find((e) => isActive(e.job))?.job ??
       null
     );
+  }
+
+  /**
+   * Verifies a backup, then records the result on it, reloads the environment's backups and
+   * says how it went. Resolves to the report, or null when the verification could not run.
+   */
+  async verifyBackup(environmentId: string, backupId: string): Promise<VerifyReport | null> {
+    if (this.verifying[backupId]) return null;
+    this.verifying[backupId] = true;
+    let report: VerifyReport;
+    try {
+      report = await api.verifyBackup(backupId);
+    } catch (e) {
+      toast.error("Could not verify the backup", { description: api.errorMessage(e) });
+      return null;
+    } finally {
+      delete this.verifying[backupId];
+    }
+
+    const entries = this.backups[environmentId];
+    if (entries) {
+      this.backups[environmentId] = entries.map((e) =>
+        e.backup?.id === backupId ? { ...e, backup: { ...e.backup, verification: report } } : e,
+      );
+    }
+    if (report.ok) {
+      toast.success("Backup verified");
+    } else {
+      const failure = firstFailure(report);
+      toast.error(failure ? `Verification failed: ${failure.name}` : "Verification failed", {
+        description: failure?.detail || undefined,
+      });
+    }
+    await this.loadBackups(environmentId);
+    return report;
   }
 
   /** Records a job that a command just started, unless its events got here first. */

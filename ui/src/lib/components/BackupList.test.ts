@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { render, screen, within } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import BackupList from "./BackupList.svelte";
-import { job, succeeded } from "../testing/fixtures";
+import { job, record, succeeded } from "../testing/fixtures";
 
 describe("BackupList", () => {
   const failed = {
@@ -84,5 +84,21 @@ describe("BackupList", () => {
   it("says so when there are no backups", () => {
     render(BackupList, { props: { entries: [] } });
     expect(screen.getByTestId("backups-empty")).toHaveTextContent("No backups yet");
+  });
+
+  it("badges succeeded backups by their latest verification", () => {
+    const verification = { backupId: "b", verifiedAt: "2025-03-05T10:00:00.000Z", checks: [] };
+    const verified = { ...succeeded("j1"), backup: record({ jobId: "j1", verification: { ...verification, ok: true } }) };
+    const broken = { ...succeeded("j2"), backup: record({ jobId: "j2", verification: { ...verification, ok: false } }) };
+    const unverified = succeeded("j3");
+    render(BackupList, { props: { entries: [verified, broken, unverified] } });
+
+    const [a, b, c] = screen.getAllByTestId("backup-row");
+    expect(within(a).getByTestId("verified-badge")).toHaveTextContent("Verified");
+    expect(within(a).queryByTestId("verification-failed-badge")).not.toBeInTheDocument();
+    expect(within(b).getByTestId("verification-failed-badge")).toHaveTextContent("Verification failed");
+    expect(within(b).queryByTestId("verified-badge")).not.toBeInTheDocument();
+    expect(within(c).queryByTestId("verified-badge")).not.toBeInTheDocument();
+    expect(within(c).queryByTestId("verification-failed-badge")).not.toBeInTheDocument();
   });
 });
