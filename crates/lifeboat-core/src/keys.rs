@@ -63,16 +63,24 @@ impl Lifeboat {
     /// The identity that decrypts this catalog's backups, from the keyring.
     pub async fn recovery_identity(&self) -> Result<Identity> {
         let recipient = self.recovery_recipient().await?.to_string();
+        self.recovery_identity_for(&recipient).await
+    }
+
+    /// The identity for one recipient: keys are kept by recipient, so backups made before a
+    /// key import stay readable while the older key is still in the keyring.
+    pub async fn recovery_identity_for(&self, recipient: &str) -> Result<Identity> {
         let text = self
             .credentials()
-            .get(SecretRef::RecoveryKey { recipient })
+            .get(SecretRef::RecoveryKey {
+                recipient: recipient.to_owned(),
+            })
             .await
             .map_err(|e| {
                 if e.code == ErrorCode::SecretMissing {
                     Error::new(
-                    ErrorCode::RecoveryKeyMissing,
-                    "This machine has no recovery key: import the one the backups were made with.",
-                )
+                        ErrorCode::RecoveryKeyMissing,
+                        format!("This machine has no recovery key for {recipient}: import the one the backups were made with."),
+                    )
                 } else {
                     e
                 }

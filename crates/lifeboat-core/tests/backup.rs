@@ -687,3 +687,24 @@ async fn a_flipped_byte_in_storage_fails_verification() {
         Some(report)
     );
 }
+
+#[tokio::test]
+async fn backups_made_before_a_key_import_still_verify() {
+    let f = fixture(Target::Local).await;
+    let before = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let other_key = work.path().join("other-key.txt");
+    common::run(Command::new("age-keygen").arg("-o").arg(&other_key));
+    let imported = f.lb.import_recovery_key(&other_key).await.unwrap();
+    assert_ne!(imported, before.encryption.recipient);
+
+    let after = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    assert_eq!(
+        after.encryption.recipient, imported,
+        "new backups use the imported key"
+    );
+    for backup in [&before, &after] {
+        let report = f.lb.verify_backup(&backup.backup_id).await.unwrap();
+        assert!(report.ok, "{report:#?}");
+    }
+}

@@ -45,7 +45,9 @@ impl Lifeboat {
         let record = self.catalog().backup(backup_id).await?;
         let target = self.catalog().target(&record.target_id).await?;
         let storage = self.target_storage(&target).await?;
-        let identity = self.identity_for(&record.manifest).await?;
+        let identity = self
+            .recovery_identity_for(&record.manifest.encryption.recipient)
+            .await?;
         let mut checks = Vec::new();
         if let Some(db) = &record.manifest.database {
             let pg_restore = pg_restore_for(self, &record.manifest).await;
@@ -84,21 +86,6 @@ impl Lifeboat {
         };
         self.catalog().set_verification(&record.id, &report).await?;
         Ok(report)
-    }
-
-    /// The identity for the recipient the backup was encrypted to.
-    async fn identity_for(&self, manifest: &BackupManifest) -> Result<age::x25519::Identity> {
-        let identity = self.recovery_identity().await?;
-        if identity.to_public().to_string() != manifest.encryption.recipient {
-            return Err(Error::new(
-                ErrorCode::RecoveryKeyMissing,
-                format!(
-                    "This backup was encrypted to {}, not to this machine's recovery key; import that key first.",
-                    manifest.encryption.recipient
-                ),
-            ));
-        }
-        Ok(identity)
     }
 }
 
