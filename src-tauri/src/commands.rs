@@ -10,6 +10,7 @@ use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
 use lifeboat_core::media::MediaStats;
 use lifeboat_core::postgres::ConnectionReport;
+use lifeboat_core::restore::{RestorePreview, RestoreRequest};
 use lifeboat_core::targets::{StorageTarget, TargetInput, TargetReport};
 use lifeboat_core::{Lifeboat, Result};
 use tauri::State;
@@ -40,6 +41,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         list_backups,
         cancel_job,
         verify_backup,
+        restore_preview,
+        start_restore,
         export_recovery_key,
     ]
 }
@@ -165,6 +168,20 @@ fn cancel_job(core: Core<'_>, job_id: String) -> bool {
 #[tauri::command]
 async fn verify_backup(core: Core<'_>, backup_id: String) -> Result<VerifyReport> {
     core.verify_backup(&backup_id).await
+}
+
+#[tauri::command]
+async fn restore_preview(
+    core: Core<'_>,
+    backup_id: String,
+    environment_id: String,
+) -> Result<RestorePreview> {
+    core.restore_preview(&backup_id, &environment_id).await
+}
+
+#[tauri::command]
+async fn start_restore(core: Core<'_>, request: RestoreRequest) -> Result<Job> {
+    core.start_restore(&request).await
 }
 
 #[tauri::command]

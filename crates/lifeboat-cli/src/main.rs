@@ -3,6 +3,7 @@
 
 mod output;
 mod progress;
+mod restore;
 mod secrets;
 
 use std::path::PathBuf;
@@ -58,6 +59,25 @@ enum Command {
     },
     /// List an environment's backups, newest first.
     Backups { app: String, env: String },
+    /// Restore a backup (what it holds unless --db or --media is given) into its own
+    /// environment or --to APP/ENV. Takes a safety backup of the destination first.
+    Restore {
+        backup_id: String,
+        #[arg(long, value_name = "APP/ENV")]
+        to: Option<String>,
+        #[arg(long)]
+        db: bool,
+        #[arg(long)]
+        media: bool,
+        /// Skip the safety backup of the destination (what it holds now is then lost).
+        #[arg(long)]
+        no_safety_backup: bool,
+        /// Confirm that the destination's current content will be overwritten.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Every job of an environment (backups, restores), newest first, with how it ended.
+    Jobs { app: String, env: String },
     /// Re-read a backup from storage, decrypt it, and check every checksum and the dump's TOC.
     Verify { backup_id: String },
     /// The recovery key that encrypts backups.
@@ -156,7 +176,16 @@ async fn main() -> ExitCode {
         Err(e) => Err(e),
     };
     let result = match lifeboat {
-        Ok(lifeboat) => run(&lifeboat, cli.command, &out).await,
+        Ok(lifeboat) => {
+            // Servers run only the CLI: it is the one chance to finish what crashed runs left.
+            if let Err(e) = lifeboat.clean_up_leftovers().await {
+                eprintln!(
+                    "warning: leftovers of interrupted jobs stay for now: {}",
+                    e.message
+                );
+            }
+            run(&lifeboat, cli.command, &out).await
+        }
         Err(e) => Err(e),
     };
     match result {
@@ -210,10 +239,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                 let rows = entries
                     .iter()
                     .map(|e| {
-                        let status = serde_json::to_value(e.job.status)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default();
+                        let status = status_text(e.job.status);
                         match &e.backup {
                             Some(b) => vec![
                                 b.id.clone(),
@@ -242,6 +268,47 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                     &["ID", "KIND", "WHAT", "STORED", "STATUS", "NOTE / ERROR"],
                     rows,
                 )
+            });
+            Ok(())
+        }
+        Command::Restore {
+            backup_id,
+            to,
+            db,
+            media,
+            no_safety_backup,
+            yes,
+        } => {
+            let args = restore::RestoreArgs {
+                backup_id,
+                to,
+                db,
+                media,
+                no_safety_backup,
+                yes,
+            };
+            restore::restore(lb, args, out).await
+        }
+        Command::Jobs { app, env } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let jobs = lb.catalog().jobs_of(&environment.id).await?;
+            out.show(&jobs, |jobs| {
+                let rows = jobs
+                    .iter()
+                    .map(|j| {
+                        vec![
+                            j.id.clone(),
+                            j.request.kind().to_owned(),
+                            status_text(j.status),
+                            j.created_at.clone(),
+                            j.error
+                                .as_ref()
+                                .map(|e| e.message.clone())
+                                .unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                table(&["JOB", "KIND", "STATUS", "STARTED", "ERROR"], rows)
             });
             Ok(())
         }
@@ -297,6 +364,13 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn status_text(status: JobStatus) -> String {
+    serde_json::to_value(status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 fn what(database: bool, media: bool) -> String {

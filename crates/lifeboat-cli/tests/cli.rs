@@ -207,3 +207,164 @@ fn bad_input_exits_non_zero_with_the_error_code() {
         .permissions()
         .readonly());
 }
+
+/// psql against the test cluster, as the superuser the harness created.
+fn psql(database: &str) -> Command {
+    let mut cmd = Command::new(Path::new(&var("LIFEBOAT_TEST_PG_BIN")).join("psql"));
+    cmd.env("PGHOST", var("LIFEBOAT_TEST_PG_HOST"))
+        .env("PGPORT", var("LIFEBOAT_TEST_PG_PORT"))
+        .env("PGUSER", var("LIFEBOAT_TEST_PG_USER"))
+        .env("PGPASSWORD", var("LIFEBOAT_TEST_PG_PASSWORD"))
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            database,
+        ]);
+    cmd
+}
+
+fn sql(database: &str, statement: &str) -> String {
+    let out = psql(database).args(["-c", statement]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{statement}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Polls an observable condition (not a timing guess) until it holds.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if done() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn lifeboat_sessions(database: &str, extra: &str) -> u64 {
+    sql(
+        "postgres",
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{database}' AND application_name = 'lifeboat' {extra}"
+        ),
+    )
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_interrupted() {
+    let cli = Cli::new();
+    let database = format!("cli_restore_{}", std::process::id());
+    sql("postgres", &format!("CREATE DATABASE {database}"));
+    sql(
+        &database,
+        // Large enough (about 1 MB) that pg_restore cannot have been handed the whole dump
+        // while it waits on the lock below: the kill lands before the point of no return.
+        "CREATE TABLE items (id int PRIMARY KEY, v text);
+         INSERT INTO items SELECT g, 'item ' || g || repeat('x', 40) FROM generate_series(1, 20000) g;",
+    );
+    let media = tempfile::tempdir().unwrap();
+    std::fs::write(media.path().join("a.txt"), b"original").unwrap();
+    cli.run(&["app", "add", "shop"]);
+    cli.ok(cli
+        .command(&["env", "add", "shop", "production", "--media"])
+        .arg(media.path())
+        .env("LIFEBOAT_DATABASE_URL", database_url(&database)));
+    let id = cli.run(&["backup", "shop", "production"])["backupId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    sql(&database, "DELETE FROM items WHERE id > 10000");
+    std::fs::write(media.path().join("a.txt"), b"changed").unwrap();
+    let fingerprint = || {
+        sql(
+            &database,
+            "SELECT count(*) || md5(string_agg(v, ',' ORDER BY id)) FROM items",
+        )
+    };
+    let before = fingerprint();
+
+    // pg_restore will wait on this lock, so the restore is surely mid-way when it is killed.
+    let mut holder = psql(&database)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut holder_input = holder.stdin.take().unwrap();
+    use std::io::Write;
+    writeln!(
+        holder_input,
+        "BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE;"
+    )
+    .unwrap();
+    holder_input.flush().unwrap();
+
+    let mut restore = cli
+        .command(&["restore", &id, "--no-safety-backup", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("pg_restore waits on the lock", || {
+        lifeboat_sessions(&database, "AND wait_event_type = 'Lock'") > 0
+    });
+    restore.kill().unwrap();
+    restore.wait().unwrap();
+
+    writeln!(holder_input, "ROLLBACK;").unwrap();
+    drop(holder_input);
+    holder.wait().unwrap();
+    // The orphaned pg_restore reads a premature end of its input and rolls back.
+    wait_until("the orphaned pg_restore has gone", || {
+        lifeboat_sessions(&database, "") == 0
+    });
+    assert_eq!(fingerprint(), before);
+    assert_eq!(
+        std::fs::read(media.path().join("a.txt")).unwrap(),
+        b"changed"
+    );
+
+    // The next start reports the job as interrupted and clears its staging directory.
+    let jobs = cli.run(&["jobs", "shop", "production"]);
+    let restore_job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["request"]["type"] == "restore")
+        .expect("the restore job is listed");
+    assert_eq!(restore_job["status"], "failed");
+    assert_eq!(restore_job["error"]["code"], "interrupted");
+    let leftovers: Vec<_> = std::fs::read_dir(media.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            n.contains(&format!(
+                "{}.lifeboat-",
+                media.path().file_name().unwrap().to_string_lossy()
+            ))
+        })
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+
+    // And a restore that is let through brings the backup back.
+    let summary = cli.run(&["restore", &id, "--yes"]);
+    assert!(summary["safetyBackupId"].is_string());
+    assert_eq!(sql(&database, "SELECT count(*) FROM items"), "20000");
+    assert_eq!(
+        std::fs::read(media.path().join("a.txt")).unwrap(),
+        b"original"
+    );
+    assert_eq!(
+        cli.fails(&mut cli.command(&["restore", &id])),
+        (2, "validation".into())
+    );
+}

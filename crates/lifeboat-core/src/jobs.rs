@@ -1,4 +1,4 @@
-//! Long-running work (backups; later restores and downloads): the catalog record, live progress
+//! Long-running work (backups, restores; later downloads): the catalog record, live progress
 //! events, cancellation, and the rule that an environment runs one job at a time.
 
 use std::collections::HashMap;
@@ -11,6 +11,7 @@ use ts_rs::TS;
 
 use crate::backup::BackupRequest;
 use crate::error::{Error, ErrorCode, Result};
+use crate::restore::{RestoreRequest, RestoreSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
@@ -28,6 +29,24 @@ pub enum JobStatus {
 #[ts(export)]
 pub enum JobRequest {
     Backup(BackupRequest),
+    Restore(RestoreRequest),
+}
+
+impl JobRequest {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Backup(_) => "backup",
+            Self::Restore(_) => "restore",
+        }
+    }
+}
+
+/// What a finished job produced, beyond its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[ts(export)]
+pub enum JobOutcome {
+    Restore(RestoreSummary),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -48,6 +67,9 @@ pub struct Job {
     pub bytes_per_second: u64,
     pub error: Option<Error>,
     pub backup_id: Option<String>,
+    /// False once the job has passed its point of no return (a restore's commit or swap).
+    pub cancellable: bool,
+    pub outcome: Option<JobOutcome>,
     pub created_at: String,
     pub finished_at: Option<String>,
 }
@@ -115,7 +137,8 @@ impl Drop for JobLock {
 /// The jobs running in this process.
 #[derive(Debug)]
 pub struct JobRegistry {
-    running: Mutex<HashMap<String, (String, CancellationToken)>>,
+    /// Environment → (job, its cancel token; None once past its point of no return).
+    running: Mutex<HashMap<String, (String, Option<CancellationToken>)>>,
     events: broadcast::Sender<Job>,
 }
 
@@ -157,7 +180,7 @@ impl JobRegistry {
         let cancel = CancellationToken::new();
         running.insert(
             environment_id.to_owned(),
-            (job_id.to_owned(), cancel.clone()),
+            (job_id.to_owned(), Some(cancel.clone())),
         );
         Ok(Claim {
             registry: self.clone(),
@@ -170,14 +193,27 @@ impl JobRegistry {
         self.running.lock().unwrap().contains_key(environment_id)
     }
 
-    /// Asks a running job to stop; false when no such job runs here.
+    /// Asks a running job to stop; false when no such job runs here or it can no longer stop.
     pub fn cancel(&self, job_id: &str) -> bool {
         let running = self.running.lock().unwrap();
         match running.values().find(|(id, _)| id == job_id) {
-            Some((_, token)) => {
+            Some((_, Some(token))) => {
                 token.cancel();
                 true
             }
+            _ => false,
+        }
+    }
+
+    /// Refuses any further cancel of a job: it is past its point of no return. False if it
+    /// was cancelled already (the caller must then stop instead).
+    pub fn seal(&self, job_id: &str) -> bool {
+        let mut running = self.running.lock().unwrap();
+        match running.values_mut().find(|(id, _)| id == job_id) {
+            Some((_, token)) => match token.take() {
+                Some(t) => !t.is_cancelled(),
+                None => true,
+            },
             None => false,
         }
     }

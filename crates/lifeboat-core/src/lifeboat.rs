@@ -14,6 +14,8 @@ use crate::jobs::JobRegistry;
 
 const PG_BIN_DIR: &str = "pg_bin_dir";
 const ZSTD_LEVEL: &str = "zstd_level";
+const RESTORE_OWNERSHIP: &str = "restore_ownership";
+const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,11 @@ pub struct Settings {
     pub pg_bin_dir: Option<String>,
     /// zstd level for backups: 1 (fastest) to 19 (smallest).
     pub zstd_level: i32,
+    /// Restores recreate owners and privileges from the dump (off: objects belong to the
+    /// restoring role and grants are skipped, which works across servers with other roles).
+    pub restore_ownership: bool,
+    /// A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
+    pub keep_replaced_media: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -102,7 +109,13 @@ impl Lifeboat {
                 .await?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_ZSTD_LEVEL),
+            restore_ownership: self.flag(RESTORE_OWNERSHIP).await?,
+            keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA).await?,
         })
+    }
+
+    async fn flag(&self, key: &str) -> Result<bool> {
+        Ok(self.catalog.setting(key).await?.as_deref() == Some("true"))
     }
 
     pub async fn update_settings(&self, settings: &Settings) -> Result<Settings> {
@@ -129,6 +142,12 @@ impl Lifeboat {
         self.catalog
             .set_setting(ZSTD_LEVEL, Some(&settings.zstd_level.to_string()))
             .await?;
+        for (key, on) in [
+            (RESTORE_OWNERSHIP, settings.restore_ownership),
+            (KEEP_REPLACED_MEDIA, settings.keep_replaced_media),
+        ] {
+            self.catalog.set_setting(key, Some(&on.to_string())).await?;
+        }
         self.settings().await
     }
 

@@ -4,188 +4,17 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::fixture::{both, decrypt, fixture, s3, sha256sum, wait_finished, Fixture, Target};
 use lifeboat_core::backup::manifest::{BackupManifest, DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE};
 use lifeboat_core::backup::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
-use lifeboat_core::backup::{BackupKind, BackupRequest};
 use lifeboat_core::environments::EnvironmentInput;
 use lifeboat_core::jobs::{Job, JobStatus};
-use lifeboat_core::storage::Storage;
-use lifeboat_core::targets::{S3ConfigInput, S3Settings, TargetConfigInput, TargetInput};
+use lifeboat_core::targets::S3Settings;
 use lifeboat_core::{ErrorCode, Lifeboat};
 use sqlx::Executor;
-
-struct Fixture {
-    _home: tempfile::TempDir,
-    media: tempfile::TempDir,
-    lb: Lifeboat,
-    env_id: String,
-    target_id: String,
-    database: String,
-}
-
-enum Target {
-    Local,
-    S3(S3Settings, String),
-}
-
-async fn fixture(target: Target) -> Fixture {
-    let (home, lb) = common::lifeboat().await;
-    let media = tempfile::tempdir().unwrap();
-    common::create_media_tree(media.path());
-    let database = common::create_fixture_database().await;
-    let target_id = match target {
-        Target::Local => None,
-        Target::S3(settings, secret) => Some(
-            lb.create_target(&TargetInput {
-                name: "offsite".into(),
-                config: TargetConfigInput::S3(S3ConfigInput {
-                    settings,
-                    secret_access_key: Some(secret),
-                }),
-            })
-            .await
-            .unwrap()
-            .id,
-        ),
-    };
-    let app = lb.create_application("shop").await.unwrap();
-    let env = lb
-        .create_environment(&EnvironmentInput {
-            application_id: app.id,
-            name: "production".into(),
-            connection: Some(common::pg_input(&database)),
-            media_dir: Some(media.path().display().to_string()),
-            target_id,
-        })
-        .await
-        .unwrap();
-    Fixture {
-        _home: home,
-        media,
-        target_id: env.target_id.clone(),
-        lb,
-        env_id: env.id,
-        database,
-    }
-}
-
-fn s3() -> Target {
-    Target::S3(common::s3_settings(), common::s3_secret())
-}
-
-fn both(env_id: &str, note: &str) -> BackupRequest {
-    BackupRequest {
-        environment_id: env_id.to_owned(),
-        database: true,
-        media: true,
-        note: Some(note.to_owned()),
-        kind: BackupKind::OnDemand,
-    }
-}
-
-impl Fixture {
-    async fn storage(&self) -> Storage {
-        let target = self.lb.catalog().target(&self.target_id).await.unwrap();
-        self.lb.target_storage(&target).await.unwrap()
-    }
-
-    /// Every object Lifeboat stored for this environment.
-    async fn stored_objects(&self) -> Vec<String> {
-        self.storage().await.list("shop/production").await.unwrap()
-    }
-
-    async fn fetch(&self, dir: &str, name: &str, to: &Path) -> PathBuf {
-        let bytes = self
-            .storage()
-            .await
-            .get(&format!("{dir}/{name}"))
-            .await
-            .unwrap();
-        let path = to.join(name);
-        std::fs::write(&path, &bytes).unwrap();
-        path
-    }
-}
-
-fn sha256sum(path: &Path) -> String {
-    let out = common::run(Command::new("sha256sum").arg(path));
-    String::from_utf8(out)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
-/// age -d with the exported recovery key, then zstd -d: what docs/storage-format.md says.
-fn decrypt(key: &Path, stored: &Path, plain: &Path) {
-    let compressed = stored.with_extension("zst");
-    common::run(
-        Command::new("age")
-            .arg("-d")
-            .arg("-i")
-            .arg(key)
-            .arg("-o")
-            .arg(&compressed)
-            .arg(stored),
-    );
-    common::run(
-        Command::new("zstd")
-            .args(["-d", "-q", "-f"])
-            .arg(&compressed)
-            .arg("-o")
-            .arg(plain),
-    );
-}
-
-async fn wait_finished(lb: &Lifeboat, job: &Job) -> Job {
-    let mut events = lb.jobs().subscribe();
-    let current = lb.catalog().job(&job.id).await.unwrap();
-    if current.is_finished() {
-        return current;
-    }
-    loop {
-        let event = tokio::time::timeout(std::time::Duration::from_secs(120), events.recv())
-            .await
-            .expect("the job did not finish in time")
-            .unwrap();
-        if event.id == job.id && event.is_finished() {
-            return event;
-        }
-    }
-}
-
-/// Takes a lock pg_dump must wait for, so a test can act while the dump is in flight.
-async fn block_dumps(database: &str) -> sqlx::PgConnection {
-    let mut conn = common::connect(database).await;
-    conn.execute("BEGIN; LOCK TABLE shop_order IN ACCESS EXCLUSIVE MODE")
-        .await
-        .unwrap();
-    conn
-}
-
-/// Waits until pg_dump's session is waiting on that lock; returns its backend pid.
-async fn dump_waiting(database: &str) -> i32 {
-    let mut admin = common::admin().await;
-    for _ in 0..600 {
-        let pid: Option<(i32,)> = sqlx::query_as(
-            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lifeboat'
-               AND wait_event_type = 'Lock'",
-        )
-        .bind(database)
-        .fetch_optional(&mut admin)
-        .await
-        .unwrap();
-        if let Some((pid,)) = pid {
-            return pid;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("pg_dump never started waiting on the lock");
-}
 
 async fn verify_with_stock_tools(f: &Fixture, manifest: &BackupManifest, dir: &str) {
     let work = tempfile::tempdir().unwrap();
@@ -404,9 +233,9 @@ async fn a_wrong_database_password_fails_the_backup_and_leaves_nothing() {
 #[tokio::test]
 async fn pg_dump_dying_mid_way_fails_the_backup_and_leaves_nothing() {
     let f = fixture(s3()).await;
-    let mut lock = block_dumps(&f.database).await;
+    let mut lock = common::fixture::hold_lock(&f.database).await;
     let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
-    let pid = dump_waiting(&f.database).await;
+    let pid = common::fixture::waiting_on_lock(&f.database).await;
     let mut admin = common::admin().await;
     sqlx::query("SELECT pg_terminate_backend($1)")
         .bind(pid)
@@ -421,9 +250,9 @@ async fn pg_dump_dying_mid_way_fails_the_backup_and_leaves_nothing() {
 #[tokio::test]
 async fn cancelling_stops_the_backup_and_leaves_nothing() {
     let f = fixture(s3()).await;
-    let mut lock = block_dumps(&f.database).await;
+    let mut lock = common::fixture::hold_lock(&f.database).await;
     let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
-    dump_waiting(&f.database).await;
+    common::fixture::waiting_on_lock(&f.database).await;
     assert!(f.lb.cancel_job(&job.id));
     let job = wait_finished(&f.lb, &job).await;
     lock.execute("ROLLBACK").await.unwrap();
@@ -437,9 +266,9 @@ async fn cancelling_stops_the_backup_and_leaves_nothing() {
 #[tokio::test]
 async fn a_second_backup_of_a_busy_environment_is_refused() {
     let f = fixture(Target::Local).await;
-    let mut lock = block_dumps(&f.database).await;
+    let mut lock = common::fixture::hold_lock(&f.database).await;
     let first = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
-    dump_waiting(&f.database).await;
+    common::fixture::waiting_on_lock(&f.database).await;
     let second = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap_err();
     assert_eq!(second.code, ErrorCode::AlreadyRunning);
     lock.execute("ROLLBACK").await.unwrap();
@@ -537,9 +366,9 @@ impl Drop for OwnS3 {
 async fn an_s3_server_stopping_mid_upload_fails_the_backup_and_leftovers_are_cleaned_later() {
     let server = OwnS3::start(tempfile::tempdir().unwrap(), common::closed_port());
     let f = fixture(Target::S3(server.settings(), "own-secret".into())).await;
-    let mut lock = block_dumps(&f.database).await;
+    let mut lock = common::fixture::hold_lock(&f.database).await;
     let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
-    dump_waiting(&f.database).await;
+    common::fixture::waiting_on_lock(&f.database).await;
     let (dir, port) = server.stop();
     lock.execute("ROLLBACK").await.unwrap();
     let job = wait_finished(&f.lb, &job).await;
@@ -602,9 +431,9 @@ async fn a_job_cut_off_by_a_crash_is_reported_interrupted_at_the_next_start() {
 #[tokio::test]
 async fn opening_the_catalog_elsewhere_leaves_a_running_backup_alone() {
     let f = fixture(Target::Local).await;
-    let mut lock = block_dumps(&f.database).await;
+    let mut lock = common::fixture::hold_lock(&f.database).await;
     let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
-    dump_waiting(&f.database).await;
+    common::fixture::waiting_on_lock(&f.database).await;
     // What the CLI run from cron does while the app is backing up.
     let other = Lifeboat::open(f.lb.home().clone()).await.unwrap();
     assert_eq!(

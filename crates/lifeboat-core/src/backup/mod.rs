@@ -5,6 +5,8 @@ pub mod artifact;
 mod database;
 pub mod manifest;
 pub mod media;
+pub mod media_reader;
+pub mod read;
 mod run;
 pub mod verify;
 

@@ -2,9 +2,8 @@
 //! it. Any failure aborts uploads and removes what was written, so only committed backups are
 //! ever listed; what cannot be removed right away is retried at the next start.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -17,11 +16,9 @@ use super::manifest::{
 use super::{database, media, BackupEntry, BackupRecord, BackupRequest};
 use crate::catalog::new_id;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobRequest, JobStatus};
+use crate::jobs::{Job, JobRequest};
 use crate::lifeboat::Lifeboat;
 use crate::storage::Storage;
-
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 impl Lifeboat {
     /// Starts a backup in the background and returns its job; progress arrives as job events.
@@ -64,6 +61,51 @@ impl Lifeboat {
         &self,
         request: &BackupRequest,
     ) -> Result<(Job, JoinHandle<Result<BackupManifest>>)> {
+        let request = self.check_backup_request(request).await?;
+        let job_id = new_id();
+        let claim = self.jobs().claim(&request.environment_id, &job_id)?;
+        let (job, lock) = self
+            .open_job(
+                &job_id,
+                &request.environment_id,
+                &JobRequest::Backup(request.clone()),
+            )
+            .await?;
+        let this = self.clone();
+        let running = tokio::spawn(async move {
+            let outcome = this.run_backup(&job_id, &request, &claim.cancel).await;
+            this.close_job(&job_id, &outcome, |_| None).await;
+            drop(lock);
+            drop(claim);
+            outcome
+        });
+        Ok((job, running))
+    }
+
+    /// A backup run as part of another job that already holds the environment (a restore's
+    /// safety backup); it is recorded as a backup job of its own.
+    pub(crate) async fn backup_within(
+        &self,
+        request: &BackupRequest,
+        cancel: &CancellationToken,
+    ) -> Result<BackupManifest> {
+        let request = self.check_backup_request(request).await?;
+        let job_id = new_id();
+        let (_, lock) = self
+            .open_job(
+                &job_id,
+                &request.environment_id,
+                &JobRequest::Backup(request.clone()),
+            )
+            .await?;
+        let outcome = self.run_backup(&job_id, &request, cancel).await;
+        self.close_job(&job_id, &outcome, |_| None).await;
+        drop(lock);
+        outcome
+    }
+
+    /// The request as it will run, or why it cannot.
+    async fn check_backup_request(&self, request: &BackupRequest) -> Result<BackupRequest> {
         if !request.database && !request.media {
             return Err(Error::validation(
                 "what",
@@ -88,35 +130,7 @@ impl Lifeboat {
             .note
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty());
-        let job_id = new_id();
-        let claim = self.jobs().claim(&env.id, &job_id)?;
-        let lock = crate::jobs::JobLock::acquire(self.home().job_lock_path(&job_id))?;
-        let job = self
-            .catalog()
-            .insert_job(&job_id, &env.id, &JobRequest::Backup(request.clone()))
-            .await?;
-        self.jobs().publish(&job);
-        let this = self.clone();
-        let running = tokio::spawn(async move {
-            let outcome = this.run_backup(&job_id, &request, &claim.cancel).await;
-            this.finish_backup_job(&job_id, &outcome).await;
-            drop(lock);
-            drop(claim);
-            outcome
-        });
-        Ok((job, running))
-    }
-
-    async fn finish_backup_job(&self, job_id: &str, outcome: &Result<BackupManifest>) {
-        let (status, error) = match outcome {
-            Ok(_) => (JobStatus::Succeeded, None),
-            Err(e) if e.code == ErrorCode::Cancelled => (JobStatus::Cancelled, Some(e)),
-            Err(e) => (JobStatus::Failed, Some(e)),
-        };
-        match self.catalog().finish_job(job_id, status, error).await {
-            Ok(job) => self.jobs().publish(&job),
-            Err(e) => tracing::error!(job_id, "could not record the end of a job: {}", e.message),
-        }
+        Ok(request)
     }
 
     async fn run_backup(
@@ -151,12 +165,11 @@ impl Lifeboat {
             .as_ref()
             .map_or(0, |(_, r, _)| r.database_size_bytes);
 
+        let bytes_total = database_bytes + media_bytes;
+        self.set_phase(job_id, "streaming", bytes_total, true)
+            .await?;
         let progress = Arc::new(AtomicU64::new(0));
-        let _ticker = AbortOnDrop(self.report_progress(
-            job_id,
-            database_bytes + media_bytes,
-            progress.clone(),
-        ));
+        let ticker = self.report_progress(job_id, bytes_total, progress.clone());
         // The first artifact to fail stops the other, which then aborts its own upload.
         let stop = cancel.child_token();
         let sink = Sink {
@@ -206,7 +219,7 @@ impl Lifeboat {
             }))
         };
         let (database_part, media_part) = tokio::join!(database_part, media_part);
-        drop(_ticker);
+        drop(ticker);
         let parts = match (database_part, media_part) {
             (Ok(d), Ok(m)) => Ok((d, m)),
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
@@ -362,8 +375,9 @@ impl Lifeboat {
         }
     }
 
-    /// Removes what failed or interrupted jobs left in storage (the shells call this in the
-    /// background after start-up). Returns how many directories were cleaned.
+    /// Removes what failed or interrupted jobs left in storage, and puts right media
+    /// directories whose restore was cut off (the shells call this in the background after
+    /// start-up). Returns how many directories were cleaned.
     pub async fn clean_up_leftovers(&self) -> Result<usize> {
         let mut cleaned = 0;
         for (job_id, target_id, dir) in self.catalog().pending_cleanups().await? {
@@ -381,37 +395,7 @@ impl Lifeboat {
                 Err(e) => tracing::warn!(job_id, "cannot reach storage to clean up: {}", e.message),
             }
         }
-        Ok(cleaned)
-    }
-
-    fn report_progress(
-        &self,
-        job_id: &str,
-        bytes_total: u64,
-        progress: Arc<AtomicU64>,
-    ) -> JoinHandle<()> {
-        let this = self.clone();
-        let job_id = job_id.to_owned();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(PROGRESS_EVERY);
-            let mut last = (Instant::now(), 0u64);
-            loop {
-                tick.tick().await;
-                let Ok(mut job) = this.catalog().job(&job_id).await else {
-                    continue;
-                };
-                let done = progress.load(Ordering::Relaxed);
-                let elapsed = last.0.elapsed().as_secs_f64().max(0.001);
-                job.phase = "streaming".into();
-                job.bytes_done = done;
-                job.bytes_total = bytes_total.max(done);
-                job.bytes_per_second = ((done - last.1) as f64 / elapsed) as u64;
-                last = (Instant::now(), done);
-                if this.catalog().update_job_progress(&job).await.is_ok() {
-                    this.jobs().publish(&job);
-                }
-            }
-        })
+        Ok(cleaned + self.repair_interrupted_restores().await?)
     }
 }
 
@@ -430,15 +414,6 @@ struct Prepared {
     )>,
     media_root: Option<std::path::PathBuf>,
     media_bytes: u64,
-}
-
-/// Stops the progress reporter however the backup ends, panics included.
-struct AbortOnDrop(JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 /// Where a backup's artifacts go and how they are written.

@@ -3,22 +3,21 @@
 //! (`pg_restore --list`), and every media file against the media manifest. The read path here
 //! is the one restores and downloads build on.
 
-use std::collections::BTreeMap;
-use std::io::{self, BufReader, Read, Write};
-use std::path::{Component, Path};
+use std::io::{Read, Write};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use ts_rs::TS;
 
 use super::artifact::ArtifactInfo;
-use super::manifest::BackupManifest;
-use super::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME, MEDIA_DIR};
+use super::media::MediaEntryKind;
+use super::media_reader;
+use super::read::{ArtifactReader, FinishError};
 use super::BackupRecord;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 use crate::lifeboat::Lifeboat;
+use crate::running::blocking;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -50,16 +49,22 @@ impl Lifeboat {
             .await?;
         let mut checks = Vec::new();
         if let Some(db) = &record.manifest.database {
-            let pg_restore = pg_restore_for(self, &record.manifest).await;
+            let needed = crate::restore::major_of(&db.pg_dump_version);
+            let pg_restore = pg_restore_for(self, needed).await;
             let (size, source) = storage.reader(&artifact_key(&record, &db.artifact)).await?;
             let info = db.artifact.clone();
             let identity = identity.clone();
             checks.extend(
                 blocking(move || {
                     let source = tokio_util::io::SyncIoBridge::new(source);
-                    check_artifact("database", source, size, &info, &identity, |plain| {
-                        list_dump(plain, pg_restore.as_deref())
-                    })
+                    Ok(check_artifact(
+                        "database",
+                        source,
+                        size,
+                        &info,
+                        &identity,
+                        |plain| list_dump(plain, pg_restore.as_deref()),
+                    ))
                 })
                 .await?,
             );
@@ -73,7 +78,14 @@ impl Lifeboat {
             checks.extend(
                 blocking(move || {
                     let source = tokio_util::io::SyncIoBridge::new(source);
-                    check_artifact("media", source, size, &info, &identity, check_media_archive)
+                    Ok(check_artifact(
+                        "media",
+                        source,
+                        size,
+                        &info,
+                        &identity,
+                        check_media_archive,
+                    ))
                 })
                 .await?,
             );
@@ -93,127 +105,52 @@ fn artifact_key(record: &BackupRecord, artifact: &ArtifactInfo) -> String {
     format!("{}/{}", record.storage_dir, artifact.name)
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        Error::new(
-            ErrorCode::Internal,
-            format!("The verification worker failed: {e}"),
-        )
-    })
-}
-
-/// A pg_restore at least as new as the pg_dump that made the dump.
-async fn pg_restore_for(
-    lifeboat: &Lifeboat,
-    manifest: &BackupManifest,
-) -> Option<std::path::PathBuf> {
-    let needed: u32 = manifest
-        .database
-        .as_ref()?
-        .pg_dump_version
-        .split('.')
-        .next()?
-        .parse()
-        .ok()?;
+/// A pg_restore at least as new as the pg_dump that made the dump (major `needed`).
+pub(crate) async fn pg_restore_for(lifeboat: &Lifeboat, needed: u32) -> Option<std::path::PathBuf> {
     let configured = lifeboat.settings().await.ok()?.pg_bin_dir;
     let tools = crate::postgres::tools::find_pg_dumps(configured.as_deref().map(Path::new)).await;
     let tool = crate::postgres::tools::choose_pg_dump(&tools, needed)?;
     Some(Path::new(&tool.path).with_file_name("pg_restore"))
 }
 
-/// Counts bytes and hashes them as they are read.
-#[derive(Clone, Default)]
-struct Tally(Arc<Mutex<(Sha256, u64)>>);
-
-impl Tally {
-    fn finish(&self) -> (String, u64) {
-        let (hasher, bytes) = &*self.0.lock().unwrap();
-        (format!("{:x}", hasher.clone().finalize()), *bytes)
-    }
-}
-
-struct Tallied<R> {
-    inner: R,
-    tally: Tally,
-}
-
-impl<R: Read> Read for Tallied<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut t = self.tally.0.lock().unwrap();
-        t.0.update(&buf[..n]);
-        t.1 += n as u64;
-        Ok(n)
-    }
-}
-
 /// Decrypts and decompresses a stored artifact, hands the plaintext to `inspect`, and checks
 /// both checksums. Returns the checks for the report.
 fn check_artifact(
     label: &str,
-    source: impl Read,
+    source: impl Read + Send + 'static,
     stored_size: u64,
     info: &ArtifactInfo,
     identity: &age::x25519::Identity,
     inspect: impl FnOnce(&mut dyn Read) -> std::result::Result<String, String>,
 ) -> Vec<VerifyCheck> {
-    let stored = Tally::default();
-    let plain = Tally::default();
-    let opened = (|| {
-        let reader = BufReader::new(Tallied {
-            inner: source,
-            tally: stored.clone(),
-        });
-        let decryptor =
-            age::Decryptor::new_buffered(reader).map_err(|e| format!("not an age file ({e})"))?;
-        let decrypted = decryptor
-            .decrypt(std::iter::once(identity as &dyn age::Identity))
-            .map_err(|e| format!("cannot decrypt ({e})"))?;
-        let decoder = zstd::Decoder::new(decrypted).map_err(|e| format!("not zstd ({e})"))?;
-        let mut reader = Tallied {
-            inner: decoder,
-            tally: plain.clone(),
-        };
-        let inspected = inspect(&mut reader);
-        // Whatever `inspect` left unread still counts for the checksums.
-        io::copy(&mut reader, &mut io::sink())
-            .map_err(|e| format!("the stream is damaged ({e})"))?;
-        inspected
-    })();
-    let (stored_sha, stored_bytes) = stored.finish();
-    let (plain_sha, plain_bytes) = plain.finish();
-    let checksum_ok = stored_size == info.stored_bytes
-        && stored_sha == info.stored_sha256
-        && plain_sha == info.plaintext_sha256
-        && plain_bytes == info.plaintext_bytes;
-    let checksum = VerifyCheck {
-        name: format!("{label} checksums"),
-        ok: checksum_ok,
-        detail: if checksum_ok {
-            format!(
-                "{} stored, {} plaintext bytes match the manifest",
-                stored_bytes, plain_bytes
-            )
-        } else {
-            format!(
-                "stored {stored_bytes} bytes sha256 {stored_sha} (manifest: {} bytes {}); plaintext {plain_bytes} bytes sha256 {plain_sha} (manifest: {} bytes {})",
-                info.stored_bytes, info.stored_sha256, info.plaintext_bytes, info.plaintext_sha256
-            )
-        },
+    let (content, checksum) = match ArtifactReader::open(source, stored_size, identity) {
+        Err(e) => (Err(e.to_string()), Err(format!("not checked: {e}"))),
+        Ok(mut reader) => {
+            let inspected = inspect(&mut reader);
+            match reader.finish(info) {
+                Ok(totals) => (
+                    inspected,
+                    Ok(format!(
+                        "{} stored, {} plaintext bytes match the manifest",
+                        totals.stored_bytes, totals.plaintext_bytes
+                    )),
+                ),
+                Err(e @ FinishError::Damaged(_)) => {
+                    (inspected.and(Err(e.to_string())), Err(e.to_string()))
+                }
+                Err(e) => (inspected, Err(e.to_string())),
+            }
+        }
     };
-    let content = match opened {
-        Ok(detail) => VerifyCheck {
-            name: format!("{label} contents"),
-            ok: true,
-            detail,
-        },
-        Err(detail) => VerifyCheck {
-            name: format!("{label} contents"),
-            ok: false,
-            detail,
-        },
+    let check = |name: &str, outcome: std::result::Result<String, String>| {
+        let ok = outcome.is_ok();
+        VerifyCheck {
+            name: format!("{label} {name}"),
+            ok,
+            detail: outcome.unwrap_or_else(|e| e),
+        }
     };
-    vec![checksum, content]
+    vec![check("checksums", checksum), check("contents", content)]
 }
 
 /// Feeds the dump to `pg_restore --list` and reports how many entries it read.
@@ -264,92 +201,17 @@ fn list_dump(
 /// Walks the media tar: every path stays inside the archive's root, and every file's SHA-256
 /// matches the media manifest stored at the end of the same archive (and vice versa).
 fn check_media_archive(plain: &mut dyn Read) -> std::result::Result<String, String> {
-    let mut archive = tar::Archive::new(plain);
-    let mut seen: BTreeMap<String, (MediaEntryKind, Option<String>)> = BTreeMap::new();
-    let mut listing: Option<MediaManifest> = None;
-    for entry in archive
-        .entries()
-        .map_err(|e| format!("not a tar archive ({e})"))?
-    {
-        let mut entry = entry.map_err(|e| format!("damaged tar entry ({e})"))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("unreadable entry name ({e})"))?
-            .into_owned();
-        if path
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)))
-        {
-            return Err(format!("unsafe entry path {}", path.display()));
-        }
-        let name = path.to_string_lossy().into_owned();
-        if name == MANIFEST_NAME {
-            let mut text = Vec::new();
-            entry.read_to_end(&mut text).map_err(|e| e.to_string())?;
-            listing = Some(
-                serde_json::from_slice(&text)
-                    .map_err(|e| format!("unreadable media manifest ({e})"))?,
-            );
-            continue;
-        }
-        let relative = name
-            .strip_prefix(&format!("{MEDIA_DIR}/"))
-            .ok_or_else(|| format!("entry {name} is outside {MEDIA_DIR}/"))?
-            .trim_end_matches('/')
-            .to_owned();
-        let kind = entry.header().entry_type();
-        let value = if kind.is_file() {
-            let mut hasher = Sha256::new();
-            io::copy(&mut entry, &mut HashWriter(&mut hasher)).map_err(|e| e.to_string())?;
-            (
-                MediaEntryKind::File,
-                Some(format!("{:x}", hasher.finalize())),
-            )
-        } else if kind.is_dir() {
-            (MediaEntryKind::Directory, None)
-        } else if kind.is_symlink() {
-            (MediaEntryKind::Symlink, None)
-        } else {
-            return Err(format!("unexpected entry type for {relative}"));
-        };
-        seen.insert(relative, value);
-    }
-    let listing = listing.ok_or("the archive has no media manifest")?;
-    let listed: BTreeMap<String, (MediaEntryKind, Option<String>)> = listing
+    let listing = media_reader::walk(plain, |entry| match entry.kind {
+        MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
+        _ => Ok(None),
+    })?;
+    let files = listing
         .entries
-        .into_iter()
-        .map(|e| (e.path, (e.kind, e.sha256)))
-        .collect();
-    if let Some((path, _)) = listed
         .iter()
-        .find(|(path, want)| seen.get(*path) != Some(want))
-    {
-        return Err(format!("{path} does not match the media manifest"));
-    }
-    if let Some(path) = seen.keys().find(|p| !listed.contains_key(*p)) {
-        return Err(format!(
-            "{path} is in the archive but not in the media manifest"
-        ));
-    }
-    let files = listed
-        .values()
-        .filter(|(k, _)| *k == MediaEntryKind::File)
+        .filter(|e| e.kind == MediaEntryKind::File)
         .count();
     Ok(format!(
         "{} entries, {files} files match the media manifest",
-        listed.len()
+        listing.entries.len()
     ))
-}
-
-struct HashWriter<'a>(&'a mut Sha256);
-
-impl Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

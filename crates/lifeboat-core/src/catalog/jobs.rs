@@ -1,10 +1,10 @@
 use super::Catalog;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobRequest, JobStatus};
+use crate::jobs::{Job, JobOutcome, JobRequest, JobStatus};
 
 const COLUMNS: &str =
     "id, environment_id, request, status, phase, bytes_done, bytes_total, bytes_per_second, \
-                       error_code, error_message, backup_id, created_at, finished_at";
+                       error_code, error_message, backup_id, cancellable, outcome, created_at, finished_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -19,6 +19,8 @@ struct Row {
     error_code: Option<String>,
     error_message: Option<String>,
     backup_id: Option<String>,
+    cancellable: bool,
+    outcome: Option<String>,
     created_at: String,
     finished_at: Option<String>,
 }
@@ -59,6 +61,8 @@ impl TryFrom<Row> for Job {
             bytes_per_second: r.bytes_per_second.max(0) as u64,
             error,
             backup_id: r.backup_id,
+            cancellable: r.cancellable,
+            outcome: r.outcome.and_then(|o| serde_json::from_str(&o).ok()),
             created_at: r.created_at,
             finished_at: r.finished_at,
         })
@@ -72,9 +76,7 @@ impl Catalog {
         environment_id: &str,
         request: &JobRequest,
     ) -> Result<Job> {
-        let kind = match request {
-            JobRequest::Backup(_) => "backup",
-        };
+        let kind = request.kind();
         let request = serde_json::to_string(request)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let sql = format!(
@@ -129,11 +131,12 @@ impl Catalog {
     }
 
     pub async fn update_job_progress(&self, job: &Job) -> Result<()> {
-        sqlx::query("UPDATE jobs SET phase = ?, bytes_done = ?, bytes_total = ?, bytes_per_second = ? WHERE id = ?")
+        sqlx::query("UPDATE jobs SET phase = ?, bytes_done = ?, bytes_total = ?, bytes_per_second = ?, cancellable = ? WHERE id = ?")
             .bind(&job.phase)
             .bind(job.bytes_done as i64)
             .bind(job.bytes_total as i64)
             .bind(job.bytes_per_second as i64)
+            .bind(job.cancellable)
             .bind(&job.id)
             .execute(self.pool())
             .await?;
@@ -145,16 +148,22 @@ impl Catalog {
         id: &str,
         status: JobStatus,
         error: Option<&Error>,
+        outcome: Option<&JobOutcome>,
     ) -> Result<Job> {
         let sql = format!(
             "UPDATE jobs SET status = ?, error_code = ?, error_message = ?, bytes_per_second = 0,
-                 finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 outcome = ?, cancellable = 0, finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ? RETURNING {COLUMNS}"
         );
+        let outcome = outcome
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let row: Row = sqlx::query_as(&sql)
             .bind(to_text(&status))
             .bind(error.map(|e| to_text(&e.code)))
             .bind(error.map(|e| e.message.as_str()))
+            .bind(outcome)
             .bind(id)
             .fetch_one(self.pool())
             .await?;
@@ -175,7 +184,10 @@ impl Catalog {
     pub async fn interrupt_job(&self, id: &str) -> Result<()> {
         sqlx::query(
             "UPDATE jobs SET status = ?, error_code = ?, bytes_per_second = 0,
-                 error_message = 'Lifeboat stopped while this job was running; nothing it wrote was kept.',
+                 error_message = CASE WHEN cancellable
+                     THEN 'Lifeboat stopped while this job was running; nothing it wrote was kept.'
+                     ELSE 'Lifeboat stopped after this restore passed its point of no return; the database restore may still have completed, so check the destination.'
+                 END,
                  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE id = ? AND status IN (?, ?)",
         )
@@ -194,6 +206,27 @@ impl Catalog {
         Ok(sqlx::query_as(
             "SELECT id, target_id, cleanup_dir FROM jobs
              WHERE cleanup_dir IS NOT NULL AND target_id IS NOT NULL AND status NOT IN (?, ?)",
+        )
+        .bind(to_text(&JobStatus::Queued))
+        .bind(to_text(&JobStatus::Running))
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records the local directory a job is replacing (see `local_dir` in the migration).
+    pub async fn set_job_local_dir(&self, id: &str, dir: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE jobs SET local_dir = ? WHERE id = ?")
+            .bind(dir)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Finished jobs whose local directory still has to be put right: (job id, directory).
+    pub async fn pending_local_repairs(&self) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, local_dir FROM jobs WHERE local_dir IS NOT NULL AND status NOT IN (?, ?)",
         )
         .bind(to_text(&JobStatus::Queued))
         .bind(to_text(&JobStatus::Running))

@@ -3,5 +3,5 @@
 mod probe;
 pub mod tools;
 
-pub use probe::{probe, ConnectionReport};
+pub use probe::{connect, probe, ConnectionReport};
 pub use tools::PgDumpTool;

@@ -30,20 +30,7 @@ pub async fn probe(
     input: &PgConnectionInput,
     pg_bin_dir: Option<&Path>,
 ) -> Result<ConnectionReport> {
-    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, connect_options(input).connect())
-        .await
-        .map_err(|_| {
-            Error::new(
-                ErrorCode::PgTimeout,
-                format!(
-                    "{}:{} did not answer within {} seconds.",
-                    input.host,
-                    input.port,
-                    CONNECT_TIMEOUT.as_secs()
-                ),
-            )
-        })?
-        .map_err(|e| connect_error(e, input))?;
+    let mut conn = connect(input).await?;
     let (server_version, version_num, size): (String, String, i64) = sqlx::query_as(
         "SELECT current_setting('server_version'), current_setting('server_version_num'),
                 pg_database_size(current_database())",
@@ -70,6 +57,24 @@ pub async fn probe(
         pg_dump: tools::choose_pg_dump(&candidates, server_major).cloned(),
         pg_dump_candidates: candidates,
     })
+}
+
+/// Connects with the errors people can act on (wrong password, missing database, unreachable).
+pub async fn connect(input: &PgConnectionInput) -> Result<sqlx::PgConnection> {
+    tokio::time::timeout(CONNECT_TIMEOUT, connect_options(input).connect())
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorCode::PgTimeout,
+                format!(
+                    "{}:{} did not answer within {} seconds.",
+                    input.host,
+                    input.port,
+                    CONNECT_TIMEOUT.as_secs()
+                ),
+            )
+        })?
+        .map_err(|e| connect_error(e, input))
 }
 
 pub(crate) fn connect_options(input: &PgConnectionInput) -> PgConnectOptions {

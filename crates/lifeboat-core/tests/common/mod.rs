@@ -6,6 +6,8 @@ use lifeboat_core::connection::{PgConnectionInput, SslMode};
 use lifeboat_core::targets::S3Settings;
 use lifeboat_core::{Home, Lifeboat};
 
+pub mod fixture;
+
 pub fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the tests through scripts/test, which starts PostgreSQL, S3 and a keyring")

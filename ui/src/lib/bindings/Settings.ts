@@ -8,4 +8,13 @@ pgBinDir: string | null,
 /**
  * zstd level for backups: 1 (fastest) to 19 (smallest).
  */
-zstdLevel: number, };
+zstdLevel: number, 
+/**
+ * Restores recreate owners and privileges from the dump (off: objects belong to the
+ * restoring role and grants are skipped, which works across servers with other roles).
+ */
+restoreOwnership: boolean, 
+/**
+ * A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
+ */
+keepReplacedMedia: boolean, };

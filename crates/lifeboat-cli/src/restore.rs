@@ -1,0 +1,134 @@
+//! `lifeboat restore`: the same safe restore as the app (safety backup, verify before touching,
+//! atomic database and media), with `--yes` standing in for the typed confirmation.
+
+use lifeboat_core::jobs::{JobOutcome, JobStatus};
+use lifeboat_core::restore::{RestoreRequest, RestoreSummary};
+use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
+
+use crate::output::Output;
+use crate::progress;
+
+pub struct RestoreArgs {
+    pub backup_id: String,
+    /// `APP/ENV`; the backup's own environment when absent.
+    pub to: Option<String>,
+    pub db: bool,
+    pub media: bool,
+    pub no_safety_backup: bool,
+    pub yes: bool,
+}
+
+pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<()> {
+    let record = lb.catalog().backup(&args.backup_id).await?;
+    let destination = match &args.to {
+        Some(to) => {
+            let (app, env) = to.split_once('/').ok_or_else(|| {
+                Error::validation("to", "Give the destination as APPLICATION/ENVIRONMENT.")
+            })?;
+            lb.environment_named(app, env).await?
+        }
+        None => {
+            lb.catalog()
+                .environment(&record.manifest.environment.id)
+                .await?
+        }
+    };
+    let preview = lb.restore_preview(&record.id, &destination.id).await?;
+    if !args.yes {
+        return Err(Error::validation(
+            "yes",
+            format!(
+                "Restoring overwrites the current content of {} / {}; pass --yes to confirm.",
+                preview.application_name, preview.environment_name
+            ),
+        ));
+    }
+    // Neither flag = whatever the backup holds.
+    let (db, media) = if args.db || args.media {
+        (args.db, args.media)
+    } else {
+        (
+            record.manifest.database.is_some(),
+            record.manifest.media.is_some(),
+        )
+    };
+    let request = RestoreRequest {
+        backup_id: record.id.clone(),
+        environment_id: destination.id.clone(),
+        database: db,
+        media,
+        safety_backup: !args.no_safety_backup,
+        confirmation: Some(destination.name.clone()),
+    };
+    let job = lb.start_restore(&request).await?;
+    let job = progress::follow(lb, &job, out.json).await;
+    let summary = match (job.status, job.outcome, job.error) {
+        (JobStatus::Succeeded, Some(JobOutcome::Restore(summary)), _) => summary,
+        (_, _, Some(e)) => return Err(e),
+        (status, _, None) => {
+            return Err(Error::new(
+                ErrorCode::Internal,
+                format!("The restore ended as {status:?}."),
+            ))
+        }
+    };
+    if !summary.checks_passed() && out.json {
+        return Err(failed_checks(&summary));
+    }
+    out.show(&summary, describe);
+    if summary.checks_passed() {
+        Ok(())
+    } else {
+        Err(failed_checks(&summary))
+    }
+}
+
+fn failed_checks(summary: &RestoreSummary) -> Error {
+    let failed: Vec<String> = summary
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| format!("{}: {}", c.name, c.detail))
+        .collect();
+    Error::new(
+        ErrorCode::RestoreChecksFailed,
+        format!(
+            "The restore finished but the restored destination failed checks: {}",
+            failed.join("; ")
+        ),
+    )
+}
+
+fn describe(summary: &RestoreSummary) -> String {
+    let mut lines = vec![format!(
+        "Restored {} in {:.1} s.",
+        summary.backup_id,
+        summary.duration_ms as f64 / 1000.0
+    )];
+    if let Some(db) = &summary.database {
+        lines.push(format!("database {}: {} tables", db.database, db.tables));
+        for m in &db.latest_migrations {
+            lines.push(format!("  latest migration {}: {}", m.app, m.name));
+        }
+    }
+    if let Some(media) = &summary.media {
+        lines.push(format!("media {}: {} files", media.directory, media.files));
+        if let Some(kept) = &media.kept_copy {
+            lines.push(format!("  the replaced media was kept at {kept}"));
+        }
+    }
+    for c in &summary.checks {
+        lines.push(format!(
+            "{} {}: {}",
+            if c.ok { "ok  " } else { "FAIL" },
+            c.name,
+            c.detail
+        ));
+    }
+    if let Some(safety) = &summary.safety_backup_id {
+        lines.push(format!(
+            "Safety backup {safety} holds what was overwritten; restore it to undo."
+        ));
+    }
+    lines.join("\n")
+}

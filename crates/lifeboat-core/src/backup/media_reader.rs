@@ -1,0 +1,205 @@
+//! Reading a media archive back: every entry's path is checked before anyone sees it (no
+//! absolute paths, no `..`, nothing outside `media/`, no symlink leading out of the root, no
+//! other entry types), and when the archive ends what was seen must equal the media manifest
+//! stored at its end. Verification hashes the files; restores write them out.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME, MEDIA_DIR};
+
+/// One entry of the archive, already checked to stay inside the media root.
+pub struct ArchiveEntry<'a> {
+    /// Relative to the media root, `/`-separated, never empty.
+    pub relative: String,
+    pub kind: MediaEntryKind,
+    pub mode: u32,
+    pub mtime: u64,
+    pub link_target: Option<PathBuf>,
+    pub body: &'a mut dyn Read,
+}
+
+/// Walks the archive, handing each entry to `visit`, which returns the SHA-256 of what it read
+/// for files. Returns the media manifest once everything matched it.
+pub fn walk(
+    plain: &mut dyn Read,
+    mut visit: impl FnMut(ArchiveEntry<'_>) -> Result<Option<String>, String>,
+) -> Result<MediaManifest, String> {
+    let mut archive = tar::Archive::new(plain);
+    let mut seen: BTreeMap<String, (MediaEntryKind, Option<String>)> = BTreeMap::new();
+    let mut listing: Option<MediaManifest> = None;
+    for entry in archive
+        .entries()
+        .map_err(|e| format!("not a tar archive ({e})"))?
+    {
+        let mut entry = entry.map_err(|e| format!("damaged tar entry ({e})"))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("unreadable entry name ({e})"))?
+            .into_owned();
+        if !is_plain_relative(&path) {
+            return Err(format!("unsafe entry path {}", path.display()));
+        }
+        let name = path.to_string_lossy().into_owned();
+        if name == MANIFEST_NAME {
+            let mut text = Vec::new();
+            entry.read_to_end(&mut text).map_err(|e| e.to_string())?;
+            listing = Some(
+                serde_json::from_slice(&text)
+                    .map_err(|e| format!("unreadable media manifest ({e})"))?,
+            );
+            continue;
+        }
+        let relative = name
+            .strip_prefix(&format!("{MEDIA_DIR}/"))
+            .ok_or_else(|| format!("entry {name} is outside {MEDIA_DIR}/"))?
+            .trim_end_matches('/')
+            .to_owned();
+        if relative.is_empty() {
+            return Err(format!("entry {name} has no name"));
+        }
+        let header = entry.header();
+        let entry_type = header.entry_type();
+        let kind = if entry_type.is_file() {
+            MediaEntryKind::File
+        } else if entry_type.is_dir() {
+            MediaEntryKind::Directory
+        } else if entry_type.is_symlink() {
+            MediaEntryKind::Symlink
+        } else {
+            return Err(format!("unexpected entry type for {relative}"));
+        };
+        let mode = header.mode().unwrap_or(0o644);
+        let mtime = header.mtime().unwrap_or(0);
+        let link_target = match kind {
+            MediaEntryKind::Symlink => {
+                let target = entry
+                    .link_name()
+                    .map_err(|e| format!("unreadable link target of {relative} ({e})"))?
+                    .ok_or_else(|| format!("symlink {relative} has no target"))?
+                    .into_owned();
+                if !link_stays_inside(&relative, &target) {
+                    return Err(format!(
+                        "symlink {relative} points outside the media root ({})",
+                        target.display()
+                    ));
+                }
+                Some(target)
+            }
+            _ => None,
+        };
+        let sha256 = visit(ArchiveEntry {
+            relative: relative.clone(),
+            kind,
+            mode,
+            mtime,
+            link_target,
+            body: &mut entry,
+        })?;
+        if seen.insert(relative.clone(), (kind, sha256)).is_some() {
+            return Err(format!("{relative} appears twice in the archive"));
+        }
+    }
+    let listing = listing.ok_or("the archive has no media manifest")?;
+    let listed: BTreeMap<&str, (MediaEntryKind, Option<String>)> = listing
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), (e.kind, e.sha256.clone())))
+        .collect();
+    if let Some((path, _)) = listed
+        .iter()
+        .find(|(path, want)| seen.get(**path) != Some(want))
+    {
+        return Err(format!("{path} does not match the media manifest"));
+    }
+    if let Some(path) = seen.keys().find(|p| !listed.contains_key(p.as_str())) {
+        return Err(format!(
+            "{path} is in the archive but not in the media manifest"
+        ));
+    }
+    Ok(listing)
+}
+
+/// Hashes an entry's body; what a visitor that only checks returns for files.
+pub fn hash(body: &mut dyn Read) -> Result<String, String> {
+    copy_hashed(body, &mut io::sink())
+}
+
+/// Copies an entry's body to `out`, returning its SHA-256.
+pub fn copy_hashed(body: &mut dyn Read, out: &mut dyn Write) -> Result<String, String> {
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match body.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("the archive is damaged ({e})")),
+        };
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+    }
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+fn is_plain_relative(path: &Path) -> bool {
+    path.components().all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Whether a symlink at `relative` pointing to `target` resolves inside the root, judged on
+/// the names alone (nothing on disk is consulted, so nothing there can fool it).
+fn link_stays_inside(relative: &str, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    // Depth of the directory holding the link, below the root.
+    let mut depth = relative.split('/').count() as i64 - 1;
+    for component in target.components() {
+        match component {
+            Component::Normal(_) => depth += 1,
+            Component::ParentDir => depth -= 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return false,
+        }
+        if depth < 0 {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_inside_the_root_are_accepted() {
+        assert!(link_stays_inside(
+            "uploads/latest.jpg",
+            Path::new("2026/11/photo.jpg")
+        ));
+        assert!(link_stays_inside("a/b/c", Path::new("../x")));
+        assert!(link_stays_inside("a/b/c", Path::new("../../x")));
+        assert!(link_stays_inside("a/b/c", Path::new("./../x/../y")));
+    }
+
+    #[test]
+    fn links_leaving_the_root_are_refused() {
+        assert!(!link_stays_inside("top", Path::new("../x")));
+        assert!(!link_stays_inside("a/b", Path::new("../../x")));
+        assert!(!link_stays_inside("a/b", Path::new("/etc/passwd")));
+        // Dipping out and back in still touches the outside on the way.
+        assert!(!link_stays_inside("a", Path::new("../a/x")));
+    }
+
+    #[test]
+    fn only_plain_relative_paths_pass() {
+        assert!(is_plain_relative(Path::new("media/a/b.txt")));
+        assert!(!is_plain_relative(Path::new("/media/a")));
+        assert!(!is_plain_relative(Path::new("media/../../etc")));
+        assert!(!is_plain_relative(Path::new("./media/a")));
+    }
+}

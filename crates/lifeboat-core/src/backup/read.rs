@@ -1,0 +1,180 @@
+//! The read path every consumer of a stored backup shares (verify, restore, download): the
+//! stored bytes → age → zstd → plaintext, hashing both sides as they stream, and the final
+//! comparison with the manifest. Nothing is buffered beyond the decoders' own windows.
+
+use std::io::{self, BufReader, Read};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::artifact::ArtifactInfo;
+
+/// Counts bytes and hashes them as they are read.
+#[derive(Clone, Default)]
+struct Tally(Arc<Mutex<(Sha256, u64)>>);
+
+impl Tally {
+    fn finish(&self) -> (String, u64) {
+        let (hasher, bytes) = &*self.0.lock().unwrap();
+        (format!("{:x}", hasher.clone().finalize()), *bytes)
+    }
+
+    fn bytes(&self) -> u64 {
+        self.0.lock().unwrap().1
+    }
+}
+
+struct Tallied<R> {
+    inner: R,
+    tally: Tally,
+}
+
+impl<R: Read> Read for Tallied<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut t = self.tally.0.lock().unwrap();
+        t.0.update(&buf[..n]);
+        t.1 += n as u64;
+        Ok(n)
+    }
+}
+
+/// Why an artifact could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The recovery key in hand is not the one the artifact was encrypted to.
+    WrongKey,
+    /// Not an age file, or not zstd inside.
+    Foreign(String),
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::WrongKey => f.write_str("the recovery key does not open it"),
+            Self::Foreign(detail) => f.write_str(detail),
+        }
+    }
+}
+
+/// The plaintext of one stored artifact, hashed as it is read.
+pub struct ArtifactReader {
+    plain: Tallied<Box<dyn Read + Send>>,
+    stored: Tally,
+    stored_size: u64,
+}
+
+impl ArtifactReader {
+    pub fn open(
+        source: impl Read + Send + 'static,
+        stored_size: u64,
+        identity: &age::x25519::Identity,
+    ) -> Result<Self, OpenError> {
+        let stored = Tally::default();
+        let reader = BufReader::new(Tallied {
+            inner: source,
+            tally: stored.clone(),
+        });
+        let decryptor = age::Decryptor::new_buffered(reader)
+            .map_err(|e| OpenError::Foreign(format!("not an age file ({e})")))?;
+        let decrypted = decryptor
+            .decrypt(std::iter::once(identity as &dyn age::Identity))
+            .map_err(|e| match e {
+                age::DecryptError::NoMatchingKeys => OpenError::WrongKey,
+                other => OpenError::Foreign(format!("cannot decrypt ({other})")),
+            })?;
+        let decoder = zstd::Decoder::new(decrypted)
+            .map_err(|e| OpenError::Foreign(format!("not zstd ({e})")))?;
+        Ok(Self {
+            plain: Tallied {
+                inner: Box::new(decoder),
+                tally: Tally::default(),
+            },
+            stored,
+            stored_size,
+        })
+    }
+
+    /// Stored bytes read so far, for progress.
+    pub fn stored_progress(&self) -> StoredProgress {
+        StoredProgress(self.stored.clone())
+    }
+
+    /// Reads whatever is left and compares sizes and SHA-256s with the manifest's.
+    pub fn finish(mut self, info: &ArtifactInfo) -> Result<Totals, FinishError> {
+        io::copy(&mut self.plain, &mut io::sink()).map_err(FinishError::Damaged)?;
+        let (stored_sha256, stored_bytes) = self.stored.finish();
+        let (plaintext_sha256, plaintext_bytes) = self.plain.tally.finish();
+        let totals = Totals {
+            stored_sha256,
+            stored_bytes,
+            plaintext_sha256,
+            plaintext_bytes,
+        };
+        let matches = self.stored_size == info.stored_bytes
+            && totals.stored_bytes == info.stored_bytes
+            && totals.stored_sha256 == info.stored_sha256
+            && totals.plaintext_bytes == info.plaintext_bytes
+            && totals.plaintext_sha256 == info.plaintext_sha256;
+        if matches {
+            Ok(totals)
+        } else {
+            Err(FinishError::Mismatch(totals.describe_against(info)))
+        }
+    }
+}
+
+impl Read for ArtifactReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.plain.read(buf)
+    }
+}
+
+#[derive(Clone)]
+pub struct StoredProgress(Tally);
+
+impl StoredProgress {
+    pub fn bytes(&self) -> u64 {
+        self.0.bytes()
+    }
+}
+
+#[derive(Debug)]
+pub struct Totals {
+    pub stored_sha256: String,
+    pub stored_bytes: u64,
+    pub plaintext_sha256: String,
+    pub plaintext_bytes: u64,
+}
+
+impl Totals {
+    fn describe_against(&self, info: &ArtifactInfo) -> String {
+        format!(
+            "stored {} bytes sha256 {} (manifest: {} bytes {}); plaintext {} bytes sha256 {} (manifest: {} bytes {})",
+            self.stored_bytes,
+            self.stored_sha256,
+            info.stored_bytes,
+            info.stored_sha256,
+            self.plaintext_bytes,
+            self.plaintext_sha256,
+            info.plaintext_bytes,
+            info.plaintext_sha256
+        )
+    }
+}
+
+#[derive(Debug)]
+pub enum FinishError {
+    /// Decryption or decompression failed part-way: the stored object is damaged or truncated.
+    Damaged(io::Error),
+    Mismatch(String),
+}
+
+impl std::fmt::Display for FinishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Damaged(e) => write!(f, "the stream is damaged ({e})"),
+            Self::Mismatch(detail) => f.write_str(detail),
+        }
+    }
+}

@@ -1,0 +1,564 @@
+//! Restores: a backup's database and/or media into any environment, safely. In order: checks
+//! that can fail without touching anything (versions, tools, key, space), a safety backup of
+//! the destination, then both artifacts streamed from storage and checked against the
+//! manifest while pg_restore works inside its transaction and the media lands in a staging
+//! directory; only when both have matched does the job pass its point of no return (commit,
+//! then swap). Checks of the restored database end it.
+
+pub mod database;
+pub mod media;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+use crate::backup::read::{ArtifactReader, OpenError};
+use crate::backup::verify::VerifyCheck;
+use crate::backup::{BackupKind, BackupRecord, BackupRequest};
+use crate::catalog::new_id;
+use crate::connection::PgConnectionInput;
+use crate::environments::Environment;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jobs::{Job, JobOutcome, JobRequest};
+use crate::lifeboat::Lifeboat;
+use crate::running::blocking;
+use crate::storage::Storage;
+pub use database::{AppMigration, DatabaseRestoreSummary};
+pub use media::MediaRestoreSummary;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct RestoreRequest {
+    pub backup_id: String,
+    /// The destination environment.
+    pub environment_id: String,
+    pub database: bool,
+    pub media: bool,
+    /// Back up the destination first (on by default in every shell).
+    pub safety_backup: bool,
+    /// The destination environment's name as the user typed it, when the preview asks for it.
+    pub confirmation: Option<String>,
+}
+
+/// What a restore into an environment would overwrite, for the confirmation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct RestorePreview {
+    pub application_name: String,
+    pub environment_name: String,
+    pub same_environment: bool,
+    /// The user must type the destination's name: another environment, or a production one.
+    pub requires_typed_confirmation: bool,
+    /// The database that would be overwritten (`name on host:port`), if the destination has one.
+    pub database: Option<String>,
+    /// The media directory that would be replaced, if the destination has one.
+    pub media_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct RestoreSummary {
+    pub backup_id: String,
+    /// The backup taken of the destination just before, which undoes this restore.
+    pub safety_backup_id: Option<String>,
+    pub database: Option<DatabaseRestoreSummary>,
+    pub media: Option<MediaRestoreSummary>,
+    /// Checks of the restored destination; all pass on a good restore.
+    pub checks: Vec<VerifyCheck>,
+    #[ts(type = "number")]
+    pub duration_ms: u64,
+}
+
+impl RestoreSummary {
+    pub fn checks_passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+}
+
+/// Environments whose names say they serve real users.
+fn looks_like_production(name: &str) -> bool {
+    let name = name.to_lowercase();
+    name.starts_with("prod") || name == "live" || name == "main"
+}
+
+/// Everything a restore needs, gathered before anything changes.
+struct Plan {
+    record: BackupRecord,
+    storage: Storage,
+    identity: age::x25519::Identity,
+    database: Option<(PgConnectionInput, PathBuf)>,
+    media_dir: Option<PathBuf>,
+    ownership: bool,
+    keep_replaced_media: bool,
+}
+
+impl Lifeboat {
+    pub async fn restore_preview(
+        &self,
+        backup_id: &str,
+        environment_id: &str,
+    ) -> Result<RestorePreview> {
+        let record = self.catalog().backup(backup_id).await?;
+        let env = self.catalog().environment(environment_id).await?;
+        let app = self.catalog().application(&env.application_id).await?;
+        let same_environment = record.manifest.environment.id == env.id;
+        Ok(RestorePreview {
+            application_name: app.name,
+            requires_typed_confirmation: !same_environment || looks_like_production(&env.name),
+            same_environment,
+            database: env
+                .connection
+                .as_ref()
+                .map(|c| format!("{} on {}:{}", c.database, c.host, c.port)),
+            media_dir: env.media_dir.clone(),
+            environment_name: env.name,
+        })
+    }
+
+    /// Starts a restore in the background and returns its job; progress arrives as job events.
+    pub async fn start_restore(&self, request: &RestoreRequest) -> Result<Job> {
+        Ok(self.spawn_restore(request).await?.0)
+    }
+
+    /// Runs a restore to the end (the CLI and tests).
+    pub async fn restore(&self, request: &RestoreRequest) -> Result<RestoreSummary> {
+        let (_, running) = self.spawn_restore(request).await?;
+        running
+            .await
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("The restore task failed: {e}")))?
+    }
+
+    async fn spawn_restore(
+        &self,
+        request: &RestoreRequest,
+    ) -> Result<(Job, JoinHandle<Result<RestoreSummary>>)> {
+        let env = self.check_restore_request(request).await?;
+        let job_id = new_id();
+        let claim = self.jobs().claim(&env.id, &job_id)?;
+        let (job, lock) = self
+            .open_job(&job_id, &env.id, &JobRequest::Restore(request.clone()))
+            .await?;
+        let this = self.clone();
+        let request = request.clone();
+        let running = tokio::spawn(async move {
+            let outcome = this.run_restore(&job_id, &request, &claim.cancel).await;
+            this.close_job(&job_id, &outcome, |summary| {
+                Some(JobOutcome::Restore(summary.clone()))
+            })
+            .await;
+            drop(lock);
+            drop(claim);
+            outcome
+        });
+        Ok((job, running))
+    }
+
+    /// The checks a person would want before confirming; returns the destination.
+    async fn check_restore_request(&self, request: &RestoreRequest) -> Result<Environment> {
+        if !request.database && !request.media {
+            return Err(Error::validation(
+                "what",
+                "Choose the database, the media or both.",
+            ));
+        }
+        let record = self.catalog().backup(&request.backup_id).await?;
+        let env = self.catalog().environment(&request.environment_id).await?;
+        if request.database && record.manifest.database.is_none() {
+            return Err(Error::validation(
+                "database",
+                "This backup has no database.",
+            ));
+        }
+        if request.media && record.manifest.media.is_none() {
+            return Err(Error::validation("media", "This backup has no media."));
+        }
+        if request.database && env.connection.is_none() {
+            return Err(Error::validation(
+                "database",
+                format!("{} has no database connection to restore into.", env.name),
+            ));
+        }
+        if request.media && env.media_dir.is_none() {
+            return Err(Error::validation(
+                "media",
+                format!("{} has no media directory to restore into.", env.name),
+            ));
+        }
+        let preview = self.restore_preview(&record.id, &env.id).await?;
+        if preview.requires_typed_confirmation
+            && request.confirmation.as_deref().map(str::trim) != Some(env.name.as_str())
+        {
+            return Err(Error::validation(
+                "confirmation",
+                format!(
+                    "Type {} to confirm that its current content will be overwritten.",
+                    env.name
+                ),
+            ));
+        }
+        Ok(env)
+    }
+
+    async fn run_restore(
+        &self,
+        job_id: &str,
+        request: &RestoreRequest,
+        cancel: &CancellationToken,
+    ) -> Result<RestoreSummary> {
+        let started = std::time::Instant::now();
+        self.set_phase(job_id, "checking", 0, true).await?;
+        let plan = tokio::select! {
+            _ = cancel.cancelled() => return Err(Error::cancelled()),
+            plan = self.plan_restore(request) => plan?,
+        };
+        let safety_backup_id = if request.safety_backup {
+            self.set_phase(job_id, "safety-backup", 0, true).await?;
+            Some(self.safety_backup(request, &plan, cancel).await?)
+        } else {
+            None
+        };
+        if let Some(dir) = &plan.media_dir {
+            self.catalog()
+                .set_job_local_dir(job_id, Some(&dir.display().to_string()))
+                .await?;
+        }
+        let outcome =
+            self.restore_artifacts(job_id, &plan, cancel)
+                .await
+                .map(|(database, media, checks)| RestoreSummary {
+                    backup_id: plan.record.id.clone(),
+                    safety_backup_id,
+                    database,
+                    media,
+                    checks,
+                    duration_ms: started.elapsed().as_millis() as u64,
+                });
+        if plan.media_dir.is_some() {
+            self.catalog().set_job_local_dir(job_id, None).await?;
+        }
+        outcome
+    }
+
+    async fn plan_restore(&self, request: &RestoreRequest) -> Result<Plan> {
+        let record = self.catalog().backup(&request.backup_id).await?;
+        let env = self.catalog().environment(&request.environment_id).await?;
+        let target = self.catalog().target(&record.target_id).await?;
+        let storage = self.target_storage(&target).await?;
+        let identity = self
+            .recovery_identity_for(&record.manifest.encryption.recipient)
+            .await?;
+        let settings = self.settings().await?;
+        let database = match (&record.manifest.database, request.database) {
+            (Some(part), true) => {
+                let connection = self.environment_connection(&env.id).await?;
+                let report = crate::postgres::probe(
+                    &connection,
+                    settings.pg_bin_dir.as_deref().map(std::path::Path::new),
+                )
+                .await?;
+                let source_major = major_of(&part.server_version);
+                if report.server_major < source_major {
+                    return Err(Error::new(
+                        ErrorCode::PgServerTooOld,
+                        format!(
+                            "The backup comes from PostgreSQL {}, but {} runs PostgreSQL {}; restore into a server of version {source_major} or newer.",
+                            part.server_version, env.name, report.server_version
+                        ),
+                    ));
+                }
+                let needed = major_of(&part.pg_dump_version);
+                let pg_restore = crate::backup::verify::pg_restore_for(self, needed)
+                    .await
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::PgDumpMissing,
+                            format!(
+                                "No pg_restore of version {needed} or newer is installed; install the PostgreSQL {needed} client tools."
+                            ),
+                        )
+                    })?;
+                Some((connection, pg_restore))
+            }
+            _ => None,
+        };
+        let media_dir = match (&record.manifest.media, request.media) {
+            (Some(part), true) => {
+                let dir = PathBuf::from(env.media_dir.clone().unwrap_or_default());
+                let parent = dir.parent().unwrap_or(&dir).to_path_buf();
+                let existing = parent
+                    .ancestors()
+                    .find(|p| p.exists())
+                    .unwrap_or(&parent)
+                    .to_path_buf();
+                crate::disk::ensure_space(&existing, part.total_bytes)?;
+                Some(dir)
+            }
+            _ => None,
+        };
+        Ok(Plan {
+            record,
+            storage,
+            identity,
+            database,
+            media_dir,
+            ownership: settings.restore_ownership,
+            keep_replaced_media: settings.keep_replaced_media,
+        })
+    }
+
+    /// Backs up what the restore will overwrite; the restore does not start unless it succeeds.
+    async fn safety_backup(
+        &self,
+        request: &RestoreRequest,
+        plan: &Plan,
+        cancel: &CancellationToken,
+    ) -> Result<String> {
+        // A media directory that does not exist yet holds nothing to lose.
+        let media = plan.media_dir.as_ref().is_some_and(|d| d.exists());
+        let backup = BackupRequest {
+            environment_id: request.environment_id.clone(),
+            database: plan.database.is_some(),
+            media,
+            note: Some(format!("before restore of {}", plan.record.id)),
+            kind: BackupKind::OnDemand,
+        };
+        if !backup.database && !backup.media {
+            return Err(Error::new(
+                ErrorCode::SafetyBackupFailed,
+                "There is nothing at the destination to back up; restore without a safety backup.",
+            ));
+        }
+        match self.backup_within(&backup, cancel).await {
+            Ok(manifest) => Ok(manifest.backup_id),
+            Err(e) if e.code == ErrorCode::Cancelled => Err(e),
+            Err(e) => Err(Error::new(
+                ErrorCode::SafetyBackupFailed,
+                format!(
+                    "The safety backup of the destination failed, so nothing was restored: {}",
+                    e.message
+                ),
+            )),
+        }
+    }
+
+    async fn restore_artifacts(
+        &self,
+        job_id: &str,
+        plan: &Plan,
+        cancel: &CancellationToken,
+    ) -> Result<(
+        Option<DatabaseRestoreSummary>,
+        Option<MediaRestoreSummary>,
+        Vec<VerifyCheck>,
+    )> {
+        let manifest = &plan.record.manifest;
+        let db_part = plan.database.as_ref().and(manifest.database.as_ref());
+        let media_part = plan.media_dir.as_ref().and(manifest.media.as_ref());
+        let bytes_total = db_part.map_or(0, |p| p.artifact.stored_bytes)
+            + media_part.map_or(0, |p| p.artifact.stored_bytes);
+        self.set_phase(job_id, "restoring", bytes_total, true)
+            .await?;
+        let progress = Arc::new(AtomicU64::new(0));
+        let ticker = self.report_progress(job_id, bytes_total, progress.clone());
+        // The first part to fail stops the other.
+        let stop = cancel.child_token();
+        let staged_database = async {
+            let (Some(part), Some((connection, pg_restore))) = (db_part, &plan.database) else {
+                return Ok(None);
+            };
+            let reader = self
+                .open_artifact(plan, &part.artifact, &progress, "database")
+                .await?;
+            let (connection, pg_restore) = (connection.clone(), pg_restore.clone());
+            let options = database::Options {
+                ownership: plan.ownership,
+            };
+            let info = part.artifact.clone();
+            let cancel = stop.clone();
+            blocking(move || {
+                database::stage(&pg_restore, &connection, &options, reader, &info, &cancel)
+            })
+            .await
+            .map(Some)
+            .inspect_err(|_| stop.cancel())
+        };
+        let staged_media = async {
+            let (Some(part), Some(dir)) = (media_part, &plan.media_dir) else {
+                return Ok(None);
+            };
+            let reader = self
+                .open_artifact(plan, &part.artifact, &progress, "media")
+                .await?;
+            let (info, dir, job_id) = (part.artifact.clone(), dir.clone(), job_id.to_owned());
+            let cancel = stop.clone();
+            blocking(move || media::stage(reader, &info, &dir, &job_id, &cancel))
+                .await
+                .map(Some)
+                .inspect_err(|_| stop.cancel())
+        };
+        let (staged_database, staged_media) = tokio::join!(staged_database, staged_media);
+        drop(ticker);
+        let (staged_database, staged_media) = match (staged_database, staged_media) {
+            (Ok(d), Ok(m)) => (d, m),
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => {
+                return Err(
+                    if a.code == ErrorCode::Cancelled && !cancel.is_cancelled() {
+                        b
+                    } else {
+                        a
+                    },
+                )
+            }
+        };
+        if !self.jobs().seal(job_id) {
+            return Err(Error::cancelled());
+        }
+        self.set_phase(job_id, "committing", 0, false).await?;
+        let mut checks = Vec::new();
+        let mut database_summary = None;
+        if let Some(pending) = staged_database {
+            let contents = blocking(move || pending.commit()).await?;
+            let (connection, _) = plan
+                .database
+                .as_ref()
+                .expect("a staged database has a plan");
+            self.set_phase(job_id, "checking-restored", 0, false)
+                .await?;
+            let (summary, database_checks) = database::check(connection, &contents).await?;
+            database_summary = Some(summary);
+            checks.extend(database_checks);
+        }
+        let media_summary = match staged_media {
+            Some(staged) => {
+                let keep = plan.keep_replaced_media;
+                let files = staged.files();
+                let summary = blocking(move || staged.swap(keep)).await.map_err(|e| {
+                    if database_summary.is_some() {
+                        Error::new(
+                            e.code,
+                            format!(
+                                "The database was restored, but the media was not: {}",
+                                e.message
+                            ),
+                        )
+                    } else {
+                        e
+                    }
+                })?;
+                checks.push(VerifyCheck {
+                    name: "media".into(),
+                    ok: true,
+                    detail: format!("{files} files match the manifest and are in place"),
+                });
+                Some(summary)
+            }
+            None => None,
+        };
+        Ok((database_summary, media_summary, checks))
+    }
+
+    async fn open_artifact(
+        &self,
+        plan: &Plan,
+        artifact: &crate::backup::artifact::ArtifactInfo,
+        progress: &Arc<AtomicU64>,
+        label: &str,
+    ) -> Result<ArtifactReader> {
+        let key = format!("{}/{}", plan.record.storage_dir, artifact.name);
+        let (size, source) = plan.storage.reader(&key).await?;
+        let source = Counted {
+            inner: tokio_util::io::SyncIoBridge::new(source),
+            progress: progress.clone(),
+        };
+        let identity = plan.identity.clone();
+        let label = label.to_owned();
+        blocking(move || {
+            ArtifactReader::open(source, size, &identity).map_err(|e| match e {
+                OpenError::WrongKey => Error::new(
+                    ErrorCode::RecoveryKeyMissing,
+                    format!("The {label} artifact was encrypted to another recovery key; import that key first."),
+                ),
+                OpenError::Foreign(detail) => Error::new(
+                    ErrorCode::ArtifactCorrupt,
+                    format!("The {label} artifact cannot be read, so nothing was restored: {detail}."),
+                ),
+            })
+        })
+        .await
+    }
+
+    /// Puts right the local directories of restores that were cut off (see `restore::media`).
+    pub(crate) async fn repair_interrupted_restores(&self) -> Result<usize> {
+        let mut repaired = 0;
+        for (job_id, dir) in self.catalog().pending_local_repairs().await? {
+            let path = PathBuf::from(&dir);
+            let id = job_id.clone();
+            match blocking(move || media::recover(&path, &id)).await {
+                Ok(()) => {
+                    self.catalog().set_job_local_dir(&job_id, None).await?;
+                    repaired += 1;
+                }
+                Err(e) => tracing::warn!(
+                    job_id,
+                    dir,
+                    "cannot put the media directory right: {}",
+                    e.message
+                ),
+            }
+        }
+        Ok(repaired)
+    }
+}
+
+pub(crate) fn major_of(version: &str) -> u32 {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Counts stored bytes read, for progress.
+struct Counted<R> {
+    inner: R,
+    progress: Arc<AtomicU64>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_names_need_typing() {
+        for name in ["production", "prod", "Prod-EU", "live", "main"] {
+            assert!(looks_like_production(name), "{name}");
+        }
+        for name in ["staging", "dev", "mainline-test", "preview"] {
+            assert!(!looks_like_production(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn major_versions_are_read_from_version_strings() {
+        assert_eq!(major_of("15.8"), 15);
+        assert_eq!(major_of("16beta2"), 16);
+        assert_eq!(major_of("9.6.24"), 9);
+    }
+}

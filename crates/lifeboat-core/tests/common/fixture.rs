@@ -1,0 +1,185 @@
+//! A backed-up environment ("shop"/"production" with the fixture database and media tree)
+//! and the helpers tests of backups, restores and downloads share.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use lifeboat_core::backup::{BackupKind, BackupRequest};
+use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::jobs::Job;
+use lifeboat_core::storage::Storage;
+use lifeboat_core::targets::{S3ConfigInput, S3Settings, TargetConfigInput, TargetInput};
+use lifeboat_core::Lifeboat;
+use sqlx::Executor;
+
+use super as common;
+
+pub struct Fixture {
+    pub _home: tempfile::TempDir,
+    pub media: tempfile::TempDir,
+    pub lb: Lifeboat,
+    pub env_id: String,
+    pub target_id: String,
+    pub database: String,
+}
+
+pub enum Target {
+    Local,
+    S3(S3Settings, String),
+}
+
+pub async fn fixture(target: Target) -> Fixture {
+    let (home, lb) = common::lifeboat().await;
+    let media = tempfile::tempdir().unwrap();
+    common::create_media_tree(media.path());
+    let database = common::create_fixture_database().await;
+    let target_id = match target {
+        Target::Local => None,
+        Target::S3(settings, secret) => Some(
+            lb.create_target(&TargetInput {
+                name: "offsite".into(),
+                config: TargetConfigInput::S3(S3ConfigInput {
+                    settings,
+                    secret_access_key: Some(secret),
+                }),
+            })
+            .await
+            .unwrap()
+            .id,
+        ),
+    };
+    let app = lb.create_application("shop").await.unwrap();
+    let env = lb
+        .create_environment(&EnvironmentInput {
+            application_id: app.id,
+            name: "production".into(),
+            connection: Some(common::pg_input(&database)),
+            media_dir: Some(media.path().display().to_string()),
+            target_id,
+        })
+        .await
+        .unwrap();
+    Fixture {
+        _home: home,
+        media,
+        target_id: env.target_id.clone(),
+        lb,
+        env_id: env.id,
+        database,
+    }
+}
+
+pub fn s3() -> Target {
+    Target::S3(common::s3_settings(), common::s3_secret())
+}
+
+pub fn both(env_id: &str, note: &str) -> BackupRequest {
+    BackupRequest {
+        environment_id: env_id.to_owned(),
+        database: true,
+        media: true,
+        note: Some(note.to_owned()),
+        kind: BackupKind::OnDemand,
+    }
+}
+
+impl Fixture {
+    pub async fn storage(&self) -> Storage {
+        let target = self.lb.catalog().target(&self.target_id).await.unwrap();
+        self.lb.target_storage(&target).await.unwrap()
+    }
+
+    /// Every object Lifeboat stored for this environment.
+    pub async fn stored_objects(&self) -> Vec<String> {
+        self.storage().await.list("shop/production").await.unwrap()
+    }
+
+    pub async fn fetch(&self, dir: &str, name: &str, to: &Path) -> PathBuf {
+        let bytes = self
+            .storage()
+            .await
+            .get(&format!("{dir}/{name}"))
+            .await
+            .unwrap();
+        let path = to.join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        path
+    }
+}
+
+pub fn sha256sum(path: &Path) -> String {
+    let out = common::run(Command::new("sha256sum").arg(path));
+    String::from_utf8(out)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+/// age -d with the exported recovery key, then zstd -d: what docs/storage-format.md says.
+pub fn decrypt(key: &Path, stored: &Path, plain: &Path) {
+    let compressed = stored.with_extension("zst");
+    common::run(
+        Command::new("age")
+            .arg("-d")
+            .arg("-i")
+            .arg(key)
+            .arg("-o")
+            .arg(&compressed)
+            .arg(stored),
+    );
+    common::run(
+        Command::new("zstd")
+            .args(["-d", "-q", "-f"])
+            .arg(&compressed)
+            .arg("-o")
+            .arg(plain),
+    );
+}
+
+pub async fn wait_finished(lb: &Lifeboat, job: &Job) -> Job {
+    let mut events = lb.jobs().subscribe();
+    let current = lb.catalog().job(&job.id).await.unwrap();
+    if current.is_finished() {
+        return current;
+    }
+    loop {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(120), events.recv())
+            .await
+            .expect("the job did not finish in time")
+            .unwrap();
+        if event.id == job.id && event.is_finished() {
+            return event;
+        }
+    }
+}
+
+/// Takes a lock pg_dump and pg_restore must wait for, so a test can act while the dump is in flight.
+pub async fn hold_lock(database: &str) -> sqlx::PgConnection {
+    let mut conn = common::connect(database).await;
+    conn.execute("BEGIN; LOCK TABLE shop_order IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    conn
+}
+
+/// Waits until Lifeboat's pg_dump or pg_restore session is waiting on that lock; returns its backend pid.
+pub async fn waiting_on_lock(database: &str) -> i32 {
+    let mut admin = common::admin().await;
+    for _ in 0..600 {
+        let pid: Option<(i32,)> = sqlx::query_as(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'lifeboat'
+               AND wait_event_type = 'Lock'",
+        )
+        .bind(database)
+        .fetch_optional(&mut admin)
+        .await
+        .unwrap();
+        if let Some((pid,)) = pid {
+            return pid;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("Lifeboat never started waiting on the lock");
+}
