@@ -5,6 +5,7 @@ use lifeboat_core::applications::{Application, ApplicationTree};
 use lifeboat_core::backup::verify::VerifyReport;
 use lifeboat_core::backup::{BackupEntry, BackupRequest};
 use lifeboat_core::connection::{self, PgConnectionInput};
+use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::environments::{Environment, EnvironmentInput};
 use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
@@ -43,6 +44,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         verify_backup,
         restore_preview,
         start_restore,
+        start_download,
+        list_downloads,
         export_recovery_key,
     ]
 }
@@ -182,6 +185,16 @@ async fn restore_preview(
 #[tauri::command]
 async fn start_restore(core: Core<'_>, request: RestoreRequest) -> Result<Job> {
     core.start_restore(&request).await
+}
+
+#[tauri::command]
+async fn start_download(core: Core<'_>, request: DownloadRequest) -> Result<Job> {
+    core.start_download(&request).await
+}
+
+#[tauri::command]
+async fn list_downloads(core: Core<'_>) -> Result<Vec<Job>> {
+    core.list_downloads().await
 }
 
 #[tauri::command]

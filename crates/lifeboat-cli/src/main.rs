@@ -12,8 +12,9 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use lifeboat_core::backup::{BackupKind, BackupRequest};
 use lifeboat_core::connection::parse_database_url;
+use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::environments::EnvironmentInput;
-use lifeboat_core::jobs::JobStatus;
+use lifeboat_core::jobs::{JobOutcome, JobStatus};
 use lifeboat_core::targets::{
     LocalSettings, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
     DEFAULT_STORAGE_CLASS,
@@ -75,6 +76,16 @@ enum Command {
         /// Confirm that the destination's current content will be overwritten.
         #[arg(long)]
         yes: bool,
+    },
+    /// Write a backup's dump and media tar (decrypted, with SHA256SUMS) into a folder.
+    Download {
+        backup_id: String,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        db: bool,
+        #[arg(long)]
+        media: bool,
     },
     /// Every job of an environment (backups, restores), newest first, with how it ended.
     Jobs { app: String, env: String },
@@ -288,6 +299,47 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                 yes,
             };
             restore::restore(lb, args, out).await
+        }
+        Command::Download {
+            backup_id,
+            dir,
+            db,
+            media,
+        } => {
+            let record = lb.catalog().backup(&backup_id).await?;
+            let (database, media) = if db || media {
+                (db, media)
+            } else {
+                (
+                    record.manifest.database.is_some(),
+                    record.manifest.media.is_some(),
+                )
+            };
+            let request = DownloadRequest {
+                backup_id,
+                directory: dir.display().to_string(),
+                database,
+                media,
+            };
+            let job = lb.start_download(&request).await?;
+            let job = progress::follow(lb, &job, out.json).await;
+            match (job.outcome, job.error) {
+                (Some(JobOutcome::Download(summary)), _) => {
+                    out.show(&summary, |s| {
+                        s.files
+                            .iter()
+                            .map(|f| f.path.clone())
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    });
+                    Ok(())
+                }
+                (_, Some(e)) => Err(e),
+                (_, None) => Err(Error::new(
+                    ErrorCode::Internal,
+                    format!("The download ended as {:?}.", job.status),
+                )),
+            }
         }
         Command::Jobs { app, env } => {
             let environment = lb.environment_named(&app, &env).await?;

@@ -367,4 +367,14 @@ fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_int
         cli.fails(&mut cli.command(&["restore", &id])),
         (2, "validation".into())
     );
+
+    let downloads = tempfile::tempdir().unwrap();
+    let prepared = cli.run(&["download", &id, "--dir", downloads.path().to_str().unwrap()]);
+    assert_eq!(prepared["files"].as_array().unwrap().len(), 3);
+    let check = Command::new("sha256sum")
+        .args(["-c", "SHA256SUMS"])
+        .current_dir(downloads.path())
+        .output()
+        .unwrap();
+    assert!(check.status.success());
 }

@@ -1,4 +1,4 @@
-//! Long-running work (backups, restores; later downloads): the catalog record, live progress
+//! Long-running work (backups, restores, downloads): the catalog record, live progress
 //! events, cancellation, and the rule that an environment runs one job at a time.
 
 use std::collections::HashMap;
@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use crate::backup::BackupRequest;
+use crate::download::{DownloadRequest, DownloadSummary};
 use crate::error::{Error, ErrorCode, Result};
 use crate::restore::{RestoreRequest, RestoreSummary};
 
@@ -30,6 +31,7 @@ pub enum JobStatus {
 pub enum JobRequest {
     Backup(BackupRequest),
     Restore(RestoreRequest),
+    Download(DownloadRequest),
 }
 
 impl JobRequest {
@@ -37,6 +39,7 @@ impl JobRequest {
         match self {
             Self::Backup(_) => "backup",
             Self::Restore(_) => "restore",
+            Self::Download(_) => "download",
         }
     }
 }
@@ -47,6 +50,7 @@ impl JobRequest {
 #[ts(export)]
 pub enum JobOutcome {
     Restore(RestoreSummary),
+    Download(DownloadSummary),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

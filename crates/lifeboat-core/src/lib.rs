@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod connection;
 pub mod credentials;
 pub mod disk;
+pub mod download;
 pub mod environments;
 pub mod error;
 pub mod home;

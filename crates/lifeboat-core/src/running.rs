@@ -71,6 +71,34 @@ impl Lifeboat {
         Ok(())
     }
 
+    /// Puts right the local files of jobs that were cut off: a restore's media staging and
+    /// replaced directories, a download's `.part` files.
+    pub(crate) async fn repair_interrupted_local_work(&self) -> Result<usize> {
+        let mut repaired = 0;
+        for (job_id, kind, local) in self.catalog().pending_local_repairs().await? {
+            let id = job_id.clone();
+            let recorded = local.clone();
+            let done = blocking(move || match kind.as_str() {
+                "restore" => crate::restore::media::recover(std::path::Path::new(&recorded), &id),
+                _ => {
+                    crate::download::remove_partials(&recorded);
+                    Ok(())
+                }
+            })
+            .await;
+            match done {
+                Ok(()) => {
+                    self.catalog().set_job_local_dir(&job_id, None).await?;
+                    repaired += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(job_id, local, "cannot put local files right: {}", e.message)
+                }
+            }
+        }
+        Ok(repaired)
+    }
+
     /// Publishes `progress` against `bytes_total` every half second until the returned guard
     /// is dropped.
     pub(crate) fn report_progress(

@@ -395,7 +395,7 @@ impl Lifeboat {
                 Err(e) => tracing::warn!(job_id, "cannot reach storage to clean up: {}", e.message),
             }
         }
-        Ok(cleaned + self.repair_interrupted_restores().await?)
+        Ok(cleaned + self.repair_interrupted_local_work().await?)
     }
 }
 

@@ -102,6 +102,15 @@ impl Catalog {
         row.ok_or_else(|| Error::not_found("The job"))?.try_into()
     }
 
+    pub async fn jobs_of_kind(&self, kind: &str) -> Result<Vec<Job>> {
+        let sql = format!("SELECT {COLUMNS} FROM jobs WHERE kind = ? ORDER BY created_at DESC");
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(kind)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
     pub async fn jobs_of(&self, environment_id: &str) -> Result<Vec<Job>> {
         let sql =
             format!("SELECT {COLUMNS} FROM jobs WHERE environment_id = ? ORDER BY created_at DESC");
@@ -223,10 +232,10 @@ impl Catalog {
         Ok(())
     }
 
-    /// Finished jobs whose local directory still has to be put right: (job id, directory).
-    pub async fn pending_local_repairs(&self) -> Result<Vec<(String, String)>> {
+    /// Finished jobs whose local files still have to be put right: (job id, kind, local_dir).
+    pub async fn pending_local_repairs(&self) -> Result<Vec<(String, String, String)>> {
         Ok(sqlx::query_as(
-            "SELECT id, local_dir FROM jobs WHERE local_dir IS NOT NULL AND status NOT IN (?, ?)",
+            "SELECT id, kind, local_dir FROM jobs WHERE local_dir IS NOT NULL AND status NOT IN (?, ?)",
         )
         .bind(to_text(&JobStatus::Queued))
         .bind(to_text(&JobStatus::Running))

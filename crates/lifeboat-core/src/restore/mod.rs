@@ -495,28 +495,6 @@ impl Lifeboat {
         })
         .await
     }
-
-    /// Puts right the local directories of restores that were cut off (see `restore::media`).
-    pub(crate) async fn repair_interrupted_restores(&self) -> Result<usize> {
-        let mut repaired = 0;
-        for (job_id, dir) in self.catalog().pending_local_repairs().await? {
-            let path = PathBuf::from(&dir);
-            let id = job_id.clone();
-            match blocking(move || media::recover(&path, &id)).await {
-                Ok(()) => {
-                    self.catalog().set_job_local_dir(&job_id, None).await?;
-                    repaired += 1;
-                }
-                Err(e) => tracing::warn!(
-                    job_id,
-                    dir,
-                    "cannot put the media directory right: {}",
-                    e.message
-                ),
-            }
-        }
-        Ok(repaired)
-    }
 }
 
 pub(crate) fn major_of(version: &str) -> u32 {

@@ -1,0 +1,214 @@
+//! Prepared downloads against the real S3-compatible server and PostgreSQL, checked with stock
+//! tools (pg_restore, GNU tar, sha256sum -c). The full-disk and read-only cases mount small
+//! tmpfs filesystems, which needs root (the test harness runs as root).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::fixture::{both, fixture, s3, Fixture};
+use lifeboat_core::backup::manifest::{BackupManifest, MEDIA_FILE};
+use lifeboat_core::download::DownloadRequest;
+use lifeboat_core::jobs::{JobOutcome, JobStatus};
+use lifeboat_core::ErrorCode;
+
+fn request(backup: &BackupManifest, dir: &Path) -> DownloadRequest {
+    DownloadRequest {
+        backup_id: backup.backup_id.clone(),
+        directory: dir.display().to_string(),
+        database: true,
+        media: true,
+    }
+}
+
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Mount {
+    dir: tempfile::TempDir,
+}
+
+impl Mount {
+    fn tmpfs(options: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        common::run(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+                .arg(dir.path()),
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        Command::new("umount").arg(self.dir.path()).status().ok();
+    }
+}
+
+#[tokio::test]
+async fn a_download_restores_and_extracts_with_stock_tools() {
+    let f = fixture(s3()).await;
+    let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    let summary = f.lb.download(&request(&backup, out.path())).await.unwrap();
+    let stamp = chrono::DateTime::parse_from_rfc3339(&backup.created_at)
+        .unwrap()
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string();
+    let dump = format!("shop-production-{stamp}.dump");
+    let tar = format!("shop-production-{stamp}-media.tar");
+    assert_eq!(
+        names_in(out.path()),
+        vec!["SHA256SUMS".to_owned(), tar.clone(), dump.clone()]
+    );
+    for name in [&dump, &tar] {
+        let mode = std::fs::metadata(out.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name}");
+    }
+    assert_eq!(summary.files.len(), 3);
+    common::run(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS"])
+            .current_dir(out.path()),
+    );
+
+    let restored = common::create_database("downloaded").await;
+    let i = common::pg_input(&restored);
+    common::run(
+        Command::new(common::pg_tool("pg_restore"))
+            .args(["--no-owner", "--exit-on-error", "-d", &restored])
+            .env("PGHOST", &i.host)
+            .env("PGPORT", i.port.to_string())
+            .env("PGUSER", &i.user)
+            .env("PGPASSWORD", i.password.as_deref().unwrap())
+            .arg(out.path().join(&dump)),
+    );
+    assert_eq!(
+        common::fingerprint(&restored).await,
+        common::fingerprint(&f.database).await
+    );
+    let extracted = tempfile::tempdir().unwrap();
+    common::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(out.path().join(&tar))
+            .arg("-C")
+            .arg(extracted.path()),
+    );
+    assert_eq!(
+        std::fs::read(extracted.path().join("media/uploads/2026/11/photo.jpg")).unwrap(),
+        std::fs::read(f.media.path().join("uploads/2026/11/photo.jpg")).unwrap()
+    );
+    assert!(extracted
+        .path()
+        .join(lifeboat_core::backup::media::MANIFEST_NAME)
+        .is_file());
+
+    // A second download into the same folder never overwrites the first.
+    let again = f.lb.download(&request(&backup, out.path())).await.unwrap();
+    assert!(again.files[0]
+        .path
+        .ends_with(&format!("shop-production-{stamp}-2.dump")));
+    assert_eq!(names_in(out.path()).len(), 6);
+    common::run(
+        Command::new("sha256sum")
+            .args(["-c", "--strict", "SHA256SUMS-2"])
+            .current_dir(out.path()),
+    );
+
+    let listed = f.lb.list_downloads().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[1].status, JobStatus::Succeeded);
+    assert_eq!(listed[1].outcome, Some(JobOutcome::Download(summary)));
+}
+
+async fn assert_fails_leaving_nothing(f: &Fixture, request: &DownloadRequest, code: ErrorCode) {
+    let e = f.lb.download(request).await.unwrap_err();
+    assert_eq!(e.code, code, "{e:?}");
+    assert_eq!(
+        names_in(Path::new(&request.directory)),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_before_anything_is_written() {
+    let f = fixture(s3()).await;
+    let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let small = Mount::tmpfs("size=64k");
+    assert_fails_leaving_nothing(&f, &request(&backup, small.path()), ErrorCode::DiskFull).await;
+}
+
+#[tokio::test]
+async fn a_read_only_folder_is_a_clear_error_with_nothing_left() {
+    let f = fixture(s3()).await;
+    let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let read_only = Mount::tmpfs("ro,size=16m");
+    let e =
+        f.lb.download(&request(&backup, read_only.path()))
+            .await
+            .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Io, "{e:?}");
+    assert!(e.message.contains("Cannot write into"), "{}", e.message);
+    assert_eq!(names_in(read_only.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_corrupt_artifact_leaves_no_file_behind() {
+    let f = fixture(s3()).await;
+    let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let record = f.lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let key = format!("{}/{MEDIA_FILE}", record.storage_dir);
+    let storage = f.storage().await;
+    let mut bytes = storage.get(&key).await.unwrap().to_vec();
+    let last = bytes.len() - 20;
+    bytes[last] ^= 0x01;
+    storage.put(&key, bytes).await.unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let e =
+        f.lb.download(&request(&backup, out.path()))
+            .await
+            .unwrap_err();
+    assert!(
+        matches!(
+            e.code,
+            ErrorCode::ArtifactCorrupt | ErrorCode::ChecksumMismatch
+        ),
+        "{e:?}"
+    );
+    // The dump was fine and finished first; it goes too, so no half download stays.
+    assert_eq!(names_in(out.path()), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_folder_that_is_not_there_is_refused() {
+    let f = fixture(s3()).await;
+    let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let e =
+        f.lb.download(&request(&backup, &PathBuf::from("/nonexistent/lifeboat")))
+            .await
+            .unwrap_err();
+    assert_eq!(
+        (e.code, e.field.as_deref()),
+        (ErrorCode::Validation, Some("directory"))
+    );
+}
