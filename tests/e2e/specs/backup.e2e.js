@@ -1,27 +1,13 @@
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, env, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, createNamed, psql, psqlEnv, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_shop_${process.pid}`;
-
-function psqlEnv() {
-  return {
-    ...process.env,
-    PGHOST: env('LIFEBOAT_TEST_PG_HOST'),
-    PGPORT: env('LIFEBOAT_TEST_PG_PORT'),
-    PGUSER: env('LIFEBOAT_TEST_PG_USER'),
-    PGPASSWORD: env('LIFEBOAT_TEST_PG_PASSWORD'),
-  };
-}
-
-function psql(database, sql) {
-  execFileSync('psql', ['-v', 'ON_ERROR_STOP=1', '-q', '-d', database, '-c', sql], { env: psqlEnv() });
-}
 
 /**
  * Holds a lock pg_dump has to wait for, so the test sees the backup while it runs, then lets

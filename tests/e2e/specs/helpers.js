@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { artifacts } from '../wdio.conf.js';
 
@@ -42,4 +43,23 @@ export async function createNamed(openButton, name) {
 
 export async function screenshot(name) {
   await browser.saveScreenshot(path.join(artifacts, `${name}.png`));
+}
+
+export function psqlEnv() {
+  return {
+    ...process.env,
+    PGHOST: env('LIFEBOAT_TEST_PG_HOST'),
+    PGPORT: env('LIFEBOAT_TEST_PG_PORT'),
+    PGUSER: env('LIFEBOAT_TEST_PG_USER'),
+    PGPASSWORD: env('LIFEBOAT_TEST_PG_PASSWORD'),
+  };
+}
+
+/** Runs SQL against the test cluster; returns what psql printed (unaligned, tuples only). */
+export function psql(database, sql) {
+  return execFileSync('psql', ['-X', '-v', 'ON_ERROR_STOP=1', '-q', '-t', '-A', '-d', database, '-c', sql], {
+    env: psqlEnv(),
+  })
+    .toString()
+    .trim();
 }

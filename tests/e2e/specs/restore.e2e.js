@@ -1,0 +1,97 @@
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from '@wdio/globals';
+import {
+  byTestId, click, createNamed, psql, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+} from './helpers.js';
+
+const PRODUCTION = `e2e_prod_${process.pid}`;
+const STAGING = `e2e_staging_${process.pid}`;
+
+function mediaTree(content) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lifeboat-e2e-media-'));
+  mkdirSync(path.join(dir, 'uploads'));
+  writeFileSync(path.join(dir, 'uploads', 'a.txt'), content);
+  return dir;
+}
+
+async function configureEnvironment(name, database, mediaDir) {
+  await createNamed('add-environment', name);
+  await (await sidebarItem('env-item', name)).click();
+  await typeInto('database-url-input', testDatabaseUrl().replace('/postgres?', `/${database}?`));
+  await click('fill-from-url');
+  await click('save-connection');
+  await typeInto('media-dir-input', mediaDir);
+  await click('save-media');
+  await expect(byTestId('media-stats')).toHaveText(expect.stringContaining('1 file'));
+}
+
+async function choose(selectTestId, label) {
+  await click(selectTestId);
+  const options = await $$(`[data-testid="${selectTestId}-option"]`);
+  for (const option of options) {
+    if ((await option.getText()).trim() === label) {
+      await option.click();
+      return;
+    }
+  }
+  throw new Error(`no option ${label} in ${selectTestId}`);
+}
+
+describe('Restore', () => {
+  let productionMedia;
+  let stagingMedia;
+
+  before(() => {
+    for (const db of [PRODUCTION, STAGING]) psql('postgres', `CREATE DATABASE ${db}`);
+    psql(
+      PRODUCTION,
+      `CREATE TABLE shop_order (id serial PRIMARY KEY, total numeric NOT NULL);
+       INSERT INTO shop_order (total) SELECT g FROM generate_series(1, 1500) g;`,
+    );
+    psql(STAGING, `CREATE TABLE shop_order (id int); INSERT INTO shop_order VALUES (1);`);
+    productionMedia = mediaTree('production');
+    stagingMedia = mediaTree('staging');
+  });
+
+  after(() => {
+    for (const db of [PRODUCTION, STAGING]) psql('postgres', `DROP DATABASE IF EXISTS ${db}`);
+  });
+
+  it("restores production's backup into staging after the typed confirmation", async () => {
+    await createNamed('empty-create-application', 'shop');
+    await (await sidebarItem('app-item', 'shop')).click();
+    await configureEnvironment('staging', STAGING, stagingMedia);
+    await (await sidebarItem('app-item', 'shop')).click();
+    await configureEnvironment('production', PRODUCTION, productionMedia);
+
+    await click('create-backup');
+    await click('backup-submit');
+    const row = await $('[data-testid="backup-row"][data-status="succeeded"]');
+    await row.waitForDisplayed({ timeout: 60_000 });
+    await row.click();
+    await click('restore-backup');
+
+    await choose('restore-environment', 'staging');
+    const submit = await byTestId('restore-submit');
+    await expect(byTestId('restore-confirmation')).toBeDisplayed();
+    await expect(submit).toBeDisabled();
+    await typeInto('restore-confirmation', 'production');
+    await expect(submit).toBeDisabled();
+    await typeInto('restore-confirmation', 'staging');
+    await expect(submit).toBeEnabled();
+    await screenshot('restore-dialog');
+    await submit.click();
+
+    const summary = await byTestId('restore-summary');
+    await summary.waitForDisplayed({ timeout: 60_000 });
+    const safety = await byTestId('restore-safety-backup-id');
+    await expect(safety).toHaveText(expect.stringMatching(/\d{8}T\d{6}Z-/));
+    await screenshot('restore-summary');
+
+    expect(psql(STAGING, 'SELECT count(*) FROM shop_order')).toBe('1500');
+    expect(readFileSync(path.join(stagingMedia, 'uploads', 'a.txt'), 'utf8')).toBe('production');
+    expect(psql(PRODUCTION, 'SELECT count(*) FROM shop_order')).toBe('1500');
+  });
+});
