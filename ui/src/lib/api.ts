@@ -14,6 +14,8 @@ import type { Job } from "./bindings/Job";
 import type { EnvironmentInput } from "./bindings/EnvironmentInput";
 import type { MediaStats } from "./bindings/MediaStats";
 import type { PgConnectionInput } from "./bindings/PgConnectionInput";
+import type { RestorePreview } from "./bindings/RestorePreview";
+import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { Settings } from "./bindings/Settings";
 import type { StorageTarget } from "./bindings/StorageTarget";
 import type { TargetInput } from "./bindings/TargetInput";
@@ -131,7 +133,23 @@ export function verifyBackup(backupId: string): Promise<VerifyReport> {
   return invoke("verify_backup", { backupId });
 }
 
-/** Asks a running job to stop; false when it was not running (any more). */
+/**
+ * What restoring a backup into an environment would overwrite there, and whether the user must
+ * type the environment's name to confirm.
+ */
+export function restorePreview(backupId: string, environmentId: string): Promise<RestorePreview> {
+  return invoke("restore_preview", { backupId, environmentId });
+}
+
+/**
+ * Starts restoring a backup into an environment in the background; progress arrives as `job`
+ * events of the destination (see onJob), the summary as the finished job's `outcome`.
+ */
+export function startRestore(request: RestoreRequest): Promise<Job> {
+  return invoke("start_restore", { request });
+}
+
+/** Asks a running job to stop; false when it was not running (any more) or is past its point of no return. */
 export function cancelJob(jobId: string): Promise<boolean> {
   return invoke("cancel_job", { jobId });
 }

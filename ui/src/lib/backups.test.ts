@@ -1,14 +1,18 @@
 import { describe, expect, it } from "vitest";
 import {
+  backupRequest,
   firstFailure,
   isEstimate,
+  isRestoreJob,
   jobDurationMs,
   jobState,
+  jobTitle,
   latestVerification,
+  phaseLabel,
   progressPercent,
   whatLabel,
 } from "./backups";
-import { job } from "./testing/fixtures";
+import { job, restoreJob } from "./testing/fixtures";
 
 describe("backup helpers", () => {
   it("tells interrupted jobs from other failures", () => {
@@ -28,6 +32,20 @@ describe("backup helpers", () => {
     expect(isEstimate(job())).toBe(true);
     expect(isEstimate(job({ request: { database: false } }))).toBe(false);
     expect(isEstimate(job({ status: "succeeded" }))).toBe(false);
+    expect(isEstimate(restoreJob())).toBe(false);
+  });
+
+  it("tells restore jobs from backup jobs and words their phases", () => {
+    expect(isRestoreJob(restoreJob())).toBe(true);
+    expect(isRestoreJob(job())).toBe(false);
+    expect(backupRequest(restoreJob())).toBeNull();
+    expect(backupRequest(job())?.kind).toBe("on-demand");
+    expect(jobTitle(job())).toBe("Backing up database + media");
+    expect(jobTitle(restoreJob())).toBe("Restoring from 20250303T143000Z-abcd1234…");
+    expect(phaseLabel(restoreJob({ phase: "safety-backup" }))).toBe("Taking a safety backup…");
+    expect(phaseLabel(restoreJob({ phase: "checking-restored" }))).toBe("Checking the restored database…");
+    expect(phaseLabel(restoreJob({ status: "queued" }))).toBe("Waiting to start");
+    expect(phaseLabel(job({ phase: "streaming" }))).toBe("Compressing, encrypting and uploading");
   });
 
   it("labels what was backed up and how long it took", () => {

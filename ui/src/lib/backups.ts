@@ -2,12 +2,20 @@
 import type { BackupKind } from "./bindings/BackupKind";
 import type { BackupRequest } from "./bindings/BackupRequest";
 import type { Job } from "./bindings/Job";
+import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { VerifyCheck } from "./bindings/VerifyCheck";
 import type { VerifyReport } from "./bindings/VerifyReport";
 
-/** What a backup job was asked to do (every job is a backup job for now). */
-export function backupRequest(job: Job): BackupRequest {
-  return job.request;
+/** A job that restores a backup into its environment (the destination). */
+export type RestoreJob = Job & { request: { type: "restore" } & RestoreRequest };
+
+export function isRestoreJob(job: Job): job is RestoreJob {
+  return job.request.type === "restore";
+}
+
+/** What a backup job was asked to do; null for a restore job. */
+export function backupRequest(job: Job): BackupRequest | null {
+  return job.request.type === "backup" ? job.request : null;
 }
 
 /** A job's status, with interrupted jobs (failed with code `interrupted`) told apart. */
@@ -47,10 +55,11 @@ export function whatLabel(what: { database: boolean; media: boolean }): string {
 
 /**
  * Whether bytesTotal is still a guess: while a database is dumped the total is the database's
- * size on the server, which says little about the size of the dump.
+ * size on the server, which says little about the size of the dump. A restore's total (the
+ * stored bytes it reads) is exact.
  */
 export function isEstimate(job: Job): boolean {
-  return backupRequest(job).database && isActive(job);
+  return (backupRequest(job)?.database ?? false) && isActive(job);
 }
 
 /** Whole percent done, or null while the total is unknown. Never 100 before the job ends. */
@@ -75,9 +84,18 @@ export function remainingMs(job: Job): number | null {
   return ((job.bytesTotal - job.bytesDone) / job.bytesPerSecond) * 1000;
 }
 
+const RESTORE_PHASES: Record<string, string> = {
+  checking: "Checking…",
+  "safety-backup": "Taking a safety backup…",
+  restoring: "Restoring…",
+  committing: "Committing…",
+  "checking-restored": "Checking the restored database…",
+};
+
 /** What a running job is doing, in words. */
 export function phaseLabel(job: Job): string {
   if (job.status === "queued") return "Waiting to start";
+  if (isRestoreJob(job) && job.phase in RESTORE_PHASES) return RESTORE_PHASES[job.phase];
   switch (job.phase) {
     case "":
       return "Preparing";
@@ -88,8 +106,14 @@ export function phaseLabel(job: Job): string {
   }
 }
 
-/** The first check a verification failed, if any. */
-export function firstFailure(report: VerifyReport): VerifyCheck | null {
+/** What a running job's card says it does: "Backing up database + media", "Restoring from <backup id>…". */
+export function jobTitle(job: Job): string {
+  if (isRestoreJob(job)) return `Restoring from ${job.request.backupId}…`;
+  return `Backing up ${whatLabel(job.request).toLowerCase()}`;
+}
+
+/** The first check a verification (or a restore) failed, if any. */
+export function firstFailure(report: { checks: VerifyCheck[] }): VerifyCheck | null {
   return report.checks.find((c) => !c.ok) ?? null;
 }
 

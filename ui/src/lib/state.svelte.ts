@@ -1,8 +1,8 @@
 // Tiny app-wide store: the loaded application tree, storage targets, app info, which screen
-// is shown, and each environment's backups with live job progress.
+// is shown, each environment's backups with live job progress, and restores.
 import { toast } from "svelte-sonner";
 import * as api from "./api";
-import { backupRequest, firstFailure, isActive, whatLabel } from "./backups";
+import { firstFailure, isActive, isRestoreJob, whatLabel, type RestoreJob } from "./backups";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { BackupEntry } from "./bindings/BackupEntry";
@@ -29,14 +29,22 @@ class AppStore {
   backups = $state<Record<string, BackupEntry[]>>({});
   backupsLoading = $state<Record<string, boolean>>({});
   backupsError = $state<Record<string, string>>({});
-  /** The queued or running job of each busy environment, as the last `job` event told. */
+  /**
+   * The queued or running job of each busy environment, as the last `job` event told: a backup
+   * of it or a restore into it.
+   */
   runningJobs = $state<Record<string, Job>>({});
+  /** The safety backup a running restore takes of its destination, by environment id. */
+  safetyBackups = $state<Record<string, Job>>({});
+  /** Restore jobs by id, as the last `job` event told; never listed among the backups. */
+  restores = $state<Record<string, Job>>({});
   /** Backup ids whose verification is running. */
   verifying = $state<Record<string, boolean>>({});
 
   private listening = false;
   private backupRequests: Record<string, number> = {};
-  private notified = new Set<string>();
+  /** Jobs whose end was received: told once, and later reports of them are stale. */
+  private finished = new Set<string>();
 
   selectedApplication = $derived.by((): ApplicationTree | null => {
     const v = this.view;
@@ -83,9 +91,12 @@ class AppStore {
       if (this.backupRequests[environmentId] !== request) return;
       this.backups[environmentId] = entries;
       delete this.backupsError[environmentId];
-      const active = entries.find((e) => isActive(e.job));
-      if (active) this.runningJobs[environmentId] = active.job;
-      else delete this.runningJobs[environmentId];
+      // A running restore holds the environment but is not in this list (its safety backup is).
+      if (!this.runningRestore(environmentId)) {
+        const active = entries.find((e) => isActive(e.job));
+        if (active) this.runningJobs[environmentId] = active.job;
+        else delete this.runningJobs[environmentId];
+      }
     } catch (e) {
       if (this.backupRequests[environmentId] === request) this.backupsError[environmentId] = api.errorMessage(e);
     } finally {
@@ -100,6 +111,47 @@ class AppStore {
       this.backups[environmentId]?.find((e) => isActive(e.job))?.job ??
       null
     );
+  }
+
+  /** The restore running into an environment, if any. */
+  private runningRestore(environmentId: string): RestoreJob | null {
+    const job = this.runningJobs[environmentId];
+    return job && isRestoreJob(job) && isActive(job) ? job : null;
+  }
+
+  /** The queued or running restore of a backup, if any. */
+  activeRestoreOf(backupId: string): RestoreJob | null {
+    for (const job of Object.values(this.restores)) {
+      if (isRestoreJob(job) && isActive(job) && job.request.backupId === backupId) return job;
+    }
+    return null;
+  }
+
+  /** The job whose bytes show how far a job got: a restore's safety backup while it runs. */
+  progressOf(job: Job): Job {
+    const safety = this.safetyBackups[job.environmentId];
+    return isRestoreJob(job) && job.phase === "safety-backup" && safety ? safety : job;
+  }
+
+  /**
+   * Asks the core to stop a job. Resolves to true when it will stop; otherwise says why it
+   * will not (it had finished, or a restore is past its point of no return).
+   */
+  async cancelJob(job: Job): Promise<boolean> {
+    const restore = isRestoreJob(job);
+    try {
+      if (await api.cancelJob(job.id)) return true;
+    } catch (e) {
+      toast.error(`Could not cancel the ${restore ? "restore" : "backup"}`, { description: api.errorMessage(e) });
+      return false;
+    }
+    if (restore) {
+      toast.info("The restore can no longer be cancelled");
+    } else {
+      toast.info("The backup had already finished");
+      await this.loadBackups(job.environmentId);
+    }
+    return false;
   }
 
   /**
@@ -140,6 +192,7 @@ class AppStore {
   /** Records a job that a command just started, unless its events got here first. */
   trackJob(job: Job): void {
     const known =
+      job.id in this.restores ||
       this.runningJobs[job.environmentId]?.id === job.id ||
       this.backups[job.environmentId]?.some((e) => e.job.id === job.id);
     if (!known) this.receiveJob(job);
@@ -147,10 +200,16 @@ class AppStore {
 
   /** Applies a `job` event: live progress, then a toast and a reload once the job ends. */
   receiveJob(job: Job): void {
+    // Anything after a job's end (a late progress report, the end twice) changes nothing.
+    if (this.finished.has(job.id)) return;
+    if (isRestoreJob(job)) this.receiveRestore(job);
+    else this.receiveBackup(job);
+  }
+
+  private receiveBackup(job: Job): void {
     const envId = job.environmentId;
     const entries = this.backups[envId];
     const previous = entries?.find((e) => e.job.id === job.id)?.job;
-    // A progress report that overtook the job's end changes nothing.
     if (previous && !isActive(previous) && isActive(job)) return;
 
     if (entries) {
@@ -158,34 +217,56 @@ class AppStore {
         ? entries.map((e) => (e.job.id === job.id ? { ...e, job } : e))
         : [{ job, backup: null }, ...entries];
     }
+    // A backup of an environment a restore is running into is that restore's safety backup.
+    const restore = this.runningRestore(envId);
+    if (isActive(job)) {
+      if (restore) this.safetyBackups[envId] = job;
+      else this.runningJobs[envId] = job;
+      return;
+    }
+    if (this.runningJobs[envId]?.id === job.id) delete this.runningJobs[envId];
+    if (this.safetyBackups[envId]?.id === job.id) delete this.safetyBackups[envId];
+    this.finished.add(job.id);
+    // The restore tells how its safety backup went.
+    if (!restore) this.notifyFinished(job);
+    if (entries) void this.loadBackups(envId);
+  }
+
+  private receiveRestore(job: RestoreJob): void {
+    const envId = job.environmentId;
+    this.restores[job.id] = job;
     if (isActive(job)) {
       this.runningJobs[envId] = job;
       return;
     }
     if (this.runningJobs[envId]?.id === job.id) delete this.runningJobs[envId];
-    if (!this.notified.has(job.id)) {
-      this.notified.add(job.id);
-      this.notifyFinished(job);
-    }
-    if (entries) void this.loadBackups(envId);
+    delete this.safetyBackups[envId];
+    this.finished.add(job.id);
+    this.notifyFinished(job);
+    // The safety backup is one of the destination's backups now.
+    if (this.backups[envId]) void this.loadBackups(envId);
   }
 
   private notifyFinished(job: Job): void {
+    const noun = isRestoreJob(job) ? "Restore" : "Backup";
     const where = this.environmentLabel(job.environmentId);
-    const what = whatLabel(backupRequest(job));
-    if (job.status === "succeeded") {
-      toast.success("Backup finished", { description: where ? `${where} · ${what}` : what });
+    const what = whatLabel(job.request);
+    const failure = job.outcome ? firstFailure(job.outcome) : null;
+    if (job.status === "succeeded" && failure) {
+      toast.warning(`${noun} finished, but a check failed: ${failure.name}`, { description: failure.detail || undefined });
+    } else if (job.status === "succeeded") {
+      toast.success(`${noun} finished`, { description: where ? `${where} · ${what}` : what });
     } else if (job.status === "cancelled") {
-      toast.info("Backup cancelled", { description: where ?? undefined });
+      toast.info(`${noun} cancelled`, { description: where ?? undefined });
     } else {
-      toast.error(where ? `Backup of ${where} failed` : "Backup failed", {
-        description: job.error?.message ?? "The backup did not finish.",
+      toast.error(where ? `${noun} of ${where} failed` : `${noun} failed`, {
+        description: job.error?.message ?? `The ${noun.toLowerCase()} did not finish.`,
       });
     }
   }
 
   /** "Shop / production", or null for an environment not in the tree. */
-  private environmentLabel(environmentId: string): string | null {
+  environmentLabel(environmentId: string): string | null {
     for (const a of this.tree) {
       const env = a.environments.find((e) => e.id === environmentId);
       if (env) return `${a.name} / ${env.name}`;

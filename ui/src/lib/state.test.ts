@@ -2,21 +2,26 @@ import { describe, expect, it, vi, beforeEach } from "vitest";
 import { toast } from "svelte-sonner";
 import * as api from "./api";
 import { store } from "./state.svelte";
-import { job, succeeded } from "./testing/fixtures";
+import { job, restoreJob, restoreSummary, succeeded, tree } from "./testing/fixtures";
 
 vi.mock("./api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("./api")>();
-  return { ...actual, listBackups: vi.fn(), onJob: vi.fn() };
+  return { ...actual, listBackups: vi.fn(), onJob: vi.fn(), cancelJob: vi.fn() };
 });
-vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn(), info: vi.fn() } }));
+vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn(), info: vi.fn(), warning: vi.fn() } }));
 
 describe("store: backups and job events", () => {
   beforeEach(() => {
     vi.mocked(api.listBackups).mockReset();
     vi.mocked(toast.success).mockReset();
     vi.mocked(toast.error).mockReset();
+    vi.mocked(toast.info).mockReset();
+    vi.mocked(toast.warning).mockReset();
     store.backups = {};
     store.runningJobs = {};
+    store.safetyBackups = {};
+    store.restores = {};
+    store.tree = tree;
   });
 
   it("listens to job events once", async () => {
@@ -60,5 +65,81 @@ describe("store: backups and job events", () => {
     store.receiveJob(failed);
     expect(toast.error).toHaveBeenCalledOnce();
     expect(toast.error).toHaveBeenCalledWith(expect.any(String), { description: "pg_dump: connection refused" });
+  });
+
+  it("keeps restore jobs out of the backups, and tells how they ended", async () => {
+    vi.mocked(api.listBackups).mockResolvedValue([succeeded("j0")]);
+    await store.loadBackups("e2");
+
+    store.trackJob(restoreJob({ id: "r10", phase: "checking" }));
+    store.receiveJob(restoreJob({ id: "r10", bytesDone: 10, bytesTotal: 100 }));
+    expect(store.backups.e2.map((e) => e.job.id)).toEqual(["j0"]);
+    expect(store.activeJob("e2")?.id).toBe("r10");
+    expect(store.restores.r10.bytesDone).toBe(10);
+    expect(store.activeRestoreOf("20250303T143000Z-abcd1234")?.id).toBe("r10");
+
+    store.receiveJob(
+      restoreJob({ id: "r10", status: "succeeded", finishedAt: "2025-03-05T10:01:23.000Z", outcome: { type: "restore", ...restoreSummary() } }),
+    );
+    expect(store.activeJob("e2")).toBeNull();
+    expect(store.activeRestoreOf("20250303T143000Z-abcd1234")).toBeNull();
+    expect(store.backups.e2.map((e) => e.job.id)).toEqual(["j0"]);
+    expect(toast.success).toHaveBeenCalledWith("Restore finished", { description: "Shop / staging · Database + media" });
+    expect(toast.success).not.toHaveBeenCalledWith("Backup finished", expect.anything());
+    // The destination's backups are reloaded: the safety backup is one of them now.
+    expect(api.listBackups).toHaveBeenCalledTimes(2);
+  });
+
+  it("follows a restore's safety backup as part of the restore", async () => {
+    vi.mocked(api.listBackups).mockResolvedValue([]);
+    await store.loadBackups("e2");
+    const restore = restoreJob({ id: "r11", phase: "safety-backup" });
+    store.receiveJob(restore);
+
+    const safety = job({ id: "j11", environmentId: "e2", bytesDone: 5, bytesTotal: 50, request: { environmentId: "e2", note: "before restore of x" } });
+    store.receiveJob(safety);
+    expect(store.activeJob("e2")?.id).toBe("r11");
+    expect(store.progressOf(restore).id).toBe("j11");
+    // The safety backup is a backup of the destination, listed as such.
+    expect(store.backups.e2.map((e) => e.job.id)).toEqual(["j11"]);
+
+    store.receiveJob(job({ id: "j11", environmentId: "e2", status: "succeeded", finishedAt: "2025-03-05T10:00:30.000Z" }));
+    expect(toast.success).not.toHaveBeenCalled();
+    await vi.waitFor(() => expect(api.listBackups).toHaveBeenCalledTimes(2));
+    // Reloading the list (which never holds restores) does not forget the running restore.
+    expect(store.activeJob("e2")?.id).toBe("r11");
+    expect(store.progressOf(restore).id).toBe("r11");
+  });
+
+  it("toasts a failed restore with its message and a restore whose checks failed as a warning", () => {
+    store.receiveJob(
+      restoreJob({
+        id: "r12",
+        status: "failed",
+        finishedAt: "2025-03-05T10:00:30.000Z",
+        error: { code: "pg_restore_failed", field: null, message: "pg_restore: error: could not create table" },
+      }),
+    );
+    expect(toast.error).toHaveBeenCalledWith("Restore of Shop / staging failed", {
+      description: "pg_restore: error: could not create table",
+    });
+
+    const checks = [{ name: "extensions", ok: false, detail: "postgis is missing" }];
+    store.receiveJob(
+      restoreJob({ id: "r13", status: "succeeded", outcome: { type: "restore", ...restoreSummary({ checks }) } }),
+    );
+    expect(toast.warning).toHaveBeenCalledWith("Restore finished, but a check failed: extensions", {
+      description: "postgis is missing",
+    });
+
+    store.receiveJob(restoreJob({ id: "r14", status: "cancelled" }));
+    expect(toast.info).toHaveBeenCalledWith("Restore cancelled", { description: "Shop / staging" });
+  });
+
+  it("says when a restore can no longer be cancelled", async () => {
+    vi.mocked(api.cancelJob).mockResolvedValueOnce(false);
+    expect(await store.cancelJob(restoreJob({ id: "r15", cancellable: false }))).toBe(false);
+    expect(toast.info).toHaveBeenCalledWith("The restore can no longer be cancelled");
+    expect(api.listBackups).not.toHaveBeenCalled();
   });
 });

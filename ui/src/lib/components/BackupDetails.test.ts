@@ -118,3 +118,18 @@ describe("BackupDetails: verification", () => {
     expect(screen.getByTestId("verification")).toHaveTextContent("Never verified");
   });
 });
+
+describe("BackupDetails: restore", () => {
+  it("offers to restore the backup when the caller can", async () => {
+    const onrestore = vi.fn();
+    const user = userEvent.setup();
+    const { unmount } = render(BackupDetails, { props: { record: record(), onrestore } });
+
+    await user.click(screen.getByTestId("restore-backup"));
+    expect(onrestore).toHaveBeenCalledOnce();
+    unmount();
+
+    render(BackupDetails, { props: { record: record() } });
+    expect(screen.queryByTestId("restore-backup")).not.toBeInTheDocument();
+  });
+});

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { render, screen } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import JobProgress from "./JobProgress.svelte";
-import { job, MiB } from "../testing/fixtures";
+import { job, MiB, restoreJob } from "../testing/fixtures";
 
 describe("JobProgress", () => {
   it("shows how far the backup got", () => {
@@ -38,5 +38,24 @@ describe("JobProgress", () => {
 
     await user.click(screen.getByTestId("backup-cancel"));
     expect(oncancel).toHaveBeenCalledOnce();
+  });
+
+  it("labels a restore, and shows its safety backup's progress while that runs", () => {
+    const restore = restoreJob({ phase: "safety-backup" });
+    const safety = job({ id: "j2", environmentId: "e2", bytesDone: 10 * MiB, bytesTotal: 40 * MiB });
+    render(JobProgress, { props: { job: restore, progress: safety, oncancel: () => {}, prefix: "running-restore" } });
+
+    expect(screen.getByTestId("running-job")).toHaveTextContent("Restoring from 20250303T143000Z-abcd1234…");
+    expect(screen.getByTestId("running-restore-phase")).toHaveTextContent("Taking a safety backup…");
+    expect(screen.getByTestId("running-restore-progress")).toHaveAttribute("aria-valuenow", "25");
+    expect(screen.getByTestId("running-restore-cancel")).toBeInTheDocument();
+  });
+
+  it("offers no Cancel once the job is past its point of no return", () => {
+    render(JobProgress, { props: { job: restoreJob({ phase: "committing", cancellable: false }), oncancel: () => {} } });
+
+    expect(screen.queryByTestId("restore-cancel")).not.toBeInTheDocument();
+    expect(screen.getByTestId("restore-finishing")).toHaveTextContent("Finishing — can no longer be cancelled");
+    expect(screen.getByTestId("restore-phase")).toHaveTextContent("Committing…");
   });
 });

@@ -1,10 +1,13 @@
 // Sample records for unit tests.
+import type { ApplicationTree } from "../bindings/ApplicationTree";
 import type { BackupEntry } from "../bindings/BackupEntry";
 import type { BackupRecord } from "../bindings/BackupRecord";
 import type { BackupRequest } from "../bindings/BackupRequest";
 import type { Environment } from "../bindings/Environment";
 import type { Job } from "../bindings/Job";
 import type { JobRequest } from "../bindings/JobRequest";
+import type { RestoreRequest } from "../bindings/RestoreRequest";
+import type { RestoreSummary } from "../bindings/RestoreSummary";
 
 export const MiB = 1024 * 1024;
 
@@ -18,19 +21,13 @@ export const environment: Environment = {
   createdAt: "2024-01-01T00:00:00Z",
 };
 
-export function job(overrides: Partial<Omit<Job, "request">> & { request?: Partial<BackupRequest> } = {}): Job {
-  const { request, ...rest } = overrides;
+type JobOverrides<R> = Partial<Omit<Job, "request">> & { request?: Partial<R> };
+
+function jobWith(request: JobRequest, overrides: Partial<Omit<Job, "request">>): Job {
   return {
     id: "j1",
     environmentId: "e1",
-    request: {
-      kind: "on-demand",
-      environmentId: "e1",
-      database: true,
-      media: true,
-      note: null,
-      ...request,
-    } as unknown as JobRequest,
+    request,
     status: "running",
     phase: "streaming",
     bytesDone: 0,
@@ -38,9 +35,81 @@ export function job(overrides: Partial<Omit<Job, "request">> & { request?: Parti
     bytesPerSecond: 0,
     error: null,
     backupId: null,
+    cancellable: true,
+    outcome: null,
     createdAt: "2025-03-03T14:30:00.000Z",
     finishedAt: null,
-    ...rest,
+    ...overrides,
+  };
+}
+
+export function job(overrides: JobOverrides<BackupRequest> = {}): Job {
+  const { request, ...rest } = overrides;
+  return jobWith(
+    { type: "backup", kind: "on-demand", environmentId: "e1", database: true, media: true, note: null, ...request },
+    rest,
+  );
+}
+
+/** Shop with its production (e1) and staging (e2) environments. */
+export const tree: ApplicationTree[] = [
+  {
+    id: "a1",
+    name: "Shop",
+    createdAt: "2024-01-01T00:00:00Z",
+    environments: [
+      environment,
+      {
+        ...environment,
+        id: "e2",
+        name: "staging",
+        connection: { ...environment.connection!, host: "localhost", database: "shop_staging" },
+        mediaDir: "/srv/staging/media",
+      },
+    ],
+  },
+  { id: "a2", name: "Blog", createdAt: "2024-01-02T00:00:00Z", environments: [] },
+];
+
+/** A restore job of `record()` into staging (e2), restoring. */
+export function restoreJob(overrides: JobOverrides<RestoreRequest> = {}): Job {
+  const { request, ...rest } = overrides;
+  return jobWith(
+    {
+      type: "restore",
+      backupId: "20250303T143000Z-abcd1234",
+      environmentId: "e2",
+      database: true,
+      media: true,
+      safetyBackup: true,
+      confirmation: "staging",
+      ...request,
+    },
+    { id: "r1", environmentId: "e2", phase: "restoring", ...rest },
+  );
+}
+
+export function restoreSummary(overrides: Partial<RestoreSummary> = {}): RestoreSummary {
+  return {
+    backupId: "20250303T143000Z-abcd1234",
+    safetyBackupId: "20250305T100000Z-5afe0001",
+    database: {
+      database: "shop_staging",
+      tables: 42,
+      extensions: ["plpgsql", "pg_trgm"],
+      latestMigrations: [
+        { app: "orders", name: "0012_order_total" },
+        { app: "auth", name: "0012_alter_user_first_name_max_length" },
+      ],
+    },
+    media: { directory: "/srv/staging/media", files: 2400, bytes: 11 * MiB, keptCopy: null },
+    checks: [
+      { name: "tables", ok: true, detail: "42 of the dump's 42 tables exist" },
+      { name: "extensions", ok: true, detail: "plpgsql, pg_trgm are installed" },
+      { name: "media", ok: true, detail: "2400 files match the manifest and are in place" },
+    ],
+    durationMs: 83_000,
+    ...overrides,
   };
 }
 
