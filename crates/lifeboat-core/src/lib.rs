@@ -17,6 +17,7 @@ pub mod lookup;
 pub mod media;
 pub mod postgres;
 pub mod restore;
+pub mod retention;
 mod running;
 pub mod storage;
 pub mod targets;
