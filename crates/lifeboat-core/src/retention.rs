@@ -149,19 +149,14 @@ fn keep_scheduled(
     kept_as: &mut BTreeMap<usize, Option<Label>>,
 ) {
     let scheduled = newest_first(backups, BackupKind::Scheduled);
-    let tiers: [(Label, u32, fn(&DateTime<Utc>) -> (i32, u32, u32)); 3] = [
-        (Label::Monthly, policy.monthly, |t| (t.year(), t.month(), 0)),
-        (Label::Weekly, policy.weekly, |t| {
-            let week = t.iso_week();
-            (week.year(), week.week(), 0)
-        }),
-        (Label::Daily, policy.daily, |t| {
-            (t.year(), t.month(), t.day())
-        }),
+    let tiers: [(Label, u32, PeriodOf); 3] = [
+        (Label::Monthly, policy.monthly, month_of),
+        (Label::Weekly, policy.weekly, week_of),
+        (Label::Daily, policy.daily, day_of),
     ];
     for (label, count, period_of) in tiers {
         // Period → its oldest backup not taken by a higher tier.
-        let mut periods: BTreeMap<(i32, u32, u32), usize> = BTreeMap::new();
+        let mut periods: BTreeMap<Period, usize> = BTreeMap::new();
         for &i in &scheduled {
             if kept_as.contains_key(&i) {
                 continue;
