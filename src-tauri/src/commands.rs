@@ -46,6 +46,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         start_restore,
         start_download,
         list_downloads,
+        show_in_folder,
         export_recovery_key,
     ]
 }
@@ -195,6 +196,34 @@ async fn start_download(core: Core<'_>, request: DownloadRequest) -> Result<Job>
 #[tauri::command]
 async fn list_downloads(core: Core<'_>) -> Result<Vec<Job>> {
     core.list_downloads().await
+}
+
+/// Opens a folder in the system's file manager (a shell concern, so it lives here).
+#[tauri::command]
+fn show_in_folder(path: String) -> Result<()> {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(target_os = "windows") {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    if !std::path::Path::new(&path).is_dir() {
+        return Err(lifeboat_core::Error::validation(
+            "path",
+            format!("{path} is not a folder any more."),
+        ));
+    }
+    std::process::Command::new(opener)
+        .arg(&path)
+        .spawn()
+        .map(drop)
+        .map_err(|e| {
+            lifeboat_core::Error::new(
+                lifeboat_core::ErrorCode::Io,
+                format!("Cannot open the file manager ({opener}): {e}"),
+            )
+        })
 }
 
 #[tauri::command]
