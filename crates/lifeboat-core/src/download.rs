@@ -111,8 +111,10 @@ impl Lifeboat {
             .await?;
         let this = self.clone();
         let running = tokio::spawn(async move {
+            // Progress counts stored bytes read, so the total is in stored bytes too.
+            let stored = planned.iter().map(|p| p.artifact.stored_bytes).sum();
             let outcome = this
-                .run_download(&job_id, &record, &dir, planned, needed, &claim.cancel)
+                .run_download(&job_id, &record, &dir, planned, stored, &claim.cancel)
                 .await;
             this.close_job(&job_id, &outcome, |summary| {
                 Some(JobOutcome::Download(summary.clone()))

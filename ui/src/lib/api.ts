@@ -7,6 +7,7 @@ import type { AppInfo } from "./bindings/AppInfo";
 import type { Application } from "./bindings/Application";
 import type { BackupEntry } from "./bindings/BackupEntry";
 import type { BackupRequest } from "./bindings/BackupRequest";
+import type { DownloadRequest } from "./bindings/DownloadRequest";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { ConnectionReport } from "./bindings/ConnectionReport";
 import type { Environment } from "./bindings/Environment";
@@ -21,6 +22,7 @@ import type { StorageTarget } from "./bindings/StorageTarget";
 import type { TargetInput } from "./bindings/TargetInput";
 import type { TargetReport } from "./bindings/TargetReport";
 import type { VerifyReport } from "./bindings/VerifyReport";
+import type { DownloadJob } from "./downloads";
 
 export function isAppError(e: unknown): e is AppError {
   if (typeof e !== "object" || e === null) return false;
@@ -149,6 +151,26 @@ export function startRestore(request: RestoreRequest): Promise<Job> {
   return invoke("start_restore", { request });
 }
 
+/**
+ * Starts writing a backup's dump and/or media tar, decrypted, into an existing local folder,
+ * with a SHA256SUMS beside them, in the background. Free space is checked first. Progress
+ * arrives as `job` events (see onJob), the files written as the finished job's `outcome`; a
+ * download that fails or is cancelled leaves no files behind.
+ */
+export function startDownload(request: DownloadRequest): Promise<DownloadJob> {
+  return invoke("start_download", { request });
+}
+
+/** Every download, newest first, finished or not (they are kept across restarts). */
+export function listDownloads(): Promise<DownloadJob[]> {
+  return invoke("list_downloads");
+}
+
+/** Opens the system's file manager at a folder. */
+export function showInFolder(path: string): Promise<null> {
+  return invoke("show_in_folder", { path });
+}
+
 /** Asks a running job to stop; false when it was not running (any more) or is past its point of no return. */
 export function cancelJob(jobId: string): Promise<boolean> {
   return invoke("cancel_job", { jobId });
@@ -159,7 +181,10 @@ export function exportRecoveryKey(path: string): Promise<null> {
   return invoke("export_recovery_key", { path });
 }
 
-/** Calls `handler` with the whole job record whenever a job starts, progresses or finishes. */
+/**
+ * Calls `handler` with the whole job record whenever a job (a backup, a restore or a download)
+ * starts, progresses or finishes.
+ */
 export function onJob(handler: (job: Job) => void): Promise<UnlistenFn> {
   return listen<Job>("job", (event) => handler(event.payload));
 }

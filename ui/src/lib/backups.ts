@@ -5,6 +5,7 @@ import type { Job } from "./bindings/Job";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { VerifyCheck } from "./bindings/VerifyCheck";
 import type { VerifyReport } from "./bindings/VerifyReport";
+import { isDownloadJob } from "./downloads";
 
 /** A job that restores a backup into its environment (the destination). */
 export type RestoreJob = Job & { request: { type: "restore" } & RestoreRequest };
@@ -13,7 +14,13 @@ export function isRestoreJob(job: Job): job is RestoreJob {
   return job.request.type === "restore";
 }
 
-/** What a backup job was asked to do; null for a restore job. */
+/** What a job is, as a toast or a card names it. */
+export function jobNoun(job: Job): "Backup" | "Restore" | "Download" {
+  if (isDownloadJob(job)) return "Download";
+  return isRestoreJob(job) ? "Restore" : "Backup";
+}
+
+/** What a backup job was asked to do; null for other jobs. */
 export function backupRequest(job: Job): BackupRequest | null {
   return job.request.type === "backup" ? job.request : null;
 }
@@ -43,6 +50,11 @@ export const KIND_LABELS: Record<BackupKind, string> = {
 /** Queued or running: the environment is busy. */
 export function isActive(job: Job): boolean {
   return job.status === "queued" || job.status === "running";
+}
+
+/** Whether a report of a job is older than what is known of it: still running after its end. */
+export function isStale(known: Job | undefined, report: Job): boolean {
+  return known !== undefined && !isActive(known) && isActive(report);
 }
 
 /** "Database", "Media" or "Database + media". */
@@ -101,14 +113,20 @@ export function phaseLabel(job: Job): string {
       return "Preparing";
     case "streaming":
       return "Compressing, encrypting and uploading";
+    case "downloading":
+      return "Decrypting and writing the files";
     default:
       return job.phase.charAt(0).toUpperCase() + job.phase.slice(1);
   }
 }
 
-/** What a running job's card says it does: "Backing up database + media", "Restoring from <backup id>…". */
+/**
+ * What a running job's card says it does: "Backing up database + media", "Restoring from
+ * <backup id>…", "Preparing database + media for download".
+ */
 export function jobTitle(job: Job): string {
   if (isRestoreJob(job)) return `Restoring from ${job.request.backupId}…`;
+  if (isDownloadJob(job)) return `Preparing ${whatLabel(job.request).toLowerCase()} for download`;
   return `Backing up ${whatLabel(job.request).toLowerCase()}`;
 }
 

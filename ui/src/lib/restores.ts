@@ -9,6 +9,9 @@ import type { FieldErrors } from "./errors";
 
 export type Parts = { database: boolean; media: boolean };
 
+/** Why a restore or a download with neither part ticked cannot start, as the core says it. */
+export const NO_PARTS = "Choose the database, the media or both.";
+
 /** The parts a restore can take from a backup: those it holds. */
 export function partsOf(record: BackupRecord): Parts {
   return { database: record.manifest.database !== null, media: record.manifest.media !== null };

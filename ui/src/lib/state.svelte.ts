@@ -1,21 +1,24 @@
 // Tiny app-wide store: the loaded application tree, storage targets, app info, which screen
-// is shown, each environment's backups with live job progress, and restores.
+// is shown, each environment's backups with live job progress, restores and downloads.
 import { toast } from "svelte-sonner";
 import * as api from "./api";
-import { firstFailure, isActive, isRestoreJob, whatLabel, type RestoreJob } from "./backups";
+import { firstFailure, isActive, isRestoreJob, isStale, jobNoun, whatLabel, type RestoreJob } from "./backups";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { BackupEntry } from "./bindings/BackupEntry";
+import type { DownloadRequest } from "./bindings/DownloadRequest";
 import type { Environment } from "./bindings/Environment";
 import type { Job } from "./bindings/Job";
 import type { StorageTarget } from "./bindings/StorageTarget";
 import type { VerifyReport } from "./bindings/VerifyReport";
+import { isDownloadJob, type DownloadJob } from "./downloads";
 
 export type View =
   | { kind: "home" }
   | { kind: "application"; id: string }
   | { kind: "environment"; id: string }
   | { kind: "targets" }
+  | { kind: "downloads" }
   | { kind: "settings" };
 
 class AppStore {
@@ -38,6 +41,13 @@ class AppStore {
   safetyBackups = $state<Record<string, Job>>({});
   /** Restore jobs by id, as the last `job` event told; never listed among the backups. */
   restores = $state<Record<string, Job>>({});
+  /**
+   * Download jobs by id, finished or not, as listed and then as the last `job` event told. They
+   * run beside an environment's backups and restores, so they are never among those.
+   */
+  downloads = $state<Record<string, DownloadJob>>({});
+  downloadsLoading = $state(false);
+  downloadsError = $state<string | null>(null);
   /** Backup ids whose verification is running. */
   verifying = $state<Record<string, boolean>>({});
 
@@ -55,6 +65,14 @@ class AppStore {
     return null;
   });
 
+  /** Every download, newest first. */
+  downloadList = $derived(
+    Object.values(this.downloads).sort((a, b) => Date.parse(b.createdAt) - Date.parse(a.createdAt)),
+  );
+
+  /** How many downloads are queued or running. */
+  runningDownloads = $derived(this.downloadList.filter(isActive).length);
+
   selectedEnvironment = $derived.by((): Environment | null => {
     const v = this.view;
     if (v.kind !== "environment") return null;
@@ -66,7 +84,13 @@ class AppStore {
   });
 
   async init(): Promise<void> {
-    await Promise.all([this.refreshInfo(), this.refresh(), this.refreshTargets(), this.listenForJobs()]);
+    await Promise.all([
+      this.refreshInfo(),
+      this.refresh(),
+      this.refreshTargets(),
+      this.listenForJobs(),
+      this.loadDownloads(),
+    ]);
   }
 
   /** Subscribes once to the core's `job` events. */
@@ -104,6 +128,45 @@ class AppStore {
     }
   }
 
+  /** Loads every download; an older answer does not bring back to life one an event saw end. */
+  async loadDownloads(): Promise<void> {
+    this.downloadsLoading = true;
+    try {
+      const jobs = await api.listDownloads();
+      const merged = { ...this.downloads };
+      for (const job of jobs) {
+        if (!isStale(merged[job.id], job)) merged[job.id] = job;
+      }
+      this.downloads = merged;
+      this.downloadsError = null;
+    } catch (e) {
+      this.downloadsError = api.errorMessage(e);
+    } finally {
+      this.downloadsLoading = false;
+    }
+  }
+
+  /**
+   * Starts preparing a download and says so: it goes on in the background, where the Downloads
+   * view follows it. Rejects as the command does.
+   */
+  async startDownload(request: DownloadRequest): Promise<void> {
+    this.trackJob(await api.startDownload(request));
+    toast.info("Preparing download…", {
+      description: `The files appear in ${request.directory} once they are ready.`,
+      action: { label: "Show downloads", onClick: () => this.show({ kind: "downloads" }) },
+    });
+  }
+
+  /** Opens the system's file manager at a folder, or says why it could not. */
+  async showInFolder(path: string): Promise<void> {
+    try {
+      await api.showInFolder(path);
+    } catch (e) {
+      toast.error("Could not open the folder", { description: api.errorMessage(e) });
+    }
+  }
+
   /** The environment's queued or running job, if any. */
   activeJob(environmentId: string): Job | null {
     return (
@@ -138,19 +201,20 @@ class AppStore {
    * will not (it had finished, or a restore is past its point of no return).
    */
   async cancelJob(job: Job): Promise<boolean> {
-    const restore = isRestoreJob(job);
+    const noun = jobNoun(job).toLowerCase();
     try {
       if (await api.cancelJob(job.id)) return true;
     } catch (e) {
-      toast.error(`Could not cancel the ${restore ? "restore" : "backup"}`, { description: api.errorMessage(e) });
+      toast.error(`Could not cancel the ${noun}`, { description: api.errorMessage(e) });
       return false;
     }
-    if (restore) {
+    if (isRestoreJob(job)) {
       toast.info("The restore can no longer be cancelled");
-    } else {
-      toast.info("The backup had already finished");
-      await this.loadBackups(job.environmentId);
+      return false;
     }
+    toast.info(`The ${noun} had already finished`);
+    if (isDownloadJob(job)) await this.loadDownloads();
+    else await this.loadBackups(job.environmentId);
     return false;
   }
 
@@ -193,6 +257,7 @@ class AppStore {
   trackJob(job: Job): void {
     const known =
       job.id in this.restores ||
+      job.id in this.downloads ||
       this.runningJobs[job.environmentId]?.id === job.id ||
       this.backups[job.environmentId]?.some((e) => e.job.id === job.id);
     if (!known) this.receiveJob(job);
@@ -202,7 +267,8 @@ class AppStore {
   receiveJob(job: Job): void {
     // Anything after a job's end (a late progress report, the end twice) changes nothing.
     if (this.finished.has(job.id)) return;
-    if (isRestoreJob(job)) this.receiveRestore(job);
+    if (isDownloadJob(job)) this.receiveDownload(job);
+    else if (isRestoreJob(job)) this.receiveRestore(job);
     else this.receiveBackup(job);
   }
 
@@ -210,7 +276,7 @@ class AppStore {
     const envId = job.environmentId;
     const entries = this.backups[envId];
     const previous = entries?.find((e) => e.job.id === job.id)?.job;
-    if (previous && !isActive(previous) && isActive(job)) return;
+    if (isStale(previous, job)) return;
 
     if (entries) {
       this.backups[envId] = previous
@@ -247,11 +313,29 @@ class AppStore {
     if (this.backups[envId]) void this.loadBackups(envId);
   }
 
+  private receiveDownload(job: DownloadJob): void {
+    if (isStale(this.downloads[job.id], job)) return;
+    this.downloads[job.id] = job;
+    if (isActive(job)) return;
+    this.finished.add(job.id);
+    if (job.status === "succeeded") {
+      const directory = job.outcome?.directory ?? job.request.directory;
+      toast.success("Download ready", {
+        description: directory,
+        action: { label: "Show in folder", onClick: () => void this.showInFolder(directory) },
+      });
+    } else if (job.status === "cancelled") {
+      toast.info("Download cancelled");
+    } else {
+      toast.error("Download failed", { description: job.error?.message ?? "The download did not finish." });
+    }
+  }
+
   private notifyFinished(job: Job): void {
-    const noun = isRestoreJob(job) ? "Restore" : "Backup";
+    const noun = jobNoun(job);
     const where = this.environmentLabel(job.environmentId);
     const what = whatLabel(job.request);
-    const failure = job.outcome ? firstFailure(job.outcome) : null;
+    const failure = job.outcome?.type === "restore" ? firstFailure(job.outcome) : null;
     if (job.status === "succeeded" && failure) {
       toast.warning(`${noun} finished, but a check failed: ${failure.name}`, { description: failure.detail || undefined });
     } else if (job.status === "succeeded") {

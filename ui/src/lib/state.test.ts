@@ -1,12 +1,20 @@
 import { describe, expect, it, vi, beforeEach } from "vitest";
-import { toast } from "svelte-sonner";
+import { toast, type ExternalToast } from "svelte-sonner";
 import * as api from "./api";
 import { store } from "./state.svelte";
-import { job, restoreJob, restoreSummary, succeeded, tree } from "./testing/fixtures";
+import { downloadJob, downloadSummary, job, restoreJob, restoreSummary, succeeded, tree } from "./testing/fixtures";
 
 vi.mock("./api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("./api")>();
-  return { ...actual, listBackups: vi.fn(), onJob: vi.fn(), cancelJob: vi.fn() };
+  return {
+    ...actual,
+    listBackups: vi.fn(),
+    onJob: vi.fn(),
+    cancelJob: vi.fn(),
+    listDownloads: vi.fn(),
+    startDownload: vi.fn(),
+    showInFolder: vi.fn(),
+  };
 });
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn(), info: vi.fn(), warning: vi.fn() } }));
 
@@ -140,6 +148,130 @@ describe("store: backups and job events", () => {
     vi.mocked(api.cancelJob).mockResolvedValueOnce(false);
     expect(await store.cancelJob(restoreJob({ id: "r15", cancellable: false }))).toBe(false);
     expect(toast.info).toHaveBeenCalledWith("The restore can no longer be cancelled");
+    expect(api.listBackups).not.toHaveBeenCalled();
+  });
+});
+
+/** Clicks the action button of the first toast `show` was called with. */
+function clickToastAction(show: typeof toast.info): void {
+  const action = vi.mocked(show).mock.calls[0][1]?.action as Extract<ExternalToast["action"], { label: unknown }>;
+  action.onClick(new MouseEvent("click") as Parameters<typeof action.onClick>[0]);
+}
+
+describe("store: downloads", () => {
+  beforeEach(() => {
+    vi.mocked(api.listBackups).mockReset();
+    vi.mocked(api.listDownloads).mockReset();
+    vi.mocked(api.startDownload).mockReset();
+    vi.mocked(api.showInFolder).mockReset();
+    vi.mocked(api.cancelJob).mockReset();
+    for (const t of [toast.success, toast.error, toast.info, toast.warning]) vi.mocked(t).mockReset();
+    store.backups = {};
+    store.runningJobs = {};
+    store.safetyBackups = {};
+    store.restores = {};
+    store.downloads = {};
+    store.tree = tree;
+    store.view = { kind: "home" };
+  });
+
+  it("keeps download jobs out of the backups and the running jobs, and says when one is ready", async () => {
+    vi.mocked(api.listBackups).mockResolvedValue([succeeded("j0")]);
+    await store.loadBackups("e1");
+
+    store.receiveJob(downloadJob({ id: "d20", bytesDone: 10 * 1024 }));
+    expect(store.backups.e1.map((e) => e.job.id)).toEqual(["j0"]);
+    expect(store.runningJobs.e1).toBeUndefined();
+    expect(store.activeJob("e1")).toBeNull();
+    expect(store.downloads.d20.bytesDone).toBe(10 * 1024);
+    expect(store.runningDownloads).toBe(1);
+
+    // A backup of the same environment runs beside the download.
+    store.receiveJob(job({ id: "j21" }));
+    expect(store.activeJob("e1")?.id).toBe("j21");
+    store.receiveJob(downloadJob({ id: "d20", bytesDone: 20 * 1024 }));
+    expect(store.activeJob("e1")?.id).toBe("j21");
+    expect(store.backups.e1.map((e) => e.job.id)).toEqual(["j21", "j0"]);
+
+    store.receiveJob(
+      downloadJob({ id: "d20", status: "succeeded", finishedAt: "2025-03-03T14:40:00.000Z", outcome: downloadSummary() }),
+    );
+    expect(store.runningDownloads).toBe(0);
+    expect(store.activeJob("e1")?.id).toBe("j21");
+    expect(toast.success).toHaveBeenCalledOnce();
+    expect(toast.success).toHaveBeenCalledWith("Download ready", {
+      description: "/home/me/Downloads",
+      action: expect.objectContaining({ label: "Show in folder" }),
+    });
+    expect(api.listBackups).toHaveBeenCalledOnce();
+
+    // The toast's action opens the folder.
+    vi.mocked(api.showInFolder).mockResolvedValue(null);
+    clickToastAction(toast.success);
+    expect(api.showInFolder).toHaveBeenCalledWith("/home/me/Downloads");
+
+    // A late progress report does not bring it back to life.
+    store.receiveJob(downloadJob({ id: "d20", bytesDone: 30 * 1024 }));
+    expect(store.downloads.d20.status).toBe("succeeded");
+    expect(store.runningDownloads).toBe(0);
+  });
+
+  it("toasts a failed download with its message", () => {
+    store.receiveJob(
+      downloadJob({
+        id: "d22",
+        status: "failed",
+        finishedAt: "2025-03-03T14:40:00.000Z",
+        error: { code: "disk_full", field: null, message: "Not enough free space in /home/me/Downloads." },
+      }),
+    );
+    expect(toast.error).toHaveBeenCalledWith("Download failed", {
+      description: "Not enough free space in /home/me/Downloads.",
+    });
+    expect(store.runningJobs).toEqual({});
+    expect(store.backups).toEqual({});
+  });
+
+  it("loads the downloads, newest first, without undoing an end an event told", async () => {
+    store.receiveJob(downloadJob({ id: "d30", status: "succeeded", outcome: downloadSummary() }));
+    vi.mocked(api.listDownloads).mockResolvedValue([
+      downloadJob({ id: "d31", createdAt: "2025-03-04T09:00:00.000Z", status: "failed" }),
+      downloadJob({ id: "d30" }),
+    ]);
+
+    await store.loadDownloads();
+    expect(store.downloadList.map((d) => d.id)).toEqual(["d31", "d30"]);
+    expect(store.downloads.d30.status).toBe("succeeded");
+    expect(store.downloadsError).toBeNull();
+
+    vi.mocked(api.listDownloads).mockRejectedValue({ code: "catalog", field: null, message: "database is locked" });
+    await store.loadDownloads();
+    expect(store.downloadsError).toBe("database is locked");
+    expect(store.downloadList).toHaveLength(2);
+  });
+
+  it("starts a download and says it goes on in the background", async () => {
+    vi.mocked(api.startDownload).mockResolvedValue(downloadJob({ id: "d40", status: "queued" }));
+    const request = { backupId: "20250303T143000Z-abcd1234", directory: "/tmp/out", database: true, media: false };
+
+    await store.startDownload(request);
+    expect(api.startDownload).toHaveBeenCalledWith(request);
+    expect(store.downloads.d40.status).toBe("queued");
+    expect(store.runningDownloads).toBe(1);
+    expect(toast.info).toHaveBeenCalledWith("Preparing download…", expect.objectContaining({
+      description: "The files appear in /tmp/out once they are ready.",
+    }));
+
+    clickToastAction(toast.info);
+    expect(store.view).toEqual({ kind: "downloads" });
+  });
+
+  it("reloads the downloads when one had finished before it could be cancelled", async () => {
+    vi.mocked(api.cancelJob).mockResolvedValue(false);
+    vi.mocked(api.listDownloads).mockResolvedValue([]);
+    expect(await store.cancelJob(downloadJob({ id: "d50" }))).toBe(false);
+    expect(toast.info).toHaveBeenCalledWith("The download had already finished");
+    expect(api.listDownloads).toHaveBeenCalledOnce();
     expect(api.listBackups).not.toHaveBeenCalled();
   });
 });

@@ -133,3 +133,19 @@ describe("BackupDetails: restore", () => {
     expect(screen.queryByTestId("restore-backup")).not.toBeInTheDocument();
   });
 });
+
+describe("BackupDetails: download", () => {
+  it("offers to prepare a download beside the restore when the caller can", async () => {
+    const ondownload = vi.fn();
+    const user = userEvent.setup();
+    const { unmount } = render(BackupDetails, { props: { record: record(), onrestore: vi.fn(), ondownload } });
+
+    expect(screen.getByTestId("restore-backup")).toBeInTheDocument();
+    await user.click(screen.getByTestId("prepare-download"));
+    expect(ondownload).toHaveBeenCalledOnce();
+    unmount();
+
+    render(BackupDetails, { props: { record: record(), onrestore: vi.fn() } });
+    expect(screen.queryByTestId("prepare-download")).not.toBeInTheDocument();
+  });
+});

@@ -3,11 +3,14 @@ import type { ApplicationTree } from "../bindings/ApplicationTree";
 import type { BackupEntry } from "../bindings/BackupEntry";
 import type { BackupRecord } from "../bindings/BackupRecord";
 import type { BackupRequest } from "../bindings/BackupRequest";
+import type { DownloadRequest } from "../bindings/DownloadRequest";
+import type { DownloadSummary } from "../bindings/DownloadSummary";
 import type { Environment } from "../bindings/Environment";
 import type { Job } from "../bindings/Job";
 import type { JobRequest } from "../bindings/JobRequest";
 import type { RestoreRequest } from "../bindings/RestoreRequest";
 import type { RestoreSummary } from "../bindings/RestoreSummary";
+import type { DownloadJob } from "../downloads";
 
 export const MiB = 1024 * 1024;
 
@@ -70,6 +73,42 @@ export const tree: ApplicationTree[] = [
   },
   { id: "a2", name: "Blog", createdAt: "2024-01-02T00:00:00Z", environments: [] },
 ];
+
+/** A download of `record()` (a backup of production, e1) into /home/me/Downloads, downloading. */
+export function downloadJob(
+  overrides: Partial<Omit<DownloadJob, "request">> & { request?: Partial<DownloadRequest> } = {},
+): DownloadJob {
+  const { request, outcome = null, ...rest } = overrides;
+  return {
+    ...jobWith(
+      {
+        type: "download",
+        backupId: "20250303T143000Z-abcd1234",
+        directory: "/home/me/Downloads",
+        database: true,
+        media: true,
+        ...request,
+      },
+      { id: "d1", phase: "downloading", bytesTotal: 132 * MiB, ...rest },
+    ),
+    outcome,
+  } as DownloadJob;
+}
+
+/** What a download of `record()`'s database and media into /home/me/Downloads wrote. */
+export function downloadSummary(): { type: "download" } & DownloadSummary {
+  const dir = "/home/me/Downloads";
+  return {
+    type: "download",
+    backupId: "20250303T143000Z-abcd1234",
+    directory: dir,
+    files: [
+      { path: `${dir}/Shop-production-20250303T143000Z.dump`, bytes: 120 * MiB, sha256: "a".repeat(64) },
+      { path: `${dir}/Shop-production-20250303T143000Z-media.tar`, bytes: 12 * MiB, sha256: "c".repeat(64) },
+      { path: `${dir}/SHA256SUMS`, bytes: 230, sha256: "e".repeat(64) },
+    ],
+  };
+}
 
 /** A restore job of `record()` into staging (e2), restoring. */
 export function restoreJob(overrides: JobOverrides<RestoreRequest> = {}): Job {

@@ -1,0 +1,60 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from '@wdio/globals';
+import {
+  byTestId, click, createNamed, psql, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+} from './helpers.js';
+
+const DATABASE = `e2e_download_${process.pid}`;
+
+describe('Prepare download', () => {
+  before(() => {
+    psql('postgres', `CREATE DATABASE ${DATABASE}`);
+    psql(DATABASE, 'CREATE TABLE note (id int); INSERT INTO note SELECT generate_series(1, 100);');
+  });
+
+  after(() => {
+    psql('postgres', `DROP DATABASE IF EXISTS ${DATABASE}`);
+  });
+
+  it('prepares a backup for download and lists it as ready', async () => {
+    await createNamed('empty-create-application', 'blog');
+    await (await sidebarItem('app-item', 'blog')).click();
+    await createNamed('add-environment', 'production');
+    await (await sidebarItem('env-item', 'production')).click();
+    await typeInto('database-url-input', testDatabaseUrl().replace('/postgres?', `/${DATABASE}?`));
+    await click('fill-from-url');
+    await click('save-connection');
+    await click('create-backup');
+    await click('backup-submit');
+    const row = await $('[data-testid="backup-row"][data-status="succeeded"]');
+    await row.waitForDisplayed({ timeout: 60_000 });
+    await row.click();
+
+    await click('prepare-download');
+    // The native folder dialog cannot be driven over WebDriver: the dialog's documented test
+    // hook supplies the folder instead.
+    const folder = mkdtempSync(path.join(os.tmpdir(), 'lifeboat-e2e-download-'));
+    await browser.execute((dir) => {
+      window.__LIFEBOAT_E2E_DOWNLOAD_DIR__ = dir;
+    }, folder);
+    await click('download-choose-folder');
+    await click('download-submit');
+
+    await browser.keys('Escape'); // the backup details drawer covers the sidebar
+    await click('nav-downloads');
+    const ready = await $('[data-testid="download-row"][data-status="succeeded"]');
+    await ready.waitForDisplayed({ timeout: 60_000 });
+    await expect(ready.$('[data-testid="download-show"]')).toBeDisplayed();
+    await screenshot('downloads');
+
+    const files = readdirSync(folder).sort();
+    expect(files).toHaveLength(2);
+    expect(files[0]).toBe('SHA256SUMS');
+    expect(files[1]).toMatch(/^blog-production-\d{8}T\d{6}Z\.dump$/);
+    expect(statSync(path.join(folder, files[1])).mode & 0o777).toBe(0o600);
+    execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: folder });
+  });
+});
