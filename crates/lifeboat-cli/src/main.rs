@@ -62,21 +62,7 @@ enum Command {
     Backups { app: String, env: String },
     /// Restore a backup (what it holds unless --db or --media is given) into its own
     /// environment or --to APP/ENV. Takes a safety backup of the destination first.
-    Restore {
-        backup_id: String,
-        #[arg(long, value_name = "APP/ENV")]
-        to: Option<String>,
-        #[arg(long)]
-        db: bool,
-        #[arg(long)]
-        media: bool,
-        /// Skip the safety backup of the destination (what it holds now is then lost).
-        #[arg(long)]
-        no_safety_backup: bool,
-        /// Confirm that the destination's current content will be overwritten.
-        #[arg(long)]
-        yes: bool,
-    },
+    Restore(restore::RestoreArgs),
     /// Write a backup's dump and media tar (decrypted, with SHA256SUMS) into a folder.
     Download {
         backup_id: String,
@@ -282,24 +268,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             });
             Ok(())
         }
-        Command::Restore {
-            backup_id,
-            to,
-            db,
-            media,
-            no_safety_backup,
-            yes,
-        } => {
-            let args = restore::RestoreArgs {
-                backup_id,
-                to,
-                db,
-                media,
-                no_safety_backup,
-                yes,
-            };
-            restore::restore(lb, args, out).await
-        }
+        Command::Restore(args) => restore::restore(lb, args, out).await,
         Command::Download {
             backup_id,
             dir,

@@ -8,14 +8,22 @@ use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
 use crate::output::Output;
 use crate::progress;
 
+#[derive(clap::Args)]
 pub struct RestoreArgs {
-    pub backup_id: String,
-    /// `APP/ENV`; the backup's own environment when absent.
-    pub to: Option<String>,
-    pub db: bool,
-    pub media: bool,
-    pub no_safety_backup: bool,
-    pub yes: bool,
+    backup_id: String,
+    /// The destination; the backup's own environment when absent.
+    #[arg(long, value_name = "APP/ENV")]
+    to: Option<String>,
+    #[arg(long)]
+    db: bool,
+    #[arg(long)]
+    media: bool,
+    /// Skip the safety backup of the destination (what it holds now is then lost).
+    #[arg(long)]
+    no_safety_backup: bool,
+    /// Confirm that the destination's current content will be overwritten.
+    #[arg(long)]
+    yes: bool,
 }
 
 pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<()> {

@@ -52,16 +52,7 @@ async fn verify_with_stock_tools(f: &Fixture, manifest: &BackupManifest, dir: &s
     assert!(toc.contains("EXTENSION - pgcrypto"), "{toc}");
 
     let restored = common::create_database("restored").await;
-    let i = common::pg_input(&restored);
-    common::run(
-        Command::new(common::pg_tool("pg_restore"))
-            .args(["--no-owner", "--exit-on-error", "-d", &restored])
-            .env("PGHOST", &i.host)
-            .env("PGPORT", i.port.to_string())
-            .env("PGUSER", &i.user)
-            .env("PGPASSWORD", i.password.as_deref().unwrap())
-            .arg(&dump),
-    );
+    common::pg_restore_by_hand(&restored, &dump);
     assert_eq!(
         common::fingerprint(&restored).await,
         common::fingerprint(&f.database).await

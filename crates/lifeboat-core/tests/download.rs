@@ -91,16 +91,7 @@ async fn a_download_restores_and_extracts_with_stock_tools() {
     );
 
     let restored = common::create_database("downloaded").await;
-    let i = common::pg_input(&restored);
-    common::run(
-        Command::new(common::pg_tool("pg_restore"))
-            .args(["--no-owner", "--exit-on-error", "-d", &restored])
-            .env("PGHOST", &i.host)
-            .env("PGPORT", i.port.to_string())
-            .env("PGUSER", &i.user)
-            .env("PGPASSWORD", i.password.as_deref().unwrap())
-            .arg(out.path().join(&dump)),
-    );
+    common::pg_restore_by_hand(&restored, &out.path().join(&dump));
     assert_eq!(
         common::fingerprint(&restored).await,
         common::fingerprint(&f.database).await

@@ -14,26 +14,11 @@ use super::artifact::{ArtifactInfo, ArtifactWriter};
 use super::writer_error;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
+use crate::postgres::client::{last_lines, pg_command, read_all};
 
 pub struct DumpOutcome {
     pub artifact: ArtifactInfo,
     pub toc_entries: u64,
-}
-
-pub fn pg_env(conn: &PgConnectionInput) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("PGHOST", conn.host.clone()),
-        ("PGPORT", conn.port.to_string()),
-        ("PGUSER", conn.user.clone()),
-        ("PGDATABASE", conn.database.clone()),
-        ("PGSSLMODE", conn.ssl_mode.as_str().to_owned()),
-        ("PGAPPNAME", "lifeboat".to_owned()),
-        ("PGCONNECT_TIMEOUT", "10".to_owned()),
-    ];
-    if let Some(password) = &conn.password {
-        env.push(("PGPASSWORD", password.clone()));
-    }
-    env
 }
 
 pub fn dump(
@@ -42,15 +27,7 @@ pub fn dump(
     mut out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<DumpOutcome> {
-    let mut command = Command::new(pg_dump);
-    // Only the connection given here counts: PGSERVICE, PGHOSTADDR, PGOPTIONS… inherited from a
-    // cron or CI environment must not point the dump elsewhere.
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("PG") {
-            command.env_remove(name);
-        }
-    }
-    let mut dumper = command
+    let mut dumper = pg_command(pg_dump, conn)
         // A migration holding a lock must fail the backup, not stall it (and the environment).
         .args([
             "--format=custom",
@@ -58,7 +35,6 @@ pub fn dump(
             "--no-password",
             "--lock-wait-timeout=120s",
         ])
-        .envs(pg_env(conn))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -183,16 +159,6 @@ fn stream(
     }
 }
 
-fn read_all(stream: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut s) = stream {
-            s.read_to_string(&mut text).ok();
-        }
-        text
-    })
-}
-
 /// Lines of `pg_restore --list` that are not comments are TOC entries.
 fn count_toc_entries(stream: Option<impl Read + Send + 'static>) -> JoinHandle<u64> {
     std::thread::spawn(move || {
@@ -204,14 +170,4 @@ fn count_toc_entries(stream: Option<impl Read + Send + 'static>) -> JoinHandle<u
                 .count() as u64
         })
     })
-}
-
-fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(3)..].join(" ");
-    if tail.is_empty() {
-        "no error output".to_owned()
-    } else {
-        tail
-    }
 }

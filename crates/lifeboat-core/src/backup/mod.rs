@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::error::{Error, ErrorCode};
-pub use database::pg_env;
+pub use crate::postgres::client::pg_env;
 pub use manifest::{BackupKind, BackupManifest};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

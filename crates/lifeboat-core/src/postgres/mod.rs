@@ -1,5 +1,6 @@
 //! Talking to an environment's PostgreSQL server: connection tests and the client tools.
 
+pub mod client;
 mod probe;
 pub mod tools;
 

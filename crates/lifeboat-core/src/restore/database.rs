@@ -22,6 +22,7 @@ use crate::backup::read::ArtifactReader;
 use crate::backup::verify::VerifyCheck;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
+use crate::postgres::client::{last_lines, pg_command, read_all};
 
 /// Bytes of plaintext withheld from pg_restore until the checksums match; more than the
 /// archive's final block marker, so pg_restore is provably still waiting for input.
@@ -100,12 +101,7 @@ pub fn stage(
     info: &ArtifactInfo,
     cancel: &CancellationToken,
 ) -> Result<PendingRestore> {
-    let mut command = Command::new(pg_restore);
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("PG") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = pg_command(pg_restore, conn);
     command
         .args([
             "--clean",
@@ -115,7 +111,6 @@ pub fn stage(
             "--no-password",
         ])
         .arg(format!("--dbname={}", conninfo_dbname(&conn.database)))
-        .envs(crate::backup::pg_env(conn))
         // A live application holding locks on the tables must fail the restore, not hang it.
         .env("PGOPTIONS", "-c lock_timeout=120s")
         .stdin(Stdio::piped())
@@ -445,26 +440,6 @@ pub async fn check(
 
 fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-fn read_all(stream: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut s) = stream {
-            s.read_to_string(&mut text).ok();
-        }
-        text
-    })
-}
-
-fn last_lines(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = lines[lines.len().saturating_sub(3)..].join(" ");
-    if tail.is_empty() {
-        "no error output".to_owned()
-    } else {
-        tail
-    }
 }
 
 #[cfg(test)]

@@ -187,3 +187,15 @@ pub fn run(cmd: &mut std::process::Command) -> Vec<u8> {
 pub fn pg_tool(name: &str) -> std::path::PathBuf {
     std::path::Path::new(&var("LIFEBOAT_TEST_PG_BIN")).join(name)
 }
+
+/// Restores a dump file into `database` with the stock pg_restore, as a person would by hand.
+pub fn pg_restore_by_hand(database: &str, dump: &std::path::Path) {
+    let i = pg_input(database);
+    run(std::process::Command::new(pg_tool("pg_restore"))
+        .args(["--no-owner", "--exit-on-error", "-d", database])
+        .env("PGHOST", &i.host)
+        .env("PGPORT", i.port.to_string())
+        .env("PGUSER", &i.user)
+        .env("PGPASSWORD", i.password.as_deref().unwrap())
+        .arg(dump));
+}

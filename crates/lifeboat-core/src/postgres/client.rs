@@ -1,0 +1,60 @@
+//! Running PostgreSQL's client tools (pg_dump, pg_restore) against one connection: settings
+//! through the environment, never the argument list, and their error output collected.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+use std::thread::JoinHandle;
+
+use crate::connection::PgConnectionInput;
+
+pub fn pg_env(conn: &PgConnectionInput) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("PGHOST", conn.host.clone()),
+        ("PGPORT", conn.port.to_string()),
+        ("PGUSER", conn.user.clone()),
+        ("PGDATABASE", conn.database.clone()),
+        ("PGSSLMODE", conn.ssl_mode.as_str().to_owned()),
+        ("PGAPPNAME", "lifeboat".to_owned()),
+        ("PGCONNECT_TIMEOUT", "10".to_owned()),
+    ];
+    if let Some(password) = &conn.password {
+        env.push(("PGPASSWORD", password.clone()));
+    }
+    env
+}
+
+/// `tool` set up to connect where `conn` says and nowhere else: PGSERVICE, PGHOSTADDR,
+/// PGOPTIONS… inherited from a cron or CI environment must not point it elsewhere.
+pub fn pg_command(tool: &Path, conn: &PgConnectionInput) -> Command {
+    let mut command = Command::new(tool);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("PG") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(pg_env(conn));
+    command
+}
+
+/// Reads a child's output to the end on a thread of its own.
+pub fn read_all(stream: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut s) = stream {
+            s.read_to_string(&mut text).ok();
+        }
+        text
+    })
+}
+
+/// The last few non-empty lines of a tool's error output, for an error message.
+pub fn last_lines(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = lines[lines.len().saturating_sub(3)..].join(" ");
+    if tail.is_empty() {
+        "no error output".to_owned()
+    } else {
+        tail
+    }
+}
