@@ -27,11 +27,13 @@ async function configureEnvironment(name, database, mediaDir) {
   await expect(byTestId('media-stats')).toHaveText(expect.stringContaining('1 file'));
 }
 
-/** Picks an option of a bits-ui select the way a keyboard user does: open, type, Enter. */
 async function choose(selectTestId, label) {
   await click(selectTestId);
-  await $(`[data-testid="${selectTestId}-option"]`).waitForDisplayed();
-  await browser.keys([...label, 'Enter']);
+  const option = await $(
+    `//*[@data-testid="${selectTestId}-option"][starts-with(normalize-space(.), "${label}")]`,
+  );
+  await option.waitForClickable({ timeoutMsg: `no clickable option ${label} in ${selectTestId}` });
+  await option.click();
 }
 
 describe('Restore', () => {
