@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, psql, psqlEnv, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, createNamed, psql, saveConnection, psqlEnv, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_shop_${process.pid}`;
@@ -58,7 +58,7 @@ describe('Backups', () => {
 
     await typeInto('database-url-input', testDatabaseUrl().replace('/postgres?', `/${DATABASE}?`));
     await click('fill-from-url');
-    await click('save-connection');
+    await saveConnection();
     await typeInto('media-dir-input', mediaDir);
     await click('save-media');
     await expect(byTestId('media-stats')).toHaveText(expect.stringContaining('2 files'));

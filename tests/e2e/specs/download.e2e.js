@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, psql, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_download_${process.pid}`;
@@ -26,7 +26,7 @@ describe('Prepare download', () => {
     await (await sidebarItem('env-item', 'production')).click();
     await typeInto('database-url-input', testDatabaseUrl().replace('/postgres?', `/${DATABASE}?`));
     await click('fill-from-url');
-    await click('save-connection');
+    await saveConnection();
     await click('create-backup');
     await click('backup-submit');
     const row = await $('[data-testid="backup-row"][data-status="succeeded"]');

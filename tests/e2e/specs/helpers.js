@@ -35,6 +35,18 @@ export async function sidebarItem(kind, name) {
   return item;
 }
 
+/**
+ * Saves the connection form and waits for the save to land: the media section saves the same
+ * environment, and a connection save still in flight would otherwise race it.
+ */
+export async function saveConnection() {
+  await click('save-connection');
+  const password = await byTestId('pg-password');
+  await browser.waitUntil(async () => ((await password.getAttribute('placeholder')) ?? '').includes('saved'), {
+    timeoutMsg: 'the connection was never saved',
+  });
+}
+
 export async function createNamed(openButton, name) {
   await click(openButton);
   await typeInto('name-input', name);

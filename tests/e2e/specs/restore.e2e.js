@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, psql, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const PRODUCTION = `e2e_prod_${process.pid}`;
@@ -21,7 +21,7 @@ async function configureEnvironment(name, database, mediaDir) {
   await (await sidebarItem('env-item', name)).click();
   await typeInto('database-url-input', testDatabaseUrl().replace('/postgres?', `/${database}?`));
   await click('fill-from-url');
-  await click('save-connection');
+  await saveConnection();
   await typeInto('media-dir-input', mediaDir);
   await click('save-media');
   await expect(byTestId('media-stats')).toHaveText(expect.stringContaining('1 file'));
