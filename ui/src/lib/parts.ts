@@ -1,0 +1,27 @@
+// The database and media checkboxes every dialog offers (back up, restore, download): whether
+// each part can be chosen, what it is, and why not when it cannot.
+import type { BackupManifest } from "./bindings/BackupManifest";
+import { formatBytes, plural } from "./format";
+
+export type Part = { available: boolean; description?: string; hint: string };
+export type Parts = { database: Part; media: Part };
+
+/** The parts a backup holds. */
+export function manifestParts(manifest: BackupManifest): Parts {
+  return {
+    database: {
+      available: manifest.database !== null,
+      description: manifest.database
+        ? `PostgreSQL ${manifest.database.serverVersion} · ${formatBytes(manifest.database.artifact.plaintextBytes)}`
+        : undefined,
+      hint: "This backup holds no database.",
+    },
+    media: {
+      available: manifest.media !== null,
+      description: manifest.media
+        ? `${plural(manifest.media.fileCount, "file")} · ${formatBytes(manifest.media.totalBytes)}`
+        : undefined,
+      hint: "This backup holds no media.",
+    },
+  };
+}
