@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, closeDialog, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_download_${process.pid}`;
@@ -43,7 +43,8 @@ describe('Prepare download', () => {
     await click('download-choose-folder');
     await click('download-submit');
 
-    await browser.keys('Escape'); // the backup details drawer covers the sidebar
+    await byTestId('download-dialog').waitForExist({ reverse: true, timeoutMsg: 'the download dialog stayed open' });
+    await closeDialog('backup-details'); // the drawer covers the sidebar
     await click('nav-downloads');
     const ready = await $('[data-testid="download-row"][data-status="succeeded"]');
     await ready.waitForDisplayed({ timeout: 60_000 });

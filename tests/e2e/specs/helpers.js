@@ -28,6 +28,14 @@ export async function click(testId) {
   await el.click();
 }
 
+/** Closes a modal or drawer with its close button and waits until it is gone. */
+export async function closeDialog(testId) {
+  const close = await $(`[data-testid="${testId}"] [aria-label="Close"]`);
+  await close.waitForClickable();
+  await close.click();
+  await byTestId(testId).waitForExist({ reverse: true, timeoutMsg: `${testId} stayed open` });
+}
+
 /** The sidebar item of the given kind (`app-item`, `env-item`) whose text is `name`. */
 export async function sidebarItem(kind, name) {
   const item = await $(`//*[@data-testid="${kind}"][normalize-space(.)="${name}"]`);
