@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod notifications;
 
 use lifeboat_core::{Home, Lifeboat};
 use tauri::Emitter;
@@ -42,13 +43,16 @@ fn main() {
 }
 
 /// Job progress reaches the window as `job` events carrying the whole job record.
+/// Finished jobs may also raise a native notification.
 fn forward_job_events(app: tauri::AppHandle, lifeboat: &Lifeboat) {
     let mut events = lifeboat.jobs().subscribe();
+    let lifeboat = lifeboat.clone();
     tauri::async_runtime::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;
         loop {
             match events.recv().await {
                 Ok(job) => {
+                    notifications::notify_if_due(&lifeboat, &job);
                     if let Err(e) = app.emit("job", &job) {
                         tracing::warn!("could not send a job event to the window: {e}");
                     }

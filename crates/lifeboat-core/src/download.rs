@@ -163,7 +163,7 @@ impl Lifeboat {
         let mut stored_so_far = 0;
         for (plan, name) in planned.iter().zip(names.iter()) {
             let key = format!("{}/{}", record.storage_dir, plan.artifact.name);
-            let opened = storage.reader(&key).await;
+            let opened = storage.reader(&key, cancel).await;
             let (size, source) = match opened {
                 Ok(opened) => opened,
                 Err(e) => {
@@ -426,7 +426,11 @@ fn write_artifact(
         if cancel.is_cancelled() {
             return Err(Error::cancelled());
         }
-        let n = match reader.read(&mut buf) {
+        let read = reader.read(&mut buf);
+        if cancel.is_cancelled() {
+            return Err(Error::cancelled());
+        }
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

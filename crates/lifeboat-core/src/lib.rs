@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lifeboat;
 pub mod lookup;
 pub mod media;
+pub mod notices;
 pub mod postgres;
 pub mod restore;
 pub mod retention;

@@ -8,7 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::fixture::{both, fixture, s3, Fixture};
+use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
+use common::stalling_proxy::StallingProxy;
 use lifeboat_core::backup::manifest::{BackupManifest, MEDIA_FILE};
 use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::jobs::{JobOutcome, JobStatus};
@@ -202,4 +203,37 @@ async fn a_folder_that_is_not_there_is_refused() {
         (e.code, e.field.as_deref()),
         (ErrorCode::Validation, Some("directory"))
     );
+}
+
+#[tokio::test]
+async fn cancelling_a_stalled_download_leaves_nothing() {
+    let proxy = StallingProxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let mut settings = common::s3_settings();
+    settings.endpoint = Some(proxy.endpoint.clone());
+    let f = fixture(Target::S3(settings, common::s3_secret())).await;
+    common::write_incompressible(&f.media.path().join("noise.bin"), 2 << 20);
+    let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let out = tempfile::tempdir().unwrap();
+
+    // The network stops mid-way through the media artifact and stays stopped: the download
+    // cannot finish before it is cancelled.
+    proxy.stall_after(backup.media.as_ref().unwrap().artifact.stored_bytes / 2);
+    let mut events = f.lb.jobs().subscribe();
+    let job =
+        f.lb.start_download(&request(&backup, out.path()))
+            .await
+            .unwrap();
+    loop {
+        let event = events.recv().await.unwrap();
+        if event.id == job.id && event.bytes_done > 0 {
+            break;
+        }
+    }
+    assert!(!names_in(out.path()).is_empty(), "nothing written yet");
+
+    assert!(f.lb.jobs().cancel(&job.id));
+    let ended = wait_finished(&f.lb, &job).await;
+    proxy.release();
+    assert_eq!(ended.status, JobStatus::Cancelled);
+    assert_eq!(names_in(out.path()), Vec::<String>::new());
 }

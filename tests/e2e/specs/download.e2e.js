@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, closeDialog, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, closeDialog, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto, waitForNotification,
 } from './helpers.js';
 
 const DATABASE = `e2e_download_${process.pid}`;
@@ -50,6 +50,8 @@ describe('Prepare download', () => {
     await ready.waitForDisplayed({ timeout: 60_000 });
     await expect(ready.$('[data-testid="download-show"]')).toBeDisplayed();
     await screenshot('downloads');
+    const notified = await waitForNotification('Download ready: blog / production backup of');
+    expect(notified).toContain(`string "Written to ${folder}"`);
 
     const files = readdirSync(folder).sort();
     expect(files).toHaveLength(2);

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { artifacts } from '../wdio.conf.js';
 
@@ -82,4 +83,18 @@ export function psql(database, sql) {
   })
     .toString()
     .trim();
+}
+
+/**
+ * Waits for a desktop notification whose title starts with `title` to be sent in the test's
+ * D-Bus session (scripts/lib/with-notifications records them); returns what was recorded.
+ */
+export async function waitForNotification(title) {
+  const log = env('LIFEBOAT_TEST_NOTIFICATIONS');
+  let recorded = '';
+  await browser.waitUntil(() => {
+    recorded = readFileSync(log, 'utf8');
+    return recorded.includes(`string "${title}`);
+  }, { timeout: 30_000, timeoutMsg: `no notification titled "${title}…" was sent` });
+  return recorded;
 }

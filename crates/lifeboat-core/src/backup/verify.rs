@@ -47,11 +47,15 @@ impl Lifeboat {
         let identity = self
             .recovery_identity_for(&record.manifest.encryption.recipient)
             .await?;
+        // Verifying is not a cancellable job (yet): its reads run to the end.
+        let never = tokio_util::sync::CancellationToken::new();
         let mut checks = Vec::new();
         if let Some(db) = &record.manifest.database {
             let needed = crate::restore::major_of(&db.pg_dump_version);
             let pg_restore = pg_restore_for(self, needed).await;
-            let (size, source) = storage.reader(&artifact_key(&record, &db.artifact)).await?;
+            let (size, source) = storage
+                .reader(&artifact_key(&record, &db.artifact), &never)
+                .await?;
             let info = db.artifact.clone();
             let identity = identity.clone();
             checks.extend(
@@ -71,7 +75,7 @@ impl Lifeboat {
         }
         if let Some(media) = &record.manifest.media {
             let (size, source) = storage
-                .reader(&artifact_key(&record, &media.artifact))
+                .reader(&artifact_key(&record, &media.artifact), &never)
                 .await?;
             let info = media.artifact.clone();
             let identity = identity.clone();

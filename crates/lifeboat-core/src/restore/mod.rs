@@ -375,7 +375,7 @@ impl Lifeboat {
                 return Ok(None);
             };
             let reader = self
-                .open_artifact(plan, &part.artifact, &progress, "database")
+                .open_artifact(plan, &part.artifact, &progress, "database", &stop)
                 .await?;
             let (connection, pg_restore) = (connection.clone(), pg_restore.clone());
             let options = database::Options {
@@ -395,7 +395,7 @@ impl Lifeboat {
                 return Ok(None);
             };
             let reader = self
-                .open_artifact(plan, &part.artifact, &progress, "media")
+                .open_artifact(plan, &part.artifact, &progress, "media", &stop)
                 .await?;
             let (info, dir, job_id) = (part.artifact.clone(), dir.clone(), job_id.to_owned());
             let cancel = stop.clone();
@@ -408,6 +408,7 @@ impl Lifeboat {
         drop(ticker);
         let (staged_database, staged_media) = match (staged_database, staged_media) {
             (Ok(d), Ok(m)) => (d, m),
+            _ if cancel.is_cancelled() => return Err(Error::cancelled()),
             (Err(e), Ok(_)) | (Ok(_), Err(e)) => return Err(e),
             (Err(a), Err(b)) => {
                 return Err(
@@ -472,9 +473,10 @@ impl Lifeboat {
         artifact: &crate::backup::artifact::ArtifactInfo,
         progress: &Arc<AtomicU64>,
         label: &str,
+        cancel: &CancellationToken,
     ) -> Result<ArtifactReader> {
         let key = format!("{}/{}", plan.record.storage_dir, artifact.name);
-        let (size, source) = plan.storage.reader(&key).await?;
+        let (size, source) = plan.storage.reader(&key, cancel).await?;
         let source = Counted {
             inner: tokio_util::io::SyncIoBridge::new(source),
             progress: progress.clone(),

@@ -15,6 +15,8 @@ use object_store::{
     PutPayload, RetryConfig,
 };
 
+use tokio_util::sync::CancellationToken;
+
 use crate::error::{Error, ErrorCode, Result};
 use crate::targets::S3Settings;
 pub use errors::{map_store_error, map_store_io_error};
@@ -203,20 +205,33 @@ impl Storage {
             .map_err(|e| map_store_error(e, &format!("reading {name}")))
     }
 
-    /// A streaming reader of an object and its size, for reading large artifacts back.
+    /// A streaming reader of an object and its size, for reading large artifacts back. Once
+    /// `cancel` fires, reads fail at once, even while the network is stalled.
     pub async fn reader(
         &self,
         name: &str,
+        cancel: &CancellationToken,
     ) -> Result<(u64, impl tokio::io::AsyncRead + Send + Unpin + use<>)> {
-        use futures_util::TryStreamExt;
+        use futures_util::{StreamExt, TryStreamExt};
         let got = self
             .store
             .get(&self.key(name))
             .await
             .map_err(|e| map_store_error(e, &format!("reading {name}")))?;
         let size = got.meta.size;
-        let stream = got.into_stream().map_err(std::io::Error::other);
-        Ok((size, tokio_util::io::StreamReader::new(stream)))
+        let chunks = got.into_stream().map_err(std::io::Error::other);
+        let stream = futures_util::stream::unfold(
+            (chunks, cancel.clone()),
+            |(mut chunks, cancel)| async move {
+                let next = tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => Some(Err(std::io::Error::other("cancelled"))),
+                    next = chunks.next() => next,
+                };
+                next.map(|item| (item, (chunks, cancel)))
+            },
+        );
+        Ok((size, tokio_util::io::StreamReader::new(Box::pin(stream))))
     }
 
     /// Names (relative to `dir`) of every object under `dir`.

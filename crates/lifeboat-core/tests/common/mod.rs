@@ -7,6 +7,7 @@ use lifeboat_core::targets::S3Settings;
 use lifeboat_core::{Home, Lifeboat};
 
 pub mod fixture;
+pub mod stalling_proxy;
 
 pub fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -149,6 +150,20 @@ pub async fn fingerprint(database: &str) -> Vec<(String, i64, String)> {
 
 /// A media tree with the awkward cases: unicode and long names, empty directories, zero-byte
 /// files, a symlink, nested directories.
+/// A file of `len` bytes zstd cannot shrink (xorshift noise), so stored sizes stay large.
+pub fn write_incompressible(path: &std::path::Path, len: usize) {
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let bytes: Vec<u8> = (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
 pub fn create_media_tree(root: &std::path::Path) {
     use std::fs;
     fs::create_dir_all(root.join("uploads/2026/11")).unwrap();
