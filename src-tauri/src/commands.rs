@@ -4,6 +4,7 @@
 use lifeboat_core::applications::{Application, ApplicationTree};
 use lifeboat_core::backup::verify::VerifyReport;
 use lifeboat_core::backup::{BackupEntry, BackupRequest};
+use lifeboat_core::catalog_sync::SyncReport;
 use lifeboat_core::connection::{self, PgConnectionInput};
 use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::environments::{Environment, EnvironmentInput};
@@ -11,7 +12,9 @@ use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
 use lifeboat_core::media::MediaStats;
 use lifeboat_core::postgres::ConnectionReport;
+use lifeboat_core::prune::{PruneReport, RetentionDecision};
 use lifeboat_core::restore::{RestorePreview, RestoreRequest};
+use lifeboat_core::retention::RetentionPolicy;
 use lifeboat_core::targets::{StorageTarget, TargetInput, TargetReport};
 use lifeboat_core::{Lifeboat, Result};
 use tauri::State;
@@ -48,6 +51,11 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         list_downloads,
         show_in_folder,
         export_recovery_key,
+        set_pinned,
+        set_retention,
+        retention_preview,
+        prune,
+        sync_catalog,
     ]
 }
 
@@ -229,4 +237,37 @@ fn show_in_folder(path: String) -> Result<()> {
 #[tauri::command]
 async fn export_recovery_key(core: Core<'_>, path: String) -> Result<()> {
     core.export_recovery_key(std::path::Path::new(&path)).await
+}
+
+#[tauri::command]
+async fn set_pinned(core: Core<'_>, backup_id: String, pinned: bool) -> Result<()> {
+    core.set_pinned(&backup_id, pinned).await
+}
+
+#[tauri::command]
+async fn set_retention(
+    core: Core<'_>,
+    environment_id: String,
+    policy: RetentionPolicy,
+) -> Result<Environment> {
+    core.set_retention(&environment_id, &policy).await
+}
+
+#[tauri::command]
+async fn retention_preview(
+    core: Core<'_>,
+    environment_id: String,
+    policy: RetentionPolicy,
+) -> Result<Vec<RetentionDecision>> {
+    core.retention_preview(&environment_id, &policy).await
+}
+
+#[tauri::command]
+async fn prune(core: Core<'_>, environment_id: String) -> Result<PruneReport> {
+    core.prune(&environment_id, false).await
+}
+
+#[tauri::command]
+async fn sync_catalog(core: Core<'_>, target_id: String) -> Result<SyncReport> {
+    core.sync_catalog(&target_id).await
 }

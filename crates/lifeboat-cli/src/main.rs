@@ -4,6 +4,7 @@
 mod output;
 mod progress;
 mod restore;
+mod retention;
 mod secrets;
 
 use std::path::PathBuf;
@@ -77,9 +78,27 @@ enum Command {
     Jobs { app: String, env: String },
     /// Re-read a backup from storage, decrypt it, and check every checksum and the dump's TOC.
     Verify { backup_id: String },
+    /// Apply the environment's retention policy: delete the backups it no longer keeps.
+    Prune {
+        app: String,
+        env: String,
+        /// Only list what would be deleted.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The local catalog of applications, environments and backups.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
     /// The recovery key that encrypts backups.
     #[command(subcommand)]
     Key(KeyCommand),
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// Add the backups found in a storage target (every manifest.json under it) to the
+    /// catalog, creating their applications and environments when missing.
+    Sync { target: String },
 }
 
 #[derive(Subcommand)]
@@ -332,6 +351,12 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                 table(&["JOB", "KIND", "STATUS", "STARTED", "ERROR"], rows)
             });
             Ok(())
+        }
+        Command::Prune { app, env, dry_run } => {
+            retention::prune(lb, &app, &env, dry_run, out).await
+        }
+        Command::Catalog(CatalogCommand::Sync { target }) => {
+            retention::sync(lb, &target, out).await
         }
         Command::Verify { backup_id } => {
             let report = lb.verify_backup(&backup_id).await?;

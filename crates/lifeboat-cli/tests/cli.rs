@@ -168,6 +168,39 @@ fn a_pre_deploy_backup_from_the_command_line() {
         imported["recipient"],
         entries[0]["backup"]["manifest"]["encryption"]["recipient"]
     );
+
+    let pruned = cli.run(&["prune", "shop", "production", "--dry-run"]);
+    assert_eq!(pruned["dryRun"], true);
+    assert_eq!(pruned["decisions"][0]["backupId"], id.as_str());
+    assert_eq!(
+        pruned["decisions"][0]["delete"], false,
+        "the newest is kept"
+    );
+
+    // That other machine, pointed at the same bucket, finds the backup and can read it.
+    other.ok(&mut add_s3_target(
+        &other,
+        "offsite",
+        &var("LIFEBOAT_TEST_S3_SECRET_ACCESS_KEY"),
+    ));
+    let synced = other.run(&["catalog", "sync", "offsite"]);
+    assert!(synced["imported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|i| i == id.as_str()));
+    let found = other.run(&["backups", "shop", "production"]);
+    let found = found
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["backup"]["id"] == id.as_str())
+        .expect("the synced backup is listed");
+    assert_eq!(
+        found["backup"]["storedBytes"],
+        entries[0]["backup"]["storedBytes"]
+    );
+    assert_eq!(other.run(&["verify", &id])["ok"], true);
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::lifeboat::Lifeboat;
 use crate::media::{self, MediaStats};
 use crate::postgres::{self, ConnectionReport};
+use crate::retention::RetentionPolicy;
 use crate::validation;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -27,6 +28,7 @@ pub struct Environment {
     pub media_dir: Option<String>,
     pub target_id: String,
     pub created_at: String,
+    pub retention: RetentionPolicy,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

@@ -3,6 +3,7 @@
 pub mod applications;
 pub mod backup;
 pub mod catalog;
+pub mod catalog_sync;
 pub mod connection;
 pub mod credentials;
 pub mod disk;
@@ -17,6 +18,7 @@ pub mod lookup;
 pub mod media;
 pub mod notices;
 pub mod postgres;
+pub mod prune;
 pub mod restore;
 pub mod retention;
 mod running;

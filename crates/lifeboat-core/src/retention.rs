@@ -52,6 +52,22 @@ pub enum Label {
     Monthly,
 }
 
+impl Label {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Daily, Self::Weekly, Self::Monthly]
+            .into_iter()
+            .find(|l| l.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Candidate {
     pub id: String,

@@ -45,6 +45,40 @@ pub struct BackupRecord {
     pub manifest: BackupManifest,
     /// The latest verification, if one ran.
     pub verification: Option<verify::VerifyReport>,
+    /// A scheduled backup's grandfather-father-son tier, as retention last set it.
+    pub label: Option<crate::retention::Label>,
+    /// Kept forever, whatever the retention policy says.
+    pub pinned: bool,
+}
+
+impl BackupRecord {
+    /// A backup as the catalog first records it: just committed, or found in storage.
+    pub fn new(
+        manifest: BackupManifest,
+        job_id: Option<String>,
+        target_id: &str,
+        storage_dir: &str,
+    ) -> Self {
+        let stored_bytes = [
+            manifest.database.as_ref().map(|d| &d.artifact),
+            manifest.media.as_ref().map(|m| &m.artifact),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|a| a.stored_bytes)
+        .sum();
+        Self {
+            id: manifest.backup_id.clone(),
+            job_id,
+            target_id: target_id.to_owned(),
+            storage_dir: storage_dir.to_owned(),
+            stored_bytes,
+            manifest,
+            verification: None,
+            label: None,
+            pinned: false,
+        }
+    }
 }
 
 /// One row of an environment's Backups view: every attempt, with the backup it produced.

@@ -16,7 +16,7 @@ use super::manifest::{
 use super::{database, media, BackupEntry, BackupRecord, BackupRequest};
 use crate::catalog::new_id;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobRequest};
+use crate::jobs::{Job, JobRequest, JobStatus};
 use crate::lifeboat::Lifeboat;
 use crate::storage::Storage;
 
@@ -45,14 +45,14 @@ impl Lifeboat {
         Ok(jobs
             .into_iter()
             .filter(|j| matches!(j.request, JobRequest::Backup(_)))
-            .map(|job| {
+            .filter_map(|job| {
                 let at = backups
                     .iter()
                     .position(|b| b.job_id.as_deref() == Some(job.id.as_str()));
-                BackupEntry {
-                    backup: at.map(|i| backups.swap_remove(i)),
-                    job,
-                }
+                let backup = at.map(|i| backups.swap_remove(i));
+                // A run whose backup retention has since deleted is history, not a backup.
+                let pruned = backup.is_none() && job.status == JobStatus::Succeeded;
+                (!pruned).then_some(BackupEntry { backup, job })
             })
             .collect())
     }
@@ -334,23 +334,7 @@ impl Lifeboat {
         storage
             .put_manifest(&format!("{dir}/{MANIFEST_FILE}"), body)
             .await?;
-        let stored_bytes = [
-            &manifest.database.as_ref().map(|d| &d.artifact),
-            &manifest.media.as_ref().map(|m| &m.artifact),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|a| a.stored_bytes)
-        .sum();
-        let record = BackupRecord {
-            id: manifest.backup_id.clone(),
-            job_id: Some(job_id.to_owned()),
-            target_id: target_id.to_owned(),
-            storage_dir: dir.to_owned(),
-            stored_bytes,
-            manifest,
-            verification: None,
-        };
+        let record = BackupRecord::new(manifest, Some(job_id.to_owned()), target_id, dir);
         self.catalog()
             .insert_backup(&record, &record.manifest.environment.id)
             .await?;

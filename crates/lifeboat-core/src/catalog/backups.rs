@@ -1,6 +1,11 @@
 use super::Catalog;
 use crate::backup::{BackupManifest, BackupRecord};
 use crate::error::{Error, ErrorCode, Result};
+use crate::jobs::JobRequest;
+use crate::retention::Label;
+
+const COLUMNS: &str =
+    "id, job_id, target_id, storage_dir, stored_bytes, manifest, verification, label, pinned";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -11,6 +16,8 @@ struct Row {
     stored_bytes: i64,
     manifest: String,
     verification: Option<String>,
+    label: Option<String>,
+    pinned: bool,
 }
 
 impl TryFrom<Row> for BackupRecord {
@@ -32,18 +39,19 @@ impl TryFrom<Row> for BackupRecord {
             storage_dir: r.storage_dir,
             stored_bytes: r.stored_bytes.max(0) as u64,
             manifest,
+            label: r.label.as_deref().and_then(Label::parse),
+            pinned: r.pinned,
         })
     }
 }
 
 impl Catalog {
     pub async fn backup(&self, id: &str) -> Result<BackupRecord> {
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT id, job_id, target_id, storage_dir, stored_bytes, manifest, verification FROM backups WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?;
+        let sql = format!("SELECT {COLUMNS} FROM backups WHERE id = ? AND NOT deleting");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
         row.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("There is no backup {id}.")))?
             .try_into()
     }
@@ -65,26 +73,8 @@ impl Catalog {
 
     /// Records a committed backup and releases its job's cleanup claim, in one transaction.
     pub async fn insert_backup(&self, record: &BackupRecord, environment_id: &str) -> Result<()> {
-        let manifest = serde_json::to_string(&record.manifest)
-            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO backups (id, environment_id, job_id, target_id, storage_dir, kind, created_at,
-                 finished_at, stored_bytes, manifest)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&record.id)
-        .bind(environment_id)
-        .bind(&record.job_id)
-        .bind(&record.target_id)
-        .bind(&record.storage_dir)
-        .bind(record.manifest.kind.as_str())
-        .bind(&record.manifest.created_at)
-        .bind(&record.manifest.finished_at)
-        .bind(record.stored_bytes as i64)
-        .bind(manifest)
-        .execute(&mut *tx)
-        .await?;
+        insert_backup_row(&mut tx, record, environment_id).await?;
         if let Some(job_id) = &record.job_id {
             // A job another process declared interrupted may have had its objects removed.
             let claimed = sqlx::query(
@@ -104,14 +94,148 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records a backup found in storage, with a finished backup job standing for the run that
+    /// made it (the Backups view lists runs), in one transaction.
+    pub async fn import_backup(
+        &self,
+        record: &BackupRecord,
+        environment_id: &str,
+        request: &JobRequest,
+    ) -> Result<()> {
+        let job_id = record.job_id.as_deref().ok_or_else(|| {
+            Error::new(ErrorCode::Internal, "An imported backup needs its job id.")
+        })?;
+        let request = serde_json::to_string(request)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO jobs (id, kind, environment_id, status, request, backup_id, target_id,
+                 cancellable, created_at, finished_at)
+             VALUES (?, 'backup', ?, 'succeeded', ?, ?, ?, 0, ?, ?)",
+        )
+        .bind(job_id)
+        .bind(environment_id)
+        .bind(request)
+        .bind(&record.id)
+        .bind(&record.target_id)
+        .bind(&record.manifest.created_at)
+        .bind(&record.manifest.finished_at)
+        .execute(&mut *tx)
+        .await?;
+        insert_backup_row(&mut tx, record, environment_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub async fn backups_of(&self, environment_id: &str) -> Result<Vec<BackupRecord>> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, job_id, target_id, storage_dir, stored_bytes, manifest, verification FROM backups
-             WHERE environment_id = ? ORDER BY created_at DESC",
+        let sql = format!(
+            "SELECT {COLUMNS} FROM backups WHERE environment_id = ? AND NOT deleting
+             ORDER BY created_at DESC"
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(environment_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    pub async fn set_label(&self, id: &str, label: Label) -> Result<()> {
+        sqlx::query("UPDATE backups SET label = ? WHERE id = ?")
+            .bind(label.as_str())
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub async fn set_pinned(&self, id: &str, pinned: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE backups SET pinned = ? WHERE id = ? AND NOT deleting")
+            .bind(pinned)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("There is no backup {id}."),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hides a backup whose deletion from storage is about to begin; returns false when it
+    /// was pinned (or is gone) in the meantime.
+    pub async fn mark_deleting(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("UPDATE backups SET deleting = 1 WHERE id = ? AND NOT pinned")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Backups of an environment whose deletion from storage began: (id, target, directory).
+    pub async fn backups_being_deleted(
+        &self,
+        environment_id: &str,
+    ) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, target_id, storage_dir FROM backups WHERE environment_id = ? AND deleting",
         )
         .bind(environment_id)
         .fetch_all(self.pool())
-        .await?;
-        rows.into_iter().map(TryInto::try_into).collect()
+        .await?)
     }
+
+    pub async fn delete_backup(&self, id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM backups WHERE id = ?")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Backups a running job (a restore, a download) is reading, in any process.
+    pub async fn backups_in_use(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT json_extract(request, '$.backupId') FROM jobs
+             WHERE status = 'running' AND json_extract(request, '$.backupId') IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Every backup id the catalog knows, deleted ones included (catalog sync skips these).
+    pub async fn backup_ids(&self) -> Result<std::collections::HashSet<String>> {
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM backups")
+            .fetch_all(self.pool())
+            .await?;
+        Ok(ids.into_iter().collect())
+    }
+}
+
+async fn insert_backup_row(
+    tx: &mut sqlx::SqliteConnection,
+    record: &BackupRecord,
+    environment_id: &str,
+) -> Result<()> {
+    let manifest = serde_json::to_string(&record.manifest)
+        .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO backups (id, environment_id, job_id, target_id, storage_dir, kind, created_at,
+             finished_at, stored_bytes, manifest)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&record.id)
+    .bind(environment_id)
+    .bind(&record.job_id)
+    .bind(&record.target_id)
+    .bind(&record.storage_dir)
+    .bind(record.manifest.kind.as_str())
+    .bind(&record.manifest.created_at)
+    .bind(&record.manifest.finished_at)
+    .bind(record.stored_bytes as i64)
+    .bind(manifest)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }

@@ -1,12 +1,13 @@
 use super::{name_conflict, Catalog};
 use crate::connection::{PgConnection, PgConnectionInput, SslMode};
 use crate::environments::Environment;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
+use crate::retention::RetentionPolicy;
 
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_password_saved, media_dir, target_id, created_at";
+                       pg_password_saved, media_dir, target_id, created_at, retention";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -22,6 +23,7 @@ struct Row {
     media_dir: Option<String>,
     target_id: String,
     created_at: String,
+    retention: Option<String>,
 }
 
 impl From<Row> for Environment {
@@ -52,6 +54,11 @@ impl From<Row> for Environment {
             media_dir: r.media_dir,
             target_id: r.target_id,
             created_at: r.created_at,
+            // Unreadable (written by a newer Lifeboat) reads as the defaults, never as "keep nothing".
+            retention: r
+                .retention
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default(),
         }
     }
 }
@@ -150,6 +157,19 @@ impl Catalog {
             return Err(Error::not_found("The environment"));
         }
         Ok(())
+    }
+
+    pub async fn set_retention(&self, id: &str, policy: &RetentionPolicy) -> Result<Environment> {
+        let json = serde_json::to_string(policy)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let sql = format!("UPDATE environments SET retention = ? WHERE id = ? RETURNING {COLUMNS}");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(json)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Into::into)
+            .ok_or_else(|| Error::not_found("The environment"))
     }
 
     pub async fn environments_using_target(&self, target_id: &str) -> Result<i64> {

@@ -257,17 +257,21 @@ impl Storage {
             .collect())
     }
 
+    /// Deletes one object; one that is not there is already deleted.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        match self.store.delete(&self.key(name)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(map_store_error(e, &format!("deleting {name}"))),
+        }
+    }
+
     /// Deletes every object under `dir`, the manifest first, so a cleanup cut short never
     /// leaves a commit marker beside missing artifacts.
     pub async fn delete_dir(&self, dir: &str) -> Result<()> {
         let mut names = self.list(dir).await?;
         names.sort_by_key(|n| n != crate::backup::manifest::MANIFEST_FILE);
         for name in names {
-            let key = self.key(&format!("{dir}/{name}"));
-            match self.store.delete(&key).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(map_store_error(e, &format!("deleting {name}"))),
-            }
+            self.delete(&format!("{dir}/{name}")).await?;
         }
         if let Some(root) = &self.local_root {
             let path = root.join(dir);

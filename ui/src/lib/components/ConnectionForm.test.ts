@@ -4,6 +4,7 @@ import userEvent from "@testing-library/user-event";
 import ConnectionForm from "./ConnectionForm.svelte";
 import * as api from "../api";
 import type { Environment } from "../bindings/Environment";
+import { environment } from "../testing/fixtures";
 
 vi.mock("../api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../api")>();
@@ -15,15 +16,7 @@ vi.mock("../api", async (importOriginal) => {
   };
 });
 
-const env: Environment = {
-  id: "e1",
-  applicationId: "a1",
-  name: "production",
-  connection: null,
-  mediaDir: "/srv/media",
-  targetId: "t-local",
-  createdAt: "2024-01-01T00:00:00Z",
-};
+const env: Environment = { ...environment, connection: null, mediaDir: "/srv/media" };
 
 describe("ConnectionForm", () => {
   beforeEach(() => {

@@ -22,6 +22,7 @@ export const environment: Environment = {
   mediaDir: "/srv/shop/media",
   targetId: "t-local",
   createdAt: "2024-01-01T00:00:00Z",
+  retention: { onDemandKeepRecent: 3, onDemandMaxAgeDays: 30, daily: 7, weekly: 4, monthly: 12 },
 };
 
 type JobOverrides<R> = Partial<Omit<Job, "request">> & { request?: Partial<R> };
@@ -160,6 +161,8 @@ export function record(overrides: Partial<BackupRecord> = {}): BackupRecord {
     storageDir: "Shop/production/20250303T143000Z-abcd1234",
     storedBytes: 40 * MiB,
     verification: null,
+    label: null,
+    pinned: false,
     manifest: {
       format: 1,
       backupId: "20250303T143000Z-abcd1234",

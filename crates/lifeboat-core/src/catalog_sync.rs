@@ -1,0 +1,178 @@
+//! Rebuilding the catalog from storage: every `manifest.json` under a target becomes a backup
+//! entry again, with the applications and environments it names, so a new machine pointed at
+//! the same bucket (with the recovery key) sees and restores everything.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::backup::manifest::{BackupManifest, FORMAT_VERSION, MANIFEST_FILE};
+use crate::backup::{BackupRecord, BackupRequest};
+use crate::catalog::new_id;
+use crate::environments::{Environment, EnvironmentInput};
+use crate::error::{ErrorCode, Result};
+use crate::jobs::JobRequest;
+use crate::lifeboat::Lifeboat;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct SyncReport {
+    /// Ids of the backups added to the catalog.
+    pub imported: Vec<String>,
+    pub already_known: u32,
+    /// "application/environment" of each environment created for imported backups.
+    pub environments_created: Vec<String>,
+    /// Backup directories without a manifest (cut off while running, or being deleted): not
+    /// backups, so not imported.
+    pub incomplete: Vec<String>,
+    /// Directories whose manifest could not be used, with the reason.
+    pub unreadable: Vec<SyncProblem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct SyncProblem {
+    pub directory: String,
+    pub reason: String,
+}
+
+impl Lifeboat {
+    pub async fn sync_catalog(&self, target_id: &str) -> Result<SyncReport> {
+        let target = self.catalog().target(target_id).await?;
+        let storage = self.target_storage(&target).await?;
+        let known = self.catalog().backup_ids().await?;
+        let mut report = SyncReport::default();
+        for (dir, has_manifest) in backup_dirs(storage.list("").await?) {
+            if !has_manifest {
+                report.incomplete.push(dir);
+                continue;
+            }
+            let body = storage.get(&format!("{dir}/{MANIFEST_FILE}")).await?;
+            let manifest = match read_manifest(&body) {
+                Ok(manifest) => manifest,
+                Err(reason) => {
+                    report.unreadable.push(SyncProblem {
+                        directory: dir,
+                        reason,
+                    });
+                    continue;
+                }
+            };
+            if known.contains(&manifest.backup_id) {
+                report.already_known += 1;
+                continue;
+            }
+            let env = self
+                .environment_for(&manifest, target_id, &mut report)
+                .await?;
+            let mut manifest = manifest;
+            // The catalog's copy names the local application and environment; the manifest in
+            // storage keeps the ids of the machine that made the backup.
+            manifest.application.id.clone_from(&env.application_id);
+            manifest.environment.id.clone_from(&env.id);
+            let request = JobRequest::Backup(BackupRequest {
+                environment_id: env.id.clone(),
+                database: manifest.database.is_some(),
+                media: manifest.media.is_some(),
+                note: manifest.note.clone(),
+                kind: manifest.kind,
+            });
+            let record = BackupRecord::new(manifest, Some(new_id()), target_id, &dir);
+            self.catalog()
+                .import_backup(&record, &env.id, &request)
+                .await?;
+            report.imported.push(record.id);
+        }
+        Ok(report)
+    }
+
+    /// The environment a found backup belongs to, by name, created when missing.
+    async fn environment_for(
+        &self,
+        manifest: &BackupManifest,
+        target_id: &str,
+        report: &mut SyncReport,
+    ) -> Result<Environment> {
+        let (app_name, env_name) = (&manifest.application.name, &manifest.environment.name);
+        let (app_id, environments) = match self.application_named(app_name).await {
+            Ok(app) => (app.id, app.environments),
+            Err(e) if e.code == ErrorCode::NotFound => {
+                (self.create_application(app_name).await?.id, Vec::new())
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(env) = environments
+            .into_iter()
+            .find(|e| e.name.eq_ignore_ascii_case(env_name))
+        {
+            return Ok(env);
+        }
+        let env = self
+            .create_environment(&EnvironmentInput {
+                application_id: app_id,
+                name: env_name.clone(),
+                connection: None,
+                media_dir: None,
+                target_id: Some(target_id.to_owned()),
+            })
+            .await?;
+        report
+            .environments_created
+            .push(format!("{app_name}/{env_name}"));
+        Ok(env)
+    }
+}
+
+/// Backup directories (`<application>/<environment>/<backup id>`) among the object names under
+/// a target, and whether each holds its manifest.
+fn backup_dirs(names: Vec<String>) -> BTreeMap<String, bool> {
+    let mut dirs = BTreeMap::new();
+    for name in names {
+        let parts: Vec<&str> = name.split('/').collect();
+        if parts.len() != 4 {
+            continue; // probe objects, or anything Lifeboat did not write
+        }
+        let has = dirs.entry(parts[..3].join("/")).or_insert(false);
+        *has |= parts[3] == MANIFEST_FILE;
+    }
+    dirs
+}
+
+fn read_manifest(body: &[u8]) -> std::result::Result<BackupManifest, String> {
+    let manifest: BackupManifest =
+        serde_json::from_slice(body).map_err(|e| format!("not a Lifeboat manifest ({e})"))?;
+    if manifest.format > FORMAT_VERSION {
+        return Err(format!(
+            "written by a newer Lifeboat (format {}; this one reads up to {FORMAT_VERSION})",
+            manifest.format
+        ));
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_three_level_directories_are_backups() {
+        let names = [
+            "shop/production/b1/manifest.json",
+            "shop/production/b1/database.dump.zst.age",
+            "shop/production/b2/media.tar.zst.age",
+            ".lifeboat-probe-x",
+            "shop/stray.txt",
+        ];
+        let dirs = backup_dirs(names.iter().map(|n| (*n).to_owned()).collect());
+        assert_eq!(
+            dirs.into_iter().collect::<Vec<_>>(),
+            vec![
+                ("shop/production/b1".to_owned(), true),
+                ("shop/production/b2".to_owned(), false)
+            ]
+        );
+    }
+}

@@ -1,0 +1,209 @@
+//! Applying an environment's retention policy: `retention::decide` says what goes, this deletes
+//! it from storage and the catalog.
+//!
+//! A backup leaves in three steps: hidden in the catalog (`deleting`), its objects deleted
+//! (manifest first, so storage never shows a commit marker beside missing artifacts), then its
+//! catalog row deleted. A prune cut off between the steps is finished by the next one.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use ts_rs::TS;
+
+use crate::backup::{BackupKind, BackupRecord};
+use crate::error::{Error, Result};
+use crate::lifeboat::Lifeboat;
+use crate::retention::{self, Action, Candidate, Label, RetentionPolicy};
+use crate::storage::Storage;
+
+/// What retention does with one backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct RetentionDecision {
+    pub backup_id: String,
+    pub created_at: String,
+    pub kind: BackupKind,
+    pub pinned: bool,
+    #[ts(type = "number")]
+    pub stored_bytes: u64,
+    /// The tier a scheduled backup is kept as (daily, weekly, monthly).
+    pub label: Option<Label>,
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PruneReport {
+    pub environment_id: String,
+    pub dry_run: bool,
+    /// Every backup of the environment, newest first, with what retention does with it.
+    pub decisions: Vec<RetentionDecision>,
+    /// Deletions an earlier, interrupted prune had begun and this one finished.
+    pub finished_earlier: u32,
+}
+
+impl PruneReport {
+    pub fn deleted(&self) -> impl Iterator<Item = &RetentionDecision> {
+        self.decisions.iter().filter(|d| d.delete)
+    }
+}
+
+impl Lifeboat {
+    /// What `policy` would do to the environment's backups now, without doing it (the
+    /// retention editor's preview).
+    pub async fn retention_preview(
+        &self,
+        environment_id: &str,
+        policy: &RetentionPolicy,
+    ) -> Result<Vec<RetentionDecision>> {
+        let records = self.catalog().backups_of(environment_id).await?;
+        self.decide(policy, &records, Utc::now()).await
+    }
+
+    pub async fn set_retention(
+        &self,
+        environment_id: &str,
+        policy: &RetentionPolicy,
+    ) -> Result<crate::environments::Environment> {
+        validate(policy)?;
+        self.catalog().set_retention(environment_id, policy).await
+    }
+
+    pub async fn set_pinned(&self, backup_id: &str, pinned: bool) -> Result<()> {
+        self.catalog().set_pinned(backup_id, pinned).await
+    }
+
+    /// Applies the environment's retention policy (or, with `dry_run`, only says what it would
+    /// delete).
+    pub async fn prune(&self, environment_id: &str, dry_run: bool) -> Result<PruneReport> {
+        self.prune_as_of(environment_id, dry_run, Utc::now()).await
+    }
+
+    /// `prune` as if it were `now` (tests, and a scheduler with its own clock).
+    pub async fn prune_as_of(
+        &self,
+        environment_id: &str,
+        dry_run: bool,
+        now: DateTime<Utc>,
+    ) -> Result<PruneReport> {
+        let env = self.catalog().environment(environment_id).await?;
+        let mut storages = Storages::default();
+        let finished_earlier = if dry_run {
+            0
+        } else {
+            self.finish_deletions(environment_id, &mut storages).await?
+        };
+        let records = self.catalog().backups_of(environment_id).await?;
+        let decisions = self.decide(&env.retention, &records, now).await?;
+        if !dry_run {
+            for (decision, record) in decisions.iter().zip(&records) {
+                if decision.delete {
+                    self.delete_backup(record, &mut storages).await?;
+                } else if let Some(label) = decision.label.filter(|l| record.label != Some(*l)) {
+                    self.catalog().set_label(&record.id, label).await?;
+                }
+            }
+        }
+        Ok(PruneReport {
+            environment_id: environment_id.to_owned(),
+            dry_run,
+            decisions,
+            finished_earlier,
+        })
+    }
+
+    async fn decide(
+        &self,
+        policy: &RetentionPolicy,
+        records: &[BackupRecord],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<RetentionDecision>> {
+        // A backup a restore or download is reading stays until that job is done.
+        let in_use: HashSet<String> = self.catalog().backups_in_use().await?.into_iter().collect();
+        let candidates: Vec<Candidate> = records
+            .iter()
+            .map(|r| Candidate {
+                id: r.id.clone(),
+                created_at: DateTime::parse_from_rfc3339(&r.manifest.created_at)
+                    .map_or(now, |t| t.with_timezone(&Utc)),
+                kind: r.manifest.kind,
+                label: r.label,
+                pinned: r.pinned || in_use.contains(&r.id),
+            })
+            .collect();
+        let actions = retention::decide(policy, &candidates, now);
+        Ok(records
+            .iter()
+            .zip(actions)
+            .map(|(r, (_, action))| RetentionDecision {
+                backup_id: r.id.clone(),
+                created_at: r.manifest.created_at.clone(),
+                kind: r.manifest.kind,
+                pinned: r.pinned,
+                stored_bytes: r.stored_bytes,
+                label: match action {
+                    Action::Relabel(label) => Some(label),
+                    _ => r.label,
+                },
+                delete: action == Action::Delete,
+            })
+            .collect())
+    }
+
+    async fn delete_backup(&self, record: &BackupRecord, storages: &mut Storages) -> Result<()> {
+        if !self.catalog().mark_deleting(&record.id).await? {
+            return Ok(()); // pinned since the decision
+        }
+        let storage = storages.get(self, &record.target_id).await?;
+        storage.delete_dir(&record.storage_dir).await?;
+        self.catalog().delete_backup(&record.id).await
+    }
+
+    async fn finish_deletions(&self, environment_id: &str, storages: &mut Storages) -> Result<u32> {
+        let pending = self.catalog().backups_being_deleted(environment_id).await?;
+        for (id, target_id, dir) in &pending {
+            storages.get(self, target_id).await?.delete_dir(dir).await?;
+            self.catalog().delete_backup(id).await?;
+        }
+        Ok(pending.len() as u32)
+    }
+}
+
+/// One storage client per target, made when first needed.
+#[derive(Default)]
+struct Storages(HashMap<String, Storage>);
+
+impl Storages {
+    async fn get(&mut self, lifeboat: &Lifeboat, target_id: &str) -> Result<&Storage> {
+        if !self.0.contains_key(target_id) {
+            let target = lifeboat.catalog().target(target_id).await?;
+            let storage = lifeboat.target_storage(&target).await?;
+            self.0.insert(target_id.to_owned(), storage);
+        }
+        Ok(&self.0[target_id])
+    }
+}
+
+const MAX_KEPT: u32 = 10_000;
+
+fn validate(policy: &RetentionPolicy) -> Result<()> {
+    let fields = [
+        ("onDemandKeepRecent", policy.on_demand_keep_recent, 1),
+        ("onDemandMaxAgeDays", policy.on_demand_max_age_days, 0),
+        ("daily", policy.daily, 0),
+        ("weekly", policy.weekly, 0),
+        ("monthly", policy.monthly, 0),
+    ];
+    for (field, value, least) in fields {
+        if value < least || value > MAX_KEPT {
+            return Err(Error::validation(
+                field,
+                format!("Enter a number from {least} to {MAX_KEPT}."),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,298 @@
+//! Pruning and catalog sync against the real S3-compatible server, PostgreSQL and keyring.
+//! Backups are real; their creation times are then moved into the past in the catalog, which
+//! is what retention reads.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, Utc};
+use common::fixture::{fixture, s3, Fixture, Target};
+use lifeboat_core::backup::manifest::{BackupKind, MANIFEST_FILE};
+use lifeboat_core::backup::BackupRequest;
+use lifeboat_core::restore::RestoreRequest;
+use lifeboat_core::retention::{Label, RetentionPolicy};
+use lifeboat_core::targets::{S3ConfigInput, TargetConfigInput, TargetInput};
+use lifeboat_core::{ErrorCode, Home, Lifeboat};
+
+/// A real backup, recorded as made `age` before today's noon (UTC): fixed times of day keep
+/// "the same day" the same day whenever the test runs.
+async fn backup_aged(f: &Fixture, kind: BackupKind, age: Duration) -> String {
+    let backup =
+        f.lb.backup(&BackupRequest {
+            environment_id: f.env_id.clone(),
+            database: true,
+            media: false,
+            note: None,
+            kind,
+        })
+        .await
+        .unwrap();
+    let noon = Utc::now()
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_utc();
+    let created = (noon - age).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    sqlx::query(
+        "UPDATE backups SET created_at = ?1, manifest = json_set(manifest, '$.createdAt', ?1)
+         WHERE id = ?2",
+    )
+    .bind(created)
+    .bind(&backup.backup_id)
+    .execute(f.lb.catalog().pool())
+    .await
+    .unwrap();
+    backup.backup_id
+}
+
+/// Backup directories in storage that hold a manifest, by backup id.
+async fn committed_in_storage(f: &Fixture) -> BTreeSet<String> {
+    f.stored_objects()
+        .await
+        .iter()
+        .filter_map(|name| name.strip_suffix(&format!("/{MANIFEST_FILE}")))
+        .map(str::to_owned)
+        .collect()
+}
+
+async fn in_catalog(f: &Fixture) -> BTreeSet<String> {
+    let records = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
+    records.into_iter().map(|r| r.id).collect()
+}
+
+#[tokio::test]
+async fn prune_deletes_exactly_what_the_policy_says_from_storage_and_catalog() {
+    let f = fixture(s3()).await;
+    let days = Duration::days;
+    let old_pinned = backup_aged(&f, BackupKind::OnDemand, days(90)).await;
+    let old = backup_aged(&f, BackupKind::OnDemand, days(60)).await;
+    let older_than_30 = backup_aged(&f, BackupKind::OnDemand, days(45)).await;
+    let recent = [
+        backup_aged(&f, BackupKind::OnDemand, days(40)).await,
+        backup_aged(&f, BackupKind::OnDemand, days(2)).await,
+        backup_aged(&f, BackupKind::OnDemand, days(1)).await,
+    ];
+    let same_day_first = backup_aged(&f, BackupKind::Scheduled, days(3) + Duration::hours(2)).await;
+    let same_day_later = backup_aged(&f, BackupKind::Scheduled, days(3) + Duration::hours(1)).await;
+    let newest_scheduled = backup_aged(&f, BackupKind::Scheduled, days(1)).await;
+    f.lb.set_pinned(&old_pinned, true).await.unwrap();
+    f.lb.set_retention(
+        &f.env_id,
+        &RetentionPolicy {
+            daily: 2,
+            weekly: 0,
+            monthly: 0,
+            ..RetentionPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+
+    let dry = f.lb.prune(&f.env_id, true).await.unwrap();
+    let doomed: BTreeSet<String> = dry.deleted().map(|d| d.backup_id.clone()).collect();
+    let expected: BTreeSet<String> = [&old, &older_than_30, &same_day_later]
+        .into_iter()
+        .cloned()
+        .collect();
+    assert_eq!(doomed, expected);
+    assert_eq!(in_catalog(&f).await.len(), 9, "a dry run deletes nothing");
+    assert_eq!(committed_in_storage(&f).await.len(), 9);
+
+    let report = f.lb.prune(&f.env_id, false).await.unwrap();
+    assert_eq!(
+        report
+            .deleted()
+            .map(|d| d.backup_id.clone())
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+    let kept: BTreeSet<String> = [&old_pinned, &same_day_first, &newest_scheduled]
+        .into_iter()
+        .chain(&recent)
+        .cloned()
+        .collect();
+    assert_eq!(in_catalog(&f).await, kept);
+    assert_eq!(
+        committed_in_storage(&f).await,
+        kept,
+        "catalog and storage agree"
+    );
+    let objects = f.stored_objects().await;
+    for gone in &expected {
+        assert!(
+            !objects.iter().any(|o| o.starts_with(gone.as_str())),
+            "artifacts of {gone} left behind"
+        );
+    }
+    let labels: Vec<(String, Option<Label>)> =
+        f.lb.catalog()
+            .backups_of(&f.env_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.manifest.kind == BackupKind::Scheduled)
+            .map(|r| (r.id, r.label))
+            .collect();
+    assert_eq!(
+        labels,
+        vec![
+            (newest_scheduled, Some(Label::Daily)),
+            (same_day_first, Some(Label::Daily))
+        ]
+    );
+
+    let again = f.lb.prune(&f.env_id, false).await.unwrap();
+    assert_eq!(again.deleted().count(), 0, "pruning twice changes nothing");
+    let listed = f.lb.list_backups(&f.env_id).await.unwrap();
+    assert_eq!(listed.len(), kept.len(), "deleted backups leave the list");
+}
+
+#[tokio::test]
+async fn a_prune_cut_off_after_deleting_from_storage_is_finished_by_the_next() {
+    let f = fixture(s3()).await;
+    let doomed = backup_aged(&f, BackupKind::OnDemand, Duration::days(60)).await;
+    for _ in 0..3 {
+        backup_aged(&f, BackupKind::OnDemand, Duration::hours(1)).await;
+    }
+    // The state a prune killed mid-way leaves (stand-in for killing one): the backup hidden in
+    // the catalog and its manifest, the first object deleted, gone from storage.
+    assert!(f.lb.catalog().mark_deleting(&doomed).await.unwrap());
+    let record_dir = format!("shop/production/{doomed}");
+    f.storage()
+        .await
+        .delete(&format!("{record_dir}/{MANIFEST_FILE}"))
+        .await
+        .unwrap();
+    assert!(!in_catalog(&f).await.contains(&doomed), "hidden at once");
+    assert!(f
+        .stored_objects()
+        .await
+        .iter()
+        .any(|o| o.starts_with(&doomed)));
+
+    let report = f.lb.prune(&f.env_id, false).await.unwrap();
+    assert_eq!(report.finished_earlier, 1);
+    assert!(!f
+        .stored_objects()
+        .await
+        .iter()
+        .any(|o| o.starts_with(&doomed)));
+    assert!(f
+        .lb
+        .catalog()
+        .backups_being_deleted(&f.env_id)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_bad_policy_is_refused_with_the_field_named() {
+    let f = fixture(Target::Local).await;
+    let e =
+        f.lb.set_retention(
+            &f.env_id,
+            &RetentionPolicy {
+                on_demand_keep_recent: 0,
+                ..RetentionPolicy::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Validation);
+    assert_eq!(e.field.as_deref(), Some("onDemandKeepRecent"));
+}
+
+#[tokio::test]
+async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
+    let f = fixture(s3()).await;
+    let first =
+        f.lb.backup(&common::fixture::both(&f.env_id, "one"))
+            .await
+            .unwrap();
+    let second = backup_aged(&f, BackupKind::Scheduled, Duration::hours(1)).await;
+    let originals = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
+    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
+    let lifeboat_core::targets::TargetConfig::S3(s3) = target.config else {
+        panic!("an S3 target")
+    };
+    // A backup cut off before its manifest: reported, never imported.
+    f.storage()
+        .await
+        .put(
+            "shop/production/unfinished/database.dump.zst.age",
+            b"partial".to_vec(),
+        )
+        .await
+        .unwrap();
+
+    // A new machine: an empty catalog, the same bucket, the same keyring.
+    let home = tempfile::tempdir().unwrap();
+    let fresh = Lifeboat::open(Home::at(home.path())).await.unwrap();
+    let target = fresh
+        .create_target(&TargetInput {
+            name: "offsite".into(),
+            config: TargetConfigInput::S3(S3ConfigInput {
+                settings: s3.settings,
+                secret_access_key: Some(common::s3_secret()),
+            }),
+        })
+        .await
+        .unwrap();
+    let report = fresh.sync_catalog(&target.id).await.unwrap();
+    assert_eq!(report.imported.len(), 2);
+    assert_eq!(report.environments_created, vec!["shop/production"]);
+    assert_eq!(report.incomplete, vec!["shop/production/unfinished"]);
+
+    let env = fresh.environment_named("shop", "production").await.unwrap();
+    let synced = fresh.catalog().backups_of(&env.id).await.unwrap();
+    assert_eq!(synced.len(), 2);
+    for (original, synced) in originals.iter().zip(&synced) {
+        assert_eq!(synced.id, original.id);
+        assert_eq!(synced.stored_bytes, original.stored_bytes);
+        assert_eq!(synced.manifest.database, original.manifest.database);
+        assert_eq!(synced.manifest.media, original.manifest.media);
+        assert_eq!(synced.manifest.environment.id, env.id);
+    }
+    assert!(synced.iter().any(|b| b.id == first.backup_id));
+    assert!(synced.iter().any(|b| b.id == second));
+
+    let listed = fresh.list_backups(&env.id).await.unwrap();
+    assert_eq!(listed.len(), 2, "synced backups are listed like any other");
+
+    let again = fresh.sync_catalog(&target.id).await.unwrap();
+    assert!(again.imported.is_empty());
+    assert_eq!(again.already_known, 2);
+
+    // A restore from a synced entry, into a database the new machine points the environment at.
+    let restored = common::create_database("synced").await;
+    fresh
+        .update_environment(
+            &env.id,
+            &lifeboat_core::environments::EnvironmentInput {
+                application_id: env.application_id.clone(),
+                name: env.name.clone(),
+                connection: Some(common::pg_input(&restored)),
+                media_dir: None,
+                target_id: Some(target.id.clone()),
+            },
+        )
+        .await
+        .unwrap();
+    fresh
+        .restore(&RestoreRequest {
+            backup_id: first.backup_id.clone(),
+            environment_id: env.id.clone(),
+            database: true,
+            media: false,
+            safety_backup: false,
+            confirmation: Some("production".into()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        common::fingerprint(&restored).await,
+        common::fingerprint(&f.database).await
+    );
+}
