@@ -15,6 +15,10 @@ import type { Job } from "./bindings/Job";
 import type { EnvironmentInput } from "./bindings/EnvironmentInput";
 import type { MediaStats } from "./bindings/MediaStats";
 import type { PgConnectionInput } from "./bindings/PgConnectionInput";
+import type { PruneReport } from "./bindings/PruneReport";
+import type { RetentionDecision } from "./bindings/RetentionDecision";
+import type { RetentionPolicy } from "./bindings/RetentionPolicy";
+import type { SyncReport } from "./bindings/SyncReport";
 import type { RestorePreview } from "./bindings/RestorePreview";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { Settings } from "./bindings/Settings";
@@ -179,6 +183,33 @@ export function cancelJob(jobId: string): Promise<boolean> {
 /** Writes the recovery key (the secret that decrypts every backup) to a file. */
 export function exportRecoveryKey(path: string): Promise<null> {
   return invoke("export_recovery_key", { path });
+}
+
+/** Pinned backups are kept forever, whatever the retention policy says. */
+export function setPinned(backupId: string, pinned: boolean): Promise<null> {
+  return invoke("set_pinned", { backupId, pinned });
+}
+
+export function setRetention(environmentId: string, policy: RetentionPolicy): Promise<Environment> {
+  return invoke("set_retention", { environmentId, policy });
+}
+
+/** What `policy` would keep and delete of an environment's backups now; changes nothing. */
+export function retentionPreview(environmentId: string, policy: RetentionPolicy): Promise<RetentionDecision[]> {
+  return invoke("retention_preview", { environmentId, policy });
+}
+
+/** Applies the environment's saved retention policy: deletes what it no longer keeps. */
+export function prune(environmentId: string): Promise<PruneReport> {
+  return invoke("prune", { environmentId });
+}
+
+/**
+ * Adds the backups found in a storage target (every manifest.json under it) to the catalog,
+ * creating their applications and environments when missing.
+ */
+export function syncCatalog(targetId: string): Promise<SyncReport> {
+  return invoke("sync_catalog", { targetId });
 }
 
 /**

@@ -1,4 +1,5 @@
 // What the Backups views show of jobs and backups: states, labels, progress.
+import type { Label } from "./bindings/Label";
 import type { BackupKind } from "./bindings/BackupKind";
 import type { BackupRequest } from "./bindings/BackupRequest";
 import type { Job } from "./bindings/Job";
@@ -45,6 +46,13 @@ export const STATE_LABELS: Record<JobState, string> = {
 export const KIND_LABELS: Record<BackupKind, string> = {
   "on-demand": "On-demand",
   scheduled: "Scheduled",
+};
+
+/** The grandfather-father-son tier a scheduled backup is kept as. */
+export const LABEL_NAMES: Record<Label, string> = {
+  daily: "daily",
+  weekly: "weekly",
+  monthly: "monthly",
 };
 
 /** Queued or running: the environment is busy. */

@@ -253,6 +253,23 @@ class AppStore {
     return report;
   }
 
+  /** Pins (keeps forever) or unpins a backup, then shows it so in the environment's list. */
+  async setPinned(environmentId: string, backupId: string, pinned: boolean): Promise<void> {
+    try {
+      await api.setPinned(backupId, pinned);
+    } catch (e) {
+      toast.error(pinned ? "Could not pin the backup" : "Could not unpin the backup", { description: api.errorMessage(e) });
+      return;
+    }
+    const entries = this.backups[environmentId];
+    if (entries) {
+      this.backups[environmentId] = entries.map((e) =>
+        e.backup?.id === backupId ? { ...e, backup: { ...e.backup, pinned } } : e,
+      );
+    }
+    toast.success(pinned ? "Pinned: kept whatever the retention policy says" : "Unpinned: retention applies again");
+  }
+
   /** Records a job that a command just started, unless its events got here first. */
   trackJob(job: Job): void {
     const known =
