@@ -15,6 +15,7 @@ use crate::lifeboat::Lifeboat;
 use crate::media::{self, MediaStats};
 use crate::postgres::{self, ConnectionReport};
 use crate::retention::RetentionPolicy;
+use crate::schedule::StoredSchedule;
 use crate::validation;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -29,6 +30,7 @@ pub struct Environment {
     pub target_id: String,
     pub created_at: String,
     pub retention: RetentionPolicy,
+    pub schedule: Option<StoredSchedule>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

@@ -22,6 +22,8 @@ pub mod prune;
 pub mod restore;
 pub mod retention;
 mod running;
+pub mod schedule;
+pub mod scheduler;
 pub mod storage;
 pub mod targets;
 pub mod validation;

@@ -24,6 +24,8 @@ pub struct Lifeboat {
     catalog: Catalog,
     credentials: Credentials,
     jobs: Arc<JobRegistry>,
+    /// Woken when a schedule changes, so a sleeping scheduler looks again.
+    schedule_changes: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -71,9 +73,14 @@ impl Lifeboat {
             catalog,
             credentials: Credentials,
             jobs: Arc::default(),
+            schedule_changes: Arc::default(),
         };
         lifeboat.ensure_default_target().await?;
         Ok(lifeboat)
+    }
+
+    pub(crate) fn schedule_changes(&self) -> &tokio::sync::Notify {
+        &self.schedule_changes
     }
 
     pub fn home(&self) -> &Home {

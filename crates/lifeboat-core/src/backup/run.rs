@@ -57,7 +57,7 @@ impl Lifeboat {
             .collect())
     }
 
-    async fn spawn_backup(
+    pub(crate) async fn spawn_backup(
         &self,
         request: &BackupRequest,
     ) -> Result<(Job, JoinHandle<Result<BackupManifest>>)> {

@@ -204,6 +204,27 @@ impl Catalog {
         .await?)
     }
 
+    /// When the environment's newest backup was made.
+    pub async fn latest_backup_at(&self, environment_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(created_at) FROM backups WHERE environment_id = ? AND NOT deleting",
+        )
+        .bind(environment_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
+    /// When the environment's newest scheduled backup job started, whatever became of it.
+    pub async fn latest_scheduled_run_at(&self, environment_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(created_at) FROM jobs WHERE environment_id = ? AND kind = 'backup'
+               AND json_extract(request, '$.kind') = 'scheduled'",
+        )
+        .bind(environment_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     /// Every backup id the catalog knows, deleted ones included (catalog sync skips these).
     pub async fn backup_ids(&self) -> Result<std::collections::HashSet<String>> {
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM backups")

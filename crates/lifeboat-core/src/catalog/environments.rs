@@ -3,11 +3,12 @@ use crate::connection::{PgConnection, PgConnectionInput, SslMode};
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
 use crate::retention::RetentionPolicy;
+use crate::schedule::StoredSchedule;
 
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_password_saved, media_dir, target_id, created_at, retention";
+                       pg_password_saved, media_dir, target_id, created_at, retention, schedule";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -24,6 +25,7 @@ struct Row {
     target_id: String,
     created_at: String,
     retention: Option<String>,
+    schedule: Option<String>,
 }
 
 impl From<Row> for Environment {
@@ -59,6 +61,7 @@ impl From<Row> for Environment {
                 .retention
                 .and_then(|json| serde_json::from_str(&json).ok())
                 .unwrap_or_default(),
+            schedule: r.schedule.and_then(|json| serde_json::from_str(&json).ok()),
         }
     }
 }
@@ -163,6 +166,25 @@ impl Catalog {
         let json = serde_json::to_string(policy)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         let sql = format!("UPDATE environments SET retention = ? WHERE id = ? RETURNING {COLUMNS}");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(json)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Into::into)
+            .ok_or_else(|| Error::not_found("The environment"))
+    }
+
+    pub async fn set_schedule(
+        &self,
+        id: &str,
+        schedule: Option<&StoredSchedule>,
+    ) -> Result<Environment> {
+        let json = schedule
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let sql = format!("UPDATE environments SET schedule = ? WHERE id = ? RETURNING {COLUMNS}");
         let row: Option<Row> = sqlx::query_as(&sql)
             .bind(json)
             .bind(id)
