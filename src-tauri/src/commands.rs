@@ -15,6 +15,8 @@ use lifeboat_core::postgres::ConnectionReport;
 use lifeboat_core::prune::{PruneReport, RetentionDecision};
 use lifeboat_core::restore::{RestorePreview, RestoreRequest};
 use lifeboat_core::retention::RetentionPolicy;
+use lifeboat_core::schedule::BackupSchedule;
+use lifeboat_core::scheduler::EnvironmentStatus;
 use lifeboat_core::targets::{StorageTarget, TargetInput, TargetReport};
 use lifeboat_core::{Lifeboat, Result};
 use tauri::State;
@@ -56,6 +58,11 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         retention_preview,
         prune,
         sync_catalog,
+        set_schedule,
+        upcoming_runs,
+        environment_statuses,
+        autostart_enabled,
+        set_autostart,
     ]
 }
 
@@ -270,4 +277,51 @@ async fn prune(core: Core<'_>, environment_id: String) -> Result<PruneReport> {
 #[tauri::command]
 async fn sync_catalog(core: Core<'_>, target_id: String) -> Result<SyncReport> {
     core.sync_catalog(&target_id).await
+}
+
+#[tauri::command]
+async fn set_schedule(
+    core: Core<'_>,
+    environment_id: String,
+    schedule: Option<BackupSchedule>,
+) -> Result<Environment> {
+    core.set_schedule(&environment_id, schedule).await
+}
+
+/// The next runs of a schedule being edited (or why it is not valid).
+#[tauri::command]
+fn upcoming_runs(schedule: BackupSchedule, count: usize) -> Result<Vec<String>> {
+    lifeboat_core::scheduler::upcoming_runs(&schedule, count.min(10))
+}
+
+#[tauri::command]
+async fn environment_statuses(core: Core<'_>) -> Result<Vec<EnvironmentStatus>> {
+    core.environment_statuses().await
+}
+
+/// Whether Lifeboat starts at login (an OS setting, so the shell owns it).
+#[tauri::command]
+fn autostart_enabled(app: tauri::AppHandle) -> Result<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch().is_enabled().map_err(autostart_error)
+}
+
+#[tauri::command]
+fn set_autostart(app: tauri::AppHandle, enabled: bool) -> Result<bool> {
+    use tauri_plugin_autostart::ManagerExt;
+    let launcher = app.autolaunch();
+    if enabled {
+        launcher.enable()
+    } else {
+        launcher.disable()
+    }
+    .and_then(|()| launcher.is_enabled())
+    .map_err(autostart_error)
+}
+
+fn autostart_error(e: tauri_plugin_autostart::Error) -> lifeboat_core::Error {
+    lifeboat_core::Error::new(
+        lifeboat_core::ErrorCode::Io,
+        format!("Cannot change starting at login: {e}"),
+    )
 }

@@ -3,7 +3,9 @@
 
 mod commands;
 mod notifications;
+mod tray;
 
+use lifeboat_core::scheduler::Scheduler;
 use lifeboat_core::{Home, Lifeboat};
 use tauri::Emitter;
 
@@ -26,8 +28,16 @@ fn main() {
     let events = lifeboat.clone();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
         .setup(move |app| {
             forward_job_events(app.handle().clone(), &events);
+            if let Err(e) = tray::install(app.handle()) {
+                tracing::warn!("no tray icon: {e}");
+            }
+            tauri::async_runtime::spawn(Scheduler::on_this_machine(events.clone()).run());
             let cleaner = events.clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = cleaner.clean_up_leftovers().await {

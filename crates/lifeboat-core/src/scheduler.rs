@@ -61,6 +61,13 @@ pub struct Scheduler<Tz: TimeZone> {
     busy_until: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
+impl Scheduler<chrono::Local> {
+    /// The scheduler of a running app: the wall clock and the user's time zone.
+    pub fn on_this_machine(lifeboat: Lifeboat) -> Self {
+        Self::new(lifeboat, Arc::new(SystemClock), chrono::Local)
+    }
+}
+
 impl<Tz> Scheduler<Tz>
 where
     Tz: TimeZone + Send + Sync + 'static,

@@ -98,3 +98,15 @@ export async function waitForNotification(title) {
   }, { timeout: 30_000, timeoutMsg: `no notification titled "${title}…" was sent` });
   return recorded;
 }
+
+/** Waits for a toast, then closes every toast, so none covers a button the test clicks next. */
+export async function dismissToasts() {
+  const shown = '[data-sonner-toast]:not([data-removed="true"])';
+  await $(shown).waitForDisplayed({ timeoutMsg: 'no toast appeared' });
+  await browser.waitUntil(async () => {
+    const toasts = await $$(shown);
+    if (toasts.length === 0) return true;
+    await toasts[0].$('[data-close-button]').click().catch(() => {}); // it may be leaving already
+    return false;
+  }, { timeoutMsg: 'the toasts stayed' });
+}

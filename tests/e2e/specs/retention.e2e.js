@@ -1,6 +1,6 @@
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, closeDialog, createNamed, psql, saveConnection, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, closeDialog, createNamed, dismissToasts, psql, saveConnection, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_retention_${process.pid}`;
@@ -15,7 +15,7 @@ async function backUp(count) {
   });
 }
 
-describe('Retention', () => {
+describe('Retention and schedules', () => {
   before(() => {
     psql('postgres', `CREATE DATABASE ${DATABASE}`);
     psql(DATABASE, 'CREATE TABLE page (id int); INSERT INTO page SELECT generate_series(1, 10);');
@@ -44,9 +44,8 @@ describe('Retention', () => {
     await expect($$('[data-testid="retention-preview-delete"]')).toBeElementsArrayOfSize(1);
 
     await click('save-retention');
-    // Saved once the button has nothing left to save; its toast then covers Prune now for a
-    // moment, which click() waits out.
     await expect(byTestId('save-retention')).toBeDisabled();
+    await dismissToasts(); // they cover Prune now
     await click('prune-now');
     await click('confirm-delete');
     await browser.waitUntil(async () => (await $$(SUCCEEDED)).length === 1, {
@@ -59,5 +58,18 @@ describe('Retention', () => {
     await expect(byTestId('backup-details-retention')).toHaveText('Pinned: kept forever');
     await closeDialog('backup-details');
     await expect($(`${SUCCEEDED} [data-testid="pinned-badge"]`)).toBeDisplayed();
+  });
+
+  it('sets a schedule, shows its next run, and the overview has the environment on time', async () => {
+    await click('schedule-enabled');
+    await typeInto('schedule-time', '04:30');
+    await expect(byTestId('schedule-next-run')).toHaveText(expect.stringContaining('04:30'));
+    await click('save-schedule');
+    await expect(byTestId('save-schedule')).toBeDisabled();
+
+    await click('nav-overview');
+    const row = $('[data-testid="overview-row"]');
+    await expect(row).toHaveAttribute('data-punctuality', 'onTime');
+    await expect(row.$('[data-testid="overview-next-run"]')).toHaveText(expect.stringContaining('04:30'));
   });
 });

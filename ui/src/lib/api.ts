@@ -19,6 +19,8 @@ import type { PruneReport } from "./bindings/PruneReport";
 import type { RetentionDecision } from "./bindings/RetentionDecision";
 import type { RetentionPolicy } from "./bindings/RetentionPolicy";
 import type { SyncReport } from "./bindings/SyncReport";
+import type { BackupSchedule } from "./bindings/BackupSchedule";
+import type { EnvironmentStatus } from "./bindings/EnvironmentStatus";
 import type { RestorePreview } from "./bindings/RestorePreview";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { Settings } from "./bindings/Settings";
@@ -210,6 +212,35 @@ export function prune(environmentId: string): Promise<PruneReport> {
  */
 export function syncCatalog(targetId: string): Promise<SyncReport> {
   return invoke("sync_catalog", { targetId });
+}
+
+/** Sets (or, with null, removes) an environment's backup schedule; the running scheduler takes it up at once. */
+export function setSchedule(environmentId: string, schedule: BackupSchedule | null): Promise<Environment> {
+  return invoke("set_schedule", { environmentId, schedule });
+}
+
+/** The next `count` runs of a schedule (RFC 3339, UTC), or a validation error naming the bad field. */
+export function upcomingRuns(schedule: BackupSchedule, count: number): Promise<string[]> {
+  return invoke("upcoming_runs", { schedule, count });
+}
+
+/** Every environment with its schedule, next run, last backup and whether backups keep up. */
+export function environmentStatuses(): Promise<EnvironmentStatus[]> {
+  return invoke("environment_statuses");
+}
+
+export function autostartEnabled(): Promise<boolean> {
+  return invoke("autostart_enabled");
+}
+
+/** Starts Lifeboat at login, or stops doing so; resolves to the setting now in effect. */
+export function setAutostart(enabled: boolean): Promise<boolean> {
+  return invoke("set_autostart", { enabled });
+}
+
+/** Calls `handler` when the tray menu's "Back up now…" was chosen. */
+export function onTrayBackUp(handler: () => void): Promise<UnlistenFn> {
+  return listen("tray-back-up", () => handler());
 }
 
 /**

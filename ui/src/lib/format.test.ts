@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { formatBytes, formatCount, formatDateTime, formatDuration, formatRate, formatRemaining, plural } from "./format";
+import { formatAge, formatBytes, formatCount, formatDateTime, formatDuration, formatRate, formatRemaining, plural } from "./format";
 
 describe("formatBytes", () => {
   it("keeps small values in bytes", () => {
@@ -49,5 +49,15 @@ describe("counts and durations", () => {
     expect(formatRate(12 * 1024 * 1024)).toBe("12 MB/s");
     expect(formatDateTime("not a date")).toBe("not a date");
     expect(formatDateTime("2025-03-03T14:32:00Z")).toContain("2025");
+  });
+});
+
+describe("formatAge", () => {
+  const now = Date.parse("2026-11-22T12:00:00Z");
+  it("rounds down to the largest fitting unit", () => {
+    expect(formatAge("2026-11-22T11:59:30Z", now)).toBe("just now");
+    expect(formatAge("2026-11-22T11:48:00Z", now)).toBe("12 min ago");
+    expect(formatAge("2026-11-21T09:00:00Z", now)).toBe("27 h ago");
+    expect(formatAge("2026-11-17T12:00:00Z", now)).toBe("5 days ago");
   });
 });

@@ -67,3 +67,15 @@ export function formatDateTime(iso: string, withSeconds = false): string {
     second: withSeconds ? "2-digit" : undefined,
   });
 }
+
+/** How long ago an ISO timestamp was, roughly: "just now", "12 min ago", "3 h ago", "5 days ago". */
+export function formatAge(iso: string, now: number = Date.now()): string {
+  const ms = now - Date.parse(iso);
+  if (Number.isNaN(ms)) return iso;
+  const minutes = Math.floor(ms / 60_000);
+  if (minutes < 1) return "just now";
+  if (minutes < 60) return `${minutes} min ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ago`;
+  return `${Math.floor(hours / 24)} days ago`;
+}

@@ -1,6 +1,8 @@
 // The database and media checkboxes every dialog offers (back up, restore, download): whether
 // each part can be chosen, what it is, and why not when it cannot.
 import type { BackupManifest } from "./bindings/BackupManifest";
+import type { Environment } from "./bindings/Environment";
+import { connectionSummary } from "./environment";
 import { formatBytes, plural } from "./format";
 
 export type Part = { available: boolean; description?: string; hint: string };
@@ -22,6 +24,22 @@ export function manifestParts(manifest: BackupManifest): Parts {
         ? `${plural(manifest.media.fileCount, "file")} · ${formatBytes(manifest.media.totalBytes)}`
         : undefined,
       hint: "This backup holds no media.",
+    },
+  };
+}
+
+/** The parts an environment can back up: what is set up so far. */
+export function environmentParts(env: Environment): Parts {
+  return {
+    database: {
+      available: env.connection !== null,
+      description: connectionSummary(env.connection) ?? undefined,
+      hint: "No database connection yet: set it up in the Database section.",
+    },
+    media: {
+      available: env.mediaDir !== null,
+      description: env.mediaDir ?? undefined,
+      hint: "No media directory yet: choose it in the Media section.",
     },
   };
 }

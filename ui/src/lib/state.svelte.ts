@@ -55,6 +55,8 @@ class AppStore {
   private backupRequests: Record<string, number> = {};
   /** Jobs whose end was received: told once, and later reports of them are stale. */
   private finished = new Set<string>();
+  /** Counts jobs that ended, for views that summarise them (the overview) to reload on. */
+  jobsEnded = $state(0);
 
   selectedApplication = $derived.by((): ApplicationTree | null => {
     const v = this.view;
@@ -90,7 +92,22 @@ class AppStore {
       this.refreshTargets(),
       this.listenForJobs(),
       this.loadDownloads(),
+      api.onTrayBackUp(() => this.askForBackup()).catch((e) => console.warn("No tray events:", api.errorMessage(e))),
     ]);
+  }
+
+  /** The environment whose Backups section should open its backup dialog (tray "Back up now…"). */
+  backupDialogFor = $state<string | null>(null);
+
+  /** Opens the backup dialog of the environment on screen, or of the first one there is. */
+  askForBackup(): void {
+    const env = this.selectedEnvironment ?? this.tree.flatMap((a) => a.environments)[0];
+    if (!env) {
+      toast.info("Add an application and an environment first: there is nothing to back up yet.");
+      return;
+    }
+    this.selectEnvironment(env.id);
+    this.backupDialogFor = env.id;
   }
 
   /** Subscribes once to the core's `job` events. */
@@ -287,6 +304,7 @@ class AppStore {
     if (isDownloadJob(job)) this.receiveDownload(job);
     else if (isRestoreJob(job)) this.receiveRestore(job);
     else this.receiveBackup(job);
+    if (this.finished.has(job.id)) this.jobsEnded += 1;
   }
 
   private receiveBackup(job: Job): void {

@@ -23,6 +23,7 @@ export const environment: Environment = {
   targetId: "t-local",
   createdAt: "2024-01-01T00:00:00Z",
   retention: { onDemandKeepRecent: 3, onDemandMaxAgeDays: 30, daily: 7, weekly: 4, monthly: 12 },
+  schedule: null,
 };
 
 type JobOverrides<R> = Partial<Omit<Job, "request">> & { request?: Partial<R> };
