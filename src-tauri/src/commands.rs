@@ -7,6 +7,7 @@ use lifeboat_core::backup::{BackupEntry, BackupRequest};
 use lifeboat_core::catalog_sync::SyncReport;
 use lifeboat_core::connection::{self, PgConnectionInput};
 use lifeboat_core::download::DownloadRequest;
+use lifeboat_core::drill::{DrillReport, DrillRequest};
 use lifeboat_core::environments::{Environment, EnvironmentInput};
 use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
@@ -63,6 +64,10 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         environment_statuses,
         autostart_enabled,
         set_autostart,
+        start_drill,
+        list_drills,
+        drill_checks,
+        set_drill_checks,
     ]
 }
 
@@ -324,4 +329,28 @@ fn autostart_error(e: tauri_plugin_autostart::Error) -> lifeboat_core::Error {
         lifeboat_core::ErrorCode::Io,
         format!("Cannot change starting at login: {e}"),
     )
+}
+
+#[tauri::command]
+async fn start_drill(core: Core<'_>, request: DrillRequest) -> Result<Job> {
+    core.start_drill(&request).await
+}
+
+#[tauri::command]
+async fn list_drills(core: Core<'_>, environment_id: String) -> Result<Vec<DrillReport>> {
+    core.drills(&environment_id).await
+}
+
+#[tauri::command]
+async fn drill_checks(core: Core<'_>, environment_id: String) -> Result<Vec<String>> {
+    core.drill_checks(&environment_id).await
+}
+
+#[tauri::command]
+async fn set_drill_checks(
+    core: Core<'_>,
+    environment_id: String,
+    checks: Vec<String>,
+) -> Result<()> {
+    core.set_drill_checks(&environment_id, &checks).await
 }

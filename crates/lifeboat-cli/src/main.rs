@@ -1,6 +1,7 @@
 //! `lifeboat`: Lifeboat without a desktop — backups from cron, systemd timers and CI jobs,
 //! over the same catalog, keyring and storage code as the app (LIFEBOAT_HOME selects the state).
 
+mod drill;
 mod output;
 mod progress;
 mod restore;
@@ -78,6 +79,9 @@ enum Command {
     Jobs { app: String, env: String },
     /// Re-read a backup from storage, decrypt it, and check every checksum and the dump's TOC.
     Verify { backup_id: String },
+    /// Restore a backup (the newest unless given) into a temporary database and directory,
+    /// check it, report how long the restore took, and remove it all.
+    Drill(drill::DrillArgs),
     /// Apply the environment's retention policy: delete the backups it no longer keeps.
     Prune {
         app: String,
@@ -352,6 +356,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             });
             Ok(())
         }
+        Command::Drill(args) => drill::drill(lb, args, out).await,
         Command::Prune { app, env, dry_run } => {
             retention::prune(lb, &app, &env, dry_run, out).await
         }

@@ -201,6 +201,21 @@ fn a_pre_deploy_backup_from_the_command_line() {
         entries[0]["backup"]["storedBytes"]
     );
     assert_eq!(other.run(&["verify", &id])["ok"], true);
+
+    let drilled = cli.run(&["drill", "shop", "production"]);
+    assert_eq!(drilled["ok"], true);
+    assert_eq!(drilled["backupId"], id.as_str());
+    let on_other_server = cli.ok(cli
+        .command(&[
+            "drill",
+            "shop",
+            "production",
+            &id,
+            "--drill-url-env",
+            "DRILL_URL",
+        ])
+        .env("DRILL_URL", database_url("postgres")));
+    assert_eq!(on_other_server["ok"], true);
 }
 
 #[test]

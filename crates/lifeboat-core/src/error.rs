@@ -45,6 +45,10 @@ pub enum ErrorCode {
     SafetyBackupFailed,
     RestoreChecksFailed,
     DiskFull,
+    /// A drill ran and one of its checks failed.
+    DrillFailed,
+    /// The drill's server would not create or drop its temporary database.
+    DrillServer,
     Io,
     Catalog,
     Internal,

@@ -32,6 +32,7 @@ pub enum JobRequest {
     Backup(BackupRequest),
     Restore(RestoreRequest),
     Download(DownloadRequest),
+    Drill(crate::drill::DrillRequest),
 }
 
 impl JobRequest {
@@ -40,6 +41,7 @@ impl JobRequest {
             Self::Backup(_) => "backup",
             Self::Restore(_) => "restore",
             Self::Download(_) => "download",
+            Self::Drill(_) => "drill",
         }
     }
 }
@@ -51,6 +53,7 @@ impl JobRequest {
 pub enum JobOutcome {
     Restore(RestoreSummary),
     Download(DownloadSummary),
+    Drill(crate::drill::DrillReport),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

@@ -8,6 +8,7 @@ pub mod connection;
 pub mod credentials;
 pub mod disk;
 pub mod download;
+pub mod drill;
 pub mod environments;
 pub mod error;
 pub mod home;

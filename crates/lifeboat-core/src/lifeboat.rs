@@ -16,6 +16,7 @@ const PG_BIN_DIR: &str = "pg_bin_dir";
 const ZSTD_LEVEL: &str = "zstd_level";
 const RESTORE_OWNERSHIP: &str = "restore_ownership";
 const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
+const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
 #[derive(Debug, Clone)]
@@ -41,6 +42,8 @@ pub struct Settings {
     pub restore_ownership: bool,
     /// A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
     pub keep_replaced_media: bool,
+    /// Every backup is read back and verified right after it is made (on unless turned off).
+    pub verify_after_backup: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -116,13 +119,18 @@ impl Lifeboat {
                 .await?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_ZSTD_LEVEL),
-            restore_ownership: self.flag(RESTORE_OWNERSHIP).await?,
-            keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA).await?,
+            restore_ownership: self.flag(RESTORE_OWNERSHIP, false).await?,
+            keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA, false).await?,
+            verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
         })
     }
 
-    async fn flag(&self, key: &str) -> Result<bool> {
-        Ok(self.catalog.setting(key).await?.as_deref() == Some("true"))
+    async fn flag(&self, key: &str, unset: bool) -> Result<bool> {
+        Ok(self
+            .catalog
+            .setting(key)
+            .await?
+            .map_or(unset, |v| v == "true"))
     }
 
     pub async fn update_settings(&self, settings: &Settings) -> Result<Settings> {
@@ -152,6 +160,7 @@ impl Lifeboat {
         for (key, on) in [
             (RESTORE_OWNERSHIP, settings.restore_ownership),
             (KEEP_REPLACED_MEDIA, settings.keep_replaced_media),
+            (VERIFY_AFTER_BACKUP, settings.verify_after_backup),
         ] {
             self.catalog.set_setting(key, Some(&on.to_string())).await?;
         }

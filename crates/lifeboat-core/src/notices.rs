@@ -17,7 +17,7 @@ pub struct Notice {
 impl Lifeboat {
     /// The notification a job that just finished deserves: every download that finished or
     /// failed, and every scheduled backup that failed (a successful one is no news). Cancelled
-    /// jobs were stopped by the user, who needs no telling.
+    /// jobs were stopped by the user, who needs no telling. Failed restore drills notify too.
     pub async fn notice_for(&self, job: &Job) -> Option<Notice> {
         match (&job.request, job.status) {
             (JobRequest::Download(request), JobStatus::Succeeded | JobStatus::Failed) => {
@@ -27,15 +27,23 @@ impl Lifeboat {
             (JobRequest::Backup(request), JobStatus::Failed)
                 if request.kind == BackupKind::Scheduled =>
             {
-                let env = self.catalog().environment(&job.environment_id).await.ok()?;
-                let app = self.catalog().application(&env.application_id).await.ok()?;
-                Some(Notice {
-                    title: format!("Scheduled backup of {} / {} failed", app.name, env.name),
-                    body: error_text(job),
-                })
+                self.failure_notice("Scheduled backup", job).await
+            }
+            (JobRequest::Drill(_), JobStatus::Failed) => {
+                self.failure_notice("Restore drill", job).await
             }
             _ => None,
         }
+    }
+
+    /// "<what> of <application> / <environment> failed", with the reason.
+    async fn failure_notice(&self, what: &str, job: &Job) -> Option<Notice> {
+        let env = self.catalog().environment(&job.environment_id).await.ok()?;
+        let app = self.catalog().application(&env.application_id).await.ok()?;
+        Some(Notice {
+            title: format!("{what} of {} / {} failed", app.name, env.name),
+            body: error_text(job),
+        })
     }
 }
 

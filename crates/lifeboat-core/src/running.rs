@@ -76,6 +76,21 @@ impl Lifeboat {
     pub(crate) async fn repair_interrupted_local_work(&self) -> Result<usize> {
         let mut repaired = 0;
         for (job_id, kind, local) in self.catalog().pending_local_repairs().await? {
+            if kind == "drill" {
+                match self.repair_drill(&job_id, &local).await {
+                    Ok(()) => {
+                        self.catalog().set_job_local_dir(&job_id, None).await?;
+                        repaired += 1;
+                    }
+                    Err(e) => tracing::warn!(
+                        job_id,
+                        local,
+                        "cannot drop a drill's database: {}",
+                        e.message
+                    ),
+                }
+                continue;
+            }
             let id = job_id.clone();
             let recorded = local.clone();
             let done = blocking(move || match kind.as_str() {
@@ -97,6 +112,22 @@ impl Lifeboat {
             }
         }
         Ok(repaired)
+    }
+
+    /// A drill cut off mid-way: its temporary database dropped, its media directory removed.
+    async fn repair_drill(&self, job_id: &str, scratch: &str) -> Result<()> {
+        let job = self.catalog().job(job_id).await?;
+        let directory = crate::drill::drill_directory(job_id);
+        blocking(move || match std::fs::remove_dir_all(&directory) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::new(
+                ErrorCode::Io,
+                format!("Cannot remove {}: {e}", directory.display()),
+            )),
+            _ => Ok(()),
+        })
+        .await?;
+        self.drop_leftover_drill_database(&job.environment_id, scratch)
+            .await
     }
 
     /// Publishes `progress` against `bytes_total` every half second until the returned guard

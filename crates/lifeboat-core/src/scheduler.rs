@@ -243,6 +243,8 @@ pub struct EnvironmentStatus {
     pub next_run: Option<String>,
     pub last_backup_at: Option<String>,
     pub punctuality: Punctuality,
+    /// The newest restore drill, to show when the environment was last proven restorable.
+    pub last_drill: Option<crate::drill::DrillReport>,
 }
 
 /// The next `count` runs of a schedule from now, in the user's time zone, as RFC 3339 UTC.
@@ -326,6 +328,7 @@ impl Lifeboat {
                     punctuality: punctuality(env.schedule.as_ref(), last_at, &now),
                     schedule: env.schedule,
                     last_backup_at: last,
+                    last_drill: self.catalog().drills_of(&env.id).await?.into_iter().next(),
                 });
             }
         }

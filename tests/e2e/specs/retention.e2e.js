@@ -1,6 +1,6 @@
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, closeDialog, createNamed, dismissToasts, psql, saveConnection, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, closeDialog, createNamed, dismissToasts, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_retention_${process.pid}`;
@@ -71,5 +71,21 @@ describe('Retention and schedules', () => {
     const row = $('[data-testid="overview-row"]');
     await expect(row).toHaveAttribute('data-punctuality', 'onTime');
     await expect(row.$('[data-testid="overview-next-run"]')).toHaveText(expect.stringContaining('04:30'));
+  });
+
+  it('runs a restore drill from the environment page and shows it restorable with its duration', async () => {
+    await (await sidebarItem('env-item', 'production')).click();
+    await expect(byTestId('drill-badge')).toHaveText('Never drilled');
+    await click('run-drill');
+    const status = byTestId('drill-status');
+    await status.waitForExist();
+    await browser.waitUntil(async () => (await status.getAttribute('data-state')) === 'passed', {
+      timeout: 60_000,
+      timeoutMsg: 'the drill never passed',
+    });
+    await expect(byTestId('drill-badge')).toHaveText('Restorable');
+    await expect(byTestId('drill-duration')).toHaveText(expect.stringMatching(/^restore took \d/));
+    await expect($$('[data-testid="drill-row"]')).toBeElementsArrayOfSize(1);
+    await screenshot('drill');
   });
 });

@@ -8,6 +8,8 @@ import type { Application } from "./bindings/Application";
 import type { BackupEntry } from "./bindings/BackupEntry";
 import type { BackupRequest } from "./bindings/BackupRequest";
 import type { DownloadRequest } from "./bindings/DownloadRequest";
+import type { DrillReport } from "./bindings/DrillReport";
+import type { DrillRequest } from "./bindings/DrillRequest";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { ConnectionReport } from "./bindings/ConnectionReport";
 import type { Environment } from "./bindings/Environment";
@@ -236,6 +238,29 @@ export function autostartEnabled(): Promise<boolean> {
 /** Starts Lifeboat at login, or stops doing so; resolves to the setting now in effect. */
 export function setAutostart(enabled: boolean): Promise<boolean> {
   return invoke("set_autostart", { enabled });
+}
+
+/**
+ * Starts a restore drill in the background: the backup (the newest when `backupId` is null)
+ * restored into a temporary database and directory, checked, timed and removed. Progress
+ * arrives as `job` events; the report lands in the environment's drill history.
+ */
+export function startDrill(request: DrillRequest): Promise<Job> {
+  return invoke("start_drill", { request });
+}
+
+/** An environment's drills, newest first. */
+export function listDrills(environmentId: string): Promise<DrillReport[]> {
+  return invoke("list_drills", { environmentId });
+}
+
+export function drillChecks(environmentId: string): Promise<string[]> {
+  return invoke("drill_checks", { environmentId });
+}
+
+/** SQL every drill runs on the restored database; each must return a true or non-zero value. */
+export function setDrillChecks(environmentId: string, checks: string[]): Promise<null> {
+  return invoke("set_drill_checks", { environmentId, checks });
 }
 
 /** Calls `handler` when the tray menu's "Back up now…" was chosen. */

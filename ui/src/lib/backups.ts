@@ -2,7 +2,9 @@
 import type { Label } from "./bindings/Label";
 import type { BackupKind } from "./bindings/BackupKind";
 import type { BackupRequest } from "./bindings/BackupRequest";
+import type { DrillRequest } from "./bindings/DrillRequest";
 import type { Job } from "./bindings/Job";
+import type { JobRequest } from "./bindings/JobRequest";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { VerifyCheck } from "./bindings/VerifyCheck";
 import type { VerifyReport } from "./bindings/VerifyReport";
@@ -11,13 +13,21 @@ import { isDownloadJob } from "./downloads";
 /** A job that restores a backup into its environment (the destination). */
 export type RestoreJob = Job & { request: { type: "restore" } & RestoreRequest };
 
+/** A job that restores a backup into a temporary database to prove it restorable. */
+export type DrillJob = Job & { request: { type: "drill" } & DrillRequest };
+
+export function isDrillJob(job: Job): job is DrillJob {
+  return job.request.type === "drill";
+}
+
 export function isRestoreJob(job: Job): job is RestoreJob {
   return job.request.type === "restore";
 }
 
 /** What a job is, as a toast or a card names it. */
-export function jobNoun(job: Job): "Backup" | "Restore" | "Download" {
+export function jobNoun(job: Job): "Backup" | "Restore" | "Download" | "Restore drill" {
   if (isDownloadJob(job)) return "Download";
+  if (isDrillJob(job)) return "Restore drill";
   return isRestoreJob(job) ? "Restore" : "Backup";
 }
 
@@ -66,7 +76,9 @@ export function isStale(known: Job | undefined, report: Job): boolean {
 }
 
 /** "Database", "Media" or "Database + media". */
-export function whatLabel(what: { database: boolean; media: boolean }): string {
+export function whatLabel(what: JobRequest | { database: boolean; media: boolean }): string {
+  if ("type" in what && what.type === "drill") return "Everything the backup holds";
+  if (!("database" in what)) return "Nothing";
   if (what.database && what.media) return "Database + media";
   if (what.database) return "Database";
   if (what.media) return "Media";
@@ -135,6 +147,7 @@ export function phaseLabel(job: Job): string {
 export function jobTitle(job: Job): string {
   if (isRestoreJob(job)) return `Restoring from ${job.request.backupId}…`;
   if (isDownloadJob(job)) return `Preparing ${whatLabel(job.request).toLowerCase()} for download`;
+  if (isDrillJob(job)) return `Drilling a restore of ${job.request.backupId ?? "the newest backup"}…`;
   return `Backing up ${whatLabel(job.request).toLowerCase()}`;
 }
 

@@ -2,11 +2,12 @@
 // is shown, each environment's backups with live job progress, restores and downloads.
 import { toast } from "svelte-sonner";
 import * as api from "./api";
-import { firstFailure, isActive, isRestoreJob, isStale, jobNoun, whatLabel, type RestoreJob } from "./backups";
+import { firstFailure, isActive, isDrillJob, isRestoreJob, type DrillJob, isStale, jobNoun, whatLabel, type RestoreJob } from "./backups";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { BackupEntry } from "./bindings/BackupEntry";
 import type { DownloadRequest } from "./bindings/DownloadRequest";
+import type { DrillReport } from "./bindings/DrillReport";
 import type { Environment } from "./bindings/Environment";
 import type { Job } from "./bindings/Job";
 import type { StorageTarget } from "./bindings/StorageTarget";
@@ -302,6 +303,7 @@ class AppStore {
     // Anything after a job's end (a late progress report, the end twice) changes nothing.
     if (this.finished.has(job.id)) return;
     if (isDownloadJob(job)) this.receiveDownload(job);
+    else if (isDrillJob(job)) this.receiveDrill(job);
     else if (isRestoreJob(job)) this.receiveRestore(job);
     else this.receiveBackup(job);
     if (this.finished.has(job.id)) this.jobsEnded += 1;
@@ -346,6 +348,43 @@ class AppStore {
     this.notifyFinished(job);
     // The safety backup is one of the destination's backups now.
     if (this.backups[envId]) void this.loadBackups(envId);
+  }
+
+  /** Each environment's drills, newest first, once loaded. */
+  drills = $state<Record<string, DrillReport[]>>({});
+  /** The drill running in each environment, as the last `job` event told. */
+  runningDrills = $state<Record<string, DrillJob>>({});
+
+  async loadDrills(environmentId: string): Promise<void> {
+    try {
+      this.drills[environmentId] = await api.listDrills(environmentId);
+    } catch (e) {
+      toast.error("Could not load the restore drills", { description: api.errorMessage(e) });
+    }
+  }
+
+  async startDrill(environmentId: string, backupId: string | null = null): Promise<void> {
+    try {
+      const job = await api.startDrill({ environmentId, backupId });
+      if (!this.finished.has(job.id)) this.runningDrills[environmentId] = job as DrillJob;
+    } catch (e) {
+      toast.error("Could not start the restore drill", { description: api.errorMessage(e) });
+    }
+  }
+
+  private receiveDrill(job: DrillJob): void {
+    const envId = job.environmentId;
+    if (isActive(job)) {
+      this.runningDrills[envId] = job;
+      return;
+    }
+    delete this.runningDrills[envId];
+    this.finished.add(job.id);
+    const where = this.environmentLabel(job.environmentId) ?? "the environment";
+    if (job.status === "succeeded") toast.success("Restore drill passed", { description: where });
+    else if (job.status === "cancelled") toast.info("Restore drill cancelled", { description: where });
+    else toast.error(`Restore drill of ${where} failed`, { description: job.error?.message });
+    void this.loadDrills(envId);
   }
 
   private receiveDownload(job: DownloadJob): void {

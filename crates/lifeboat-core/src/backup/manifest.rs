@@ -47,6 +47,10 @@ pub struct DatabasePart {
     /// Entries `pg_restore --list` read from the dump while it was made.
     #[ts(type = "number")]
     pub toc_entries: u64,
+    /// Django's migration history just before the dump began; absent for other databases
+    /// (and in manifests of older Lifeboats).
+    #[serde(default)]
+    pub migrations: Option<crate::postgres::migrations::MigrationRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

@@ -74,12 +74,37 @@ impl Lifeboat {
         let this = self.clone();
         let running = tokio::spawn(async move {
             let outcome = this.run_backup(&job_id, &request, &claim.cancel).await;
+            if let Ok(manifest) = &outcome {
+                this.verify_after_backup(&job_id, &manifest.backup_id).await;
+            }
             this.close_job(&job_id, &outcome, |_| None).await;
             drop(lock);
             drop(claim);
             outcome
         });
         Ok((job, running))
+    }
+
+    /// Reads a just-made backup back when the setting asks for it; the outcome is recorded on
+    /// the backup (a failed verification does not undo the backup, it marks it).
+    async fn verify_after_backup(&self, job_id: &str, backup_id: &str) {
+        let wanted = self
+            .settings()
+            .await
+            .map_or(true, |s| s.verify_after_backup);
+        if !wanted {
+            return;
+        }
+        if let Err(e) = self.set_phase(job_id, "verifying", 0, false).await {
+            tracing::warn!(job_id, "cannot show the verification: {}", e.message);
+        }
+        match self.verify_backup(backup_id).await {
+            Ok(report) if !report.ok => {
+                tracing::warn!(backup_id, "the new backup failed verification")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(backup_id, "cannot verify the new backup: {}", e.message),
+        }
     }
 
     /// A backup run as part of another job that already holds the environment (a restore's
@@ -183,6 +208,10 @@ impl Lifeboat {
             let Some((connection, report, pg_dump)) = &database_plan else {
                 return Ok(None);
             };
+            let migrations = {
+                let mut db = crate::postgres::connect(connection).await?;
+                crate::postgres::migrations::read(&mut db, None).await?
+            };
             let path = std::path::PathBuf::from(&pg_dump.path);
             let connection = connection.clone();
             let outcome = sink
@@ -198,6 +227,7 @@ impl Lifeboat {
                 server_version: report.server_version.clone(),
                 pg_dump_version: pg_dump.version.clone(),
                 toc_entries: outcome.toc_entries,
+                migrations,
             }))
         };
         let media_part = async {

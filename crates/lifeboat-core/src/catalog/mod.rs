@@ -3,6 +3,7 @@
 
 pub mod applications;
 pub mod backups;
+pub mod drills;
 pub mod environments;
 pub mod jobs;
 pub mod settings;

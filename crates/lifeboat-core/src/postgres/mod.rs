@@ -1,6 +1,7 @@
 //! Talking to an environment's PostgreSQL server: connection tests and the client tools.
 
 pub mod client;
+pub mod migrations;
 mod probe;
 pub mod tools;
 

@@ -23,6 +23,7 @@ use crate::backup::verify::VerifyCheck;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
 use crate::postgres::client::{last_lines, pg_command, read_all};
+use crate::postgres::migrations::{self, AppMigration};
 
 /// Bytes of plaintext withheld from pg_restore until the checksums match; more than the
 /// archive's final block marker, so pg_restore is provably still waiting for input.
@@ -55,14 +56,6 @@ impl Contents {
         }
         contents
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct AppMigration {
-    pub app: String,
-    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -375,16 +368,10 @@ pub async fn check(
         .iter()
         .find(|(_, name)| name == "django_migrations");
     let latest_migrations = match migrations_table {
-        Some((schema, _)) => sqlx::query_as::<_, (String, String)>(&format!(
-            "SELECT app::text, max(name)::text FROM {}.django_migrations GROUP BY app ORDER BY app",
-            quote_ident(schema)
-        ))
-        .fetch_all(&mut db)
-        .await
-        .map_err(query_failed)?
-        .into_iter()
-        .map(|(app, name)| AppMigration { app, name })
-        .collect(),
+        Some((schema, _)) => migrations::read(&mut db, Some(schema))
+            .await?
+            .map(|record| record.latest)
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     db.close().await.ok();
@@ -436,10 +423,6 @@ pub async fn check(
         latest_migrations,
     };
     Ok((summary, checks))
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

@@ -7,9 +7,10 @@
 
 pub mod database;
 pub mod media;
+mod source;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -17,19 +18,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::read::{ArtifactReader, OpenError};
 use crate::backup::verify::VerifyCheck;
-use crate::backup::{BackupKind, BackupRecord, BackupRequest};
+use crate::backup::{BackupKind, BackupRequest};
 use crate::catalog::new_id;
 use crate::connection::PgConnectionInput;
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest};
 use crate::lifeboat::Lifeboat;
+pub use crate::postgres::migrations::AppMigration;
 use crate::running::blocking;
-use crate::storage::Storage;
-pub use database::{AppMigration, DatabaseRestoreSummary};
+pub use database::DatabaseRestoreSummary;
 pub use media::MediaRestoreSummary;
+pub(crate) use source::{major_of, Source};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -91,9 +92,7 @@ fn looks_like_production(name: &str) -> bool {
 
 /// Everything a restore needs, gathered before anything changes.
 struct Plan {
-    record: BackupRecord,
-    storage: Storage,
-    identity: age::x25519::Identity,
+    source: Source,
     database: Option<(PgConnectionInput, PathBuf)>,
     media_dir: Option<PathBuf>,
     ownership: bool,
@@ -234,7 +233,7 @@ impl Lifeboat {
             self.restore_artifacts(job_id, &plan, cancel)
                 .await
                 .map(|(database, media, checks)| RestoreSummary {
-                    backup_id: plan.record.id.clone(),
+                    backup_id: plan.source.record.id.clone(),
                     safety_backup_id,
                     database,
                     media,
@@ -248,43 +247,14 @@ impl Lifeboat {
     }
 
     async fn plan_restore(&self, request: &RestoreRequest) -> Result<Plan> {
-        let record = self.catalog().backup(&request.backup_id).await?;
+        let source = self.source(&request.backup_id).await?;
+        let record = &source.record;
         let env = self.catalog().environment(&request.environment_id).await?;
-        let target = self.catalog().target(&record.target_id).await?;
-        let storage = self.target_storage(&target).await?;
-        let identity = self
-            .recovery_identity_for(&record.manifest.encryption.recipient)
-            .await?;
         let settings = self.settings().await?;
         let database = match (&record.manifest.database, request.database) {
             (Some(part), true) => {
                 let connection = self.environment_connection(&env.id).await?;
-                let report = crate::postgres::probe(
-                    &connection,
-                    settings.pg_bin_dir.as_deref().map(std::path::Path::new),
-                )
-                .await?;
-                let source_major = major_of(&part.server_version);
-                if report.server_major < source_major {
-                    return Err(Error::new(
-                        ErrorCode::PgServerTooOld,
-                        format!(
-                            "The backup comes from PostgreSQL {}, but {} runs PostgreSQL {}; restore into a server of version {source_major} or newer.",
-                            part.server_version, env.name, report.server_version
-                        ),
-                    ));
-                }
-                let needed = major_of(&part.pg_dump_version);
-                let pg_restore = crate::backup::verify::pg_restore_for(self, needed)
-                    .await
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::PgDumpMissing,
-                            format!(
-                                "No pg_restore of version {needed} or newer is installed; install the PostgreSQL {needed} client tools."
-                            ),
-                        )
-                    })?;
+                let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
                 Some((connection, pg_restore))
             }
             _ => None,
@@ -304,9 +274,7 @@ impl Lifeboat {
             _ => None,
         };
         Ok(Plan {
-            record,
-            storage,
-            identity,
+            source,
             database,
             media_dir,
             ownership: settings.restore_ownership,
@@ -327,7 +295,7 @@ impl Lifeboat {
             environment_id: request.environment_id.clone(),
             database: plan.database.is_some(),
             media,
-            note: Some(format!("before restore of {}", plan.record.id)),
+            note: Some(format!("before restore of {}", plan.source.record.id)),
             kind: BackupKind::OnDemand,
         };
         if !backup.database && !backup.media {
@@ -359,7 +327,7 @@ impl Lifeboat {
         Option<MediaRestoreSummary>,
         Vec<VerifyCheck>,
     )> {
-        let manifest = &plan.record.manifest;
+        let manifest = &plan.source.record.manifest;
         let db_part = plan.database.as_ref().and(manifest.database.as_ref());
         let media_part = plan.media_dir.as_ref().and(manifest.media.as_ref());
         let bytes_total = db_part.map_or(0, |p| p.artifact.stored_bytes)
@@ -374,8 +342,9 @@ impl Lifeboat {
             let (Some(part), Some((connection, pg_restore))) = (db_part, &plan.database) else {
                 return Ok(None);
             };
-            let reader = self
-                .open_artifact(plan, &part.artifact, &progress, "database", &stop)
+            let reader = plan
+                .source
+                .open(&part.artifact, &progress, "database", &stop)
                 .await?;
             let (connection, pg_restore) = (connection.clone(), pg_restore.clone());
             let options = database::Options {
@@ -394,8 +363,9 @@ impl Lifeboat {
             let (Some(part), Some(dir)) = (media_part, &plan.media_dir) else {
                 return Ok(None);
             };
-            let reader = self
-                .open_artifact(plan, &part.artifact, &progress, "media", &stop)
+            let reader = plan
+                .source
+                .open(&part.artifact, &progress, "media", &stop)
                 .await?;
             let (info, dir, job_id) = (part.artifact.clone(), dir.clone(), job_id.to_owned());
             let cancel = stop.clone();
@@ -465,59 +435,6 @@ impl Lifeboat {
             None => None,
         };
         Ok((database_summary, media_summary, checks))
-    }
-
-    async fn open_artifact(
-        &self,
-        plan: &Plan,
-        artifact: &crate::backup::artifact::ArtifactInfo,
-        progress: &Arc<AtomicU64>,
-        label: &str,
-        cancel: &CancellationToken,
-    ) -> Result<ArtifactReader> {
-        let key = format!("{}/{}", plan.record.storage_dir, artifact.name);
-        let (size, source) = plan.storage.reader(&key, cancel).await?;
-        let source = Counted {
-            inner: tokio_util::io::SyncIoBridge::new(source),
-            progress: progress.clone(),
-        };
-        let identity = plan.identity.clone();
-        let label = label.to_owned();
-        blocking(move || {
-            ArtifactReader::open(source, size, &identity).map_err(|e| match e {
-                OpenError::WrongKey => Error::new(
-                    ErrorCode::RecoveryKeyMissing,
-                    format!("The {label} artifact was encrypted to another recovery key; import that key first."),
-                ),
-                OpenError::Foreign(detail) => Error::new(
-                    ErrorCode::ArtifactCorrupt,
-                    format!("The {label} artifact cannot be read, so nothing was restored: {detail}."),
-                ),
-            })
-        })
-        .await
-    }
-}
-
-pub(crate) fn major_of(version: &str) -> u32 {
-    version
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Counts stored bytes read, for progress.
-struct Counted<R> {
-    inner: R,
-    progress: Arc<AtomicU64>,
-}
-
-impl<R: std::io::Read> std::io::Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.progress.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
     }
 }
 

@@ -17,4 +17,8 @@ restoreOwnership: boolean,
 /**
  * A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
  */
-keepReplacedMedia: boolean, };
+keepReplacedMedia: boolean, 
+/**
+ * Every backup is read back and verified right after it is made (on unless turned off).
+ */
+verifyAfterBackup: boolean, };

@@ -184,6 +184,7 @@ export function record(overrides: Partial<BackupRecord> = {}): BackupRecord {
         serverVersion: "16.4",
         pgDumpVersion: "16.4",
         tocEntries: 412,
+        migrations: null,
       },
       media: {
         artifact: {

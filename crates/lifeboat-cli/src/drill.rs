@@ -1,0 +1,73 @@
+//! `lifeboat drill`: restore a backup into a temporary database (and its media into a
+//! temporary directory), check it, time it, remove it.
+
+use lifeboat_core::connection::parse_database_url;
+use lifeboat_core::drill::{DrillReport, DrillRequest};
+use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
+
+use crate::output::Output;
+
+#[derive(clap::Args)]
+pub struct DrillArgs {
+    app: String,
+    env: String,
+    /// The backup to drill; the environment's newest when absent.
+    backup_id: Option<String>,
+    /// Name of an environment variable holding the URL of a server to drill on (one where
+    /// the role may create databases), instead of the environment's own server.
+    #[arg(long, value_name = "VAR")]
+    drill_url_env: Option<String>,
+}
+
+pub async fn drill(lb: &Lifeboat, args: DrillArgs, out: &Output) -> Result<()> {
+    let environment = lb.environment_named(&args.app, &args.env).await?;
+    let server = match &args.drill_url_env {
+        Some(var) => {
+            let url = std::env::var(var)
+                .map_err(|_| Error::validation("drillUrlEnv", format!("${var} is not set.")))?;
+            Some(parse_database_url(&url)?)
+        }
+        None => None,
+    };
+    let request = DrillRequest {
+        environment_id: environment.id,
+        backup_id: args.backup_id,
+    };
+    let report = lb.drill(&request, server).await?;
+    // With --json a failure prints only the error object, so stdout stays one document.
+    if report.ok || !out.json {
+        out.show(&report, text);
+    }
+    match report.first_failure() {
+        None => Ok(()),
+        Some(check) => Err(Error::new(
+            ErrorCode::DrillFailed,
+            format!(
+                "The drill failed its {} check: {}.",
+                check.name, check.detail
+            ),
+        )),
+    }
+}
+
+fn text(report: &DrillReport) -> String {
+    let mut lines: Vec<String> = report
+        .checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )
+        })
+        .collect();
+    lines.push(format!(
+        "Backup {}: database restored in {:.1} s, media in {:.1} s.",
+        report.backup_id,
+        report.database_restore_ms as f64 / 1000.0,
+        report.media_restore_ms as f64 / 1000.0
+    ));
+    lines.join("\n")
+}

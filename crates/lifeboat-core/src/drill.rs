@@ -1,0 +1,548 @@
+//! Restore drills: prove a backup restorable by restoring it for real, into a temporary
+//! database (and its media into a temporary directory), checking the result, measuring how
+//! long the restore took, and removing everything again, whatever happened.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Connection;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use ts_rs::TS;
+
+use crate::backup::verify::VerifyCheck;
+use crate::catalog::new_id;
+use crate::connection::PgConnectionInput;
+use crate::error::{Error, ErrorCode, Result};
+use crate::jobs::{Job, JobRequest};
+use crate::lifeboat::Lifeboat;
+use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
+use crate::restore::{database, media, Source};
+use crate::running::blocking;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct DrillRequest {
+    pub environment_id: String,
+    /// The environment's newest backup when absent.
+    pub backup_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct DrillReport {
+    /// The drill's job id.
+    pub id: String,
+    pub environment_id: String,
+    pub backup_id: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub ok: bool,
+    pub checks: Vec<VerifyCheck>,
+    /// How long restoring the database took: the restore time to expect.
+    #[ts(type = "number")]
+    pub database_restore_ms: u64,
+    #[ts(type = "number")]
+    pub media_restore_ms: u64,
+}
+
+impl DrillReport {
+    pub fn first_failure(&self) -> Option<&VerifyCheck> {
+        self.checks.iter().find(|c| !c.ok)
+    }
+}
+
+/// Prefix of every drill's temporary database, so a leftover is recognisable.
+pub const DRILL_DATABASE_PREFIX: &str = "lifeboat_drill_";
+
+impl Lifeboat {
+    /// Starts a drill in the background; the report arrives as the finished job's outcome
+    /// and in the environment's drill history.
+    pub async fn start_drill(&self, request: &DrillRequest) -> Result<Job> {
+        Ok(self.spawn_drill(request, None).await?.0)
+    }
+
+    /// Runs a drill to the end (the CLI and tests), on `server` instead of the environment's
+    /// own when given. A drill that ran but failed a check is an `Ok` report with `ok: false`.
+    pub async fn drill(
+        &self,
+        request: &DrillRequest,
+        server: Option<PgConnectionInput>,
+    ) -> Result<DrillReport> {
+        let (_, running) = self.spawn_drill(request, server).await?;
+        running
+            .await
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("The drill task failed: {e}")))?
+    }
+
+    pub async fn drills(&self, environment_id: &str) -> Result<Vec<DrillReport>> {
+        self.catalog().drills_of(environment_id).await
+    }
+
+    pub async fn drill_checks(&self, environment_id: &str) -> Result<Vec<String>> {
+        self.catalog().drill_checks(environment_id).await
+    }
+
+    /// SQL every drill of the environment runs on the restored database; each must return a
+    /// true or non-zero first value (e.g. `select count(*) from auth_user where is_superuser`).
+    pub async fn set_drill_checks(&self, environment_id: &str, checks: &[String]) -> Result<()> {
+        let checks: Vec<String> = checks
+            .iter()
+            .map(|c| c.trim().trim_end_matches(';').trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        self.catalog()
+            .set_drill_checks(environment_id, &checks)
+            .await
+    }
+
+    async fn spawn_drill(
+        &self,
+        request: &DrillRequest,
+        server: Option<PgConnectionInput>,
+    ) -> Result<(Job, JoinHandle<Result<DrillReport>>)> {
+        let env = self.catalog().environment(&request.environment_id).await?;
+        let backup_id = match &request.backup_id {
+            Some(id) => id.clone(),
+            None => self
+                .catalog()
+                .backups_of(&env.id)
+                .await?
+                .first()
+                .map(|b| b.id.clone())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        format!("{} has no backup to drill yet.", env.name),
+                    )
+                })?,
+        };
+        let request = DrillRequest {
+            environment_id: env.id.clone(),
+            backup_id: Some(backup_id.clone()),
+        };
+        let job_id = new_id();
+        // One drill per environment at a time; backups and restores may run beside it.
+        let claim = self
+            .jobs()
+            .claim(&format!("drill:{}", env.id), &job_id)
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::AlreadyRunning,
+                    "A drill of this environment is already running.",
+                )
+            })?;
+        let (job, lock) = self
+            .open_job(&job_id, &env.id, &JobRequest::Drill(request.clone()))
+            .await?;
+        let this = self.clone();
+        let running = tokio::spawn(async move {
+            let outcome = this
+                .run_drill(&job_id, &env.id, &backup_id, server, &claim.cancel)
+                .await;
+            let outcome = match outcome {
+                Ok(report) => match this.catalog().insert_drill(&report).await {
+                    Ok(()) => Ok(report),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            this.close_job(
+                &job_id,
+                &outcome.as_ref().map_err(Clone::clone).and_then(passed),
+                |report| Some(crate::jobs::JobOutcome::Drill(report.clone())),
+            )
+            .await;
+            drop(lock);
+            drop(claim);
+            outcome
+        });
+        Ok((job, running))
+    }
+
+    async fn run_drill(
+        &self,
+        job_id: &str,
+        environment_id: &str,
+        backup_id: &str,
+        server: Option<PgConnectionInput>,
+        cancel: &CancellationToken,
+    ) -> Result<DrillReport> {
+        let started_at = chrono::Utc::now();
+        // Recorded first, so a drill cut off by a crash has its database dropped and its
+        // directory removed at the next start; cleared once both are gone.
+        self.catalog()
+            .set_job_local_dir(job_id, Some(&scratch_database(job_id)))
+            .await?;
+        let report = self
+            .drill_parts(job_id, environment_id, backup_id, server, cancel)
+            .await;
+        let left_behind = report
+            .as_ref()
+            .is_ok_and(|r| r.checks.iter().any(|c| !c.ok && c.name == "drill server"));
+        if !left_behind {
+            self.catalog().set_job_local_dir(job_id, None).await?;
+        }
+        report.map(|parts| DrillReport {
+            started_at: started_at.to_rfc3339(),
+            ..parts
+        })
+    }
+
+    async fn drill_parts(
+        &self,
+        job_id: &str,
+        environment_id: &str,
+        backup_id: &str,
+        server: Option<PgConnectionInput>,
+        cancel: &CancellationToken,
+    ) -> Result<DrillReport> {
+        let started_at = chrono::Utc::now();
+        let source = self.source(backup_id).await?;
+        let manifest = source.record.manifest.clone();
+        let mut checks = Vec::new();
+        let mut database_restore_ms = 0;
+        let mut media_restore_ms = 0;
+        let bytes_total = manifest
+            .database
+            .as_ref()
+            .map_or(0, |p| p.artifact.stored_bytes)
+            + manifest
+                .media
+                .as_ref()
+                .map_or(0, |p| p.artifact.stored_bytes);
+        self.set_phase(job_id, "drilling", bytes_total, true)
+            .await?;
+        let progress = Arc::new(AtomicU64::new(0));
+        let _ticker = self.report_progress(job_id, bytes_total, progress.clone());
+        if let Some(part) = &manifest.database {
+            let server = match server {
+                Some(server) => server,
+                None => self.environment_connection(environment_id).await?,
+            };
+            let started = Instant::now();
+            match self
+                .drill_database(job_id, &source, part, &server, &progress, cancel)
+                .await
+            {
+                Ok(found) => checks.extend(found),
+                Err(_) if cancel.is_cancelled() => return Err(Error::cancelled()),
+                Err(e) => checks.push(failed_check(&e)),
+            }
+            database_restore_ms = started.elapsed().as_millis() as u64;
+        }
+        if let Some(part) = &manifest.media {
+            let started = Instant::now();
+            checks.push(drill_media(&source, &part.artifact, job_id, &progress, cancel).await?);
+            media_restore_ms = started.elapsed().as_millis() as u64;
+        }
+        Ok(DrillReport {
+            id: job_id.to_owned(),
+            environment_id: environment_id.to_owned(),
+            backup_id: backup_id.to_owned(),
+            started_at: started_at.to_rfc3339(),
+            finished_at: chrono::Utc::now().to_rfc3339(),
+            ok: checks.iter().all(|c| c.ok),
+            checks,
+            database_restore_ms,
+            media_restore_ms,
+        })
+    }
+
+    /// Restores the dump into a temporary database on `server`, checks it, and drops it.
+    async fn drill_database(
+        &self,
+        job_id: &str,
+        source: &Source,
+        part: &crate::backup::manifest::DatabasePart,
+        server: &PgConnectionInput,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<VerifyCheck>> {
+        let pg_restore = self.restore_tool(part, server, "the drill server").await?;
+        let scratch = scratch_database(job_id);
+        create_database(server, &scratch).await?;
+        let target = PgConnectionInput {
+            database: scratch.clone(),
+            ..server.clone()
+        };
+        let checks = self
+            .restore_and_check(&target, &pg_restore, source, part, progress, cancel)
+            .await;
+        drop_database(server, &scratch).await?;
+        checks
+    }
+
+    async fn restore_and_check(
+        &self,
+        target: &PgConnectionInput,
+        pg_restore: &Path,
+        source: &Source,
+        part: &crate::backup::manifest::DatabasePart,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<VerifyCheck>> {
+        let reader = source
+            .open(&part.artifact, progress, "database", cancel)
+            .await?;
+        let (tool, conn, info, stop) = (
+            pg_restore.to_path_buf(),
+            target.clone(),
+            part.artifact.clone(),
+            cancel.clone(),
+        );
+        let options = database::Options { ownership: false };
+        let restored = blocking(move || {
+            database::stage(&tool, &conn, &options, reader, &info, &stop)?.commit()
+        })
+        .await;
+        let contents = match restored {
+            Ok(contents) => contents,
+            Err(_) if cancel.is_cancelled() => return Err(Error::cancelled()),
+            Err(e) => return Ok(vec![failed_check(&e)]),
+        };
+        let mut checks = vec![VerifyCheck {
+            name: "restore".into(),
+            ok: true,
+            detail: "pg_restore finished cleanly in one transaction".into(),
+        }];
+        let (_, found) = database::check(target, &contents).await?;
+        checks.extend(found.into_iter().filter(|c| c.name != "django migrations"));
+        let mut db = crate::postgres::connect(target).await?;
+        let restored_migrations = migrations::read(&mut db, None).await?;
+        checks.extend(compare_migrations(
+            part.migrations.as_ref(),
+            restored_migrations.as_ref(),
+        ));
+        let environment_id = &source.record.manifest.environment.id;
+        for sql in self.catalog().drill_checks(environment_id).await? {
+            checks.push(user_check(&mut db, &sql).await);
+        }
+        db.close().await.ok();
+        Ok(checks)
+    }
+
+    /// Drops the temporary databases of drills that were cut off.
+    pub(crate) async fn drop_leftover_drill_database(
+        &self,
+        environment_id: &str,
+        scratch: &str,
+    ) -> Result<()> {
+        if !scratch.starts_with(DRILL_DATABASE_PREFIX) {
+            return Ok(());
+        }
+        let server = self.environment_connection(environment_id).await?;
+        drop_database(&server, scratch).await
+    }
+}
+
+/// A drill that ran is a failed job when a check failed, so it is listed and notified as one.
+fn passed(report: &DrillReport) -> Result<DrillReport> {
+    match report.first_failure() {
+        None => Ok(report.clone()),
+        Some(check) => Err(Error::new(
+            ErrorCode::DrillFailed,
+            format!(
+                "The drill failed its {} check: {}.",
+                check.name, check.detail
+            ),
+        )),
+    }
+}
+
+/// A drill step that could not finish, as the check it failed.
+fn failed_check(e: &Error) -> VerifyCheck {
+    let name = match e.code {
+        ErrorCode::ChecksumMismatch => "checksums",
+        ErrorCode::ArtifactCorrupt | ErrorCode::UnsafeArchive => "archive",
+        ErrorCode::DrillServer
+        | ErrorCode::PgUnreachable
+        | ErrorCode::PgTimeout
+        | ErrorCode::PgAuthFailed
+        | ErrorCode::PgDatabaseMissing
+        | ErrorCode::PgTls
+        | ErrorCode::PgServerTooOld => "drill server",
+        _ => "restore",
+    };
+    VerifyCheck {
+        name: name.into(),
+        ok: false,
+        detail: e.message.clone(),
+    }
+}
+
+/// The restored `django_migrations` against what the manifest recorded at backup time.
+fn compare_migrations(
+    recorded: Option<&MigrationRecord>,
+    restored: Option<&MigrationRecord>,
+) -> Option<VerifyCheck> {
+    let recorded = recorded?;
+    let (ok, detail) = match restored {
+        None => (
+            false,
+            format!(
+                "the backup recorded {} migrations, but the restored database has no django_migrations",
+                recorded.count
+            ),
+        ),
+        Some(restored) if restored != recorded => (
+            false,
+            format!(
+                "the backup recorded {} migrations, the restored database holds {}{}",
+                recorded.count,
+                restored.count,
+                latest_differences(recorded, restored)
+            ),
+        ),
+        Some(restored) => (
+            true,
+            format!(
+                "{} migrations, the latest of {} apps as recorded",
+                restored.count,
+                restored.latest.len()
+            ),
+        ),
+    };
+    Some(VerifyCheck {
+        name: "django migrations".into(),
+        ok,
+        detail,
+    })
+}
+
+fn latest_differences(recorded: &MigrationRecord, restored: &MigrationRecord) -> String {
+    let differing: Vec<String> = recorded
+        .latest
+        .iter()
+        .filter(|m| !restored.latest.contains(m))
+        .map(|m| format!("{} {}", m.app, m.name))
+        .collect();
+    if differing.is_empty() {
+        String::new()
+    } else {
+        format!("; missing {}", differing.join(", "))
+    }
+}
+
+/// Runs one user check: passes when its first value is true, a non-zero number or non-empty text.
+async fn user_check(db: &mut sqlx::PgConnection, sql: &str) -> VerifyCheck {
+    let wrapped = format!("SELECT to_json(q)::text FROM ({sql}) AS q LIMIT 1");
+    let answer: std::result::Result<Option<String>, sqlx::Error> =
+        sqlx::query_scalar(&wrapped).fetch_optional(&mut *db).await;
+    let (ok, detail) = match answer {
+        Err(e) => (false, format!("{sql} failed: {e}")),
+        Ok(None) => (false, format!("{sql} returned no rows")),
+        Ok(Some(row)) => {
+            let first = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&row)
+                .ok()
+                .and_then(|m| m.into_iter().next().map(|(_, v)| v));
+            let ok = match &first {
+                Some(serde_json::Value::Bool(b)) => *b,
+                Some(serde_json::Value::Number(n)) => n.as_f64().is_some_and(|n| n != 0.0),
+                Some(serde_json::Value::String(s)) => !s.is_empty(),
+                _ => false,
+            };
+            let shown = first.map_or_else(|| "nothing".to_owned(), |v| v.to_string());
+            (ok, format!("{sql} returned {shown}"))
+        }
+    };
+    VerifyCheck {
+        name: "sql check".into(),
+        ok,
+        detail,
+    }
+}
+
+async fn create_database(server: &PgConnectionInput, name: &str) -> Result<()> {
+    let mut db = crate::postgres::connect(server).await?;
+    sqlx::query(&format!("CREATE DATABASE {}", quote_ident(name)))
+        .execute(&mut db)
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::DrillServer,
+                format!(
+                    "Cannot create the drill's temporary database on {}:{} ({e}). The role needs CREATEDB, or drill on another server.",
+                    server.host, server.port
+                ),
+            )
+        })?;
+    db.close().await.ok();
+    Ok(())
+}
+
+/// Drops a drill database, ending any session still in it.
+async fn drop_database(server: &PgConnectionInput, name: &str) -> Result<()> {
+    let mut db = crate::postgres::connect(server).await?;
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+        .bind(name)
+        .execute(&mut db)
+        .await
+        .ok();
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {}", quote_ident(name)))
+        .execute(&mut db)
+        .await
+        .map_err(|e| {
+            Error::new(
+                ErrorCode::DrillServer,
+                format!("Cannot drop the drill database {name}: {e}"),
+            )
+        })?;
+    db.close().await.ok();
+    Ok(())
+}
+
+/// Extracts the media archive into a temporary directory, checking every file against the
+/// manifest, then removes it.
+async fn drill_media(
+    source: &Source,
+    artifact: &crate::backup::artifact::ArtifactInfo,
+    job_id: &str,
+    progress: &Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<VerifyCheck> {
+    let reader = source.open(artifact, progress, "media", cancel).await?;
+    let scratch = drill_directory(job_id);
+    let (info, job, stop, dir) = (
+        artifact.clone(),
+        job_id.to_owned(),
+        cancel.clone(),
+        scratch.clone(),
+    );
+    let staged = blocking(move || {
+        let staged = media::stage(reader, &info, &dir.join("media"), &job, &stop)?;
+        Ok(staged.files())
+    })
+    .await;
+    if let Err(e) = std::fs::remove_dir_all(&scratch) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::warn!(
+                "could not remove the drill directory {}: {e}",
+                scratch.display()
+            );
+        }
+    }
+    Ok(match staged {
+        Ok(files) => VerifyCheck {
+            name: "media".into(),
+            ok: true,
+            detail: format!("{files} files extracted and matched the manifest"),
+        },
+        Err(_) if cancel.is_cancelled() => return Err(Error::cancelled()),
+        Err(e) => failed_check(&e),
+    })
+}
+
+fn scratch_database(job_id: &str) -> String {
+    format!("{DRILL_DATABASE_PREFIX}{}", &job_id[..8])
+}
+
+/// Where a drill extracts media: under the system's temporary directory, named by its job.
+pub(crate) fn drill_directory(job_id: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("lifeboat-drill-{job_id}"))
+}
