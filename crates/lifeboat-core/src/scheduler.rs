@@ -1,7 +1,7 @@
 //! The scheduler: starts each environment's scheduled backups on time, runs one catch-up
 //! backup per environment after downtime (not one per missed slot), and applies retention
-//! after every scheduled backup and once a day. Time comes from a [`Clock`], so tests drive it
-//! without waiting.
+//! once a day (every backup also applies it as it ends). Time comes from a [`Clock`], so tests
+//! drive it without waiting.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -182,19 +182,8 @@ where
                     "scheduled backup started"
                 );
                 self.mark_handled(&env.id, slot);
-                let lifeboat = self.lifeboat.clone();
-                let env_id = env.id.clone();
-                tokio::spawn(async move {
-                    if matches!(running.await, Ok(Ok(_))) {
-                        if let Err(e) = lifeboat.prune(&env_id, false).await {
-                            tracing::warn!(
-                                env_id,
-                                "retention after a scheduled backup failed: {}",
-                                e.message
-                            );
-                        }
-                    }
-                });
+                // It runs to its end (retention included) on its own task.
+                drop(running);
             }
             Err(e) if e.code == ErrorCode::AlreadyRunning => {
                 self.busy_until

@@ -15,35 +15,58 @@ use lifeboat_core::retention::{Label, RetentionPolicy};
 use lifeboat_core::targets::{S3ConfigInput, TargetConfigInput, TargetInput};
 use lifeboat_core::{ErrorCode, Home, Lifeboat};
 
-/// A real backup, recorded as made `age` before today's noon (UTC): fixed times of day keep
-/// "the same day" the same day whenever the test runs.
-async fn backup_aged(f: &Fixture, kind: BackupKind, age: Duration) -> String {
-    let backup =
-        f.lb.backup(&BackupRequest {
-            environment_id: f.env_id.clone(),
-            database: true,
-            media: false,
-            note: None,
-            kind,
-        })
-        .await
-        .unwrap();
-    let noon = Utc::now()
-        .date_naive()
-        .and_hms_opt(12, 0, 0)
-        .unwrap()
-        .and_utc();
-    let created = (noon - age).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    sqlx::query(
-        "UPDATE backups SET created_at = ?1, manifest = json_set(manifest, '$.createdAt', ?1)
-         WHERE id = ?2",
-    )
-    .bind(created)
-    .bind(&backup.backup_id)
-    .execute(f.lb.catalog().pool())
-    .await
-    .unwrap();
-    backup.backup_id
+/// Real backups recorded as made some time before today's noon (UTC; fixed times of day keep
+/// "the same day" the same day whenever the test runs). The times are moved into the past only
+/// once all are made: every backup applies retention as it ends, which must not see them yet.
+struct Aged<'a> {
+    f: &'a Fixture,
+    ages: Vec<(String, Duration)>,
+}
+
+impl<'a> Aged<'a> {
+    fn new(f: &'a Fixture) -> Self {
+        Self {
+            f,
+            ages: Vec::new(),
+        }
+    }
+
+    async fn backup(&mut self, kind: BackupKind, age: Duration) -> String {
+        let backup = self
+            .f
+            .lb
+            .backup(&BackupRequest {
+                environment_id: self.f.env_id.clone(),
+                database: true,
+                media: false,
+                note: None,
+                kind,
+            })
+            .await
+            .unwrap();
+        self.ages.push((backup.backup_id.clone(), age));
+        backup.backup_id
+    }
+
+    async fn forge(self) {
+        let noon = Utc::now()
+            .date_naive()
+            .and_hms_opt(12, 0, 0)
+            .unwrap()
+            .and_utc();
+        for (id, age) in self.ages {
+            let created = (noon - age).to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            sqlx::query(
+                "UPDATE backups SET created_at = ?1, manifest = json_set(manifest, '$.createdAt', ?1)
+                 WHERE id = ?2",
+            )
+            .bind(created)
+            .bind(&id)
+            .execute(self.f.lb.catalog().pool())
+            .await
+            .unwrap();
+        }
+    }
 }
 
 /// Backup directories in storage that hold a manifest, by backup id.
@@ -65,17 +88,23 @@ async fn in_catalog(f: &Fixture) -> BTreeSet<String> {
 async fn prune_deletes_exactly_what_the_policy_says_from_storage_and_catalog() {
     let f = fixture(s3()).await;
     let days = Duration::days;
-    let old_pinned = backup_aged(&f, BackupKind::OnDemand, days(90)).await;
-    let old = backup_aged(&f, BackupKind::OnDemand, days(60)).await;
-    let older_than_30 = backup_aged(&f, BackupKind::OnDemand, days(45)).await;
+    let mut aged = Aged::new(&f);
+    let old_pinned = aged.backup(BackupKind::OnDemand, days(90)).await;
+    let old = aged.backup(BackupKind::OnDemand, days(60)).await;
+    let older_than_30 = aged.backup(BackupKind::OnDemand, days(45)).await;
     let recent = [
-        backup_aged(&f, BackupKind::OnDemand, days(40)).await,
-        backup_aged(&f, BackupKind::OnDemand, days(2)).await,
-        backup_aged(&f, BackupKind::OnDemand, days(1)).await,
+        aged.backup(BackupKind::OnDemand, days(40)).await,
+        aged.backup(BackupKind::OnDemand, days(2)).await,
+        aged.backup(BackupKind::OnDemand, days(1)).await,
     ];
-    let same_day_first = backup_aged(&f, BackupKind::Scheduled, days(3) + Duration::hours(2)).await;
-    let same_day_later = backup_aged(&f, BackupKind::Scheduled, days(3) + Duration::hours(1)).await;
-    let newest_scheduled = backup_aged(&f, BackupKind::Scheduled, days(1)).await;
+    let same_day_first = aged
+        .backup(BackupKind::Scheduled, days(3) + Duration::hours(2))
+        .await;
+    let same_day_later = aged
+        .backup(BackupKind::Scheduled, days(3) + Duration::hours(1))
+        .await;
+    let newest_scheduled = aged.backup(BackupKind::Scheduled, days(1)).await;
+    aged.forge().await;
     f.lb.set_pinned(&old_pinned, true).await.unwrap();
     f.lb.set_retention(
         &f.env_id,
@@ -151,10 +180,12 @@ async fn prune_deletes_exactly_what_the_policy_says_from_storage_and_catalog() {
 #[tokio::test]
 async fn a_prune_cut_off_after_deleting_from_storage_is_finished_by_the_next() {
     let f = fixture(s3()).await;
-    let doomed = backup_aged(&f, BackupKind::OnDemand, Duration::days(60)).await;
+    let mut aged = Aged::new(&f);
+    let doomed = aged.backup(BackupKind::OnDemand, Duration::days(60)).await;
     for _ in 0..3 {
-        backup_aged(&f, BackupKind::OnDemand, Duration::hours(1)).await;
+        aged.backup(BackupKind::OnDemand, Duration::hours(1)).await;
     }
+    aged.forge().await;
     // The state a prune killed mid-way leaves (stand-in for killing one): the backup hidden in
     // the catalog and its manifest, the first object deleted, gone from storage.
     assert!(f.lb.catalog().mark_deleting(&doomed).await.unwrap());
@@ -211,7 +242,9 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
         f.lb.backup(&common::fixture::both(&f.env_id, "one"))
             .await
             .unwrap();
-    let second = backup_aged(&f, BackupKind::Scheduled, Duration::hours(1)).await;
+    let mut aged = Aged::new(&f);
+    let second = aged.backup(BackupKind::Scheduled, Duration::hours(1)).await;
+    aged.forge().await;
     let originals = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
     let target = f.lb.catalog().target(&f.target_id).await.unwrap();
     let lifeboat_core::targets::TargetConfig::S3(s3) = target.config else {
@@ -295,4 +328,23 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
         common::fingerprint(&restored).await,
         common::fingerprint(&f.database).await
     );
+}
+
+#[tokio::test]
+async fn every_backup_applies_retention_as_it_ends() {
+    let f = fixture(Target::Local).await;
+    f.lb.set_retention(
+        &f.env_id,
+        &RetentionPolicy {
+            on_demand_keep_recent: 1,
+            on_demand_max_age_days: 0,
+            ..RetentionPolicy::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut aged = Aged::new(&f);
+    aged.backup(BackupKind::OnDemand, Duration::zero()).await;
+    let second = aged.backup(BackupKind::OnDemand, Duration::zero()).await;
+    assert_eq!(in_catalog(&f).await, BTreeSet::from([second]));
 }

@@ -80,6 +80,12 @@ impl Lifeboat {
             this.close_job(&job_id, &outcome, |_| None).await;
             drop(lock);
             drop(claim);
+            if outcome.is_ok() {
+                // Retention follows every backup; a failure to prune never fails the backup.
+                if let Err(e) = this.prune(&request.environment_id, false).await {
+                    tracing::warn!(job_id, "retention after the backup failed: {}", e.message);
+                }
+            }
             outcome
         });
         Ok((job, running))
