@@ -16,7 +16,7 @@ use lifeboat_core::postgres::ConnectionReport;
 use lifeboat_core::prune::{PruneReport, RetentionDecision};
 use lifeboat_core::restore::{RestorePreview, RestoreRequest};
 use lifeboat_core::retention::RetentionPolicy;
-use lifeboat_core::schedule::BackupSchedule;
+use lifeboat_core::schedule::{BackupSchedule, Recurrence};
 use lifeboat_core::scheduler::EnvironmentStatus;
 use lifeboat_core::targets::{StorageTarget, TargetInput, TargetReport};
 use lifeboat_core::{Lifeboat, Result};
@@ -68,6 +68,8 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         list_drills,
         drill_checks,
         set_drill_checks,
+        set_drill_schedule,
+        set_drill_server,
     ]
 }
 
@@ -353,4 +355,22 @@ async fn set_drill_checks(
     checks: Vec<String>,
 ) -> Result<()> {
     core.set_drill_checks(&environment_id, &checks).await
+}
+
+#[tauri::command]
+async fn set_drill_schedule(
+    core: Core<'_>,
+    environment_id: String,
+    recurrence: Option<Recurrence>,
+) -> Result<Environment> {
+    core.set_drill_schedule(&environment_id, recurrence).await
+}
+
+#[tauri::command]
+async fn set_drill_server(
+    core: Core<'_>,
+    environment_id: String,
+    server: Option<PgConnectionInput>,
+) -> Result<Environment> {
+    core.set_drill_server(&environment_id, server).await
 }

@@ -46,7 +46,7 @@ impl SslMode {
 }
 
 /// Saved connection settings as shown to the UI: the password itself lives in the keyring.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
 pub struct PgConnection {

@@ -18,6 +18,10 @@ pub enum SecretRef {
     S3SecretKey {
         target_id: String,
     },
+    /// The password of an environment's drill server.
+    DrillPassword {
+        environment_id: String,
+    },
     /// An age X25519 identity, found by its public recipient, so catalogs with different keys
     /// (another LIFEBOAT_HOME, an imported key) never overwrite each other's.
     RecoveryKey {
@@ -32,6 +36,9 @@ impl SecretRef {
                 format!("environment:{environment_id}:database-password")
             }
             Self::S3SecretKey { target_id } => format!("target:{target_id}:s3-secret-key"),
+            Self::DrillPassword { environment_id } => {
+                format!("environment:{environment_id}:drill-password")
+            }
             Self::RecoveryKey { recipient } => format!("recovery-key:{recipient}"),
         }
     }

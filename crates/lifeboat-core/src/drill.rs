@@ -15,13 +15,16 @@ use ts_rs::TS;
 
 use crate::backup::verify::VerifyCheck;
 use crate::catalog::new_id;
-use crate::connection::PgConnectionInput;
+use crate::connection::{PgConnection, PgConnectionInput};
+use crate::credentials::SecretRef;
+use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobRequest};
 use crate::lifeboat::Lifeboat;
 use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
 use crate::restore::{database, media, Source};
 use crate::running::blocking;
+use crate::schedule::{Recurrence, StoredRecurrence};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -82,6 +85,87 @@ impl Lifeboat {
 
     pub async fn drills(&self, environment_id: &str) -> Result<Vec<DrillReport>> {
         self.catalog().drills_of(environment_id).await
+    }
+
+    /// Sets (or, with `None`, removes) the environment's drill schedule; the running scheduler
+    /// takes it up at once.
+    pub async fn set_drill_schedule(
+        &self,
+        environment_id: &str,
+        recurrence: Option<Recurrence>,
+    ) -> Result<Environment> {
+        if let Some(recurrence) = &recurrence {
+            recurrence.validate()?;
+        }
+        let stored = recurrence.map(|recurrence| StoredRecurrence {
+            recurrence,
+            since: chrono::Utc::now(),
+        });
+        let env = self
+            .catalog()
+            .set_drill_schedule(environment_id, stored.as_ref())
+            .await?;
+        self.schedule_changes().notify_waiters();
+        Ok(env)
+    }
+
+    /// Sets the server drills restore on (one where the role may create databases), or with
+    /// `None` goes back to the environment's own. A `None` password keeps the saved one.
+    pub async fn set_drill_server(
+        &self,
+        environment_id: &str,
+        server: Option<PgConnectionInput>,
+    ) -> Result<Environment> {
+        let env = self.catalog().environment(environment_id).await?;
+        let secret = SecretRef::DrillPassword {
+            environment_id: env.id.clone(),
+        };
+        let Some(server) = server else {
+            let updated = self.catalog().set_drill_server(&env.id, None).await?;
+            self.forget_secret(secret).await;
+            return Ok(updated);
+        };
+        let server = server.validated()?;
+        let had_password = env.drill_server.as_ref().is_some_and(|s| s.has_password);
+        if let Some(password) = &server.password {
+            self.credentials().set(secret, password.clone()).await?;
+        }
+        let saved = PgConnection {
+            host: server.host,
+            port: server.port,
+            database: server.database,
+            user: server.user,
+            ssl_mode: server.ssl_mode,
+            has_password: server.password.is_some() || had_password,
+        };
+        self.catalog().set_drill_server(&env.id, Some(&saved)).await
+    }
+
+    /// Where the environment's drills restore, password included.
+    async fn drill_server(&self, environment_id: &str) -> Result<PgConnectionInput> {
+        let env = self.catalog().environment(environment_id).await?;
+        let Some(saved) = env.drill_server else {
+            return self.environment_connection(environment_id).await;
+        };
+        let password = if saved.has_password {
+            Some(
+                self.credentials()
+                    .get(SecretRef::DrillPassword {
+                        environment_id: env.id.clone(),
+                    })
+                    .await?,
+            )
+        } else {
+            None
+        };
+        Ok(PgConnectionInput {
+            host: saved.host,
+            port: saved.port,
+            database: saved.database,
+            user: saved.user,
+            ssl_mode: saved.ssl_mode,
+            password,
+        })
     }
 
     pub async fn drill_checks(&self, environment_id: &str) -> Result<Vec<String>> {
@@ -223,7 +307,7 @@ impl Lifeboat {
         if let Some(part) = &manifest.database {
             let server = match server {
                 Some(server) => server,
-                None => self.environment_connection(environment_id).await?,
+                None => self.drill_server(environment_id).await?,
             };
             let started = Instant::now();
             match self
@@ -336,7 +420,7 @@ impl Lifeboat {
         if !scratch.starts_with(DRILL_DATABASE_PREFIX) {
             return Ok(());
         }
-        let server = self.environment_connection(environment_id).await?;
+        let server = self.drill_server(environment_id).await?;
         drop_database(&server, scratch).await
     }
 }

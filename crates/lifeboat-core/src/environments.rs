@@ -15,7 +15,7 @@ use crate::lifeboat::Lifeboat;
 use crate::media::{self, MediaStats};
 use crate::postgres::{self, ConnectionReport};
 use crate::retention::RetentionPolicy;
-use crate::schedule::StoredSchedule;
+use crate::schedule::{StoredRecurrence, StoredSchedule};
 use crate::validation;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -31,6 +31,9 @@ pub struct Environment {
     pub created_at: String,
     pub retention: RetentionPolicy,
     pub schedule: Option<StoredSchedule>,
+    pub drill_schedule: Option<StoredRecurrence>,
+    /// Where drills restore; the environment's own server when `None`.
+    pub drill_server: Option<PgConnection>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

@@ -75,11 +75,17 @@ impl BackupSchedule {
                 "Choose what the scheduled backups include.",
             ));
         }
+        self.recurrence.validate()
+    }
+}
+
+impl Recurrence {
+    pub fn validate(&self) -> Result<()> {
         self.cron().map(drop)
     }
 
     fn cron(&self) -> Result<Cron> {
-        let pattern = match &self.recurrence {
+        let pattern = match self {
             Recurrence::Daily { time } => {
                 let (h, m) = parse_time(time)?;
                 format!("{m} {h} * * *")
@@ -181,6 +187,43 @@ pub struct StoredSchedule {
     pub since: DateTime<Utc>,
 }
 
+/// A restore-drill schedule as the catalog keeps it (drills restore everything the backup holds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct StoredRecurrence {
+    pub recurrence: Recurrence,
+    #[ts(type = "string")]
+    pub since: DateTime<Utc>,
+}
+
+/// A schedule the scheduler runs and punctuality is measured against.
+pub trait Slots {
+    fn recurrence(&self) -> &Recurrence;
+    /// When it was set: runs before that never count as missed.
+    fn since(&self) -> DateTime<Utc>;
+}
+
+impl Slots for StoredSchedule {
+    fn recurrence(&self) -> &Recurrence {
+        &self.schedule.recurrence
+    }
+
+    fn since(&self) -> DateTime<Utc> {
+        self.since
+    }
+}
+
+impl Slots for StoredRecurrence {
+    fn recurrence(&self) -> &Recurrence {
+        &self.recurrence
+    }
+
+    fn since(&self) -> DateTime<Utc> {
+        self.since
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,8 +245,11 @@ mod tests {
     fn daily_runs_at_the_same_local_time_across_the_spring_change() {
         // 2026-03-29: clocks jump from 02:00 to 03:00 in Berlin.
         let s = daily("01:30");
-        let before = s.next_after(&berlin(2026, 3, 28, 12, 0)).unwrap();
-        let after = s.next_after(&before).unwrap();
+        let before = s
+            .recurrence
+            .next_after(&berlin(2026, 3, 28, 12, 0))
+            .unwrap();
+        let after = s.recurrence.next_after(&before).unwrap();
         assert_eq!(before, berlin(2026, 3, 29, 1, 30));
         assert_eq!(after, berlin(2026, 3, 30, 1, 30));
         // Local time kept: only 23 hours apart that night.
@@ -211,19 +257,25 @@ mod tests {
             (after.with_timezone(&Utc) - before.with_timezone(&Utc)).num_hours(),
             23
         );
-        let over = s.next_after(&berlin(2026, 3, 29, 12, 0)).unwrap();
+        let over = s
+            .recurrence
+            .next_after(&berlin(2026, 3, 29, 12, 0))
+            .unwrap();
         assert_eq!(over, berlin(2026, 3, 30, 1, 30));
     }
 
     #[test]
     fn a_time_the_spring_change_skips_runs_once_that_day() {
         let s = daily("02:30");
-        let next = s.next_after(&berlin(2026, 3, 28, 12, 0)).unwrap();
+        let next = s
+            .recurrence
+            .next_after(&berlin(2026, 3, 28, 12, 0))
+            .unwrap();
         assert_eq!(
             next.date_naive(),
             chrono::NaiveDate::from_ymd_opt(2026, 3, 29).unwrap()
         );
-        let following = s.next_after(&next).unwrap();
+        let following = s.recurrence.next_after(&next).unwrap();
         assert_eq!(following, berlin(2026, 3, 30, 2, 30));
     }
 
@@ -231,8 +283,11 @@ mod tests {
     fn a_time_the_autumn_change_repeats_runs_once() {
         // 2026-10-25: 03:00 goes back to 02:00, so 02:30 happens twice.
         let s = daily("02:30");
-        let first = s.next_after(&berlin(2026, 10, 24, 12, 0)).unwrap();
-        let second = s.next_after(&first).unwrap();
+        let first = s
+            .recurrence
+            .next_after(&berlin(2026, 10, 24, 12, 0))
+            .unwrap();
+        let second = s.recurrence.next_after(&first).unwrap();
         assert_eq!(
             first.date_naive(),
             chrono::NaiveDate::from_ymd_opt(2026, 10, 25).unwrap()
@@ -248,7 +303,7 @@ mod tests {
             ..daily("00:00")
         };
         assert_eq!(
-            every_6.next_after(&from).unwrap(),
+            every_6.recurrence.next_after(&from).unwrap(),
             berlin(2026, 11, 18, 12, 0)
         );
         let weekly = BackupSchedule {
@@ -259,7 +314,7 @@ mod tests {
             ..daily("00:00")
         };
         assert_eq!(
-            weekly.next_after(&from).unwrap(),
+            weekly.recurrence.next_after(&from).unwrap(),
             berlin(2026, 11, 23, 4, 0)
         );
         let cron = BackupSchedule {
@@ -269,7 +324,7 @@ mod tests {
             ..daily("00:00")
         };
         assert_eq!(
-            cron.next_after(&from).unwrap(),
+            cron.recurrence.next_after(&from).unwrap(),
             berlin(2026, 11, 18, 23, 45)
         );
     }
@@ -278,11 +333,23 @@ mod tests {
     fn slots_are_counted_between_two_times() {
         let s = daily("03:00");
         let since = berlin(2026, 11, 1, 12, 0);
-        assert_eq!(s.runs_between(&since, &berlin(2026, 11, 2, 2, 0), 5), 0);
-        assert_eq!(s.runs_between(&since, &berlin(2026, 11, 2, 3, 0), 5), 1);
-        assert_eq!(s.runs_between(&since, &berlin(2026, 11, 9, 3, 0), 5), 5);
         assert_eq!(
-            s.latest_at_or_before(&berlin(2026, 11, 9, 2, 0)),
+            s.recurrence
+                .runs_between(&since, &berlin(2026, 11, 2, 2, 0), 5),
+            0
+        );
+        assert_eq!(
+            s.recurrence
+                .runs_between(&since, &berlin(2026, 11, 2, 3, 0), 5),
+            1
+        );
+        assert_eq!(
+            s.recurrence
+                .runs_between(&since, &berlin(2026, 11, 9, 3, 0), 5),
+            5
+        );
+        assert_eq!(
+            s.recurrence.latest_at_or_before(&berlin(2026, 11, 9, 2, 0)),
             Some(berlin(2026, 11, 8, 3, 0))
         );
     }

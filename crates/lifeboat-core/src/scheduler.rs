@@ -15,11 +15,12 @@ use ts_rs::TS;
 
 use crate::backup::{BackupKind, BackupRequest};
 use crate::catalog::new_id;
+use crate::drill::DrillRequest;
 use crate::environments::Environment;
 use crate::error::{ErrorCode, Result};
 use crate::jobs::JobRequest;
 use crate::lifeboat::Lifeboat;
-use crate::schedule::{BackupSchedule, StoredSchedule};
+use crate::schedule::{BackupSchedule, Slots, StoredSchedule};
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> DateTime<Utc>;
@@ -55,9 +56,9 @@ pub struct Scheduler<Tz: TimeZone> {
     lifeboat: Lifeboat,
     clock: Arc<dyn Clock>,
     zone: Tz,
-    /// Per environment, the latest slot a backup was started (or recorded failed) for.
+    /// Per environment and kind of run, the latest slot a run was started (or recorded failed) for.
     handled: Mutex<HashMap<String, DateTime<Utc>>>,
-    /// Per environment that was busy at its slot, when to try again.
+    /// Per environment and kind of run that was busy at its slot, when to try again.
     busy_until: Mutex<HashMap<String, DateTime<Utc>>>,
 }
 
@@ -117,92 +118,144 @@ where
         let local_now = now.with_timezone(&self.zone);
         let mut wake = now + HOUSEKEEPING;
         for env in self.lifeboat.catalog().all_environments().await? {
-            let Some(stored) = &env.schedule else {
-                continue;
-            };
-            if let Some(slot) = stored.schedule.latest_at_or_before(&local_now) {
-                let slot = slot.with_timezone(&Utc);
-                if slot >= stored.since && self.is_due(&env.id, slot, now).await? {
-                    self.start(&env, &stored.schedule, slot, now).await;
+            let runs = [
+                env.schedule
+                    .as_ref()
+                    .map(|s| (Run::Backup(&s.schedule), s as &(dyn Slots + Sync))),
+                env.drill_schedule
+                    .as_ref()
+                    .map(|s| (Run::Drill, s as &(dyn Slots + Sync))),
+            ];
+            for (run, stored) in runs.into_iter().flatten() {
+                let key = run.key(&env.id);
+                let recurrence = stored.recurrence();
+                if let Some(slot) = recurrence.latest_at_or_before(&local_now) {
+                    let slot = slot.with_timezone(&Utc);
+                    if slot >= stored.since() && self.is_due(&key, &env.id, run, slot, now).await? {
+                        self.start(&env, run, &key, slot, now).await;
+                    }
                 }
-            }
-            if let Ok(next) = stored.schedule.next_after(&local_now) {
-                wake = wake.min(next.with_timezone(&Utc));
-            }
-            if let Some(retry) = self.busy_until.lock().unwrap().get(&env.id) {
-                wake = wake.min(*retry);
+                if let Ok(next) = recurrence.next_after(&local_now) {
+                    wake = wake.min(next.with_timezone(&Utc));
+                }
+                if let Some(retry) = self.busy_until.lock().unwrap().get(&key) {
+                    wake = wake.min(*retry);
+                }
             }
         }
         Ok(wake)
     }
 
-    async fn is_due(&self, env_id: &str, slot: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool> {
+    async fn is_due(
+        &self,
+        key: &str,
+        env_id: &str,
+        run: Run<'_>,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
         if self
             .busy_until
             .lock()
             .unwrap()
-            .get(env_id)
+            .get(key)
             .is_some_and(|retry| now < *retry)
         {
             return Ok(false);
         }
-        let remembered = self.handled.lock().unwrap().get(env_id).copied();
+        let remembered = self.handled.lock().unwrap().get(key).copied();
         if let Some(handled) = remembered {
             return Ok(handled < slot);
         }
         // First look since start: a run recorded in the catalog at or after the slot covers it.
-        let last_run = self
-            .lifeboat
-            .catalog()
-            .latest_scheduled_run_at(env_id)
-            .await?
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
+        let catalog = self.lifeboat.catalog();
+        let last_run = match run {
+            Run::Backup(_) => catalog.latest_scheduled_run_at(env_id).await?,
+            Run::Drill => catalog.latest_drill_at(env_id).await?,
+        };
+        let last_run = last_run.and_then(|t| DateTime::parse_from_rfc3339(&t).ok());
         Ok(last_run.is_none_or(|t| t < slot))
     }
 
     async fn start(
         &self,
         env: &Environment,
-        schedule: &BackupSchedule,
+        run: Run<'_>,
+        key: &str,
         slot: DateTime<Utc>,
         now: DateTime<Utc>,
     ) {
-        let request = BackupRequest {
-            environment_id: env.id.clone(),
-            database: schedule.database,
-            media: schedule.media,
-            note: None,
-            kind: BackupKind::Scheduled,
+        let (request, started) = match run {
+            Run::Backup(schedule) => {
+                let request = BackupRequest {
+                    environment_id: env.id.clone(),
+                    database: schedule.database,
+                    media: schedule.media,
+                    note: None,
+                    kind: BackupKind::Scheduled,
+                };
+                // It runs to its end (retention included) on its own task.
+                let started = self
+                    .lifeboat
+                    .spawn_backup(&request)
+                    .await
+                    .map(|(job, _)| job);
+                (JobRequest::Backup(request), started)
+            }
+            Run::Drill => {
+                let request = DrillRequest {
+                    environment_id: env.id.clone(),
+                    backup_id: None,
+                };
+                let started = self.lifeboat.start_drill(&request).await;
+                (JobRequest::Drill(request), started)
+            }
         };
-        match self.lifeboat.spawn_backup(&request).await {
-            Ok((job, running)) => {
+        match started {
+            Ok(job) => {
                 tracing::info!(
                     job_id = job.id,
                     environment_id = env.id,
-                    "scheduled backup started"
+                    "scheduled {} started",
+                    request.kind()
                 );
-                self.mark_handled(&env.id, slot);
-                // It runs to its end (retention included) on its own task.
-                drop(running);
+                self.mark_handled(key, slot);
             }
             Err(e) if e.code == ErrorCode::AlreadyRunning => {
                 self.busy_until
                     .lock()
                     .unwrap()
-                    .insert(env.id.clone(), now + RETRY_BUSY);
+                    .insert(key.to_owned(), now + RETRY_BUSY);
             }
             Err(e) => {
-                // It could not even start (no connection saved, say): recorded as a failed run,
-                // so it is listed and notified like any other failure.
-                self.mark_handled(&env.id, slot);
-                self.lifeboat.record_failed_run(&request, e).await;
+                // It could not even start (no connection saved, no backup to drill): recorded
+                // as a failed run, so it is listed and notified like any other failure.
+                self.mark_handled(key, slot);
+                self.lifeboat.record_failed_run(&env.id, &request, e).await;
             }
         }
     }
 
-    fn mark_handled(&self, env_id: &str, slot: DateTime<Utc>) {
-        self.busy_until.lock().unwrap().remove(env_id);
-        self.handled.lock().unwrap().insert(env_id.to_owned(), slot);
+    fn mark_handled(&self, key: &str, slot: DateTime<Utc>) {
+        self.busy_until.lock().unwrap().remove(key);
+        self.handled.lock().unwrap().insert(key.to_owned(), slot);
+    }
+}
+
+/// What a schedule starts.
+#[derive(Clone, Copy)]
+enum Run<'a> {
+    Backup(&'a BackupSchedule),
+    Drill,
+}
+
+impl Run<'_> {
+    /// The scheduler's bookkeeping key: one per environment and kind of run.
+    fn key(self, env_id: &str) -> String {
+        match self {
+            Self::Backup(_) => format!("backup:{env_id}"),
+            Self::Drill => format!("drill:{env_id}"),
+        }
     }
 }
 
@@ -229,11 +282,14 @@ pub struct EnvironmentStatus {
     pub environment_id: String,
     pub environment_name: String,
     pub schedule: Option<StoredSchedule>,
+    pub drill_schedule: Option<crate::schedule::StoredRecurrence>,
     pub next_run: Option<String>,
     pub last_backup_at: Option<String>,
     pub punctuality: Punctuality,
     /// The newest restore drill, to show when the environment was last proven restorable.
     pub last_drill: Option<crate::drill::DrillReport>,
+    /// Whether drills keep up with the drill schedule.
+    pub drill_punctuality: Punctuality,
 }
 
 /// The next `count` runs of a schedule from now, in the user's time zone, as RFC 3339 UTC.
@@ -241,16 +297,16 @@ pub fn upcoming_runs(schedule: &BackupSchedule, count: usize) -> Result<Vec<Stri
     let mut runs = Vec::with_capacity(count);
     let mut after = chrono::Local::now();
     for _ in 0..count {
-        after = schedule.next_after(&after)?;
+        after = schedule.recurrence.next_after(&after)?;
         runs.push(after.with_timezone(&Utc).to_rfc3339());
     }
     Ok(runs)
 }
 
-/// Scheduled runs since the last backup (or since the schedule was set) decide punctuality.
-pub fn punctuality<Tz>(
-    schedule: Option<&StoredSchedule>,
-    last_backup: Option<DateTime<Utc>>,
+/// Scheduled runs since the last run (or since the schedule was set) decide punctuality.
+pub fn punctuality<S: Slots, Tz>(
+    schedule: Option<&S>,
+    last_run: Option<DateTime<Utc>>,
     now: &DateTime<Tz>,
 ) -> Punctuality
 where
@@ -260,9 +316,9 @@ where
     let Some(stored) = schedule else {
         return Punctuality::Unscheduled;
     };
-    let since = last_backup.map_or(stored.since, |t| t.max(stored.since));
+    let since = last_run.map_or(stored.since(), |t| t.max(stored.since()));
     match stored
-        .schedule
+        .recurrence()
         .runs_between(&since.with_timezone(&now.timezone()), now, 2)
     {
         0 => Punctuality::OnTime,
@@ -301,6 +357,7 @@ impl Lifeboat {
         for app in self.list_applications().await? {
             for env in app.environments {
                 let last = self.catalog().latest_backup_at(&env.id).await?;
+                let last_drill = self.catalog().drills_of(&env.id).await?.into_iter().next();
                 let last_at = last
                     .as_deref()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -317,7 +374,16 @@ impl Lifeboat {
                     punctuality: punctuality(env.schedule.as_ref(), last_at, &now),
                     schedule: env.schedule,
                     last_backup_at: last,
-                    last_drill: self.catalog().drills_of(&env.id).await?.into_iter().next(),
+                    drill_punctuality: punctuality(
+                        env.drill_schedule.as_ref(),
+                        last_drill
+                            .as_ref()
+                            .and_then(|d| DateTime::parse_from_rfc3339(&d.started_at).ok())
+                            .map(|t| t.with_timezone(&Utc)),
+                        &now,
+                    ),
+                    drill_schedule: env.drill_schedule,
+                    last_drill,
                 });
             }
         }
@@ -341,23 +407,21 @@ impl Lifeboat {
         }
     }
 
-    /// Records a scheduled backup that could not start as a failed backup job.
-    async fn record_failed_run(&self, request: &BackupRequest, error: crate::Error) {
+    /// Records a scheduled run that could not start as a failed job of its kind.
+    async fn record_failed_run(
+        &self,
+        environment_id: &str,
+        request: &JobRequest,
+        error: crate::Error,
+    ) {
         let job_id = new_id();
-        match self
-            .open_job(
-                &job_id,
-                &request.environment_id,
-                &JobRequest::Backup(request.clone()),
-            )
-            .await
-        {
+        match self.open_job(&job_id, environment_id, request).await {
             Ok((_, lock)) => {
                 self.close_job(&job_id, &Err::<(), _>(error), |_| None)
                     .await;
                 drop(lock);
             }
-            Err(e) => tracing::error!("could not record a failed scheduled backup: {}", e.message),
+            Err(e) => tracing::error!("could not record a failed scheduled run: {}", e.message),
         }
     }
 }
@@ -388,7 +452,10 @@ mod tests {
     fn punctuality_counts_the_runs_missed_since_the_last_backup() {
         let s = daily_at_3("2026-11-01T00:00:00Z");
         let now = at("2026-11-10T12:00:00Z");
-        assert_eq!(punctuality(None, None, &now), Punctuality::Unscheduled);
+        assert_eq!(
+            punctuality(None::<&StoredSchedule>, None, &now),
+            Punctuality::Unscheduled
+        );
         let last = |t| Some(at(t));
         assert_eq!(
             punctuality(Some(&s), last("2026-11-10T03:00:05Z"), &now),

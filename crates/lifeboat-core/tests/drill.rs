@@ -222,3 +222,30 @@ async fn a_cancelled_drill_still_drops_its_database() {
     assert!(!drill_databases().await.contains(&scratch));
     assert!(!drill_dir_exists(&job.id));
 }
+
+#[tokio::test]
+async fn drills_run_on_the_environments_drill_server_when_one_is_set() {
+    let f = fixture(Target::Local).await;
+    f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let unreachable = PgConnectionInput {
+        port: common::closed_port(),
+        ..common::pg_input("postgres")
+    };
+    let env =
+        f.lb.set_drill_server(&f.env_id, Some(unreachable))
+            .await
+            .unwrap();
+    assert!(
+        env.drill_server.unwrap().has_password,
+        "its password went to the keyring"
+    );
+    let report = f.lb.drill(&request(&f), None).await.unwrap();
+    assert_eq!(failed(&report), "drill server");
+
+    f.lb.set_drill_server(&f.env_id, Some(common::pg_input("postgres")))
+        .await
+        .unwrap();
+    assert!(f.lb.drill(&request(&f), None).await.unwrap().ok);
+    let env = f.lb.set_drill_server(&f.env_id, None).await.unwrap();
+    assert_eq!(env.drill_server, None);
+}

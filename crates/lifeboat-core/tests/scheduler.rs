@@ -184,3 +184,33 @@ async fn the_running_scheduler_sleeps_until_the_slot_then_backs_up() {
     );
     running.abort();
 }
+
+#[tokio::test]
+async fn a_drill_schedule_runs_drills_with_the_same_scheduler() {
+    let f = fixture(Target::Local).await;
+    f.lb.backup(&common::fixture::both(&f.env_id, ""))
+        .await
+        .unwrap();
+    f.lb.set_drill_schedule(&f.env_id, Some(Recurrence::EveryHours { hours: 1 }))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let scheduler = Scheduler::new(f.lb.clone(), ManualClock::new(now), Utc);
+    assert_eq!(scheduler.tick(now).await.unwrap(), next_hour(now));
+
+    scheduler.tick(next_hour(now)).await.unwrap();
+    let drills: Vec<Job> =
+        f.lb.catalog()
+            .jobs_of(&f.env_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| matches!(j.request, JobRequest::Drill(_)))
+            .collect();
+    assert_eq!(drills.len(), 1);
+    assert_eq!(
+        wait_finished(&f.lb, &drills[0]).await.status,
+        JobStatus::Succeeded
+    );
+    assert_eq!(f.lb.drills(&f.env_id).await.unwrap().len(), 1);
+}

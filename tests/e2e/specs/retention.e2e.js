@@ -76,6 +76,13 @@ describe('Retention and schedules', () => {
   it('runs a restore drill from the environment page and shows it restorable with its duration', async () => {
     await (await sidebarItem('env-item', 'production')).click();
     await expect(byTestId('drill-badge')).toHaveText('Never drilled');
+    // Drills restore on a server given by URL (here the same test server) and run weekly.
+    await typeInto('drill-server-url', testDatabaseUrl());
+    await click('save-drill-server');
+    await expect(byTestId('drill-server-url')).toHaveAttribute('placeholder', expect.stringContaining('@127.0.0.1:'));
+    await click('drill-weekly');
+    await click('save-drill-schedule');
+    await dismissToasts();
     await click('run-drill');
     const status = byTestId('drill-status');
     await status.waitForExist();

@@ -17,6 +17,7 @@ import type { Job } from "./bindings/Job";
 import type { EnvironmentInput } from "./bindings/EnvironmentInput";
 import type { MediaStats } from "./bindings/MediaStats";
 import type { PgConnectionInput } from "./bindings/PgConnectionInput";
+import type { Recurrence } from "./bindings/Recurrence";
 import type { PruneReport } from "./bindings/PruneReport";
 import type { RetentionDecision } from "./bindings/RetentionDecision";
 import type { RetentionPolicy } from "./bindings/RetentionPolicy";
@@ -252,6 +253,19 @@ export function startDrill(request: DrillRequest): Promise<Job> {
 /** An environment's drills, newest first. */
 export function listDrills(environmentId: string): Promise<DrillReport[]> {
   return invoke("list_drills", { environmentId });
+}
+
+/** Sets (or, with null, removes) the environment's restore-drill schedule. */
+export function setDrillSchedule(environmentId: string, recurrence: Recurrence | null): Promise<Environment> {
+  return invoke("set_drill_schedule", { environmentId, recurrence });
+}
+
+/**
+ * Sets the server drills restore on (one where the role may create databases), or with null
+ * goes back to the environment's own server. A null password keeps the saved one.
+ */
+export function setDrillServer(environmentId: string, server: PgConnectionInput | null): Promise<Environment> {
+  return invoke("set_drill_server", { environmentId, server });
 }
 
 export function drillChecks(environmentId: string): Promise<string[]> {

@@ -20,10 +20,15 @@ function report(overrides: Partial<DrillReport> = {}): DrillReport {
 describe("drillState", () => {
   const now = Date.parse("2026-11-22T10:00:00Z");
   it("is green for a recent pass, amber for an old one, red for a failure", () => {
-    expect(drillState(null, now)).toBe("never");
-    expect(drillState(report(), now)).toBe("passed");
-    expect(drillState(report({ finishedAt: "2026-11-10T10:00:00Z" }), now)).toBe("overdue");
-    expect(drillState(report({ ok: false }), now)).toBe("failed");
+    expect(drillState(null, "unscheduled", now)).toBe("never");
+    expect(drillState(report(), "unscheduled", now)).toBe("passed");
+    expect(drillState(report({ finishedAt: "2026-11-10T10:00:00Z" }), "unscheduled", now)).toBe("overdue");
+    expect(drillState(report({ ok: false }), "onTime", now)).toBe("failed");
+  });
+
+  it("follows the drill schedule when there is one", () => {
+    expect(drillState(report({ finishedAt: "2026-11-10T10:00:00Z" }), "onTime", now)).toBe("passed");
+    expect(drillState(report(), "late", now)).toBe("overdue");
   });
 });
 

@@ -1,5 +1,6 @@
 // How an environment's restore drills read at a glance.
 import type { DrillReport } from "./bindings/DrillReport";
+import type { Punctuality } from "./bindings/Punctuality";
 import { formatDuration } from "./format";
 
 /** A drill counts as fresh for a week: the default drill interval. */
@@ -7,10 +8,19 @@ export const DRILL_FRESH_MS = 7 * 24 * 3600 * 1000;
 
 export type DrillState = "passed" | "overdue" | "failed" | "never";
 
-/** Green when the newest drill passed within a week, amber when older, red when it failed. */
-export function drillState(last: DrillReport | null | undefined, now: number = Date.now()): DrillState {
+/**
+ * Red when the newest drill failed; otherwise green while drills keep up with the drill
+ * schedule (`punctuality` from the core), or without one while the last pass is under a week
+ * old; amber when overdue.
+ */
+export function drillState(
+  last: DrillReport | null | undefined,
+  punctuality: Punctuality = "unscheduled",
+  now: number = Date.now(),
+): DrillState {
   if (!last) return "never";
   if (!last.ok) return "failed";
+  if (punctuality !== "unscheduled") return punctuality === "onTime" ? "passed" : "overdue";
   return now - Date.parse(last.finishedAt) > DRILL_FRESH_MS ? "overdue" : "passed";
 }
 

@@ -35,6 +35,16 @@ impl Catalog {
             .collect())
     }
 
+    /// When the environment's newest drill started, whatever became of it.
+    pub async fn latest_drill_at(&self, environment_id: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT max(created_at) FROM jobs WHERE environment_id = ? AND kind = 'drill'",
+        )
+        .bind(environment_id)
+        .fetch_one(self.pool())
+        .await?)
+    }
+
     pub async fn drill_checks(&self, environment_id: &str) -> Result<Vec<String>> {
         let json: Option<String> =
             sqlx::query_scalar("SELECT drill_checks FROM environments WHERE id = ?")

@@ -3,12 +3,12 @@ use crate::connection::{PgConnection, PgConnectionInput, SslMode};
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
 use crate::retention::RetentionPolicy;
-use crate::schedule::StoredSchedule;
+use crate::schedule::{StoredRecurrence, StoredSchedule};
 
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_password_saved, media_dir, target_id, created_at, retention, schedule";
+                       pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -26,6 +26,8 @@ struct Row {
     created_at: String,
     retention: Option<String>,
     schedule: Option<String>,
+    drill_schedule: Option<String>,
+    drill_server: Option<String>,
 }
 
 impl From<Row> for Environment {
@@ -62,6 +64,12 @@ impl From<Row> for Environment {
                 .and_then(|json| serde_json::from_str(&json).ok())
                 .unwrap_or_default(),
             schedule: r.schedule.and_then(|json| serde_json::from_str(&json).ok()),
+            drill_schedule: r
+                .drill_schedule
+                .and_then(|json| serde_json::from_str(&json).ok()),
+            drill_server: r
+                .drill_server
+                .and_then(|json| serde_json::from_str(&json).ok()),
         }
     }
 }
@@ -163,16 +171,7 @@ impl Catalog {
     }
 
     pub async fn set_retention(&self, id: &str, policy: &RetentionPolicy) -> Result<Environment> {
-        let json = serde_json::to_string(policy)
-            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        let sql = format!("UPDATE environments SET retention = ? WHERE id = ? RETURNING {COLUMNS}");
-        let row: Option<Row> = sqlx::query_as(&sql)
-            .bind(json)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(Into::into)
-            .ok_or_else(|| Error::not_found("The environment"))
+        self.set_json_column(id, "retention", Some(policy)).await
     }
 
     pub async fn set_schedule(
@@ -180,11 +179,37 @@ impl Catalog {
         id: &str,
         schedule: Option<&StoredSchedule>,
     ) -> Result<Environment> {
-        let json = schedule
+        self.set_json_column(id, "schedule", schedule).await
+    }
+
+    pub async fn set_drill_schedule(
+        &self,
+        id: &str,
+        schedule: Option<&StoredRecurrence>,
+    ) -> Result<Environment> {
+        self.set_json_column(id, "drill_schedule", schedule).await
+    }
+
+    pub async fn set_drill_server(
+        &self,
+        id: &str,
+        server: Option<&PgConnection>,
+    ) -> Result<Environment> {
+        self.set_json_column(id, "drill_server", server).await
+    }
+
+    /// Sets one of the environment's JSON columns (`column` is one of ours, never user input).
+    async fn set_json_column<T: serde::Serialize>(
+        &self,
+        id: &str,
+        column: &str,
+        value: Option<&T>,
+    ) -> Result<Environment> {
+        let json = value
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        let sql = format!("UPDATE environments SET schedule = ? WHERE id = ? RETURNING {COLUMNS}");
+        let sql = format!("UPDATE environments SET {column} = ? WHERE id = ? RETURNING {COLUMNS}");
         let row: Option<Row> = sqlx::query_as(&sql)
             .bind(json)
             .bind(id)

@@ -24,6 +24,8 @@ export const environment: Environment = {
   createdAt: "2024-01-01T00:00:00Z",
   retention: { onDemandKeepRecent: 3, onDemandMaxAgeDays: 30, daily: 7, weekly: 4, monthly: 12 },
   schedule: null,
+  drillSchedule: null,
+  drillServer: null,
 };
 
 type JobOverrides<R> = Partial<Omit<Job, "request">> & { request?: Partial<R> };
