@@ -113,7 +113,7 @@ where
         }
     }
 
-    /// Starts every scheduled backup due at `now`; returns when to look again.
+    /// Starts every scheduled backup and drill due at `now`; returns when to look again.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         let local_now = now.with_timezone(&self.zone);
         let mut wake = now + HOUSEKEEPING;
