@@ -6,6 +6,7 @@ use lifeboat_core::drill::{DrillReport, DrillRequest};
 use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
 
 use crate::output::Output;
+use crate::progress;
 
 #[derive(clap::Args)]
 pub struct DrillArgs {
@@ -33,7 +34,24 @@ pub async fn drill(lb: &Lifeboat, args: DrillArgs, out: &Output) -> Result<()> {
         environment_id: environment.id,
         backup_id: args.backup_id,
     };
-    let report = lb.drill(&request, server).await?;
+    let job = lb.start_drill_on(&request, server).await?;
+    let job = progress::follow(lb, &job, out.json).await;
+    // A drill that ran is in the history, passed or not; one that could not run has its error.
+    let report = lb
+        .drills(&request.environment_id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == job.id);
+    let report = match (report, job.error) {
+        (Some(report), _) => report,
+        (None, Some(e)) => return Err(e),
+        (None, None) => {
+            return Err(Error::new(
+                ErrorCode::Internal,
+                format!("The drill ended as {:?} without a report.", job.status),
+            ))
+        }
+    };
     // With --json a failure prints only the error object, so stdout stays one document.
     if report.ok || !out.json {
         out.show(&report, text);

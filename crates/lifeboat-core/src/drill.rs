@@ -67,7 +67,16 @@ impl Lifeboat {
     /// Starts a drill in the background; the report arrives as the finished job's outcome
     /// and in the environment's drill history.
     pub async fn start_drill(&self, request: &DrillRequest) -> Result<Job> {
-        Ok(self.spawn_drill(request, None).await?.0)
+        self.start_drill_on(request, None).await
+    }
+
+    /// `start_drill` on `server` instead of the environment's drill server when given.
+    pub async fn start_drill_on(
+        &self,
+        request: &DrillRequest,
+        server: Option<PgConnectionInput>,
+    ) -> Result<Job> {
+        Ok(self.spawn_drill(request, server).await?.0)
     }
 
     /// Runs a drill to the end (the CLI and tests), on `server` instead of the environment's
