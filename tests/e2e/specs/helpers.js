@@ -99,14 +99,13 @@ export async function waitForNotification(title) {
   return recorded;
 }
 
-/** Waits for a toast, then closes every toast, so none covers a button the test clicks next. */
-export async function dismissToasts() {
-  const shown = '[data-sonner-toast]:not([data-removed="true"])';
-  await $(shown).waitForDisplayed({ timeoutMsg: 'no toast appeared' });
-  await browser.waitUntil(async () => {
-    const toasts = await $$(shown);
-    if (toasts.length === 0) return true;
-    await toasts[0].$('[data-close-button]').click().catch(() => {}); // it may be leaving already
-    return false;
-  }, { timeoutMsg: 'the toasts stayed' });
+/**
+ * Waits for a toast, then for every toast to time out, so none covers a button the test clicks
+ * next. The pointer is moved away first: a toast under the pointer never times out. (Clicking
+ * their close buttons instead raced their animations and could crash the WebKit driver.)
+ */
+export async function waitOutToasts() {
+  await $('[data-sonner-toast]').waitForDisplayed({ timeoutMsg: 'no toast appeared' });
+  await browser.action('pointer').move({ x: 5, y: 5, origin: 'viewport' }).perform();
+  await $('[data-sonner-toast]').waitForExist({ reverse: true, timeout: 20_000, timeoutMsg: 'the toasts stayed' });
 }

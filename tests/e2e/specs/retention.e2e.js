@@ -1,6 +1,6 @@
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, closeDialog, createNamed, dismissToasts, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  byTestId, click, closeDialog, createNamed, waitOutToasts, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_retention_${process.pid}`;
@@ -45,7 +45,7 @@ describe('Retention and schedules', () => {
 
     await click('save-retention');
     await expect(byTestId('save-retention')).toBeDisabled();
-    await dismissToasts(); // they cover Prune now
+    await waitOutToasts(); // they cover Prune now
     await click('prune-now');
     await click('confirm-delete');
     await browser.waitUntil(async () => (await $$(SUCCEEDED)).length === 1, {
@@ -82,7 +82,7 @@ describe('Retention and schedules', () => {
     await expect(byTestId('drill-server-url')).toHaveAttribute('placeholder', expect.stringContaining('@127.0.0.1:'));
     await click('drill-weekly');
     await click('save-drill-schedule');
-    await dismissToasts();
+    await waitOutToasts();
     await click('run-drill');
     const status = byTestId('drill-status');
     await status.waitForExist();
