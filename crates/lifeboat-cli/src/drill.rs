@@ -5,7 +5,7 @@ use lifeboat_core::connection::parse_database_url;
 use lifeboat_core::drill::{DrillReport, DrillRequest};
 use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
 
-use crate::output::Output;
+use crate::output::{checks_text, Output};
 use crate::progress;
 
 #[derive(clap::Args)]
@@ -56,31 +56,11 @@ pub async fn drill(lb: &Lifeboat, args: DrillArgs, out: &Output) -> Result<()> {
     if report.ok || !out.json {
         out.show(&report, text);
     }
-    match report.first_failure() {
-        None => Ok(()),
-        Some(check) => Err(Error::new(
-            ErrorCode::DrillFailed,
-            format!(
-                "The drill failed its {} check: {}.",
-                check.name, check.detail
-            ),
-        )),
-    }
+    report.failure().map_or(Ok(()), Err)
 }
 
 fn text(report: &DrillReport) -> String {
-    let mut lines: Vec<String> = report
-        .checks
-        .iter()
-        .map(|c| {
-            format!(
-                "{} {}: {}",
-                if c.ok { "ok  " } else { "FAIL" },
-                c.name,
-                c.detail
-            )
-        })
-        .collect();
+    let mut lines = checks_text(&report.checks);
     lines.push(format!(
         "Backup {}: database restored in {:.1} s, media in {:.1} s.",
         report.backup_id,

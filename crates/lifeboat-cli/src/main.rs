@@ -367,20 +367,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             let report = lb.verify_backup(&backup_id).await?;
             // With --json a failure prints only the error object, so stdout stays one document.
             if report.ok || !out.json {
-                out.show(&report, |r| {
-                    r.checks
-                        .iter()
-                        .map(|c| {
-                            format!(
-                                "{} {}: {}",
-                                if c.ok { "ok  " } else { "FAIL" },
-                                c.name,
-                                c.detail
-                            )
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                });
+                out.show(&report, |r| output::checks_text(&r.checks).join("\n"));
             }
             match report.checks.iter().find(|c| !c.ok) {
                 None => Ok(()),

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use lifeboat_core::backup::verify::VerifyCheck;
 use lifeboat_core::{Error, ErrorCode};
 use serde::Serialize;
 
@@ -49,6 +50,21 @@ impl Output {
         }
         exit_code(e)
     }
+}
+
+/// One line per check: `ok   name: detail` or `FAIL name: detail`.
+pub fn checks_text(checks: &[VerifyCheck]) -> Vec<String> {
+    checks
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}: {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            )
+        })
+        .collect()
 }
 
 /// A plain table: columns padded to their widest cell.

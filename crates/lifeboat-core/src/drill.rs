@@ -58,6 +58,19 @@ impl DrillReport {
     pub fn first_failure(&self) -> Option<&VerifyCheck> {
         self.checks.iter().find(|c| !c.ok)
     }
+
+    /// The `drill_failed` error naming the first failed check, if one failed.
+    pub fn failure(&self) -> Option<Error> {
+        self.first_failure().map(|check| {
+            Error::new(
+                ErrorCode::DrillFailed,
+                format!(
+                    "The drill failed its {} check: {}.",
+                    check.name, check.detail
+                ),
+            )
+        })
+    }
 }
 
 /// Prefix of every drill's temporary database, so a leftover is recognisable.
@@ -156,25 +169,10 @@ impl Lifeboat {
         let Some(saved) = env.drill_server else {
             return self.environment_connection(environment_id).await;
         };
-        let password = if saved.has_password {
-            Some(
-                self.credentials()
-                    .get(SecretRef::DrillPassword {
-                        environment_id: env.id.clone(),
-                    })
-                    .await?,
-            )
-        } else {
-            None
+        let secret = SecretRef::DrillPassword {
+            environment_id: env.id.clone(),
         };
-        Ok(PgConnectionInput {
-            host: saved.host,
-            port: saved.port,
-            database: saved.database,
-            user: saved.user,
-            ssl_mode: saved.ssl_mode,
-            password,
-        })
+        self.with_password(saved, secret).await
     }
 
     pub async fn drill_checks(&self, environment_id: &str) -> Result<Vec<String>> {
@@ -239,17 +237,17 @@ impl Lifeboat {
                 .run_drill(&job_id, &env.id, &backup_id, server, &claim.cancel)
                 .await;
             let outcome = match outcome {
-                Ok(report) => match this.catalog().insert_drill(&report).await {
-                    Ok(()) => Ok(report),
-                    Err(e) => Err(e),
-                },
+                Ok(report) => this.catalog().insert_drill(&report).await.map(|()| report),
                 Err(e) => Err(e),
             };
-            this.close_job(
-                &job_id,
-                &outcome.as_ref().map_err(Clone::clone).and_then(passed),
-                |report| Some(crate::jobs::JobOutcome::Drill(report.clone())),
-            )
+            // A drill that ran but failed a check is a failed job, listed and notified as one.
+            let passed = outcome
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|report| report.failure().map_or_else(|| Ok(report.clone()), Err));
+            this.close_job(&job_id, &passed, |report| {
+                Some(crate::jobs::JobOutcome::Drill(report.clone()))
+            })
             .await;
             drop(lock);
             drop(claim);
@@ -266,7 +264,6 @@ impl Lifeboat {
         server: Option<PgConnectionInput>,
         cancel: &CancellationToken,
     ) -> Result<DrillReport> {
-        let started_at = chrono::Utc::now();
         // Recorded first, so a drill cut off by a crash has its database dropped and its
         // directory removed at the next start; cleared once both are gone.
         self.catalog()
@@ -281,10 +278,7 @@ impl Lifeboat {
         if !left_behind {
             self.catalog().set_job_local_dir(job_id, None).await?;
         }
-        report.map(|parts| DrillReport {
-            started_at: started_at.to_rfc3339(),
-            ..parts
-        })
+        report
     }
 
     async fn drill_parts(
@@ -431,20 +425,6 @@ impl Lifeboat {
         }
         let server = self.drill_server(environment_id).await?;
         drop_database(&server, scratch).await
-    }
-}
-
-/// A drill that ran is a failed job when a check failed, so it is listed and notified as one.
-fn passed(report: &DrillReport) -> Result<DrillReport> {
-    match report.first_failure() {
-        None => Ok(report.clone()),
-        Some(check) => Err(Error::new(
-            ErrorCode::DrillFailed,
-            format!(
-                "The drill failed its {} check: {}.",
-                check.name, check.detail
-            ),
-        )),
     }
 }
 

@@ -157,8 +157,17 @@ impl Lifeboat {
                 "This environment has no database connection yet.",
             )
         })?;
+        self.with_password(saved, secret_of(environment_id)).await
+    }
+
+    /// Saved connection settings with their password from the keyring, when one was saved.
+    pub(crate) async fn with_password(
+        &self,
+        saved: PgConnection,
+        secret: SecretRef,
+    ) -> Result<PgConnectionInput> {
         let password = if saved.has_password {
-            Some(self.credentials().get(secret_of(environment_id)).await?)
+            Some(self.credentials().get(secret).await?)
         } else {
             None
         };

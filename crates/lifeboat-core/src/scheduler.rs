@@ -357,7 +357,7 @@ impl Lifeboat {
         for app in self.list_applications().await? {
             for env in app.environments {
                 let last = self.catalog().latest_backup_at(&env.id).await?;
-                let last_drill = self.catalog().drills_of(&env.id).await?.into_iter().next();
+                let last_drill = self.catalog().latest_drill(&env.id).await?;
                 let last_at = last
                     .as_deref()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())

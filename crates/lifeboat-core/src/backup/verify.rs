@@ -41,12 +41,11 @@ pub struct VerifyReport {
 impl Lifeboat {
     /// Verifies a backup and records the outcome on it.
     pub async fn verify_backup(&self, backup_id: &str) -> Result<VerifyReport> {
-        let record = self.catalog().backup(backup_id).await?;
-        let target = self.catalog().target(&record.target_id).await?;
-        let storage = self.target_storage(&target).await?;
-        let identity = self
-            .recovery_identity_for(&record.manifest.encryption.recipient)
-            .await?;
+        let crate::restore::Source {
+            record,
+            storage,
+            identity,
+        } = self.source(backup_id).await?;
         // Verifying is not a cancellable job (yet): its reads run to the end.
         let never = tokio_util::sync::CancellationToken::new();
         let mut checks = Vec::new();

@@ -35,6 +35,17 @@ impl Catalog {
             .collect())
     }
 
+    /// The environment's newest drill, for the overview.
+    pub async fn latest_drill(&self, environment_id: &str) -> Result<Option<DrillReport>> {
+        let json: Option<String> = sqlx::query_scalar(
+            "SELECT report FROM drills WHERE environment_id = ? ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(environment_id)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
     /// When the environment's newest drill started, whatever became of it.
     pub async fn latest_drill_at(&self, environment_id: &str) -> Result<Option<String>> {
         Ok(sqlx::query_scalar(
