@@ -297,6 +297,33 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
+/// A psql session holding a table lock until released.
+struct LockHolder {
+    session: std::process::Child,
+    input: std::process::ChildStdin,
+}
+
+impl LockHolder {
+    fn lock(database: &str, table: &str) -> Self {
+        use std::io::Write;
+        let mut session = psql(database)
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut input = session.stdin.take().unwrap();
+        writeln!(input, "BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE;").unwrap();
+        input.flush().unwrap();
+        Self { session, input }
+    }
+
+    fn release(mut self) {
+        use std::io::Write;
+        writeln!(self.input, "ROLLBACK;").unwrap();
+        drop(self.input);
+        self.session.wait().unwrap();
+    }
+}
+
 fn lifeboat_sessions(database: &str, extra: &str) -> u64 {
     sql(
         "postgres",
@@ -343,18 +370,7 @@ fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_int
     let before = fingerprint();
 
     // pg_restore will wait on this lock, so the restore is surely mid-way when it is killed.
-    let mut holder = psql(&database)
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut holder_input = holder.stdin.take().unwrap();
-    use std::io::Write;
-    writeln!(
-        holder_input,
-        "BEGIN; LOCK TABLE items IN ACCESS EXCLUSIVE MODE;"
-    )
-    .unwrap();
-    holder_input.flush().unwrap();
+    let holder = LockHolder::lock(&database, "items");
 
     let mut restore = cli
         .command(&["restore", &id, "--no-safety-backup", "--yes"])
@@ -368,9 +384,7 @@ fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_int
     restore.kill().unwrap();
     restore.wait().unwrap();
 
-    writeln!(holder_input, "ROLLBACK;").unwrap();
-    drop(holder_input);
-    holder.wait().unwrap();
+    holder.release();
     // The orphaned pg_restore reads a premature end of its input and rolls back.
     wait_until("the orphaned pg_restore has gone", || {
         lifeboat_sessions(&database, "") == 0
@@ -425,4 +439,89 @@ fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_int
         .output()
         .unwrap();
     assert!(check.status.success());
+}
+
+/// The test's own client of the S3 server, to look at what Lifeboat left there.
+fn s3_client() -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(var("LIFEBOAT_TEST_S3_ENDPOINT"))
+        .with_allow_http(true)
+        .with_region(var("LIFEBOAT_TEST_S3_REGION"))
+        .with_bucket_name(var("LIFEBOAT_TEST_S3_BUCKET"))
+        .with_access_key_id(var("LIFEBOAT_TEST_S3_ACCESS_KEY_ID"))
+        .with_secret_access_key(var("LIFEBOAT_TEST_S3_SECRET_ACCESS_KEY"))
+        .with_virtual_hosted_style_request(false)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn a_backup_killed_mid_upload_leaves_no_open_upload_after_the_next_start() {
+    use object_store::multipart::MultipartStore;
+    use object_store::ObjectStore;
+
+    let cli = Cli::new();
+    let database = format!("cli_killed_backup_{}", std::process::id());
+    sql("postgres", &format!("CREATE DATABASE {database}"));
+    sql(
+        &database,
+        "CREATE TABLE items (id int PRIMARY KEY); INSERT INTO items SELECT generate_series(1, 100);",
+    );
+    cli.ok(&mut add_s3_target(
+        &cli,
+        "offsite",
+        &var("LIFEBOAT_TEST_S3_SECRET_ACCESS_KEY"),
+    ));
+    cli.run(&["app", "add", "shop"]);
+    cli.ok(cli
+        .command(&["env", "add", "shop", "production", "--target", "offsite"])
+        .env("LIFEBOAT_DATABASE_URL", database_url(&database)));
+
+    // pg_dump waits on this lock; by then the dump's upload has begun and is in the journal.
+    let holder = LockHolder::lock(&database, "items");
+    let mut backup = cli
+        .command(&["backup", "shop", "production", "--db"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until("pg_dump waits on the lock", || {
+        lifeboat_sessions(&database, "AND wait_event_type = 'Lock'") > 0
+    });
+    backup.kill().unwrap();
+    backup.wait().unwrap();
+    holder.release();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let home = lifeboat_core::home::Home::at(cli.home.path());
+    let open_uploads = || {
+        runtime.block_on(async {
+            let lifeboat = lifeboat_core::Lifeboat::open(home.clone()).await.unwrap();
+            lifeboat.catalog().open_uploads().await.unwrap()
+        })
+    };
+    let orphans = open_uploads();
+    assert_eq!(orphans.len(), 1, "{orphans:?}");
+    let orphan = &orphans[0];
+    let key =
+        object_store::path::Path::from(format!("cli-{}/{}", std::process::id(), orphan.object));
+    let s3 = s3_client();
+    let add_part = || runtime.block_on(s3.put_part(&key, &orphan.upload_id, 0, "part".into()));
+    add_part().expect("the killed run left its upload open");
+
+    // The next run of any command is the next start: it aborts the upload and removes the rest.
+    let jobs = cli.run(&["jobs", "shop", "production"]);
+    assert_eq!(jobs[0]["error"]["code"], "interrupted");
+    assert!(add_part().is_err(), "the upload is still open");
+    assert_eq!(open_uploads(), vec![]);
+    let backup_dir = object_store::path::Path::from(format!(
+        "cli-{}/shop/production/{}",
+        std::process::id(),
+        jobs[0]["backupId"].as_str().unwrap()
+    ));
+    let left = runtime.block_on(async {
+        use futures_util::TryStreamExt;
+        s3.list(Some(&backup_dir)).try_collect::<Vec<_>>().await
+    });
+    assert_eq!(left.unwrap(), vec![]);
 }

@@ -41,8 +41,7 @@ pub struct SyncProblem {
 
 impl Lifeboat {
     pub async fn sync_catalog(&self, target_id: &str) -> Result<SyncReport> {
-        let target = self.catalog().target(target_id).await?;
-        let storage = self.target_storage(&target).await?;
+        let storage = self.storage_of(target_id).await?;
         let known = self.catalog().backup_ids().await?;
         let mut report = SyncReport::default();
         for (dir, has_manifest) in backup_dirs(storage.list("").await?) {

@@ -136,8 +136,7 @@ impl Lifeboat {
         bytes_total: u64,
         cancel: &CancellationToken,
     ) -> Result<DownloadSummary> {
-        let target = self.catalog().target(&record.target_id).await?;
-        let storage = self.target_storage(&target).await?;
+        let storage = self.storage_of(&record.target_id).await?;
         let identity = self
             .recovery_identity_for(&record.manifest.encryption.recipient)
             .await?;

@@ -14,6 +14,7 @@ pub mod error;
 pub mod home;
 pub mod jobs;
 pub mod keys;
+mod leftovers;
 pub mod lifeboat;
 pub mod lookup;
 pub mod media;

@@ -179,8 +179,7 @@ struct Storages(HashMap<String, Storage>);
 impl Storages {
     async fn get(&mut self, lifeboat: &Lifeboat, target_id: &str) -> Result<&Storage> {
         if !self.0.contains_key(target_id) {
-            let target = lifeboat.catalog().target(target_id).await?;
-            let storage = lifeboat.target_storage(&target).await?;
+            let storage = lifeboat.storage_of(target_id).await?;
             self.0.insert(target_id.to_owned(), storage);
         }
         Ok(&self.0[target_id])

@@ -217,6 +217,12 @@ impl Lifeboat {
         }
     }
 
+    /// Opens the saved target with this id.
+    pub async fn storage_of(&self, target_id: &str) -> Result<Storage> {
+        let target = self.catalog().target(target_id).await?;
+        self.target_storage(&target).await
+    }
+
     /// Opens a saved target, with its secret from the keyring.
     pub async fn target_storage(&self, target: &StorageTarget) -> Result<Storage> {
         match &target.config {

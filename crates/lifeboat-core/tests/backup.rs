@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::fixture::{both, decrypt, fixture, s3, sha256sum, wait_finished, Fixture, Target};
+use common::s3_proxy::S3Proxy;
 use lifeboat_core::backup::manifest::{BackupManifest, DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE};
 use lifeboat_core::backup::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
 use lifeboat_core::environments::EnvironmentInput;
@@ -378,9 +379,17 @@ async fn an_s3_server_stopping_mid_upload_fails_the_backup_and_leftovers_are_cle
         .iter()
         .all(|e| e.backup.is_none()));
 
+    // The database upload could not be aborted with the server gone: its id waits in the journal.
+    let open = f.lb.catalog().open_uploads().await.unwrap();
+    assert!(
+        open.iter().any(|u| u.object.ends_with(DATABASE_FILE)),
+        "{open:?}"
+    );
+
     let _server = OwnS3::start(dir, port);
     f.lb.clean_up_leftovers().await.unwrap();
     assert_eq!(f.stored_objects().await, Vec::<String>::new());
+    assert_eq!(f.lb.catalog().open_uploads().await.unwrap(), vec![]);
 }
 
 #[tokio::test]
@@ -527,4 +536,73 @@ async fn backups_made_before_a_key_import_still_verify() {
         let report = f.lb.verify_backup(&backup.backup_id).await.unwrap();
         assert!(report.ok, "{report:#?}");
     }
+}
+
+/// What a request head says of a header, if it has it.
+fn header(head: &str, name: &str) -> Option<String> {
+    head.lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().to_owned())
+}
+
+/// Requests that create an object: a PUT that is not a part, or a POST beginning an upload.
+fn creations(heads: &[String]) -> Vec<&String> {
+    heads
+        .iter()
+        .filter(|head| {
+            let line = head.lines().next().unwrap_or_default();
+            (line.starts_with("PUT ") && !line.contains("partNumber="))
+                || (line.starts_with("POST ") && line.contains("?uploads"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn s3_writes_ask_for_server_side_encryption_and_artifacts_for_the_storage_class() {
+    let proxy = S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let mut settings = common::s3_settings();
+    settings.endpoint = Some(proxy.endpoint.clone());
+    let f = fixture(Target::S3(settings.clone(), common::s3_secret())).await;
+    f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+
+    let heads = proxy.request_heads();
+    let created = creations(&heads);
+    let named = |file: &str| {
+        created
+            .iter()
+            .find(|head| head.lines().next().unwrap().contains(file))
+            .unwrap_or_else(|| panic!("no request created {file}: {created:#?}"))
+    };
+    for file in [DATABASE_FILE, MEDIA_FILE, MANIFEST_FILE] {
+        assert_eq!(
+            header(named(file), "x-amz-server-side-encryption").as_deref(),
+            Some("AES256"),
+            "{file}"
+        );
+    }
+    for file in [DATABASE_FILE, MEDIA_FILE] {
+        assert_eq!(
+            header(named(file), "x-amz-storage-class"),
+            Some(settings.storage_class.clone()),
+            "{file}"
+        );
+    }
+    assert_eq!(header(named(MANIFEST_FILE), "x-amz-storage-class"), None);
+
+    // A target that turns it off (a server that rejects the header) sends none.
+    settings.server_side_encryption = Some(false);
+    let plain = lifeboat_core::storage::Storage::s3(&settings, &common::s3_secret()).unwrap();
+    plain
+        .put("lifeboat/sse-off.txt", b"x".to_vec())
+        .await
+        .unwrap();
+    plain.delete("lifeboat/sse-off.txt").await.unwrap();
+    let heads = proxy.request_heads();
+    let last = creations(&heads).pop().unwrap().clone();
+    assert!(
+        last.lines().next().unwrap().contains("sse-off.txt"),
+        "{last}"
+    );
+    assert_eq!(header(&last, "x-amz-server-side-encryption"), None);
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
-use common::stalling_proxy::StallingProxy;
+use common::s3_proxy::S3Proxy;
 use lifeboat_core::backup::manifest::{BackupManifest, MEDIA_FILE};
 use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::jobs::{JobOutcome, JobStatus};
@@ -207,7 +207,7 @@ async fn a_folder_that_is_not_there_is_refused() {
 
 #[tokio::test]
 async fn cancelling_a_stalled_download_leaves_nothing() {
-    let proxy = StallingProxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let proxy = S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
     let mut settings = common::s3_settings();
     settings.endpoint = Some(proxy.endpoint.clone());
     let f = fixture(Target::S3(settings, common::s3_secret())).await;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
-use common::stalling_proxy::StallingProxy;
+use common::s3_proxy::S3Proxy;
 use lifeboat_core::backup::manifest::DATABASE_FILE;
 use lifeboat_core::connection::PgConnectionInput;
 use lifeboat_core::drill::{DrillReport, DrillRequest, DRILL_DATABASE_PREFIX};
@@ -195,7 +195,7 @@ async fn fewer_migrations_in_the_dump_than_recorded_fail_the_comparison() {
 
 #[tokio::test]
 async fn a_cancelled_drill_still_drops_its_database() {
-    let proxy = StallingProxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let proxy = S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
     let mut settings = common::s3_settings();
     settings.endpoint = Some(proxy.endpoint.clone());
     let f = fixture(Target::S3(settings, common::s3_secret())).await;

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
+use super::threaded::ThreadedWriter;
 use crate::storage::Chunk;
 
 /// What the manifest records of each artifact.
@@ -122,10 +123,11 @@ impl Write for ChannelWriter {
 
 type Encrypted = age::stream::StreamWriter<Hashing<ChannelWriter>>;
 
-/// The writing end of one artifact.
+/// The writing end of one artifact: the producer's thread hashes the plaintext, a second
+/// thread compresses, encrypts and hashes what is stored.
 pub struct ArtifactWriter {
     name: String,
-    plain: Hashing<zstd::Encoder<'static, Encrypted>>,
+    plain: Hashing<ThreadedWriter<zstd::Encoder<'static, Encrypted>>>,
 }
 
 impl ArtifactWriter {
@@ -151,14 +153,14 @@ impl ArtifactWriter {
         compressor.include_checksum(true)?;
         Ok(Self {
             name: name.to_owned(),
-            plain: Hashing::new(compressor, Some(progress)),
+            plain: Hashing::new(ThreadedWriter::new(compressor)?, Some(progress)),
         })
     }
 
     /// Flushes every layer and tells the uploader the artifact is complete.
     pub fn finish(self) -> io::Result<ArtifactInfo> {
-        let (compressor, plaintext_bytes, plaintext_sha256) = self.plain.finish();
-        let encrypted = compressor.finish()?;
+        let (encoder, plaintext_bytes, plaintext_sha256) = self.plain.finish();
+        let encrypted = encoder.finish()?.finish()?;
         let stored = encrypted.finish()?;
         let (sink, stored_bytes, stored_sha256) = stored.finish();
         sink.end()?;

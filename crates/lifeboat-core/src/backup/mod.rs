@@ -8,6 +8,7 @@ pub mod media;
 pub mod media_reader;
 pub mod read;
 mod run;
+mod threaded;
 pub mod verify;
 
 use std::io;

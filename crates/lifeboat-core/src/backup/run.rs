@@ -204,6 +204,8 @@ impl Lifeboat {
         // The first artifact to fail stops the other, which then aborts its own upload.
         let stop = cancel.child_token();
         let sink = Sink {
+            lifeboat: self,
+            job_id,
             storage: &storage,
             recipient: &recipient,
             zstd_level,
@@ -376,47 +378,6 @@ impl Lifeboat {
             .await?;
         Ok(record.manifest)
     }
-
-    /// Removes an unfinished backup's objects; if storage cannot be reached the job keeps its
-    /// cleanup claim and the next start tries again.
-    async fn clean_up(&self, job_id: &str, storage: &Storage, dir: &str) {
-        match storage.delete_dir(dir).await {
-            Ok(()) => {
-                if let Err(e) = self.catalog().clear_cleanup(job_id).await {
-                    tracing::warn!(job_id, "could not record a cleanup: {}", e.message);
-                }
-            }
-            Err(e) => tracing::warn!(
-                job_id,
-                dir,
-                "leftovers of a failed backup stay until the next start: {}",
-                e.message
-            ),
-        }
-    }
-
-    /// Removes what failed or interrupted jobs left in storage, and puts right media
-    /// directories whose restore was cut off (the shells call this in the background after
-    /// start-up). Returns how many directories were cleaned.
-    pub async fn clean_up_leftovers(&self) -> Result<usize> {
-        let mut cleaned = 0;
-        for (job_id, target_id, dir) in self.catalog().pending_cleanups().await? {
-            let storage = match self.catalog().target(&target_id).await {
-                Ok(target) => self.target_storage(&target).await,
-                Err(e) => Err(e),
-            };
-            match storage {
-                Ok(storage) => {
-                    if storage.delete_dir(&dir).await.is_ok() {
-                        self.catalog().clear_cleanup(&job_id).await?;
-                        cleaned += 1;
-                    }
-                }
-                Err(e) => tracing::warn!(job_id, "cannot reach storage to clean up: {}", e.message),
-            }
-        }
-        Ok(cleaned + self.repair_interrupted_local_work().await?)
-    }
 }
 
 /// Everything a backup needs before it writes anything.
@@ -438,6 +399,8 @@ struct Prepared {
 
 /// Where a backup's artifacts go and how they are written.
 struct Sink<'a> {
+    lifeboat: &'a Lifeboat,
+    job_id: &'a str,
     storage: &'a Storage,
     recipient: &'a age::x25519::Recipient,
     zstd_level: i32,
@@ -469,16 +432,29 @@ impl Sink<'_> {
                 format!("Cannot set up encryption: {e}"),
             )
         })?;
+        let mut upload = self.storage.begin_upload(key, size_hint).await?;
+        if let Err(e) = self
+            .lifeboat
+            .journal_upload(self.job_id, key, upload.multipart_id())
+            .await
+        {
+            self.lifeboat.abandon_upload(upload).await;
+            return Err(e);
+        }
         let producer_cancel = self.cancel.clone();
         let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
-        let uploaded = self.storage.upload(key, size_hint, rx, self.cancel).await;
+        let uploaded = upload.send(rx, self.cancel).await;
         let produced = producer.await.map_err(|e| {
             Error::new(
                 ErrorCode::Internal,
                 format!("The backup worker failed: {e}"),
             )
-        })?;
-        match (produced, uploaded) {
+        });
+        match &uploaded {
+            Ok(()) => self.lifeboat.forget_upload(upload.multipart_id()).await,
+            Err(_) => self.lifeboat.abandon_upload(upload).await,
+        }
+        match (produced?, uploaded) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(e)) => Err(e),
             // A producer that saw the upload stop reports less than the uploader's own error.

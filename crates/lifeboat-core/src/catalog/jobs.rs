@@ -30,7 +30,7 @@ fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
         .map_err(|e| Error::new(ErrorCode::Catalog, format!("Unreadable job record: {e}")))
 }
 
-fn to_text<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn to_text<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(s)) => s,
         _ => String::new(),

@@ -8,6 +8,7 @@ pub mod environments;
 pub mod jobs;
 pub mod settings;
 pub mod targets;
+pub mod uploads;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -60,8 +60,7 @@ impl Source {
 impl Lifeboat {
     pub(crate) async fn source(&self, backup_id: &str) -> Result<Source> {
         let record = self.catalog().backup(backup_id).await?;
-        let target = self.catalog().target(&record.target_id).await?;
-        let storage = self.target_storage(&target).await?;
+        let storage = self.storage_of(&record.target_id).await?;
         let identity = self
             .recovery_identity_for(&record.manifest.encryption.recipient)
             .await?;

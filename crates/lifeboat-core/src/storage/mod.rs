@@ -2,12 +2,13 @@
 //! a local folder (the embedded default) and S3-compatible buckets.
 
 mod errors;
+mod upload;
 
 use std::path::Path as FsPath;
 use std::sync::Arc;
 use std::time::Duration;
 
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
@@ -20,19 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::{Error, ErrorCode, Result};
 use crate::targets::S3Settings;
 pub use errors::{map_store_error, map_store_io_error};
-
-/// S3 multipart part size and how many parts upload at once: with the producer's channel this
-/// bounds an upload's memory to roughly (parts in flight + 1) × part size.
-const MIN_PART_SIZE: usize = 8 << 20;
-const PARTS_IN_FLIGHT: usize = 2;
-/// S3 allows 10 000 parts; a margin covers a size estimate that falls short.
-const MAX_PARTS: u64 = 8_000;
-
-/// Parts grow with the expected size so a large artifact never runs out of part numbers.
-fn part_size(size_hint: u64) -> usize {
-    let needed = size_hint.div_ceil(MAX_PARTS).next_multiple_of(1 << 20);
-    MIN_PART_SIZE.max(usize::try_from(needed).unwrap_or(usize::MAX))
-}
+pub use upload::Upload;
 
 /// What a producer sends the uploader.
 pub enum Chunk {
@@ -46,6 +35,8 @@ pub enum Chunk {
 #[derive(Debug, Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// The same store through its low-level multipart API, where it has one (S3).
+    multipart: Option<Arc<AmazonS3>>,
     prefix: Path,
     attributes: Attributes,
     /// For a local folder: where it is, so cleanup can also remove unfinished temporary files
@@ -65,6 +56,7 @@ impl Storage {
             .map_err(|e| map_store_error(e, &dir.display().to_string()))?;
         Ok(Self {
             store: Arc::new(store),
+            multipart: None,
             prefix: Path::default(),
             attributes: Attributes::new(),
             local_root: Some(dir.to_path_buf()),
@@ -95,17 +87,22 @@ impl Storage {
                 .map_err(|e| Error::new(ErrorCode::Internal, format!("Unknown S3 setting: {e}")))?;
             builder = builder.with_config(key, "AES256");
         }
+        let plain_http = settings
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.starts_with("http://"));
         if let Some(endpoint) = &settings.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
+            builder = builder.with_endpoint(endpoint).with_allow_http(plain_http);
         }
-        let store = builder.build().map_err(|e| {
+        // Over TLS the transport already protects the body, so signing it would only hash every
+        // stored byte once more (as the AWS SDKs also decide); plain HTTP keeps the signature.
+        builder = builder.with_unsigned_payload(!plain_http);
+        let store = Arc::new(builder.build().map_err(|e| {
             Error::new(
                 ErrorCode::StorageError,
                 format!("The S3 settings are not usable: {e}"),
             )
-        })?;
+        })?);
         let mut attributes = Attributes::new();
         if !settings.storage_class.is_empty() {
             attributes.insert(
@@ -114,7 +111,8 @@ impl Storage {
             );
         }
         Ok(Self {
-            store: Arc::new(store),
+            store: store.clone(),
+            multipart: Some(store),
             prefix: Path::from(settings.prefix.trim_matches('/')),
             attributes,
             local_root: None,
@@ -127,54 +125,6 @@ impl Storage {
             key = key.join(part);
         }
         key
-    }
-
-    /// Streams chunks into `name`: multipart on S3, a temporary file renamed on completion in a
-    /// local folder. Anything but a completed upload is aborted, leaving no object behind.
-    pub async fn upload(
-        &self,
-        name: &str,
-        size_hint: u64,
-        mut rx: tokio::sync::mpsc::Receiver<Chunk>,
-        cancel: &tokio_util::sync::CancellationToken,
-    ) -> Result<()> {
-        use tokio::io::AsyncWriteExt;
-        let mut writer = object_store::buffered::BufWriter::with_capacity(
-            self.store.clone(),
-            self.key(name),
-            part_size(size_hint),
-        )
-        .with_max_concurrency(PARTS_IN_FLIGHT)
-        .with_attributes(self.attributes.clone());
-        let failure = loop {
-            let chunk = tokio::select! {
-                _ = cancel.cancelled() => break Error::cancelled(),
-                chunk = rx.recv() => chunk,
-            };
-            match chunk {
-                Some(Chunk::Data(bytes)) => {
-                    // put waits for a free part slot, which a slow server can make long.
-                    let put = tokio::select! {
-                        _ = cancel.cancelled() => break Error::cancelled(),
-                        put = writer.put(bytes) => put,
-                    };
-                    if let Err(e) = put {
-                        break map_store_error(e, "uploading");
-                    }
-                }
-                Some(Chunk::End) => {
-                    return writer
-                        .shutdown()
-                        .await
-                        .map_err(|e| map_store_io_error(e, "completing the upload"));
-                }
-                None => break Error::new(ErrorCode::Internal, "The data source stopped."),
-            }
-        };
-        if let Err(e) = writer.abort().await {
-            tracing::warn!("could not abort the upload of {name}: {e}");
-        }
-        Err(failure)
     }
 
     pub async fn put(&self, name: &str, body: Vec<u8>) -> Result<()> {

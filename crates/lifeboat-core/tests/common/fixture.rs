@@ -85,8 +85,7 @@ pub fn both(env_id: &str, note: &str) -> BackupRequest {
 
 impl Fixture {
     pub async fn storage(&self) -> Storage {
-        let target = self.lb.catalog().target(&self.target_id).await.unwrap();
-        self.lb.target_storage(&target).await.unwrap()
+        self.lb.storage_of(&self.target_id).await.unwrap()
     }
 
     /// Every object Lifeboat stored for this environment.

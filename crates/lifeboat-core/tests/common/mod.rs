@@ -7,7 +7,7 @@ use lifeboat_core::targets::S3Settings;
 use lifeboat_core::{Home, Lifeboat};
 
 pub mod fixture;
-pub mod stalling_proxy;
+pub mod s3_proxy;
 
 pub fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
