@@ -8,7 +8,7 @@ use lifeboat_core::catalog_sync::SyncReport;
 use lifeboat_core::connection::{self, PgConnectionInput};
 use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::drill::{DrillReport, DrillRequest};
-use lifeboat_core::environments::{Environment, EnvironmentInput};
+use lifeboat_core::environments::{Environment, EnvironmentChange, EnvironmentInput};
 use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
 use lifeboat_core::media::MediaStats;
@@ -32,7 +32,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         rename_application,
         delete_application,
         create_environment,
-        update_environment,
+        change_environment,
         delete_environment,
         parse_database_url,
         test_connection,
@@ -104,12 +104,12 @@ async fn create_environment(core: Core<'_>, input: EnvironmentInput) -> Result<E
 }
 
 #[tauri::command]
-async fn update_environment(
+async fn change_environment(
     core: Core<'_>,
     id: String,
-    input: EnvironmentInput,
+    change: EnvironmentChange,
 ) -> Result<Environment> {
-    core.update_environment(&id, &input).await
+    core.change_environment(&id, &change).await
 }
 
 #[tauri::command]

@@ -85,6 +85,18 @@ impl std::fmt::Debug for PgConnectionInput {
 }
 
 impl PgConnectionInput {
+    /// Saved settings with the password that goes with them (`None`: keep or use none).
+    pub fn from_saved(saved: PgConnection, password: Option<String>) -> Self {
+        Self {
+            host: saved.host,
+            port: saved.port,
+            database: saved.database,
+            user: saved.user,
+            ssl_mode: saved.ssl_mode,
+            password,
+        }
+    }
+
     /// Trims the fields and reports the first missing one against its form field.
     pub fn validated(&self) -> Result<Self> {
         if self.port == 0 {

@@ -48,6 +48,36 @@ pub struct EnvironmentInput {
     pub target_id: Option<String>,
 }
 
+/// One part of an environment changed on its own: each section of the environment page saves
+/// only what it edits, so two saves in flight never undo each other.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(tag = "field", content = "value", rename_all = "camelCase")]
+#[ts(export)]
+pub enum EnvironmentChange {
+    Name(String),
+    /// `None` forgets the connection and its password; a `None` password keeps the saved one.
+    Connection(Option<PgConnectionInput>),
+    MediaDir(Option<String>),
+    /// `None` = the default (local folder) target.
+    TargetId(Option<String>),
+}
+
+impl From<&Environment> for EnvironmentInput {
+    /// The environment as stored, its saved password kept.
+    fn from(env: &Environment) -> Self {
+        Self {
+            application_id: env.application_id.clone(),
+            name: env.name.clone(),
+            connection: env
+                .connection
+                .clone()
+                .map(|c| PgConnectionInput::from_saved(c, None)),
+            media_dir: env.media_dir.clone(),
+            target_id: Some(env.target_id.clone()),
+        }
+    }
+}
+
 struct ValidInput {
     name: String,
     connection: Option<PgConnectionInput>,
@@ -82,12 +112,34 @@ impl Lifeboat {
         created
     }
 
+    /// Changes one part of an environment, leaving the rest as stored now.
+    pub async fn change_environment(
+        &self,
+        id: &str,
+        change: &EnvironmentChange,
+    ) -> Result<Environment> {
+        let _editing = self.environment_edits().lock().await;
+        let mut input = EnvironmentInput::from(&self.catalog().environment(id).await?);
+        match change.clone() {
+            EnvironmentChange::Name(name) => input.name = name,
+            EnvironmentChange::Connection(connection) => input.connection = connection,
+            EnvironmentChange::MediaDir(dir) => input.media_dir = dir,
+            EnvironmentChange::TargetId(target) => input.target_id = target,
+        }
+        self.write_environment(id, &input).await
+    }
+
     /// A `None` password in the connection keeps the saved one; no connection forgets it.
     pub async fn update_environment(
         &self,
         id: &str,
         input: &EnvironmentInput,
     ) -> Result<Environment> {
+        let _editing = self.environment_edits().lock().await;
+        self.write_environment(id, input).await
+    }
+
+    async fn write_environment(&self, id: &str, input: &EnvironmentInput) -> Result<Environment> {
         let existing = self.catalog().environment(id).await?;
         let valid = self.validate_environment(input).await?;
         let had_password = existing.connection.as_ref().is_some_and(|c| c.has_password);
@@ -171,14 +223,7 @@ impl Lifeboat {
         } else {
             None
         };
-        Ok(PgConnectionInput {
-            host: saved.host,
-            port: saved.port,
-            database: saved.database,
-            user: saved.user,
-            ssl_mode: saved.ssl_mode,
-            password,
-        })
+        Ok(PgConnectionInput::from_saved(saved, password))
     }
 
     pub async fn media_stats(&self, path: &str) -> Result<MediaStats> {

@@ -27,6 +27,9 @@ pub struct Lifeboat {
     jobs: Arc<JobRegistry>,
     /// Woken when a schedule changes, so a sleeping scheduler looks again.
     schedule_changes: Arc<tokio::sync::Notify>,
+    /// Held while an environment is read, changed and written back, so changes made side by
+    /// side never undo each other.
+    environment_edits: Arc<tokio::sync::Mutex<()>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -77,6 +80,7 @@ impl Lifeboat {
             credentials: Credentials,
             jobs: Arc::default(),
             schedule_changes: Arc::default(),
+            environment_edits: Arc::default(),
         };
         lifeboat.ensure_default_target().await?;
         Ok(lifeboat)
@@ -84,6 +88,10 @@ impl Lifeboat {
 
     pub(crate) fn schedule_changes(&self) -> &tokio::sync::Notify {
         &self.schedule_changes
+    }
+
+    pub(crate) fn environment_edits(&self) -> &tokio::sync::Mutex<()> {
+        &self.environment_edits
     }
 
     pub fn home(&self) -> &Home {

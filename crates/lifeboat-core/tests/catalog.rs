@@ -2,7 +2,8 @@
 
 mod common;
 
-use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::connection::{PgConnectionInput, SslMode};
+use lifeboat_core::environments::{EnvironmentChange, EnvironmentInput};
 use lifeboat_core::targets::{LocalSettings, TargetConfig, TargetConfigInput, TargetInput};
 use lifeboat_core::{ErrorCode, Home, Lifeboat};
 
@@ -137,6 +138,56 @@ async fn environments_belong_to_one_application_and_go_with_it() {
         lb.catalog().environment(&prod.id).await.unwrap_err().code,
         ErrorCode::NotFound
     );
+}
+
+#[tokio::test]
+async fn changes_to_different_parts_saved_at_once_all_stick() {
+    let (_home, lb) = common::lifeboat().await;
+    let shop = lb.create_application("shop").await.unwrap();
+    let env = lb
+        .create_environment(&env_input(&shop.id, "production"))
+        .await
+        .unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let media_dir = media.path().display().to_string();
+    let connection = PgConnectionInput {
+        host: "db.internal".into(),
+        port: 5432,
+        database: "shop".into(),
+        user: "shop".into(),
+        ssl_mode: SslMode::Prefer,
+        password: None,
+    };
+    let changes = [
+        EnvironmentChange::Name("prod".into()),
+        EnvironmentChange::MediaDir(Some(media_dir.clone())),
+        EnvironmentChange::Connection(Some(connection)),
+    ];
+    // What the environment page does when sections are saved before any answer arrives.
+    let (renamed, moved, connected) = tokio::join!(
+        lb.change_environment(&env.id, &changes[0]),
+        lb.change_environment(&env.id, &changes[1]),
+        lb.change_environment(&env.id, &changes[2]),
+    );
+    let last = [renamed.unwrap(), moved.unwrap(), connected.unwrap()];
+    let stored = lb.catalog().environment(&env.id).await.unwrap();
+    assert!(last.contains(&stored));
+    assert_eq!(stored.name, "prod");
+    assert_eq!(stored.media_dir, Some(media_dir));
+    assert_eq!(
+        stored.connection.map(|c| c.host),
+        Some("db.internal".into())
+    );
+    assert_eq!(stored.target_id, env.target_id);
+
+    let bad = lb
+        .change_environment(
+            &env.id,
+            &EnvironmentChange::MediaDir(Some("/no/such/dir".into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(bad.field.as_deref(), Some("mediaDir"));
 }
 
 #[tokio::test]

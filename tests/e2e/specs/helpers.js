@@ -44,10 +44,7 @@ export async function sidebarItem(kind, name) {
   return item;
 }
 
-/**
- * Saves the connection form and waits for the save to land: the media section saves the same
- * environment, and a connection save still in flight would otherwise race it.
- */
+/** Saves the connection form and waits for the save to land (the steps after it use it). */
 export async function saveConnection() {
   await click('save-connection');
   const password = await byTestId('pg-password');

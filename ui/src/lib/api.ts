@@ -15,6 +15,7 @@ import type { ConnectionReport } from "./bindings/ConnectionReport";
 import type { Environment } from "./bindings/Environment";
 import type { Job } from "./bindings/Job";
 import type { EnvironmentInput } from "./bindings/EnvironmentInput";
+import type { EnvironmentChange } from "./bindings/EnvironmentChange";
 import type { MediaStats } from "./bindings/MediaStats";
 import type { PgConnectionInput } from "./bindings/PgConnectionInput";
 import type { Recurrence } from "./bindings/Recurrence";
@@ -75,8 +76,9 @@ export function createEnvironment(input: EnvironmentInput): Promise<Environment>
   return invoke("create_environment", { input });
 }
 
-export function updateEnvironment(id: string, input: EnvironmentInput): Promise<Environment> {
-  return invoke("update_environment", { id, input });
+/** Saves one part of an environment; the rest stays as stored. */
+export function changeEnvironment(id: string, change: EnvironmentChange): Promise<Environment> {
+  return invoke("change_environment", { id, change });
 }
 
 export function deleteEnvironment(id: string): Promise<null> {

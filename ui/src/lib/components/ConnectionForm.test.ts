@@ -12,7 +12,7 @@ vi.mock("../api", async (importOriginal) => {
     ...actual,
     parseDatabaseUrl: vi.fn(),
     testConnection: vi.fn(),
-    updateEnvironment: vi.fn(),
+    changeEnvironment: vi.fn(),
   };
 });
 
@@ -22,7 +22,7 @@ describe("ConnectionForm", () => {
   beforeEach(() => {
     vi.mocked(api.parseDatabaseUrl).mockReset();
     vi.mocked(api.testConnection).mockReset();
-    vi.mocked(api.updateEnvironment).mockReset();
+    vi.mocked(api.changeEnvironment).mockReset();
   });
 
   it("fills the fields from a parsed DATABASE_URL, password included", async () => {
