@@ -168,7 +168,7 @@ async fn send_buffered(
 }
 
 struct Parts {
-    store: Arc<AmazonS3>,
+    store: Arc<dyn MultipartStore>,
     key: Path,
     id: MultipartId,
     size: usize,
@@ -182,36 +182,57 @@ impl Parts {
         let mut part = PutPayloadMut::new();
         let mut count = 0;
         loop {
-            let end = match next_chunk(&mut rx, cancel).await? {
-                Chunk::Data(bytes) => {
-                    part.push(bytes);
-                    false
+            match next_chunk(&mut rx, cancel).await? {
+                // Every part but the last is exactly the part size (some servers insist), so a
+                // chunk may be split between two parts; splitting `Bytes` copies nothing.
+                Chunk::Data(mut bytes) => {
+                    while !bytes.is_empty() {
+                        let room = self.size - part.content_length();
+                        part.push(bytes.split_to(room.min(bytes.len())));
+                        if part.content_length() == self.size {
+                            let full = std::mem::take(&mut part).freeze();
+                            self.start_part(&mut in_flight, &mut done, count, full, cancel)
+                                .await?;
+                            count += 1;
+                        }
+                    }
                 }
-                Chunk::End => true,
-            };
-            // The only part may be empty or short; every other is full size.
-            if part.content_length() >= self.size || (end && (!part.is_empty() || count == 0)) {
-                if in_flight.len() == PARTS_IN_FLIGHT {
-                    done.push(self.next_done(&mut in_flight, cancel).await?);
+                Chunk::End => {
+                    // The last part may be short; an upload needs at least one.
+                    if !part.is_empty() || count == 0 {
+                        self.start_part(&mut in_flight, &mut done, count, part.freeze(), cancel)
+                            .await?;
+                    }
+                    while !in_flight.is_empty() {
+                        done.push(self.next_done(&mut in_flight, cancel).await?);
+                    }
+                    done.sort_by_key(|(index, _)| *index);
+                    let parts = done.into_iter().map(|(_, part)| part).collect();
+                    return self
+                        .store
+                        .complete_multipart(&self.key, &self.id, parts)
+                        .await
+                        .map(drop)
+                        .map_err(|e| map_store_error(e, "completing the upload"));
                 }
-                let payload = std::mem::take(&mut part).freeze();
-                in_flight.spawn(self.put(count, payload));
-                count += 1;
-            }
-            if end {
-                while !in_flight.is_empty() {
-                    done.push(self.next_done(&mut in_flight, cancel).await?);
-                }
-                done.sort_by_key(|(index, _)| *index);
-                let parts = done.into_iter().map(|(_, part)| part).collect();
-                return self
-                    .store
-                    .complete_multipart(&self.key, &self.id, parts)
-                    .await
-                    .map(drop)
-                    .map_err(|e| map_store_error(e, "completing the upload"));
             }
         }
+    }
+
+    /// Starts uploading a part once fewer than `PARTS_IN_FLIGHT` are.
+    async fn start_part(
+        &self,
+        in_flight: &mut JoinSet<Result<(usize, PartId)>>,
+        done: &mut Vec<(usize, PartId)>,
+        index: usize,
+        payload: PutPayload,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        if in_flight.len() == PARTS_IN_FLIGHT {
+            done.push(self.next_done(in_flight, cancel).await?);
+        }
+        in_flight.spawn(self.put(index, payload));
+        Ok(())
     }
 
     fn put(
@@ -241,5 +262,90 @@ impl Parts {
         };
         joined
             .map_err(|e| Error::new(ErrorCode::Internal, format!("An upload task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStoreExt, PutResult};
+
+    use super::*;
+
+    /// A real in-memory store that also notes the size of every part it is given.
+    #[derive(Default)]
+    struct Noting {
+        store: InMemory,
+        parts: Mutex<Vec<(usize, usize)>>,
+    }
+
+    #[async_trait::async_trait]
+    impl MultipartStore for Noting {
+        async fn create_multipart(&self, path: &Path) -> object_store::Result<MultipartId> {
+            self.store.create_multipart(path).await
+        }
+
+        async fn put_part(
+            &self,
+            path: &Path,
+            id: &MultipartId,
+            index: usize,
+            data: PutPayload,
+        ) -> object_store::Result<PartId> {
+            self.parts
+                .lock()
+                .unwrap()
+                .push((index, data.content_length()));
+            self.store.put_part(path, id, index, data).await
+        }
+
+        async fn complete_multipart(
+            &self,
+            path: &Path,
+            id: &MultipartId,
+            parts: Vec<PartId>,
+        ) -> object_store::Result<PutResult> {
+            self.store.complete_multipart(path, id, parts).await
+        }
+
+        async fn abort_multipart(&self, path: &Path, id: &MultipartId) -> object_store::Result<()> {
+            self.store.abort_multipart(path, id).await
+        }
+    }
+
+    #[tokio::test]
+    async fn parts_are_all_the_part_size_but_the_last_and_assemble_in_order() {
+        let noting = Arc::new(Noting::default());
+        let key = Path::from("a/b");
+        let id = noting.create_multipart(&key).await.unwrap();
+        let parts = Parts {
+            store: noting.clone(),
+            key: key.clone(),
+            id,
+            size: 10,
+        };
+        let data: Vec<u8> = (0..73).collect();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        for piece in data.chunks(7) {
+            tx.send(Chunk::Data(Bytes::copy_from_slice(piece)))
+                .await
+                .unwrap();
+        }
+        tx.send(Chunk::End).await.unwrap();
+        parts.send(rx, &CancellationToken::new()).await.unwrap();
+
+        let mut sizes = noting.parts.lock().unwrap().clone();
+        sizes.sort();
+        assert_eq!(
+            sizes,
+            (0..8)
+                .map(|i| (i, if i < 7 { 10 } else { 3 }))
+                .collect::<Vec<_>>()
+        );
+        let stored = noting.store.get(&key).await.unwrap().bytes().await.unwrap();
+        assert_eq!(stored, data);
     }
 }
