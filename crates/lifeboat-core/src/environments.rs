@@ -88,7 +88,7 @@ struct ValidInput {
 impl Lifeboat {
     pub async fn create_environment(&self, input: &EnvironmentInput) -> Result<Environment> {
         self.catalog().application(&input.application_id).await?;
-        let valid = self.validate_environment(input).await?;
+        let valid = self.validate_environment(input, None).await?;
         let id = new_id();
         let password = valid.connection.as_ref().and_then(|c| c.password.clone());
         if let Some(password) = &password {
@@ -141,7 +141,7 @@ impl Lifeboat {
 
     async fn write_environment(&self, id: &str, input: &EnvironmentInput) -> Result<Environment> {
         let existing = self.catalog().environment(id).await?;
-        let valid = self.validate_environment(input).await?;
+        let valid = self.validate_environment(input, Some(&existing)).await?;
         let had_password = existing.connection.as_ref().is_some_and(|c| c.has_password);
         let password_saved = match &valid.connection {
             Some(PgConnectionInput {
@@ -174,6 +174,7 @@ impl Lifeboat {
     }
 
     pub async fn delete_environment(&self, id: &str) -> Result<()> {
+        let _editing = self.environment_edits().lock().await;
         refuse_if_busy(self, id)?;
         self.catalog().delete_environment(id).await?;
         self.forget_secret(secret_of(id)).await;
@@ -230,7 +231,13 @@ impl Lifeboat {
         media::stats(Path::new(path)).await
     }
 
-    async fn validate_environment(&self, input: &EnvironmentInput) -> Result<ValidInput> {
+    /// Checks an environment as it is to be saved. A media directory already saved is not
+    /// checked again: renaming must not fail because a media drive is unmounted right now.
+    async fn validate_environment(
+        &self,
+        input: &EnvironmentInput,
+        existing: Option<&Environment>,
+    ) -> Result<ValidInput> {
         let name = validation::name("name", &input.name)?;
         let connection = input
             .connection
@@ -239,6 +246,9 @@ impl Lifeboat {
             .transpose()?;
         let media_dir = match input.media_dir.as_deref().map(str::trim) {
             None | Some("") => None,
+            Some(dir) if existing.is_some_and(|e| e.media_dir.as_deref() == Some(dir)) => {
+                Some(dir.to_owned())
+            }
             Some(dir) => {
                 media::check_dir(Path::new(dir))
                     .map_err(|e| Error::field(e.code, "mediaDir", e.message))?;

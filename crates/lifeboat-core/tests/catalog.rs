@@ -180,6 +180,14 @@ async fn changes_to_different_parts_saved_at_once_all_stick() {
     );
     assert_eq!(stored.target_id, env.target_id);
 
+    // A saved media directory that is gone for now (an unmounted drive) blocks no other edit.
+    drop(media);
+    let renamed = lb
+        .change_environment(&env.id, &EnvironmentChange::Name("production".into()))
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "production");
+
     let bad = lb
         .change_environment(
             &env.id,

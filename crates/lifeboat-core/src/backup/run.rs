@@ -432,7 +432,12 @@ impl Sink<'_> {
                 format!("Cannot set up encryption: {e}"),
             )
         })?;
-        let mut upload = self.storage.begin_upload(key, size_hint).await?;
+        let mut upload = tokio::select! {
+            _ = self.cancel.cancelled() => return Err(Error::cancelled()),
+            begun = self.storage.begin_upload(key, size_hint) => begun?,
+        };
+        // (A crash right here leaves an upload no journal knows of: the bucket's lifecycle rule
+        // for incomplete uploads, in docs/storage-format.md, covers that moment.)
         if let Err(e) = self
             .lifeboat
             .journal_upload(self.job_id, key, upload.multipart_id())
@@ -444,6 +449,10 @@ impl Sink<'_> {
         let producer_cancel = self.cancel.clone();
         let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
         let uploaded = upload.send(rx, self.cancel).await;
+        if uploaded.is_err() {
+            // A producer waiting on its source (pg_dump on a lock) would not notice otherwise.
+            self.cancel.cancel();
+        }
         let produced = producer.await.map_err(|e| {
             Error::new(
                 ErrorCode::Internal,
@@ -457,8 +466,12 @@ impl Sink<'_> {
         match (produced?, uploaded) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(e)) => Err(e),
-            // A producer that saw the upload stop reports less than the uploader's own error.
-            (Err(p), Err(u)) if p.code == ErrorCode::StorageError => Err(u),
+            // A producer stopped because the upload failed reports less than the upload's error.
+            (Err(p), Err(u))
+                if matches!(p.code, ErrorCode::StorageError | ErrorCode::Cancelled) =>
+            {
+                Err(u)
+            }
             (Err(p), _) => Err(p),
         }
     }

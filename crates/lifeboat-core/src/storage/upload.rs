@@ -71,6 +71,7 @@ impl Storage {
             }
             None => Way::Buffered(
                 BufWriter::with_capacity(self.store.clone(), key, part_size(size_hint))
+                    .with_max_concurrency(PARTS_IN_FLIGHT)
                     .with_attributes(self.attributes.clone()),
             ),
         };
@@ -153,10 +154,11 @@ async fn send_buffered(
     use tokio::io::AsyncWriteExt;
     loop {
         match next_chunk(&mut rx, cancel).await? {
-            Chunk::Data(bytes) => writer
-                .put(bytes)
-                .await
-                .map_err(|e| map_store_error(e, "writing"))?,
+            // put waits for room among the writes in flight, which a slow disk makes long.
+            Chunk::Data(bytes) => tokio::select! {
+                _ = cancel.cancelled() => return Err(Error::cancelled()),
+                put = writer.put(bytes) => put.map_err(|e| map_store_error(e, "writing"))?,
+            },
             Chunk::End => {
                 return writer
                     .shutdown()
@@ -175,9 +177,23 @@ struct Parts {
 }
 
 impl Parts {
-    async fn send(self, mut rx: Receiver<Chunk>, cancel: &CancellationToken) -> Result<()> {
-        // Dropping the set (an error, a cancel) stops the parts still uploading.
+    async fn send(self, rx: Receiver<Chunk>, cancel: &CancellationToken) -> Result<()> {
         let mut in_flight = JoinSet::new();
+        let sent = self.send_parts(&mut in_flight, rx, cancel).await;
+        if sent.is_err() {
+            // Parts still uploading when the upload is aborted may be kept (and billed): stop
+            // them, and wait until they have stopped, before the caller aborts.
+            in_flight.shutdown().await;
+        }
+        sent
+    }
+
+    async fn send_parts(
+        &self,
+        in_flight: &mut JoinSet<Result<(usize, PartId)>>,
+        mut rx: Receiver<Chunk>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
         let mut done: Vec<(usize, PartId)> = Vec::new();
         let mut part = PutPayloadMut::new();
         let mut count = 0;
@@ -191,7 +207,7 @@ impl Parts {
                         part.push(bytes.split_to(room.min(bytes.len())));
                         if part.content_length() == self.size {
                             let full = std::mem::take(&mut part).freeze();
-                            self.start_part(&mut in_flight, &mut done, count, full, cancel)
+                            self.start_part(in_flight, &mut done, count, full, cancel)
                                 .await?;
                             count += 1;
                         }
@@ -200,18 +216,19 @@ impl Parts {
                 Chunk::End => {
                     // The last part may be short; an upload needs at least one.
                     if !part.is_empty() || count == 0 {
-                        self.start_part(&mut in_flight, &mut done, count, part.freeze(), cancel)
+                        self.start_part(in_flight, &mut done, count, part.freeze(), cancel)
                             .await?;
                     }
                     while !in_flight.is_empty() {
-                        done.push(self.next_done(&mut in_flight, cancel).await?);
+                        done.push(self.next_done(in_flight, cancel).await?);
                     }
                     done.sort_by_key(|(index, _)| *index);
                     let parts = done.into_iter().map(|(_, part)| part).collect();
-                    return self
-                        .store
-                        .complete_multipart(&self.key, &self.id, parts)
-                        .await
+                    let completed = tokio::select! {
+                        _ = cancel.cancelled() => return Err(Error::cancelled()),
+                        completed = self.store.complete_multipart(&self.key, &self.id, parts) => completed,
+                    };
+                    return completed
                         .map(drop)
                         .map_err(|e| map_store_error(e, "completing the upload"));
                 }
