@@ -119,14 +119,15 @@ impl Lifeboat {
         change: &EnvironmentChange,
     ) -> Result<Environment> {
         let _editing = self.environment_edits().lock().await;
-        let mut input = EnvironmentInput::from(&self.catalog().environment(id).await?);
+        let existing = self.catalog().environment(id).await?;
+        let mut input = EnvironmentInput::from(&existing);
         match change.clone() {
             EnvironmentChange::Name(name) => input.name = name,
             EnvironmentChange::Connection(connection) => input.connection = connection,
             EnvironmentChange::MediaDir(dir) => input.media_dir = dir,
             EnvironmentChange::TargetId(target) => input.target_id = target,
         }
-        self.write_environment(id, &input).await
+        self.write_environment(&existing, &input).await
     }
 
     /// A `None` password in the connection keeps the saved one; no connection forgets it.
@@ -136,12 +137,18 @@ impl Lifeboat {
         input: &EnvironmentInput,
     ) -> Result<Environment> {
         let _editing = self.environment_edits().lock().await;
-        self.write_environment(id, input).await
+        let existing = self.catalog().environment(id).await?;
+        self.write_environment(&existing, input).await
     }
 
-    async fn write_environment(&self, id: &str, input: &EnvironmentInput) -> Result<Environment> {
-        let existing = self.catalog().environment(id).await?;
-        let valid = self.validate_environment(input, Some(&existing)).await?;
+    /// Writes `input` over `existing` (read under the edits lock the caller holds).
+    async fn write_environment(
+        &self,
+        existing: &Environment,
+        input: &EnvironmentInput,
+    ) -> Result<Environment> {
+        let id = existing.id.as_str();
+        let valid = self.validate_environment(input, Some(existing)).await?;
         let had_password = existing.connection.as_ref().is_some_and(|c| c.has_password);
         let password_saved = match &valid.connection {
             Some(PgConnectionInput {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::fixture::{both, decrypt, fixture, s3, sha256sum, wait_finished, Fixture, Target};
-use common::s3_proxy::S3Proxy;
+use common::s3_proxy::{header, S3Proxy};
 use lifeboat_core::backup::manifest::{BackupManifest, DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE};
 use lifeboat_core::backup::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
 use lifeboat_core::environments::EnvironmentInput;
@@ -536,14 +536,6 @@ async fn backups_made_before_a_key_import_still_verify() {
         let report = f.lb.verify_backup(&backup.backup_id).await.unwrap();
         assert!(report.ok, "{report:#?}");
     }
-}
-
-/// What a request head says of a header, if it has it.
-fn header(head: &str, name: &str) -> Option<String> {
-    head.lines()
-        .filter_map(|line| line.split_once(':'))
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, value)| value.trim().to_owned())
 }
 
 /// Requests that create an object: a PUT that is not a part, or a POST beginning an upload.

@@ -128,11 +128,17 @@ async fn forward_requests(mut client: OwnedReadHalf, mut server: OwnedWriteHalf,
 }
 
 fn content_length(head: &str) -> usize {
+    header(head, "content-length")
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What a request head says of a header, if it has it.
+pub fn header(head: &str, name: &str) -> Option<String> {
     head.lines()
         .filter_map(|line| line.split_once(':'))
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| value.trim().parse().ok())
-        .unwrap_or(0)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, value)| value.trim().to_owned())
 }
 
 /// Waits until the gate lets at least one byte through; returns how many of `want` it lets.
