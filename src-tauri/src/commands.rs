@@ -7,14 +7,14 @@ use lifeboat_core::backup::{BackupEntry, BackupRequest};
 use lifeboat_core::catalog_sync::SyncReport;
 use lifeboat_core::connection::{self, PgConnectionInput};
 use lifeboat_core::download::DownloadRequest;
-use lifeboat_core::drill::{DrillReport, DrillRequest};
+use lifeboat_core::drill::{DrillPlaceInput, DrillReport, DrillRequest};
 use lifeboat_core::environments::{Environment, EnvironmentChange, EnvironmentInput};
 use lifeboat_core::jobs::Job;
 use lifeboat_core::lifeboat::{AppInfo, Settings};
 use lifeboat_core::media::MediaStats;
 use lifeboat_core::postgres::ConnectionReport;
 use lifeboat_core::prune::{PruneReport, RetentionDecision};
-use lifeboat_core::restore::{RestorePreview, RestoreRequest};
+use lifeboat_core::restore::{DatabaseRestorePlan, RestorePreview, RestoreRequest};
 use lifeboat_core::retention::RetentionPolicy;
 use lifeboat_core::schedule::{BackupSchedule, Recurrence};
 use lifeboat_core::scheduler::EnvironmentStatus;
@@ -49,6 +49,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         cancel_job,
         verify_backup,
         restore_preview,
+        restore_database_plan,
         start_restore,
         start_download,
         list_downloads,
@@ -69,7 +70,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         drill_checks,
         set_drill_checks,
         set_drill_schedule,
-        set_drill_server,
+        set_drill_place,
     ]
 }
 
@@ -203,6 +204,16 @@ async fn restore_preview(
     environment_id: String,
 ) -> Result<RestorePreview> {
     core.restore_preview(&backup_id, &environment_id).await
+}
+
+#[tauri::command]
+async fn restore_database_plan(
+    core: Core<'_>,
+    backup_id: String,
+    environment_id: String,
+) -> Result<DatabaseRestorePlan> {
+    core.restore_database_plan(&backup_id, &environment_id)
+        .await
 }
 
 #[tauri::command]
@@ -367,10 +378,10 @@ async fn set_drill_schedule(
 }
 
 #[tauri::command]
-async fn set_drill_server(
+async fn set_drill_place(
     core: Core<'_>,
     environment_id: String,
-    server: Option<PgConnectionInput>,
+    place: DrillPlaceInput,
 ) -> Result<Environment> {
-    core.set_drill_server(&environment_id, server).await
+    core.set_drill_place(&environment_id, place).await
 }

@@ -15,7 +15,8 @@ pub struct DrillArgs {
     /// The backup to drill; the environment's newest when absent.
     backup_id: Option<String>,
     /// Name of an environment variable holding the URL of a server to drill on (one where
-    /// the role may create databases), instead of the environment's own server.
+    /// the role may create databases), instead of the place the environment chose (by default
+    /// a scratch server Lifeboat runs on this machine for the drill).
     #[arg(long, value_name = "VAR")]
     drill_url_env: Option<String>,
 }

@@ -2,7 +2,7 @@
 //! atomic database and media), with `--yes` standing in for the typed confirmation.
 
 use lifeboat_core::jobs::{JobOutcome, JobStatus};
-use lifeboat_core::restore::{RestoreRequest, RestoreSummary};
+use lifeboat_core::restore::{DatabaseRestorePlan, RestoreRequest, RestoreSummary};
 use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
 
 use crate::output::Output;
@@ -24,6 +24,10 @@ pub struct RestoreArgs {
     /// Confirm that the destination's current content will be overwritten.
     #[arg(long)]
     yes: bool,
+    /// Only show what restoring the database would drop and recreate, keep as it is, and need
+    /// the database's administrator for; change nothing.
+    #[arg(long, conflicts_with_all = ["yes", "media", "no_safety_backup"])]
+    plan: bool,
 }
 
 pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<()> {
@@ -41,6 +45,13 @@ pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<(
                 .await?
         }
     };
+    if args.plan {
+        let plan = lb
+            .restore_database_plan(&record.id, &destination.id)
+            .await?;
+        out.show(&plan, describe_plan);
+        return Ok(());
+    }
     let preview = lb.restore_preview(&record.id, &destination.id).await?;
     if !args.yes {
         return Err(Error::validation(
@@ -105,6 +116,46 @@ fn failed_checks(summary: &RestoreSummary) -> Error {
             failed.join("; ")
         ),
     )
+}
+
+fn describe_plan(plan: &DatabaseRestorePlan) -> String {
+    let mut lines = vec![format!(
+        "Restoring into the database {} as {}:",
+        plan.database, plan.role
+    )];
+    let recreated: Vec<String> = plan
+        .recreated
+        .iter()
+        .map(|c| format!("{} {}", c.count, c.kind))
+        .collect();
+    if !recreated.is_empty() {
+        lines.push(format!(
+            "  dropped and created again: {}",
+            recreated.join(", ")
+        ));
+    }
+    for o in &plan.kept {
+        lines.push(format!(
+            "  kept as it is: {} {} ({})",
+            o.kind, o.name, o.reason
+        ));
+    }
+    for o in &plan.needs_admin {
+        lines.push(format!(
+            "  NEEDS AN ADMINISTRATOR: {} {} ({}){}",
+            o.kind,
+            o.name,
+            o.reason,
+            o.remedy().map(|r| format!(" — {r}")).unwrap_or_default()
+        ));
+    }
+    if plan.needs_admin.is_empty() {
+        lines.push("Nothing stops this restore.".into());
+    } else {
+        lines
+            .push("The restore will refuse to start, changing nothing, until that is done.".into());
+    }
+    lines.join("\n")
 }
 
 fn describe(summary: &RestoreSummary) -> String {

@@ -417,6 +417,15 @@ fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_int
         .collect();
     assert_eq!(leftovers, Vec::<String>::new());
 
+    // Asked first, the plan says what the restore will do, and changes nothing.
+    let plan = cli.run(&["restore", &id, "--plan"]);
+    assert_eq!(plan["needsAdmin"], serde_json::json!([]));
+    assert_eq!(
+        plan["recreated"],
+        serde_json::json!([{"kind": "table", "count": 1}])
+    );
+    assert_eq!(fingerprint(), before);
+
     // And a restore that is let through brings the backup back.
     let summary = cli.run(&["restore", &id, "--yes"]);
     assert!(summary["safetyBackupId"].is_string());
@@ -524,4 +533,90 @@ fn a_backup_killed_mid_upload_leaves_no_open_upload_after_the_next_start() {
         s3.list(Some(&backup_dir)).try_collect::<Vec<_>>().await
     });
     assert_eq!(left.unwrap(), vec![]);
+}
+
+/// Whether any process was started with `dir` in its command line (a postgres server).
+fn process_running_in(dir: &Path) -> bool {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&dir))
+    })
+}
+
+#[test]
+fn a_drill_killed_mid_way_leaves_no_scratch_cluster_after_the_next_start() {
+    let cli = Cli::new();
+    let database = format!("cli_drill_{}", std::process::id());
+    sql("postgres", &format!("CREATE DATABASE {database}"));
+    sql(
+        &database,
+        "CREATE TABLE items (id int PRIMARY KEY, v text);
+         INSERT INTO items SELECT g, 'item ' || g || repeat('x', 40) FROM generate_series(1, 20000) g;",
+    );
+    cli.run(&["app", "add", "shop"]);
+    cli.ok(cli
+        .command(&["env", "add", "shop", "production"])
+        .env("LIFEBOAT_DATABASE_URL", database_url(&database)));
+    cli.run(&["backup", "shop", "production", "--db"]);
+
+    // The scratch cluster lands in the home, or (run as root) in TMPDIR, which the postgres
+    // account must be able to enter.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .unwrap();
+    let mut drill = cli
+        .command(&["drill", "shop", "production"])
+        .env("TMPDIR", tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let clusters = || -> Vec<std::path::PathBuf> {
+        [cli.home.path().join("scratch"), tmp.path().to_path_buf()]
+            .iter()
+            .filter_map(|dir| std::fs::read_dir(dir).ok())
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().contains("lifeboat-scratch-"))
+            .collect()
+    };
+    // Killed as soon as the cluster's server is up: well before the restore can end.
+    let cluster = loop {
+        if let Some(dir) = clusters()
+            .into_iter()
+            .find(|d| d.join("data/postmaster.pid").exists())
+        {
+            break dir;
+        }
+        assert!(drill.try_wait().unwrap().is_none(), "the drill ended first");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    drill.kill().unwrap();
+    drill.wait().unwrap();
+    assert!(
+        process_running_in(&cluster),
+        "the crash left the server running"
+    );
+
+    // The next start reports the drill as interrupted, stops the server and removes it all.
+    let jobs = cli.run(&["jobs", "shop", "production"]);
+    let drill_job = jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["request"]["type"] == "drill")
+        .expect("the drill job is listed");
+    assert_eq!(drill_job["error"]["code"], "interrupted");
+    assert!(!cluster.exists(), "{} is still there", cluster.display());
+    // An immediate shutdown returns once the server has let go of its directory; its last
+    // processes may take a moment more to exit.
+    wait_until("the scratch server's processes have exited", || {
+        !process_running_in(&cluster)
+    });
+    assert_eq!(clusters(), Vec::<std::path::PathBuf>::new());
 }

@@ -13,16 +13,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
+use crate::backup::manifest::{BackupManifest, DatabasePart};
 use crate::backup::verify::VerifyCheck;
 use crate::catalog::new_id;
 use crate::connection::{PgConnection, PgConnectionInput};
 use crate::credentials::SecretRef;
-use crate::environments::Environment;
+use crate::environments::{DrillPlace, Environment};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobRequest};
 use crate::lifeboat::Lifeboat;
 use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
-use crate::restore::{database, media, Source};
+use crate::postgres::scratch::{self, ScratchCluster};
+use crate::postgres::tools::find_servers;
+use crate::restore::{database, major_of, media, Source};
 use crate::running::blocking;
 use crate::schedule::{Recurrence, StoredRecurrence};
 
@@ -71,6 +74,16 @@ impl DrillReport {
             )
         })
     }
+}
+
+/// Where drills restore, as a shell asks for it.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[ts(export)]
+pub enum DrillPlaceInput {
+    Scratch,
+    EnvironmentServer,
+    Server { connection: PgConnectionInput },
 }
 
 /// Prefix of every drill's temporary database, so a leftover is recognisable.
@@ -131,28 +144,34 @@ impl Lifeboat {
         Ok(env)
     }
 
-    /// Sets the server drills restore on (one where the role may create databases), or with
-    /// `None` goes back to the environment's own. A `None` password keeps the saved one.
-    pub async fn set_drill_server(
+    /// Sets where the environment's drills restore its database. A server given without a
+    /// password keeps the saved one.
+    pub async fn set_drill_place(
         &self,
         environment_id: &str,
-        server: Option<PgConnectionInput>,
+        place: DrillPlaceInput,
     ) -> Result<Environment> {
         let env = self.catalog().environment(environment_id).await?;
         let secret = SecretRef::DrillPassword {
             environment_id: env.id.clone(),
         };
-        let Some(server) = server else {
-            let updated = self.catalog().set_drill_server(&env.id, None).await?;
-            self.forget_secret(secret).await;
-            return Ok(updated);
+        let server = match place {
+            DrillPlaceInput::Scratch | DrillPlaceInput::EnvironmentServer => {
+                let place = match place {
+                    DrillPlaceInput::Scratch => DrillPlace::Scratch,
+                    _ => DrillPlace::EnvironmentServer,
+                };
+                let updated = self.catalog().set_drill_place(&env.id, &place).await?;
+                self.forget_secret(secret).await;
+                return Ok(updated);
+            }
+            DrillPlaceInput::Server { connection } => connection.validated()?,
         };
-        let server = server.validated()?;
-        let had_password = env.drill_server.as_ref().is_some_and(|s| s.has_password);
+        let had_password = matches!(&env.drill_place, DrillPlace::Server { connection } if connection.has_password);
         if let Some(password) = &server.password {
             self.credentials().set(secret, password.clone()).await?;
         }
-        let saved = PgConnection {
+        let connection = PgConnection {
             host: server.host,
             port: server.port,
             database: server.database,
@@ -160,19 +179,26 @@ impl Lifeboat {
             ssl_mode: server.ssl_mode,
             has_password: server.password.is_some() || had_password,
         };
-        self.catalog().set_drill_server(&env.id, Some(&saved)).await
+        self.catalog()
+            .set_drill_place(&env.id, &DrillPlace::Server { connection })
+            .await
     }
 
-    /// Where the environment's drills restore, password included.
-    async fn drill_server(&self, environment_id: &str) -> Result<PgConnectionInput> {
+    /// The server an environment's drills restore on, when it is not a scratch cluster.
+    async fn drill_server(&self, environment_id: &str) -> Result<Option<PgConnectionInput>> {
         let env = self.catalog().environment(environment_id).await?;
-        let Some(saved) = env.drill_server else {
-            return self.environment_connection(environment_id).await;
-        };
-        let secret = SecretRef::DrillPassword {
-            environment_id: env.id.clone(),
-        };
-        self.with_password(saved, secret).await
+        match env.drill_place {
+            DrillPlace::Scratch => Ok(None),
+            DrillPlace::EnvironmentServer => {
+                Ok(Some(self.environment_connection(environment_id).await?))
+            }
+            DrillPlace::Server { connection } => {
+                let secret = SecretRef::DrillPassword {
+                    environment_id: env.id.clone(),
+                };
+                Ok(Some(self.with_password(connection, secret).await?))
+            }
+        }
     }
 
     pub async fn drill_checks(&self, environment_id: &str) -> Result<Vec<String>> {
@@ -264,13 +290,25 @@ impl Lifeboat {
         server: Option<PgConnectionInput>,
         cancel: &CancellationToken,
     ) -> Result<DrillReport> {
-        // Recorded first, so a drill cut off by a crash has its database dropped and its
-        // directory removed at the next start; cleared once both are gone.
+        let on = match server {
+            Some(server) => DrillOn::Server(server),
+            None => match self.drill_server(environment_id).await? {
+                Some(server) => DrillOn::Server(server),
+                None => DrillOn::Scratch(scratch::scratch_dir(&self.home().scratch_dir(), job_id)),
+            },
+        };
+        // Recorded first, so a drill cut off by a crash has its database dropped (or its
+        // scratch cluster stopped and removed) and its directory removed at the next start;
+        // cleared once all are gone.
+        let leftover = match &on {
+            DrillOn::Server(_) => scratch_database(job_id),
+            DrillOn::Scratch(dir) => dir.display().to_string(),
+        };
         self.catalog()
-            .set_job_local_dir(job_id, Some(&scratch_database(job_id)))
+            .set_job_local_dir(job_id, Some(&leftover))
             .await?;
         let report = self
-            .drill_parts(job_id, environment_id, backup_id, server, cancel)
+            .drill_parts(job_id, environment_id, backup_id, &on, cancel)
             .await;
         let left_behind = report
             .as_ref()
@@ -286,12 +324,13 @@ impl Lifeboat {
         job_id: &str,
         environment_id: &str,
         backup_id: &str,
-        server: Option<PgConnectionInput>,
+        on: &DrillOn,
         cancel: &CancellationToken,
     ) -> Result<DrillReport> {
         let started_at = chrono::Utc::now();
         let source = self.source(backup_id).await?;
         let manifest = source.record.manifest.clone();
+        check_space(&manifest, on, job_id)?;
         let mut checks = Vec::new();
         let mut database_restore_ms = 0;
         let mut media_restore_ms = 0;
@@ -308,15 +347,18 @@ impl Lifeboat {
         let progress = Arc::new(AtomicU64::new(0));
         let _ticker = self.report_progress(job_id, bytes_total, progress.clone());
         if let Some(part) = &manifest.database {
-            let server = match server {
-                Some(server) => server,
-                None => self.drill_server(environment_id).await?,
-            };
             let started = Instant::now();
-            match self
-                .drill_database(job_id, &source, part, &server, &progress, cancel)
-                .await
-            {
+            let drilled = match on {
+                DrillOn::Server(server) => {
+                    self.drill_database(job_id, &source, part, server, &progress, cancel)
+                        .await
+                }
+                DrillOn::Scratch(dir) => {
+                    self.drill_on_scratch(job_id, dir, &source, part, &progress, cancel)
+                        .await
+                }
+            };
+            match drilled {
                 Ok(found) => checks.extend(found),
                 Err(_) if cancel.is_cancelled() => return Err(Error::cancelled()),
                 Err(e) => checks.push(failed_check(&e)),
@@ -341,12 +383,54 @@ impl Lifeboat {
         })
     }
 
+    /// Starts a scratch cluster in `dir` with a server new enough for the dump, drills the
+    /// database on it, then stops and removes the cluster whatever happened.
+    async fn drill_on_scratch(
+        &self,
+        job_id: &str,
+        dir: &Path,
+        source: &Source,
+        part: &DatabasePart,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<VerifyCheck>> {
+        let needed = major_of(&part.server_version).max(major_of(&part.pg_dump_version));
+        let configured = self.settings().await?.pg_bin_dir;
+        let servers = find_servers(configured.as_deref().map(Path::new)).await;
+        let server = servers
+            .into_iter()
+            .find(|s| s.major >= needed)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::DrillServer,
+                    format!(
+                        "No PostgreSQL server of version {needed} or newer is installed on this computer to run the drill's scratch server: install the postgresql-{needed} package (Debian, Ubuntu), or choose a drill server."
+                    ),
+                )
+            })?;
+        let dir = dir.to_path_buf();
+        let cluster = blocking(move || ScratchCluster::start(&dir, &server)).await?;
+        let checks = self
+            .drill_database(job_id, source, part, cluster.connection(), progress, cancel)
+            .await;
+        blocking(move || cluster.remove()).await.map_err(|e| {
+            Error::new(
+                ErrorCode::DrillServer,
+                format!(
+                    "The drill's scratch server could not be removed: {}",
+                    e.message
+                ),
+            )
+        })?;
+        checks
+    }
+
     /// Restores the dump into a temporary database on `server`, checks it, and drops it.
     async fn drill_database(
         &self,
         job_id: &str,
         source: &Source,
-        part: &crate::backup::manifest::DatabasePart,
+        part: &DatabasePart,
         server: &PgConnectionInput,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
@@ -370,23 +454,35 @@ impl Lifeboat {
         target: &PgConnectionInput,
         pg_restore: &Path,
         source: &Source,
-        part: &crate::backup::manifest::DatabasePart,
+        part: &DatabasePart,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<Vec<VerifyCheck>> {
-        let reader = source
-            .open(&part.artifact, progress, "database", cancel)
-            .await?;
-        let (tool, conn, info, stop) = (
-            pg_restore.to_path_buf(),
-            target.clone(),
-            part.artifact.clone(),
-            cancel.clone(),
-        );
-        let options = database::Options { ownership: false };
-        let restored = blocking(move || {
-            database::stage(&tool, &conn, &options, reader, &info, &stop)?.commit()
-        })
+        let restored = async {
+            let (toc, decision) = self
+                .decide_database(source, part, target, pg_restore, cancel)
+                .await?;
+            if let Some(refusal) = decision.plan.refusal() {
+                return Err(refusal);
+            }
+            let reader = source
+                .open(&part.artifact, progress, "database", cancel)
+                .await?;
+            let (tool, conn, info, stop) = (
+                pg_restore.to_path_buf(),
+                target.clone(),
+                part.artifact.clone(),
+                cancel.clone(),
+            );
+            let options = database::Options { privileges: false };
+            blocking(move || {
+                database::stage(
+                    &tool, &conn, &options, &toc, &decision, reader, &info, &stop,
+                )?
+                .commit()
+            })
+            .await
+        }
         .await;
         let contents = match restored {
             Ok(contents) => contents,
@@ -414,18 +510,56 @@ impl Lifeboat {
         Ok(checks)
     }
 
-    /// Drops the temporary databases of drills that were cut off.
-    pub(crate) async fn drop_leftover_drill_database(
+    /// Removes what a drill that was cut off left: its scratch cluster (`leftover` is its
+    /// directory), or its temporary database on the drill server.
+    pub(crate) async fn remove_drill_leftover(
         &self,
         environment_id: &str,
-        scratch: &str,
+        leftover: &str,
     ) -> Result<()> {
-        if !scratch.starts_with(DRILL_DATABASE_PREFIX) {
+        if Path::new(leftover).is_absolute() {
+            let dir = PathBuf::from(leftover);
+            return blocking(move || scratch::remove_leftover(&dir)).await;
+        }
+        if !leftover.starts_with(DRILL_DATABASE_PREFIX) {
             return Ok(());
         }
-        let server = self.drill_server(environment_id).await?;
-        drop_database(&server, scratch).await
+        match self.drill_server(environment_id).await? {
+            Some(server) => drop_database(&server, leftover).await,
+            None => Ok(()),
+        }
     }
+}
+
+/// Where a drill restores the database.
+enum DrillOn {
+    Server(PgConnectionInput),
+    /// A scratch cluster to run in this directory.
+    Scratch(PathBuf),
+}
+
+/// Room for what the drill writes on this machine, checked before anything starts: the
+/// scratch cluster (an empty cluster, and the restored database, which with its indexes can
+/// take twice the dump) and the media directory.
+fn check_space(manifest: &BackupManifest, on: &DrillOn, job_id: &str) -> Result<()> {
+    const EMPTY_CLUSTER: u64 = 64 * 1024 * 1024;
+    if let (Some(part), DrillOn::Scratch(dir)) = (&manifest.database, on) {
+        let needed = EMPTY_CLUSTER + 2 * part.artifact.plaintext_bytes;
+        crate::disk::ensure_space(existing_ancestor(dir), needed)?;
+    }
+    if let Some(part) = &manifest.media {
+        crate::disk::ensure_space(
+            existing_ancestor(&drill_directory(job_id)),
+            part.total_bytes,
+        )?;
+    }
+    Ok(())
+}
+
+fn existing_ancestor(path: &Path) -> &Path {
+    path.ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"))
 }
 
 /// A drill step that could not finish, as the check it failed.

@@ -32,8 +32,23 @@ pub struct Environment {
     pub retention: RetentionPolicy,
     pub schedule: Option<StoredSchedule>,
     pub drill_schedule: Option<StoredRecurrence>,
-    /// Where drills restore; the environment's own server when `None`.
-    pub drill_server: Option<PgConnection>,
+    /// Where drills restore the database.
+    pub drill_place: DrillPlace,
+}
+
+/// Where an environment's drills restore its database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[ts(export)]
+pub enum DrillPlace {
+    /// A scratch PostgreSQL cluster Lifeboat runs on this machine for each drill, then removes.
+    #[default]
+    Scratch,
+    /// The environment's own server: each drill creates a temporary database there holding a
+    /// full copy of the backup, which on production means production's disk and load.
+    EnvironmentServer,
+    /// Another server where the role may create databases; its password is in the keyring.
+    Server { connection: PgConnection },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]

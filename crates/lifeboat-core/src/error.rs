@@ -42,6 +42,9 @@ pub enum ErrorCode {
     UnsafeArchive,
     PgServerTooOld,
     PgRestoreFailed,
+    /// The dump needs something at the destination that only an administrator can provide
+    /// (an extension, a schema, an object's ownership); nothing was changed.
+    PgNeedsAdmin,
     SafetyBackupFailed,
     RestoreChecksFailed,
     DiskFull,

@@ -51,6 +51,11 @@ impl Home {
         self.root.join("storage")
     }
 
+    /// Where drills run their scratch PostgreSQL clusters.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.root.join("scratch")
+    }
+
     pub fn ensure(&self) -> Result<()> {
         std::fs::create_dir_all(&self.root).map_err(|e| {
             Error::new(

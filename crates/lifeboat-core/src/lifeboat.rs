@@ -14,7 +14,7 @@ use crate::jobs::JobRegistry;
 
 const PG_BIN_DIR: &str = "pg_bin_dir";
 const ZSTD_LEVEL: &str = "zstd_level";
-const RESTORE_OWNERSHIP: &str = "restore_ownership";
+const RESTORE_PRIVILEGES: &str = "restore_privileges";
 const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
 const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
@@ -40,9 +40,10 @@ pub struct Settings {
     pub pg_bin_dir: Option<String>,
     /// zstd level for backups: 1 (fastest) to 19 (smallest).
     pub zstd_level: i32,
-    /// Restores recreate owners and privileges from the dump (off: objects belong to the
-    /// restoring role and grants are skipped, which works across servers with other roles).
-    pub restore_ownership: bool,
+    /// Restores recreate the grants recorded in the dump (off: they are skipped, which works
+    /// across servers with other roles). Owners always follow the destination: restored
+    /// objects belong to the role the restore runs as.
+    pub restore_privileges: bool,
     /// A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
     pub keep_replaced_media: bool,
     /// Every backup is read back and verified right after it is made (on unless turned off).
@@ -127,7 +128,7 @@ impl Lifeboat {
                 .await?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_ZSTD_LEVEL),
-            restore_ownership: self.flag(RESTORE_OWNERSHIP, false).await?,
+            restore_privileges: self.flag(RESTORE_PRIVILEGES, false).await?,
             keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA, false).await?,
             verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
         })
@@ -166,7 +167,7 @@ impl Lifeboat {
             .set_setting(ZSTD_LEVEL, Some(&settings.zstd_level.to_string()))
             .await?;
         for (key, on) in [
-            (RESTORE_OWNERSHIP, settings.restore_ownership),
+            (RESTORE_PRIVILEGES, settings.restore_privileges),
             (KEEP_REPLACED_MEDIA, settings.keep_replaced_media),
             (VERIFY_AFTER_BACKUP, settings.verify_after_backup),
         ] {

@@ -126,7 +126,7 @@ impl Lifeboat {
             _ => Ok(()),
         })
         .await?;
-        self.drop_leftover_drill_database(&job.environment_id, scratch)
+        self.remove_drill_leftover(&job.environment_id, scratch)
             .await
     }
 

@@ -33,33 +33,6 @@ fn names_in(dir: &Path) -> Vec<String> {
     names
 }
 
-/// A tmpfs mounted for one test, unmounted when dropped.
-struct Mount {
-    dir: tempfile::TempDir,
-}
-
-impl Mount {
-    fn tmpfs(options: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        common::run(
-            Command::new("mount")
-                .args(["-t", "tmpfs", "-o", options, "tmpfs"])
-                .arg(dir.path()),
-        );
-        Self { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        Command::new("umount").arg(self.dir.path()).status().ok();
-    }
-}
-
 #[tokio::test]
 async fn a_download_restores_and_extracts_with_stock_tools() {
     let f = fixture(s3()).await;
@@ -145,7 +118,7 @@ async fn assert_fails_leaving_nothing(f: &Fixture, request: &DownloadRequest, co
 async fn a_full_disk_is_reported_before_anything_is_written() {
     let f = fixture(s3()).await;
     let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let small = Mount::tmpfs("size=64k");
+    let small = common::Mount::tmpfs("size=64k");
     assert_fails_leaving_nothing(&f, &request(&backup, small.path()), ErrorCode::DiskFull).await;
 }
 
@@ -153,7 +126,7 @@ async fn a_full_disk_is_reported_before_anything_is_written() {
 async fn a_read_only_folder_is_a_clear_error_with_nothing_left() {
     let f = fixture(s3()).await;
     let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let read_only = Mount::tmpfs("ro,size=16m");
+    let read_only = common::Mount::tmpfs("ro,size=16m");
     let e =
         f.lb.download(&request(&backup, read_only.path()))
             .await

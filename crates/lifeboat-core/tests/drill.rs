@@ -7,9 +7,12 @@ use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
 use common::s3_proxy::S3Proxy;
 use lifeboat_core::backup::manifest::DATABASE_FILE;
 use lifeboat_core::connection::PgConnectionInput;
-use lifeboat_core::drill::{DrillReport, DrillRequest, DRILL_DATABASE_PREFIX};
+use lifeboat_core::drill::{DrillPlaceInput, DrillReport, DrillRequest, DRILL_DATABASE_PREFIX};
+use lifeboat_core::environments::DrillPlace;
 use lifeboat_core::jobs::{JobRequest, JobStatus};
+use lifeboat_core::postgres::scratch::scratch_dir;
 use lifeboat_core::ErrorCode;
+use lifeboat_core::Lifeboat;
 
 fn request(f: &Fixture) -> DrillRequest {
     DrillRequest {
@@ -34,7 +37,21 @@ fn drill_dir_exists(report_id: &str) -> bool {
         .exists()
 }
 
-async fn assert_nothing_left(report: &DrillReport) {
+/// Where a drill's scratch cluster runs.
+fn cluster_dir(lb: &Lifeboat, drill_id: &str) -> std::path::PathBuf {
+    scratch_dir(&lb.home().scratch_dir(), drill_id)
+}
+
+/// Whether any process (a postgres server above all) was started with `dir` in its command line.
+fn process_running_in(dir: &std::path::Path) -> bool {
+    let dir = dir.display().to_string();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&dir))
+    })
+}
+
+async fn assert_nothing_left(f: &Fixture, report: &DrillReport) {
     let scratch = format!("{DRILL_DATABASE_PREFIX}{}", &report.id[..8]);
     assert!(
         !drill_databases().await.contains(&scratch),
@@ -44,6 +61,9 @@ async fn assert_nothing_left(report: &DrillReport) {
         !drill_dir_exists(&report.id),
         "the media directory was left behind"
     );
+    let cluster = cluster_dir(&f.lb, &report.id);
+    assert!(!cluster.exists(), "the scratch cluster was left behind");
+    assert!(!process_running_in(&cluster), "its server still runs");
 }
 
 fn failed(report: &DrillReport) -> &str {
@@ -68,9 +88,15 @@ async fn a_drill_of_a_good_backup_passes_every_check_and_leaves_nothing() {
         .as_ref()
         .unwrap();
     assert_eq!(recorded.count, 5);
+    // The second check proves the drill ran on its scratch cluster, not on the environment's
+    // own server (whose port it would report).
+    let port = common::var("LIFEBOAT_TEST_PG_PORT");
     f.lb.set_drill_checks(
         &f.env_id,
-        &["select count(*) from auth_user where is_superuser;".into()],
+        &[
+            "select count(*) from auth_user where is_superuser;".into(),
+            format!("select current_setting('port') <> '{port}'"),
+        ],
     )
     .await
     .unwrap();
@@ -103,7 +129,7 @@ async fn a_drill_of_a_good_backup_passes_every_check_and_leaves_nothing() {
         migrations.detail
     );
     assert!(report.database_restore_ms > 0);
-    assert_nothing_left(&report).await;
+    assert_nothing_left(&f, &report).await;
 
     let history = f.lb.drills(&f.env_id).await.unwrap();
     assert_eq!(history, vec![report]);
@@ -128,7 +154,7 @@ async fn a_corrupt_artifact_fails_the_checksum_check_and_leaves_nothing() {
 
     let report = f.lb.drill(&request(&f), None).await.unwrap();
     assert!(["checksums", "archive"].contains(&failed(&report)));
-    assert_nothing_left(&report).await;
+    assert_nothing_left(&f, &report).await;
     let job = f.lb.catalog().job(&report.id).await.unwrap();
     assert_eq!(job.status, JobStatus::Failed);
     assert_eq!(job.error.unwrap().code, ErrorCode::DrillFailed);
@@ -156,7 +182,7 @@ async fn a_failing_sql_check_is_named() {
         .unwrap()
         .detail
         .ends_with("returned 0"));
-    assert_nothing_left(&report).await;
+    assert_nothing_left(&f, &report).await;
 }
 
 #[tokio::test]
@@ -169,7 +195,7 @@ async fn an_unreachable_drill_server_is_named() {
     };
     let report = f.lb.drill(&request(&f), Some(unreachable)).await.unwrap();
     assert_eq!(failed(&report), "drill server");
-    assert_nothing_left(&report).await;
+    assert_nothing_left(&f, &report).await;
 }
 
 #[tokio::test]
@@ -205,26 +231,35 @@ async fn a_cancelled_drill_still_drops_its_database() {
     proxy.stall_after(backup.database.as_ref().unwrap().artifact.stored_bytes / 2);
     let mut events = f.lb.jobs().subscribe();
     let job = f.lb.start_drill(&request(&f)).await.unwrap();
-    loop {
-        let event = events.recv().await.unwrap();
-        if event.id == job.id && event.bytes_done > 0 {
-            break;
+    // With no drill server chosen, the drill runs on a scratch cluster of its own; the job
+    // reports progress every half second while its read of the dump is stalled.
+    let cluster = cluster_dir(&f.lb, &job.id);
+    tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            assert!(!event.is_finished(), "the drill ended: {event:?}");
+            if event.id == job.id && process_running_in(&cluster) {
+                break;
+            }
         }
-    }
-    let scratch = format!("{DRILL_DATABASE_PREFIX}{}", &job.id[..8]);
-    assert!(drill_databases().await.contains(&scratch));
+    })
+    .await
+    .expect("the scratch cluster never started");
+    // Nothing lands on the environment's server, even mid-restore.
+    assert_eq!(drill_databases().await, Vec::<String>::new());
 
     assert!(f.lb.jobs().cancel(&job.id));
     let ended = wait_finished(&f.lb, &job).await;
     proxy.release();
     assert_eq!(ended.status, JobStatus::Cancelled);
     assert!(matches!(ended.request, JobRequest::Drill(_)));
-    assert!(!drill_databases().await.contains(&scratch));
+    assert!(!cluster.exists());
+    assert!(!process_running_in(&cluster));
     assert!(!drill_dir_exists(&job.id));
 }
 
 #[tokio::test]
-async fn drills_run_on_the_environments_drill_server_when_one_is_set() {
+async fn drills_run_on_the_server_the_environment_chose() {
     let f = fixture(Target::Local).await;
     f.lb.backup(&both(&f.env_id, "")).await.unwrap();
     let unreachable = PgConnectionInput {
@@ -232,20 +267,58 @@ async fn drills_run_on_the_environments_drill_server_when_one_is_set() {
         ..common::pg_input("postgres")
     };
     let env =
-        f.lb.set_drill_server(&f.env_id, Some(unreachable))
-            .await
-            .unwrap();
-    assert!(
-        env.drill_server.unwrap().has_password,
-        "its password went to the keyring"
-    );
+        f.lb.set_drill_place(
+            &f.env_id,
+            DrillPlaceInput::Server {
+                connection: unreachable,
+            },
+        )
+        .await
+        .unwrap();
+    let DrillPlace::Server { connection } = env.drill_place else {
+        panic!("{:?}", env.drill_place);
+    };
+    assert!(connection.has_password, "its password went to the keyring");
     let report = f.lb.drill(&request(&f), None).await.unwrap();
     assert_eq!(failed(&report), "drill server");
 
-    f.lb.set_drill_server(&f.env_id, Some(common::pg_input("postgres")))
-        .await
-        .unwrap();
+    f.lb.set_drill_place(
+        &f.env_id,
+        DrillPlaceInput::Server {
+            connection: common::pg_input("postgres"),
+        },
+    )
+    .await
+    .unwrap();
     assert!(f.lb.drill(&request(&f), None).await.unwrap().ok);
-    let env = f.lb.set_drill_server(&f.env_id, None).await.unwrap();
-    assert_eq!(env.drill_server, None);
+
+    // Only when asked for does a drill create its database on the environment's own server.
+    let env =
+        f.lb.set_drill_place(&f.env_id, DrillPlaceInput::EnvironmentServer)
+            .await
+            .unwrap();
+    assert_eq!(env.drill_place, DrillPlace::EnvironmentServer);
+    // The environment's SQL checks run in the drill's database: they say which server it is.
+    let port = common::var("LIFEBOAT_TEST_PG_PORT");
+    f.lb.set_drill_checks(
+        &f.env_id,
+        &[format!("select current_setting('port') = '{port}'")],
+    )
+    .await
+    .unwrap();
+    let report = f.lb.drill(&request(&f), None).await.unwrap();
+    assert!(report.ok, "{:?}", report.checks);
+    assert_nothing_left(&f, &report).await;
+
+    let env =
+        f.lb.set_drill_place(&f.env_id, DrillPlaceInput::Scratch)
+            .await
+            .unwrap();
+    assert_eq!(env.drill_place, DrillPlace::Scratch);
+    let report = f.lb.drill(&request(&f), None).await.unwrap();
+    assert_eq!(
+        failed(&report),
+        "sql check",
+        "not on the environment's server"
+    );
 }

@@ -44,10 +44,11 @@ describe('Restore', () => {
     for (const db of [PRODUCTION, STAGING]) psql('postgres', `CREATE DATABASE ${db}`);
     psql(
       PRODUCTION,
-      `CREATE TABLE shop_order (id serial PRIMARY KEY, total numeric NOT NULL);
+      `CREATE EXTENSION pgcrypto;
+       CREATE TABLE shop_order (id serial PRIMARY KEY, total numeric NOT NULL, token uuid DEFAULT gen_random_uuid());
        INSERT INTO shop_order (total) SELECT g FROM generate_series(1, 1500) g;`,
     );
-    psql(STAGING, `CREATE TABLE shop_order (id int); INSERT INTO shop_order VALUES (1);`);
+    psql(STAGING, `CREATE EXTENSION pgcrypto; CREATE TABLE shop_order (id int); INSERT INTO shop_order VALUES (1);`);
     productionMedia = mediaTree('production');
     stagingMedia = mediaTree('staging');
   });
@@ -72,6 +73,11 @@ describe('Restore', () => {
 
     await choose('restore-environment', 'staging');
     await expect(byTestId('restore-overwritten')).toHaveText(expect.stringContaining('shop / staging'));
+    // Staging already has the extension: it is kept, the table is recreated.
+    await expect(byTestId('restore-plan-recreated')).toHaveText(expect.stringContaining('1 table'));
+    await expect(byTestId('restore-plan-kept')).toHaveText(
+      expect.stringContaining('extension pgcrypto — already installed, owned by postgres'),
+    );
     const submit = await byTestId('restore-submit');
     await expect(byTestId('restore-confirmation')).toBeDisplayed();
     await expect(submit).toBeDisabled();

@@ -76,10 +76,14 @@ describe('Retention and schedules', () => {
   it('runs a restore drill from the environment page and shows it restorable with its duration', async () => {
     await (await sidebarItem('env-item', 'production')).click();
     await expect(byTestId('drill-badge')).toHaveText('Never drilled');
-    // Drills restore on a server given by URL (here the same test server) and run weekly.
-    await typeInto('drill-server-url', testDatabaseUrl());
-    await click('save-drill-server');
-    await expect(byTestId('drill-server-url')).toHaveAttribute('placeholder', expect.stringContaining('@127.0.0.1:'));
+    // Drills restore on a scratch server Lifeboat runs itself unless the environment says
+    // otherwise; choosing its own server first says what that means.
+    await expect(byTestId('drill-place')).toHaveAttribute('data-place', 'scratch');
+    await expect(byTestId('drill-place-scratch')).toBeSelected();
+    await click('drill-place-environmentServer');
+    await expect(byTestId('drill-own-server-warning')).toHaveText(expect.stringContaining('full copy of the backup'));
+    await click('drill-place-scratch');
+    await expect(byTestId('drill-own-server-warning')).not.toBeDisplayed();
     await click('drill-weekly');
     await click('save-drill-schedule');
     await waitOutToasts();

@@ -26,6 +26,8 @@ import type { SyncReport } from "./bindings/SyncReport";
 import type { BackupSchedule } from "./bindings/BackupSchedule";
 import type { EnvironmentStatus } from "./bindings/EnvironmentStatus";
 import type { RestorePreview } from "./bindings/RestorePreview";
+import type { DrillPlaceInput } from "./bindings/DrillPlaceInput";
+import type { DatabaseRestorePlan } from "./bindings/DatabaseRestorePlan";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { Settings } from "./bindings/Settings";
 import type { StorageTarget } from "./bindings/StorageTarget";
@@ -155,6 +157,15 @@ export function restorePreview(backupId: string, environmentId: string): Promise
 }
 
 /**
+ * What restoring the backup's database into an environment would drop and recreate, keep as it
+ * is, and need an administrator for. Reads the start of the dump from storage and looks at the
+ * destination database; changes nothing.
+ */
+export function restoreDatabasePlan(backupId: string, environmentId: string): Promise<DatabaseRestorePlan> {
+  return invoke("restore_database_plan", { backupId, environmentId });
+}
+
+/**
  * Starts restoring a backup into an environment in the background; progress arrives as `job`
  * events of the destination (see onJob), the summary as the finished job's `outcome`.
  */
@@ -263,11 +274,12 @@ export function setDrillSchedule(environmentId: string, recurrence: Recurrence |
 }
 
 /**
- * Sets the server drills restore on (one where the role may create databases), or with null
- * goes back to the environment's own server. A null password keeps the saved one.
+ * Sets where the environment's drills restore its database: a scratch server Lifeboat runs on
+ * this computer, the environment's own server, or another one (a null password keeps the saved
+ * one).
  */
-export function setDrillServer(environmentId: string, server: PgConnectionInput | null): Promise<Environment> {
-  return invoke("set_drill_server", { environmentId, server });
+export function setDrillPlace(environmentId: string, place: DrillPlaceInput): Promise<Environment> {
+  return invoke("set_drill_place", { environmentId, place });
 }
 
 export function drillChecks(environmentId: string): Promise<string[]> {

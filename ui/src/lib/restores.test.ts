@@ -7,6 +7,7 @@ import {
   missingAtDestination,
   overwriteSentence,
   partsOf,
+  recreatedSentence,
 } from "./restores";
 import { environment, record, restoreJob, tree } from "./testing/fixtures";
 
@@ -69,5 +70,26 @@ describe("restore helpers", () => {
     expect(leftDestinationAlone(restoreJob({ ...failed, phase: "committing" }))).toBe(false);
     expect(leftDestinationAlone(restoreJob({ ...failed, phase: "checking-restored" }))).toBe(false);
     expect(leftDestinationAlone(restoreJob({ status: "succeeded", phase: "checking-restored" }))).toBe(false);
+  });
+
+  it("counts what a database restore recreates, in words", () => {
+    const plan = (recreated: { kind: string; count: number }[]) => ({
+      database: "shop",
+      role: "shop",
+      recreated,
+      kept: [],
+      needsAdmin: [],
+    });
+    expect(recreatedSentence(plan([]))).toBeNull();
+    expect(recreatedSentence(plan([{ kind: "table", count: 1 }]))).toBe("1 table");
+    expect(
+      recreatedSentence(
+        plan([
+          { kind: "index", count: 2 },
+          { kind: "sequence", count: 1 },
+          { kind: "table", count: 3 },
+        ]),
+      ),
+    ).toBe("2 indexes, 1 sequence and 3 tables");
   });
 });

@@ -2,10 +2,12 @@
 // whether the confirmation lets it start, and what a finished restore left behind.
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { BackupRecord } from "./bindings/BackupRecord";
+import type { DatabaseRestorePlan } from "./bindings/DatabaseRestorePlan";
 import type { Environment } from "./bindings/Environment";
 import type { Job } from "./bindings/Job";
 import type { RestorePreview } from "./bindings/RestorePreview";
 import type { FieldErrors } from "./errors";
+import { plural } from "./format";
 
 export type Parts = { database: boolean; media: boolean };
 
@@ -68,4 +70,17 @@ const REVERSIBLE_PHASES = new Set(["", "checking", "safety-backup", "restoring"]
 /** Whether a restore that failed or was cancelled left its destination as it was. */
 export function leftDestinationAlone(job: Job): boolean {
   return job.status !== "succeeded" && REVERSIBLE_PHASES.has(job.phase);
+}
+
+// Plurals pg_dump's kinds of object need beyond adding an "s".
+const PLURALS: Record<string, string> = { index: "indexes", "materialized view": "materialized views", policy: "policies" };
+
+/**
+ * "3 tables, 2 sequences and 1 index": what a database restore drops (where present) and
+ * creates again from the dump; null when the plan recreates nothing.
+ */
+export function recreatedSentence(plan: DatabaseRestorePlan): string | null {
+  const parts = plan.recreated.map((c) => plural(c.count, c.kind, PLURALS[c.kind] ?? `${c.kind}s`));
+  if (parts.length === 0) return null;
+  return parts.length === 1 ? parts[0] : `${parts.slice(0, -1).join(", ")} and ${parts[parts.length - 1]}`;
 }

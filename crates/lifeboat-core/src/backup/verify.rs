@@ -3,9 +3,8 @@
 //! (`pg_restore --list`), and every media file against the media manifest. The read path here
 //! is the one restores and downloads build on.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
@@ -156,48 +155,15 @@ fn check_artifact(
     vec![check("checksums", checksum), check("contents", content)]
 }
 
-/// Feeds the dump to `pg_restore --list` and reports how many entries it read.
+/// Feeds the whole dump to `pg_restore --list` and reports how many entries it read.
 fn list_dump(
     plain: &mut dyn Read,
     pg_restore: Option<&Path>,
 ) -> std::result::Result<String, String> {
     let pg_restore = pg_restore.ok_or("no pg_restore new enough for this dump is installed")?;
-    let mut child = Command::new(pg_restore)
-        .arg("--list")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
-    let mut stdin = child.stdin.take();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = plain
-            .read(&mut buf)
-            .map_err(|e| format!("the stream is damaged ({e})"))?;
-        if n == 0 {
-            break;
-        }
-        // pg_restore --list stops reading once it has the table of contents.
-        if stdin
-            .as_mut()
-            .is_some_and(|s| s.write_all(&buf[..n]).is_err())
-        {
-            stdin = None;
-        }
-    }
-    drop(stdin);
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "pg_restore --list failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    let entries = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with(';'))
-        .count();
+    let never = tokio_util::sync::CancellationToken::new();
+    let listing = crate::restore::toc::list(pg_restore, plain, true, &never)?;
+    let entries = crate::restore::toc::Toc::parse(&listing).entries.len();
     Ok(format!("pg_restore --list read {entries} entries"))
 }
 

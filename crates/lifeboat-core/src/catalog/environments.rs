@@ -1,6 +1,6 @@
 use super::{name_conflict, Catalog};
 use crate::connection::{PgConnection, PgConnectionInput, SslMode};
-use crate::environments::Environment;
+use crate::environments::{DrillPlace, Environment};
 use crate::error::{Error, ErrorCode, Result};
 use crate::retention::RetentionPolicy;
 use crate::schedule::{StoredRecurrence, StoredSchedule};
@@ -67,11 +67,21 @@ impl From<Row> for Environment {
             drill_schedule: r
                 .drill_schedule
                 .and_then(|json| serde_json::from_str(&json).ok()),
-            drill_server: r
+            drill_place: r
                 .drill_server
-                .and_then(|json| serde_json::from_str(&json).ok()),
+                .map(|json| drill_place(&json))
+                .unwrap_or_default(),
         }
     }
+}
+
+/// Reads the `drill_server` column: a drill place, or (written before drills had a scratch
+/// server) the connection of another server. Unreadable reads as the scratch server, which
+/// never touches a server the user did not choose.
+fn drill_place(json: &str) -> DrillPlace {
+    serde_json::from_str(json)
+        .or_else(|_| serde_json::from_str(json).map(|connection| DrillPlace::Server { connection }))
+        .unwrap_or_default()
 }
 
 /// What is written for an environment; the password itself goes to the keyring.
@@ -190,12 +200,9 @@ impl Catalog {
         self.set_json_column(id, "drill_schedule", schedule).await
     }
 
-    pub async fn set_drill_server(
-        &self,
-        id: &str,
-        server: Option<&PgConnection>,
-    ) -> Result<Environment> {
-        self.set_json_column(id, "drill_server", server).await
+    pub async fn set_drill_place(&self, id: &str, place: &DrillPlace) -> Result<Environment> {
+        let stored = (*place != DrillPlace::Scratch).then_some(place);
+        self.set_json_column(id, "drill_server", stored).await
     }
 
     /// Sets one of the environment's JSON columns (`column` is one of ours, never user input).

@@ -3,6 +3,7 @@
 pub mod client;
 pub mod migrations;
 mod probe;
+pub mod scratch;
 pub mod tools;
 
 pub use probe::{connect, probe, ConnectionReport};

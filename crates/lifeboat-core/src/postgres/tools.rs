@@ -1,4 +1,5 @@
-//! Finding PostgreSQL client tools (pg_dump now; pg_restore later) on this machine.
+//! Finding PostgreSQL's programs on this machine: pg_dump (and the pg_restore beside it) for
+//! backups and restores, and a whole server (initdb, pg_ctl, postgres) for drills.
 
 use std::path::{Path, PathBuf};
 
@@ -57,7 +58,8 @@ async fn describe(path: &Path) -> Option<PgDumpTool> {
         .await
         .ok()?;
     let text = String::from_utf8_lossy(&output.stdout);
-    let version = parse_version(&text)?;
+    let tool = path.file_name()?.to_string_lossy();
+    let version = parse_version(&tool, &text)?;
     Some(PgDumpTool {
         path: path.display().to_string(),
         major: version.split('.').next()?.parse().ok()?,
@@ -65,9 +67,45 @@ async fn describe(path: &Path) -> Option<PgDumpTool> {
     })
 }
 
+/// An installed PostgreSQL server: the directory holding initdb, pg_ctl and postgres.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgServerTools {
+    pub bin: PathBuf,
+    pub major: u32,
+}
+
+/// Every installed server, oldest major first.
+pub async fn find_servers(configured: Option<&Path>) -> Vec<PgServerTools> {
+    let mut seen = Vec::new();
+    let mut servers = Vec::new();
+    for dir in search_dirs(configured) {
+        let complete = ["initdb", "pg_ctl", "postgres", "pg_restore"]
+            .iter()
+            .all(|tool| dir.join(tool).is_file());
+        let Ok(real) = std::fs::canonicalize(dir.join("postgres")) else {
+            continue;
+        };
+        if !complete || seen.contains(&real) {
+            continue;
+        }
+        seen.push(real);
+        if let Some(tool) = describe(&dir.join("pg_ctl")).await {
+            servers.push(PgServerTools {
+                bin: dir,
+                major: tool.major,
+            });
+        }
+    }
+    servers.sort_by_key(|s| s.major);
+    servers
+}
+
 /// `pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` → `15.18`.
-fn parse_version(text: &str) -> Option<String> {
-    let rest = text.trim().strip_prefix("pg_dump (PostgreSQL) ")?;
+fn parse_version(tool: &str, text: &str) -> Option<String> {
+    let rest = text
+        .trim()
+        .strip_prefix(tool)?
+        .strip_prefix(" (PostgreSQL) ")?;
     let version = rest.split_whitespace().next()?;
     version
         .starts_with(|c: char| c.is_ascii_digit())
@@ -98,14 +136,19 @@ mod tests {
     #[test]
     fn parses_distribution_version_strings() {
         assert_eq!(
-            parse_version("pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n").as_deref(),
+            parse_version(
+                "pg_dump",
+                "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)\n"
+            )
+            .as_deref(),
             Some("15.18")
         );
         assert_eq!(
-            parse_version("pg_dump (PostgreSQL) 17.2").as_deref(),
+            parse_version("pg_ctl", "pg_ctl (PostgreSQL) 17.2").as_deref(),
             Some("17.2")
         );
-        assert_eq!(parse_version("something else"), None);
+        assert_eq!(parse_version("pg_dump", "something else"), None);
+        assert_eq!(parse_version("pg_dump", "pg_ctl (PostgreSQL) 17.2"), None);
     }
 
     #[test]
@@ -114,6 +157,12 @@ mod tests {
         assert_eq!(choose_pg_dump(&tools, 15).map(|t| t.major), Some(16));
         assert_eq!(choose_pg_dump(&tools, 14).map(|t| t.major), Some(14));
         assert_eq!(choose_pg_dump(&tools, 18), None);
+    }
+
+    #[tokio::test]
+    async fn finds_the_server_installed_here() {
+        let found = find_servers(None).await;
+        assert!(found.iter().any(|s| s.major >= 15), "{found:?}");
     }
 
     #[tokio::test]

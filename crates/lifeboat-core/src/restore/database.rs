@@ -6,9 +6,9 @@
 //! this process dying all end with pg_restore killed or reading a premature end of file, and its
 //! transaction rolled back — the destination exactly as it was.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -17,6 +17,8 @@ use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
+use super::plan::{Decision, PlannedObject};
+use super::toc::{ListFile, Toc};
 use crate::backup::artifact::ArtifactInfo;
 use crate::backup::read::ArtifactReader;
 use crate::backup::verify::VerifyCheck;
@@ -29,32 +31,23 @@ use crate::postgres::migrations::{self, AppMigration};
 /// archive's final block marker, so pg_restore is provably still waiting for input.
 const HELD_BACK: usize = 64 * 1024;
 
-/// What the dump holds, read from its table of contents while it streams.
+/// What the restored database must hold afterwards, from the dump's table of contents and
+/// the plan.
 #[derive(Debug, Default, Clone)]
 pub struct Contents {
     pub tables: Vec<(String, String)>,
     pub extensions: Vec<String>,
+    /// Objects left as the destination had them instead of being recreated.
+    pub kept: Vec<PlannedObject>,
 }
 
 impl Contents {
-    fn parse(listing: &str) -> Self {
-        let mut contents = Self::default();
-        for line in listing.lines() {
-            // "216; 1259 16399 TABLE public shop_order owner"
-            let Some((_, rest)) = line.split_once("; ") else {
-                continue;
-            };
-            let words: Vec<&str> = rest.split_whitespace().skip(2).collect();
-            match words.as_slice() {
-                ["TABLE", "DATA", ..] => {}
-                ["TABLE", schema, name, ..] => {
-                    contents.tables.push(((*schema).into(), (*name).into()));
-                }
-                ["EXTENSION", _, name, ..] => contents.extensions.push((*name).into()),
-                _ => {}
-            }
+    pub fn new(toc: &Toc, decision: &Decision) -> Self {
+        Self {
+            tables: toc.tables(),
+            extensions: toc.extensions(),
+            kept: decision.plan.kept.clone(),
         }
-        contents
     }
 }
 
@@ -68,10 +61,14 @@ pub struct DatabaseRestoreSummary {
     pub extensions: Vec<String>,
     /// The latest applied Django migration of each app, when the dump had `django_migrations`.
     pub latest_migrations: Vec<AppMigration>,
+    /// Objects the destination already had and kept as they were, instead of recreating them.
+    pub kept: Vec<PlannedObject>,
 }
 
 pub struct Options {
-    pub ownership: bool,
+    /// Restore the grants recorded in the dump. Owners always follow the destination: the
+    /// restoring role owns what it creates.
+    pub privileges: bool,
 }
 
 /// pg_restore running inside its transaction, fed everything but the held-back tail.
@@ -82,18 +79,24 @@ pub struct PendingRestore {
     errors: Option<JoinHandle<String>>,
     contents: Contents,
     watcher: tokio::task::JoinHandle<()>,
+    /// pg_restore reads it after the archive's header; it goes with the restore.
+    _list: ListFile,
 }
 
-/// Streams the artifact into pg_restore and checks it against the manifest, stopping short of
-/// the commit.
+/// Streams the artifact into pg_restore, leaving out what `decision` keeps, and checks it
+/// against the manifest, stopping short of the commit.
+#[allow(clippy::too_many_arguments)] // one call site each in restore and drill
 pub fn stage(
     pg_restore: &Path,
     conn: &PgConnectionInput,
     options: &Options,
+    toc: &Toc,
+    decision: &Decision,
     mut plain: ArtifactReader,
     info: &ArtifactInfo,
     cancel: &CancellationToken,
 ) -> Result<PendingRestore> {
+    let list = ListFile::write(&toc.list_file(&decision.skipped))?;
     let mut command = pg_command(pg_restore, conn);
     command
         .args([
@@ -102,15 +105,18 @@ pub fn stage(
             "--single-transaction",
             "--exit-on-error",
             "--no-password",
+            "--no-owner",
         ])
         .arg(format!("--dbname={}", conninfo_dbname(&conn.database)))
+        .arg("--use-list")
+        .arg(list.path())
         // A live application holding locks on the tables must fail the restore, not hang it.
         .env("PGOPTIONS", "-c lock_timeout=120s")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if !options.ownership {
-        command.args(["--no-owner", "--no-privileges"]);
+    if !options.privileges {
+        command.arg("--no-privileges");
     }
     let mut child = command.spawn().map_err(|e| {
         Error::new(
@@ -134,36 +140,11 @@ pub fn stage(
         child,
         input: Some(input),
         errors: Some(errors),
-        contents: Contents::default(),
+        contents: Contents::new(toc, decision),
         watcher,
+        _list: list,
     };
-    let lister = Command::new(pg_restore)
-        .arg("--list")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn();
-    let (mut list_input, listing) = match lister {
-        Ok(mut lister) => {
-            let input = lister.stdin.take();
-            let out = lister.stdout.take();
-            let listing = std::thread::spawn(move || {
-                let mut text = String::new();
-                if let Some(out) = out {
-                    BufReader::new(out).read_to_string(&mut text).ok();
-                }
-                lister.wait().ok();
-                text
-            });
-            (input, Some(listing))
-        }
-        Err(_) => (None, None),
-    };
-
-    let fed = feed(&mut plain, &mut pending, &mut list_input, cancel);
-    drop(list_input);
-    pending.contents = Contents::parse(&listing.and_then(|l| l.join().ok()).unwrap_or_default());
-    if let Err(e) = fed {
+    if let Err(e) = feed(&mut plain, &mut pending, cancel) {
         return Err(pending.failure(e));
     }
     plain.finish(info).map_err(|e| {
@@ -183,7 +164,6 @@ pub fn stage(
 fn feed(
     plain: &mut ArtifactReader,
     pending: &mut PendingRestore,
-    list_input: &mut Option<ChildStdin>,
     cancel: &CancellationToken,
 ) -> Result<()> {
     let input = pending.input.as_mut().expect("input is open while feeding");
@@ -210,12 +190,6 @@ fn feed(
             // pg_restore stopped reading: it failed; its own message says why.
             Error::new(ErrorCode::PgRestoreFailed, String::new())
         })?;
-        // pg_restore --list stops reading once it has the table of contents.
-        if let Some(list) = list_input {
-            if list.write_all(&buf[..n]).is_err() {
-                *list_input = None;
-            }
-        }
     }
 }
 
@@ -416,11 +390,24 @@ pub async fn check(
             )
         },
     });
+    if !contents.kept.is_empty() {
+        let kept: Vec<String> = contents
+            .kept
+            .iter()
+            .map(|o| format!("{} {}", o.kind, o.name))
+            .collect();
+        checks.push(VerifyCheck {
+            name: "kept as they were".into(),
+            ok: true,
+            detail: kept.join(", "),
+        });
+    }
     let summary = DatabaseRestoreSummary {
         database: conn.database.clone(),
         tables: present.max(0) as u64,
         extensions: installed,
         latest_migrations,
+        kept: contents.kept.clone(),
     };
     Ok((summary, checks))
 }
@@ -428,26 +415,6 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_table_of_contents_names_tables_and_extensions() {
-        let listing = ";\n; Archive created at 2026-11-22\n;\n\
-            3; 3079 16385 EXTENSION - pgcrypto \n\
-            4; 0 0 COMMENT - EXTENSION pgcrypto \n\
-            216; 1259 16399 TABLE public shop_order postgres\n\
-            217; 1259 16398 SEQUENCE public shop_order_id_seq postgres\n\
-            3350; 0 16399 TABLE DATA public shop_order postgres\n\
-            218; 1259 16390 TABLE public django_migrations postgres\n";
-        let contents = Contents::parse(listing);
-        assert_eq!(
-            contents.tables,
-            vec![
-                ("public".into(), "shop_order".into()),
-                ("public".into(), "django_migrations".into())
-            ]
-        );
-        assert_eq!(contents.extensions, vec!["pgcrypto".to_owned()]);
-    }
 
     #[test]
     fn hold_back_keeps_the_tail_until_released() {

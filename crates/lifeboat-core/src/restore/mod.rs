@@ -7,9 +7,11 @@
 
 pub mod database;
 pub mod media;
+pub mod plan;
 mod source;
+pub mod toc;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
+use crate::backup::manifest::DatabasePart;
 use crate::backup::verify::VerifyCheck;
 use crate::backup::{BackupKind, BackupRequest};
 use crate::catalog::new_id;
@@ -30,6 +33,7 @@ pub use crate::postgres::migrations::AppMigration;
 use crate::running::blocking;
 pub use database::DatabaseRestoreSummary;
 pub use media::MediaRestoreSummary;
+pub use plan::DatabaseRestorePlan;
 pub(crate) use source::{major_of, Source};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -93,10 +97,18 @@ fn looks_like_production(name: &str) -> bool {
 /// Everything a restore needs, gathered before anything changes.
 struct Plan {
     source: Source,
-    database: Option<(PgConnectionInput, PathBuf)>,
+    database: Option<DatabaseTarget>,
     media_dir: Option<PathBuf>,
-    ownership: bool,
+    privileges: bool,
     keep_replaced_media: bool,
+}
+
+/// Where a dump goes, with what pg_restore will leave out there.
+struct DatabaseTarget {
+    connection: PgConnectionInput,
+    pg_restore: PathBuf,
+    toc: toc::Toc,
+    decision: plan::Decision,
 }
 
 impl Lifeboat {
@@ -120,6 +132,59 @@ impl Lifeboat {
             media_dir: env.media_dir.clone(),
             environment_name: env.name,
         })
+    }
+
+    /// What restoring the backup's database into the environment would drop and recreate, keep
+    /// as it is, and need an administrator for. Reads the dump's table of contents from
+    /// storage and looks at the destination; changes nothing.
+    pub async fn restore_database_plan(
+        &self,
+        backup_id: &str,
+        environment_id: &str,
+    ) -> Result<DatabaseRestorePlan> {
+        let source = self.source(backup_id).await?;
+        let env = self.catalog().environment(environment_id).await?;
+        let part = source
+            .record
+            .manifest
+            .database
+            .as_ref()
+            .ok_or_else(|| Error::validation("database", "This backup has no database."))?;
+        if env.connection.is_none() {
+            return Err(Error::validation(
+                "database",
+                format!("{} has no database connection to restore into.", env.name),
+            ));
+        }
+        let connection = self.environment_connection(&env.id).await?;
+        let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
+        let never = CancellationToken::new();
+        let (_, decision) = self
+            .decide_database(&source, part, &connection, &pg_restore, &never)
+            .await?;
+        Ok(decision.plan)
+    }
+
+    /// Reads the dump's table of contents (only the start of the artifact) and decides what
+    /// restoring it into `connection` does.
+    pub(crate) async fn decide_database(
+        &self,
+        source: &Source,
+        part: &DatabasePart,
+        connection: &PgConnectionInput,
+        pg_restore: &Path,
+        cancel: &CancellationToken,
+    ) -> Result<(toc::Toc, plan::Decision)> {
+        // Not counted as the job's progress: the restore reads these bytes again.
+        let uncounted = Arc::new(AtomicU64::new(0));
+        let mut reader = source
+            .open(&part.artifact, &uncounted, "database", cancel)
+            .await?;
+        let (tool, stop) = (pg_restore.to_path_buf(), cancel.clone());
+        let toc = blocking(move || toc::read(&tool, &mut reader, &stop)).await?;
+        let destination = plan::Destination::inspect(connection).await?;
+        let decision = plan::decide(&toc, &destination, &connection.database);
+        Ok((toc, decision))
     }
 
     /// Starts a restore in the background and returns its job; progress arrives as job events.
@@ -216,7 +281,7 @@ impl Lifeboat {
         self.set_phase(job_id, "checking", 0, true).await?;
         let plan = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
-            plan = self.plan_restore(request) => plan?,
+            plan = self.plan_restore(request, cancel) => plan?,
         };
         let safety_backup_id = if request.safety_backup {
             self.set_phase(job_id, "safety-backup", 0, true).await?;
@@ -246,7 +311,11 @@ impl Lifeboat {
         outcome
     }
 
-    async fn plan_restore(&self, request: &RestoreRequest) -> Result<Plan> {
+    async fn plan_restore(
+        &self,
+        request: &RestoreRequest,
+        cancel: &CancellationToken,
+    ) -> Result<Plan> {
         let source = self.source(&request.backup_id).await?;
         let record = &source.record;
         let env = self.catalog().environment(&request.environment_id).await?;
@@ -255,7 +324,18 @@ impl Lifeboat {
             (Some(part), true) => {
                 let connection = self.environment_connection(&env.id).await?;
                 let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
-                Some((connection, pg_restore))
+                let (toc, decision) = self
+                    .decide_database(&source, part, &connection, &pg_restore, cancel)
+                    .await?;
+                if let Some(refusal) = decision.plan.refusal() {
+                    return Err(refusal);
+                }
+                Some(DatabaseTarget {
+                    connection,
+                    pg_restore,
+                    toc,
+                    decision,
+                })
             }
             _ => None,
         };
@@ -277,7 +357,7 @@ impl Lifeboat {
             source,
             database,
             media_dir,
-            ownership: settings.restore_ownership,
+            privileges: settings.restore_privileges,
             keep_replaced_media: settings.keep_replaced_media,
         })
     }
@@ -339,21 +419,31 @@ impl Lifeboat {
         // The first part to fail stops the other.
         let stop = cancel.child_token();
         let staged_database = async {
-            let (Some(part), Some((connection, pg_restore))) = (db_part, &plan.database) else {
+            let (Some(part), Some(target)) = (db_part, &plan.database) else {
                 return Ok(None);
             };
             let reader = plan
                 .source
                 .open(&part.artifact, &progress, "database", &stop)
                 .await?;
-            let (connection, pg_restore) = (connection.clone(), pg_restore.clone());
+            let (connection, pg_restore) = (target.connection.clone(), target.pg_restore.clone());
+            let (toc, decision) = (target.toc.clone(), target.decision.clone());
             let options = database::Options {
-                ownership: plan.ownership,
+                privileges: plan.privileges,
             };
             let info = part.artifact.clone();
             let cancel = stop.clone();
             blocking(move || {
-                database::stage(&pg_restore, &connection, &options, reader, &info, &cancel)
+                database::stage(
+                    &pg_restore,
+                    &connection,
+                    &options,
+                    &toc,
+                    &decision,
+                    reader,
+                    &info,
+                    &cancel,
+                )
             })
             .await
             .map(Some)
@@ -398,10 +488,11 @@ impl Lifeboat {
         let mut database_summary = None;
         if let Some(pending) = staged_database {
             let contents = blocking(move || pending.commit()).await?;
-            let (connection, _) = plan
+            let connection = &plan
                 .database
                 .as_ref()
-                .expect("a staged database has a plan");
+                .expect("a staged database has a plan")
+                .connection;
             self.set_phase(job_id, "checking-restored", 0, false)
                 .await?;
             let (summary, database_checks) = database::check(connection, &contents).await?;

@@ -71,17 +71,65 @@ pub async fn admin() -> sqlx::PgConnection {
 }
 
 pub async fn connect(database: &str) -> sqlx::PgConnection {
+    connect_as(&pg_input(database)).await
+}
+
+pub async fn connect_as(i: &PgConnectionInput) -> sqlx::PgConnection {
     use sqlx::Connection;
-    let i = pg_input(database);
     let url = format!(
-        "postgres://{}:{}@{}:{}/{database}?sslmode=disable",
+        "postgres://{}:{}@{}:{}/{}?sslmode=disable",
         i.user,
-        i.password.unwrap(),
+        i.password.as_deref().unwrap_or_default(),
         i.host,
-        i.port
+        i.port,
+        i.database
     );
     sqlx::PgConnection::connect(&url).await.unwrap()
 }
+
+/// A login role that is not a superuser (an application's own role) and a database it owns,
+/// the way a DBA or a managed platform sets one up. Returns how to connect as that role.
+pub async fn create_app_database(prefix: &str) -> PgConnectionInput {
+    use sqlx::Executor;
+    let name = format!("{prefix}_{}", uuid_like().replace('-', "_"));
+    let password = format!("pw-{}", uuid_like());
+    let mut admin = admin().await;
+    admin
+        .execute(format!("CREATE ROLE {name} LOGIN PASSWORD '{password}'").as_str())
+        .await
+        .unwrap();
+    admin
+        .execute(format!("CREATE DATABASE {name} OWNER {name}").as_str())
+        .await
+        .unwrap();
+    PgConnectionInput {
+        database: name.clone(),
+        user: name,
+        password: Some(password),
+        ..pg_input("")
+    }
+}
+
+/// The fixture's tables, sequence and rows (what `create_fixture_database` makes, without
+/// the extension), created by whoever `db` is connected as.
+pub const FIXTURE_TABLES: &str = r#"
+        CREATE TABLE django_migrations (id serial PRIMARY KEY, app varchar(255) NOT NULL,
+            name varchar(255) NOT NULL, applied timestamptz NOT NULL DEFAULT now());
+        INSERT INTO django_migrations (app, name) VALUES
+            ('contenttypes', '0001_initial'), ('auth', '0001_initial'), ('auth', '0012_alter_user_first_name_max_length'),
+            ('shop', '0001_initial'), ('shop', '0002_order_note');
+        CREATE TABLE auth_user (id serial PRIMARY KEY, username varchar(150) UNIQUE NOT NULL,
+            password_hash text NOT NULL, is_superuser boolean NOT NULL DEFAULT false);
+        CREATE SEQUENCE shop_invoice_number START 1000;
+        CREATE TABLE shop_order (id bigserial PRIMARY KEY, customer_id integer NOT NULL REFERENCES auth_user (id),
+            invoice bigint NOT NULL DEFAULT nextval('shop_invoice_number'), total numeric(10, 2) NOT NULL,
+            note text, token uuid NOT NULL DEFAULT gen_random_uuid());
+        INSERT INTO auth_user (username, password_hash, is_superuser)
+            SELECT 'user' || g, crypt('pw' || g, gen_salt('bf', 4)), g = 1 FROM generate_series(1, 200) g;
+        INSERT INTO shop_order (customer_id, total, note)
+            SELECT 1 + (g % 200), (g * 7 % 10000) / 100.0, CASE WHEN g % 3 = 0 THEN 'naïve café ☕ ' || g END
+            FROM generate_series(1, 5000) g;
+"#;
 
 /// A fresh, uniquely named empty database.
 pub async fn create_database(prefix: &str) -> String {
@@ -101,47 +149,29 @@ pub async fn create_fixture_database() -> String {
     use sqlx::Executor;
     let name = create_database("fixture").await;
     let mut db = connect(&name).await;
-    db.execute(
-        r#"
-        CREATE EXTENSION pgcrypto;
-        CREATE TABLE django_migrations (id serial PRIMARY KEY, app varchar(255) NOT NULL,
-            name varchar(255) NOT NULL, applied timestamptz NOT NULL DEFAULT now());
-        INSERT INTO django_migrations (app, name) VALUES
-            ('contenttypes', '0001_initial'), ('auth', '0001_initial'), ('auth', '0012_alter_user_first_name_max_length'),
-            ('shop', '0001_initial'), ('shop', '0002_order_note');
-        CREATE TABLE auth_user (id serial PRIMARY KEY, username varchar(150) UNIQUE NOT NULL,
-            password_hash text NOT NULL, is_superuser boolean NOT NULL DEFAULT false);
-        CREATE SEQUENCE shop_invoice_number START 1000;
-        CREATE TABLE shop_order (id bigserial PRIMARY KEY, customer_id integer NOT NULL REFERENCES auth_user (id),
-            invoice bigint NOT NULL DEFAULT nextval('shop_invoice_number'), total numeric(10, 2) NOT NULL,
-            note text, token uuid NOT NULL DEFAULT gen_random_uuid());
-        INSERT INTO auth_user (username, password_hash, is_superuser)
-            SELECT 'user' || g, crypt('pw' || g, gen_salt('bf', 4)), g = 1 FROM generate_series(1, 200) g;
-        INSERT INTO shop_order (customer_id, total, note)
-            SELECT 1 + (g % 200), (g * 7 % 10000) / 100.0, CASE WHEN g % 3 = 0 THEN 'naïve café ☕ ' || g END
-            FROM generate_series(1, 5000) g;
-        "#,
-    )
-    .await
-    .unwrap();
+    db.execute("CREATE EXTENSION pgcrypto").await.unwrap();
+    db.execute(FIXTURE_TABLES).await.unwrap();
     name
 }
 
 /// Row counts and a checksum of every row of the fixture's tables, to compare two databases.
 pub async fn fingerprint(database: &str) -> Vec<(String, i64, String)> {
-    let mut db = connect(database).await;
+    fingerprint_of(&mut connect(database).await).await
+}
+
+pub async fn fingerprint_of(db: &mut sqlx::PgConnection) -> Vec<(String, i64, String)> {
     let mut out = Vec::new();
     for table in ["django_migrations", "auth_user", "shop_order"] {
         let row: (i64, String) = sqlx::query_as(&format!(
             "SELECT count(*), coalesce(md5(string_agg(t::text, '|' ORDER BY t.id)), '') FROM {table} t"
         ))
-        .fetch_one(&mut db)
+        .fetch_one(&mut *db)
         .await
         .unwrap();
         out.push((table.to_owned(), row.0, row.1));
     }
     let next: (i64,) = sqlx::query_as("SELECT last_value FROM shop_invoice_number")
-        .fetch_one(&mut db)
+        .fetch_one(&mut *db)
         .await
         .unwrap();
     out.push(("shop_invoice_number".into(), next.0, String::new()));
@@ -213,4 +243,32 @@ pub fn pg_restore_by_hand(database: &str, dump: &std::path::Path) {
         .env("PGUSER", &i.user)
         .env("PGPASSWORD", i.password.as_deref().unwrap())
         .arg(dump));
+}
+
+/// A small tmpfs mounted for one test (a full disk, a read-only folder); unmounted on drop.
+pub struct Mount {
+    dir: tempfile::TempDir,
+}
+
+impl Mount {
+    pub fn tmpfs(options: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        run(std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(dir.path()));
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status()
+            .ok();
+    }
 }

@@ -10,10 +10,11 @@ pgBinDir: string | null,
  */
 zstdLevel: number, 
 /**
- * Restores recreate owners and privileges from the dump (off: objects belong to the
- * restoring role and grants are skipped, which works across servers with other roles).
+ * Restores recreate the grants recorded in the dump (off: they are skipped, which works
+ * across servers with other roles). Owners always follow the destination: restored
+ * objects belong to the role the restore runs as.
  */
-restoreOwnership: boolean, 
+restorePrivileges: boolean, 
 /**
  * A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
  */

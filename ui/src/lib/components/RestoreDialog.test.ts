@@ -5,12 +5,20 @@ import RestoreDialog from "./RestoreDialog.svelte";
 import RestoreOutcome from "./RestoreOutcome.svelte";
 import * as api from "../api";
 import type { RestorePreview } from "../bindings/RestorePreview";
+import type { DatabaseRestorePlan } from "../bindings/DatabaseRestorePlan";
 import { store } from "../state.svelte";
 import { record, restoreJob, restoreSummary, tree } from "../testing/fixtures";
 
 vi.mock("../api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../api")>();
-  return { ...actual, restorePreview: vi.fn(), startRestore: vi.fn(), cancelJob: vi.fn(), listBackups: vi.fn() };
+  return {
+    ...actual,
+    restorePreview: vi.fn(),
+    restoreDatabasePlan: vi.fn(),
+    startRestore: vi.fn(),
+    cancelJob: vi.fn(),
+    listBackups: vi.fn(),
+  };
 });
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn(), info: vi.fn(), warning: vi.fn() } }));
 
@@ -35,6 +43,14 @@ const previews: Record<string, RestorePreview> = {
   },
 };
 
+const plainPlan: DatabaseRestorePlan = {
+  database: "shop",
+  role: "shop",
+  recreated: [{ kind: "table", count: 3 }],
+  kept: [],
+  needsAdmin: [],
+};
+
 /** A backup of staging (e2), which restores into staging without typing its name. */
 function stagingRecord() {
   const r = record();
@@ -45,6 +61,7 @@ function stagingRecord() {
 describe("RestoreDialog", () => {
   beforeEach(() => {
     vi.mocked(api.restorePreview).mockReset().mockImplementation(async (_, envId) => previews[envId]);
+    vi.mocked(api.restoreDatabasePlan).mockReset().mockResolvedValue(plainPlan);
     vi.mocked(api.startRestore).mockReset();
     vi.mocked(api.cancelJob).mockReset();
     store.tree = tree;
@@ -102,6 +119,56 @@ describe("RestoreDialog", () => {
     expect(screen.getByTestId("restore-environment")).toBeDisabled();
     expect(screen.queryByTestId("restore-overwritten")).not.toBeInTheDocument();
     expect(screen.getByTestId("restore-submit")).toBeDisabled();
+  });
+
+  it("says what the database restore recreates and keeps before it starts", async () => {
+    vi.mocked(api.restoreDatabasePlan).mockResolvedValue({
+      ...plainPlan,
+      recreated: [
+        { kind: "index", count: 2 },
+        { kind: "table", count: 3 },
+      ],
+      kept: [
+        { kind: "extension", name: "pgcrypto", reason: "already installed, owned by postgres", fix: null, command: null },
+      ],
+    });
+    render(RestoreDialog, { props: { open: true, record: record() } });
+
+    expect(await screen.findByTestId("restore-plan-recreated")).toHaveTextContent(
+      "Dropped and created again from the backup: 2 indexes and 3 tables.",
+    );
+    expect(screen.getByTestId("restore-plan-kept")).toHaveTextContent(
+      "extension pgcrypto — already installed, owned by postgres",
+    );
+    expect(api.restoreDatabasePlan).toHaveBeenCalledWith(ID, "e1");
+    expect(screen.queryByTestId("restore-plan-needs-admin")).not.toBeInTheDocument();
+  });
+
+  it("holds the restore back while the database needs its administrator, with the command to run", async () => {
+    vi.mocked(api.restoreDatabasePlan).mockResolvedValue({
+      ...plainPlan,
+      needsAdmin: [
+        {
+          kind: "extension",
+          name: "dblink",
+          reason: "not installed, and shop may not create it",
+          fix: "a superuser runs",
+          command: `psql -d shop -c 'CREATE EXTENSION IF NOT EXISTS "dblink"'`,
+        },
+      ],
+    });
+    const user = userEvent.setup();
+    render(RestoreDialog, { props: { open: true, record: stagingRecord() } });
+
+    const needs = await screen.findByTestId("restore-plan-needs-admin");
+    expect(needs).toHaveTextContent("extension dblink: not installed, and shop may not create it. a superuser runs:");
+    expect(within(needs).getByText(`psql -d shop -c 'CREATE EXTENSION IF NOT EXISTS "dblink"'`)).toBeInTheDocument();
+    expect(screen.getByTestId("restore-submit")).toBeDisabled();
+
+    // Media alone does not touch the database.
+    await user.click(screen.getByTestId("restore-database"));
+    expect(screen.queryByTestId("restore-plan")).not.toBeInTheDocument();
+    expect(screen.getByTestId("restore-submit")).toBeEnabled();
   });
 
   it("offers only the parts the backup holds, both ticked by default", async () => {
@@ -271,6 +338,7 @@ describe("RestoreOutcome", () => {
     expect(screen.getAllByTestId("restore-check")).toHaveLength(3);
     expect(screen.getByTestId("restore-database")).toHaveTextContent("shop_staging · 42 tables");
     expect(screen.getByTestId("restore-extensions")).toHaveTextContent("plpgsql, pg_trgm");
+    expect(screen.getByTestId("restore-kept")).toHaveTextContent("extension pg_trgm — already installed, owned by postgres");
     expect(screen.getByTestId("restore-migrations")).toHaveTextContent("orders 0012_order_total");
     expect(screen.getByTestId("restore-media-files")).toHaveTextContent("2,400 files · 11 MB");
     expect(screen.getByTestId("restore-duration")).toHaveTextContent("1 min 23 s");

@@ -25,7 +25,7 @@ export const environment: Environment = {
   retention: { onDemandKeepRecent: 3, onDemandMaxAgeDays: 30, daily: 7, weekly: 4, monthly: 12 },
   schedule: null,
   drillSchedule: null,
-  drillServer: null,
+  drillPlace: { kind: "scratch" },
 };
 
 type JobOverrides<R> = Partial<Omit<Job, "request">> & { request?: Partial<R> };
@@ -144,6 +144,7 @@ export function restoreSummary(overrides: Partial<RestoreSummary> = {}): Restore
         { app: "orders", name: "0012_order_total" },
         { app: "auth", name: "0012_alter_user_first_name_max_length" },
       ],
+      kept: [{ kind: "extension", name: "pg_trgm", reason: "already installed, owned by postgres", fix: null, command: null }],
     },
     media: { directory: "/srv/staging/media", files: 2400, bytes: 11 * MiB, keptCopy: null },
     checks: [

@@ -1,0 +1,312 @@
+//! A throwaway PostgreSQL cluster Lifeboat runs itself, so a drill never puts a copy of
+//! production's data on production's server: `initdb` into a private directory, a server on a
+//! random loopback port with a random password, stopped and removed when the drill ends.
+//!
+//! PostgreSQL refuses to run as root. Run as root (a server's cron, CI), the cluster runs as
+//! the `postgres` system account in the system's temporary directory, which that account can
+//! reach (Lifeboat's home under root's home it cannot).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use super::tools::PgServerTools;
+use crate::connection::{PgConnectionInput, SslMode};
+use crate::error::{Error, ErrorCode, Result};
+
+/// Lifeboat's superuser inside the scratch cluster.
+const SUPERUSER: &str = "lifeboat";
+/// Written beside the data directory: which server binaries run it, for a later cleanup.
+const BIN_FILE: &str = "bin";
+
+/// The system account a scratch cluster runs as when Lifeboat runs as root.
+#[derive(Debug, Clone, Copy)]
+struct Account {
+    uid: u32,
+    gid: u32,
+}
+
+/// Where the scratch cluster of one drill lives.
+pub fn scratch_dir(home_scratch: &Path, drill_id: &str) -> PathBuf {
+    let parent = if running_as_root() {
+        std::env::temp_dir()
+    } else {
+        home_scratch.to_path_buf()
+    };
+    parent.join(format!("lifeboat-scratch-{drill_id}"))
+}
+
+fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// The `postgres` account, for running the cluster when Lifeboat runs as root.
+fn postgres_account() -> Result<Option<Account>> {
+    if !running_as_root() {
+        return Ok(None);
+    }
+    let name = std::ffi::CString::new("postgres").expect("no NUL");
+    // SAFETY: name is NUL-terminated; getpwnam returns null or a pointer to a static record,
+    // read at once before any other getpw* call.
+    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
+    if entry.is_null() {
+        return Err(Error::new(
+            ErrorCode::DrillServer,
+            "PostgreSQL refuses to run as root, and there is no postgres account to run the drill's scratch server as; run Lifeboat as another user or set a drill server.",
+        ));
+    }
+    // SAFETY: checked non-null above.
+    let entry = unsafe { &*entry };
+    Ok(Some(Account {
+        uid: entry.pw_uid,
+        gid: entry.pw_gid,
+    }))
+}
+
+/// A cluster's directory, the server binaries that run it, and the account they run as.
+struct Place {
+    dir: PathBuf,
+    bin: PathBuf,
+    account: Option<Account>,
+}
+
+impl Place {
+    fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn command(&self, tool: &str) -> Command {
+        let mut command = Command::new(self.bin.join(tool));
+        // Settings meant for the drill's source must not leak into the scratch cluster.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("PG") {
+                command.env_remove(name);
+            }
+        }
+        if let Some(account) = self.account {
+            use std::os::unix::process::CommandExt;
+            command
+                .uid(account.uid)
+                .gid(account.gid)
+                .current_dir(&self.dir);
+        }
+        command
+    }
+
+    fn run(&self, what: &str, command: &mut Command) -> Result<()> {
+        let out = command.stdin(Stdio::null()).output().map_err(|e| {
+            drill_server_error(format!("Cannot run {:?}: {e}", command.get_program()))
+        })?;
+        check(what, out)
+    }
+
+    fn stop(&self) -> Result<()> {
+        self.run(
+            "pg_ctl stop",
+            self.command("pg_ctl").arg("-D").arg(self.data()).args([
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ]),
+        )
+    }
+}
+
+/// A running scratch cluster. Dropping it stops the server and removes every file.
+pub struct ScratchCluster {
+    place: Place,
+    connection: PgConnectionInput,
+    running: bool,
+}
+
+impl ScratchCluster {
+    /// Creates the cluster in `dir` (which must not exist) with `server`'s binaries and starts
+    /// it. Blocking: initdb and the start take a few seconds.
+    pub fn start(dir: &Path, server: &PgServerTools) -> Result<Self> {
+        let account = postgres_account()?;
+        create_private_dir(dir, account)?;
+        std::fs::write(dir.join(BIN_FILE), server.bin.display().to_string())
+            .map_err(|e| io_error(dir, e))?;
+        let mut cluster = Self {
+            place: Place {
+                dir: dir.to_path_buf(),
+                bin: server.bin.clone(),
+                account,
+            },
+            connection: PgConnectionInput {
+                host: "127.0.0.1".into(),
+                port: 0,
+                database: "postgres".into(),
+                user: SUPERUSER.into(),
+                ssl_mode: SslMode::Disable,
+                password: Some(uuid::Uuid::new_v4().simple().to_string()),
+            },
+            running: false,
+        };
+        cluster.init()?;
+        // The port is free when picked but could be taken before the server binds it.
+        let mut attempts = 0;
+        loop {
+            cluster.connection.port = free_port()?;
+            match cluster.pg_ctl_start() {
+                Ok(()) => break,
+                Err(_) if attempts < 2 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        cluster.running = true;
+        Ok(cluster)
+    }
+
+    /// Connects as the cluster's superuser to its `postgres` database.
+    pub fn connection(&self) -> &PgConnectionInput {
+        &self.connection
+    }
+
+    fn init(&self) -> Result<()> {
+        let place = &self.place;
+        let pwfile = place.dir.join("pwfile");
+        write_private(
+            &pwfile,
+            self.connection.password.as_deref().unwrap_or_default(),
+        )?;
+        if let Some(account) = place.account {
+            std::os::unix::fs::chown(&pwfile, Some(account.uid), Some(account.gid))
+                .map_err(|e| io_error(&pwfile, e))?;
+        }
+        // The cluster is thrown away after one drill: durability would cost time and buy
+        // nothing, hence --no-sync here and fsync=off below.
+        let done = place.run(
+            "initdb",
+            place
+                .command("initdb")
+                .arg("-D")
+                .arg(place.data())
+                .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8"])
+                .args(["--locale=C", "--no-sync"])
+                .arg(format!("--pwfile={}", pwfile.display())),
+        );
+        std::fs::remove_file(&pwfile).ok();
+        done
+    }
+
+    fn pg_ctl_start(&self) -> Result<()> {
+        let place = &self.place;
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -c unix_socket_directories='' -c fsync=off -c full_page_writes=off",
+            self.connection.port
+        );
+        let log = place.dir.join("server.log");
+        place
+            .run(
+                "pg_ctl start",
+                place
+                    .command("pg_ctl")
+                    .arg("-D")
+                    .arg(place.data())
+                    .args(["-w", "-t", "60", "-o", &options, "-l"])
+                    .arg(&log)
+                    .arg("start"),
+            )
+            .map_err(|e| {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                Error::new(
+                    e.code,
+                    format!("{} {}", e.message, super::client::last_lines(&said)),
+                )
+            })
+    }
+
+    /// Stops the server and removes the cluster's files.
+    pub fn remove(mut self) -> Result<()> {
+        self.stop_and_remove()
+    }
+
+    fn stop_and_remove(&mut self) -> Result<()> {
+        if std::mem::take(&mut self.running) {
+            self.place.stop()?;
+        }
+        remove_dir(&self.place.dir)
+    }
+}
+
+impl Drop for ScratchCluster {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_and_remove() {
+            tracing::warn!(dir = %self.place.dir.display(), "cannot remove a drill's scratch cluster: {}", e.message);
+        }
+    }
+}
+
+/// Stops and removes a scratch cluster a crash left behind.
+pub fn remove_leftover(dir: &Path) -> Result<()> {
+    if let Ok(bin) = std::fs::read_to_string(dir.join(BIN_FILE)) {
+        let place = Place {
+            dir: dir.to_path_buf(),
+            bin: PathBuf::from(bin.trim()),
+            account: postgres_account()?,
+        };
+        if place.data().join("postmaster.pid").exists() {
+            // A server that died with the crash makes pg_ctl stop fail; the files still go.
+            place.stop().ok();
+        }
+    }
+    remove_dir(dir)
+}
+
+fn create_private_dir(dir: &Path, account: Option<Account>) -> Result<()> {
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| io_error(dir, e))?;
+    if let Some(account) = account {
+        std::os::unix::fs::chown(dir, Some(account.uid), Some(account.gid))
+            .map_err(|e| io_error(dir, e))?;
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| io_error(path, e))?;
+    file.write_all(contents.as_bytes())
+        .map_err(|e| io_error(path, e))
+}
+
+fn remove_dir(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_error(dir, e)),
+        _ => Ok(()),
+    }
+}
+
+fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| drill_server_error(format!("No free loopback port: {e}")))?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn check(what: &str, out: Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    Err(drill_server_error(format!(
+        "The drill's scratch server failed ({what}): {}",
+        super::client::last_lines(&said)
+    )))
+}
+
+fn drill_server_error(message: String) -> Error {
+    Error::new(ErrorCode::DrillServer, message)
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> Error {
+    Error::new(ErrorCode::Io, format!("{}: {e}", path.display()))
+}
