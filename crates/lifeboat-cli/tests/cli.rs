@@ -441,7 +441,8 @@ fn a_restore_killed_mid_way_leaves_the_destination_unchanged_and_is_reported_int
 
     let downloads = tempfile::tempdir().unwrap();
     let prepared = cli.run(&["download", &id, "--dir", downloads.path().to_str().unwrap()]);
-    assert_eq!(prepared["files"].as_array().unwrap().len(), 3);
+    // The dump, the roles beside it, the media tar and SHA256SUMS.
+    assert_eq!(prepared["files"].as_array().unwrap().len(), 4);
     let check = Command::new("sha256sum")
         .args(["-c", "SHA256SUMS"])
         .current_dir(downloads.path())

@@ -51,7 +51,7 @@ pub struct DownloadedFile {
 pub struct DownloadSummary {
     pub backup_id: String,
     pub directory: String,
-    /// The dump and/or media tar, then SHA256SUMS.
+    /// The dump (and the roles beside it) and/or the media tar, then SHA256SUMS.
     pub files: Vec<DownloadedFile>,
 }
 
@@ -253,6 +253,13 @@ fn plan(record: &BackupRecord, request: &DownloadRequest) -> Result<Vec<Planned>
             artifact: part.artifact.clone(),
             name: format!("{stem}.dump"),
         });
+        // The roles go with the dump: a new, empty server needs them to take its owners.
+        if let Some(globals) = &manifest.globals {
+            planned.push(Planned {
+                artifact: globals.artifact.clone(),
+                name: format!("{stem}-roles.sql"),
+            });
+        }
     }
     if request.media {
         let part = manifest

@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::manifest::{BackupManifest, DatabasePart};
+use crate::backup::manifest::{BackupManifest, DatabasePart, GlobalsPart};
 use crate::backup::verify::VerifyCheck;
 use crate::catalog::new_id;
 use crate::connection::{PgConnection, PgConnectionInput};
@@ -350,7 +350,7 @@ impl Lifeboat {
             let started = Instant::now();
             let drilled = match on {
                 DrillOn::Server(server) => {
-                    self.drill_database(job_id, &source, part, server, &progress, cancel)
+                    self.drill_database(job_id, &source, part, server, false, &progress, cancel)
                         .await
                 }
                 DrillOn::Scratch(dir) => {
@@ -409,10 +409,26 @@ impl Lifeboat {
                 )
             })?;
         let dir = dir.to_path_buf();
-        let cluster = blocking(move || ScratchCluster::start(&dir, &server)).await?;
+        let cluster = Arc::new(blocking(move || ScratchCluster::start(&dir, &server)).await?);
+        // With the backup's roles in place, the dump restores as it was: owners and grants.
+        let roles = match &source.record.manifest.globals {
+            Some(globals) => Some(apply_roles(&cluster, source, globals, progress, cancel).await),
+            None => None,
+        };
+        let recorded_owners = roles.as_ref().is_some_and(|check| check.ok);
         let checks = self
-            .drill_database(job_id, source, part, cluster.connection(), progress, cancel)
-            .await;
+            .drill_database(
+                job_id,
+                source,
+                part,
+                cluster.connection(),
+                recorded_owners,
+                progress,
+                cancel,
+            )
+            .await
+            .map(|found| roles.into_iter().chain(found).collect());
+        let cluster = Arc::into_inner(cluster).expect("the drill holds the cluster alone");
         blocking(move || cluster.remove()).await.map_err(|e| {
             Error::new(
                 ErrorCode::DrillServer,
@@ -425,13 +441,16 @@ impl Lifeboat {
         checks
     }
 
-    /// Restores the dump into a temporary database on `server`, checks it, and drops it.
+    /// Restores the dump into a temporary database on `server` (with the owners and grants it
+    /// records when `recorded_owners`), checks it, and drops it.
+    #[allow(clippy::too_many_arguments)] // the scratch and server paths share it
     async fn drill_database(
         &self,
         job_id: &str,
         source: &Source,
         part: &DatabasePart,
         server: &PgConnectionInput,
+        recorded_owners: bool,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<Vec<VerifyCheck>> {
@@ -443,18 +462,28 @@ impl Lifeboat {
             ..server.clone()
         };
         let checks = self
-            .restore_and_check(&target, &pg_restore, source, part, progress, cancel)
+            .restore_and_check(
+                &target,
+                &pg_restore,
+                source,
+                part,
+                recorded_owners,
+                progress,
+                cancel,
+            )
             .await;
         drop_database(server, &scratch).await?;
         checks
     }
 
+    #[allow(clippy::too_many_arguments)] // drill_database's, passed on
     async fn restore_and_check(
         &self,
         target: &PgConnectionInput,
         pg_restore: &Path,
         source: &Source,
         part: &DatabasePart,
+        recorded_owners: bool,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<Vec<VerifyCheck>> {
@@ -474,7 +503,10 @@ impl Lifeboat {
                 part.artifact.clone(),
                 cancel.clone(),
             );
-            let options = database::Options { privileges: false };
+            let options = database::Options {
+                privileges: recorded_owners,
+                owners: recorded_owners,
+            };
             blocking(move || {
                 database::stage(
                     &tool, &conn, &options, &toc, &decision, reader, &info, &stop,
@@ -528,6 +560,54 @@ impl Lifeboat {
             Some(server) => drop_database(&server, leftover).await,
             None => Ok(()),
         }
+    }
+}
+
+/// Creates the backup's roles on the scratch cluster, as a check: the roles artifact must
+/// match its manifest and apply cleanly.
+async fn apply_roles(
+    cluster: &Arc<ScratchCluster>,
+    source: &Source,
+    globals: &GlobalsPart,
+    progress: &Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> VerifyCheck {
+    let applied = async {
+        let mut reader = source
+            .open(&globals.artifact, progress, "roles", cancel)
+            .await?;
+        let (cluster, info) = (cluster.clone(), globals.artifact.clone());
+        blocking(move || {
+            let errors = cluster.run_sql(&mut reader)?;
+            reader.finish(&info).map_err(|e| {
+                Error::new(
+                    ErrorCode::ChecksumMismatch,
+                    format!("The roles artifact does not match its manifest: {e}"),
+                )
+            })?;
+            Ok(errors)
+        })
+        .await
+    }
+    .await;
+    // Roles the scratch cluster has already (its own superuser) are not a failure.
+    let (ok, detail) = match applied {
+        Ok(errors) => match errors.iter().find(|e| !e.contains("already exists")) {
+            None => (
+                true,
+                format!(
+                    "the backup's {} roles were created; owners and grants are restored as recorded",
+                    globals.roles
+                ),
+            ),
+            Some(error) => (false, format!("creating the backup's roles failed: {error}")),
+        },
+        Err(e) => (false, e.message),
+    };
+    VerifyCheck {
+        name: "roles".into(),
+        ok,
+        detail,
     }
 }
 

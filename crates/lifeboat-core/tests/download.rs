@@ -46,18 +46,27 @@ async fn a_download_restores_and_extracts_with_stock_tools() {
         .to_string();
     let dump = format!("shop-production-{stamp}.dump");
     let tar = format!("shop-production-{stamp}-media.tar");
+    let roles = format!("shop-production-{stamp}-roles.sql");
     assert_eq!(
         names_in(out.path()),
-        vec!["SHA256SUMS".to_owned(), tar.clone(), dump.clone()]
+        vec![
+            "SHA256SUMS".to_owned(),
+            tar.clone(),
+            roles.clone(),
+            dump.clone()
+        ]
     );
-    for name in [&dump, &tar] {
+    let roles_sql = std::fs::read_to_string(out.path().join(&roles)).unwrap();
+    assert!(roles_sql.contains("CREATE ROLE postgres;"), "{roles_sql}");
+    assert!(!roles_sql.contains("PASSWORD"), "no passwords in the roles");
+    for name in [&dump, &tar, &roles] {
         let mode = std::fs::metadata(out.path().join(name))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600, "{name}");
     }
-    assert_eq!(summary.files.len(), 3);
+    assert_eq!(summary.files.len(), 4);
     common::run(
         Command::new("sha256sum")
             .args(["-c", "--strict", "SHA256SUMS"])
@@ -92,7 +101,7 @@ async fn a_download_restores_and_extracts_with_stock_tools() {
     assert!(again.files[0]
         .path
         .ends_with(&format!("shop-production-{stamp}-2.dump")));
-    assert_eq!(names_in(out.path()).len(), 6);
+    assert_eq!(names_in(out.path()).len(), 8);
     common::run(
         Command::new("sha256sum")
             .args(["-c", "--strict", "SHA256SUMS-2"])

@@ -160,7 +160,7 @@ async fn restoring_in_place_as_the_apps_own_role_keeps_the_extensions_a_superuse
     .fetch_all(&mut app)
     .await
     .unwrap();
-    assert_eq!(owners, [conn.user.clone()]);
+    assert_eq!(owners, std::slice::from_ref(&conn.user));
 
     // The safety backup was made as the same role and undoes the restore the same way.
     let mut undo = database_restore(&summary.safety_backup_id.unwrap(), &env_id, "production");
@@ -361,4 +361,101 @@ async fn an_extension_the_role_may_not_create_stops_the_restore_before_any_chang
     .await
     .unwrap();
     assert_eq!(citext_owner, destination.user);
+}
+
+#[tokio::test]
+async fn the_roles_go_beside_the_dump_and_a_scratch_drill_restores_the_owners_with_them() {
+    let (_home, lb) = common::lifeboat().await;
+    let conn = common::create_app_database("withroles").await;
+    common::connect(&conn.database)
+        .await
+        .execute("CREATE EXTENSION pgcrypto")
+        .await
+        .unwrap();
+    let mut app = common::connect_as(&conn).await;
+    app.execute(common::FIXTURE_TABLES).await.unwrap();
+    app.close().await.ok();
+    let env_id = environment(&lb, "production", &conn).await;
+    let backup = lb.backup(&database_backup(&env_id)).await.unwrap();
+
+    // The application's role may read the roles (not their passwords).
+    let globals = backup.globals.as_ref().expect("a roles artifact");
+    assert!(globals.roles >= 2, "{globals:?}");
+    assert_eq!(backup.globals_note, None);
+    let record = lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let verified = record.verification.expect("verified after the backup");
+    assert!(
+        verified
+            .checks
+            .iter()
+            .any(|c| c.name == "roles contents" && c.ok),
+        "{verified:?}"
+    );
+
+    // A drill on its own scratch cluster creates the roles first, so the tables keep their
+    // recorded owner instead of belonging to the drill's superuser.
+    lb.set_drill_checks(
+        &env_id,
+        &[format!(
+            "select bool_and(tableowner = '{}') from pg_tables where schemaname = 'public'",
+            conn.user
+        )],
+    )
+    .await
+    .unwrap();
+    let report = lb
+        .drill(
+            &lifeboat_core::drill::DrillRequest {
+                environment_id: env_id.clone(),
+                backup_id: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(report.ok, "{:#?}", report.checks);
+    let roles = report.checks.iter().find(|c| c.name == "roles").unwrap();
+    assert!(
+        roles.detail.contains("owners and grants"),
+        "{}",
+        roles.detail
+    );
+}
+
+#[tokio::test]
+async fn a_role_that_may_not_read_the_roles_still_backs_up_and_says_why_they_are_missing() {
+    let (_home, lb) = common::lifeboat().await;
+    let conn = common::create_app_database("noroles").await;
+    // pg_dumpall reads this catalog for the server's parameter grants; in this database the
+    // application's role may not.
+    common::connect(&conn.database)
+        .await
+        .execute(
+            "CREATE EXTENSION pgcrypto; REVOKE SELECT ON pg_catalog.pg_parameter_acl FROM PUBLIC;",
+        )
+        .await
+        .unwrap();
+    let mut app = common::connect_as(&conn).await;
+    app.execute(common::FIXTURE_TABLES).await.unwrap();
+    let original = common::fingerprint_of(&mut app).await;
+    let env_id = environment(&lb, "production", &conn).await;
+
+    let backup = lb.backup(&database_backup(&env_id)).await.unwrap();
+    assert_eq!(backup.globals, None);
+    let note = backup.globals_note.as_deref().unwrap();
+    assert!(
+        note.starts_with("The roles were not backed up: pg_dumpall failed")
+            && note.contains("permission denied"),
+        "{note}"
+    );
+
+    // Never required: the backup restores as any other.
+    app.execute("DELETE FROM shop_order").await.unwrap();
+    app.close().await.ok();
+    let mut restore = database_restore(&backup.backup_id, &env_id, "production");
+    restore.safety_backup = false;
+    let summary = lb.restore(&restore).await.unwrap();
+    assert!(summary.checks_passed(), "{summary:#?}");
+    let mut app = common::connect_as(&conn).await;
+    assert_eq!(common::fingerprint_of(&mut app).await, original);
 }

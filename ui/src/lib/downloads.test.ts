@@ -18,6 +18,15 @@ describe("download helpers", () => {
       "Shop-production-20250303T143000Z-media.tar",
       "SHA256SUMS",
     ]);
+    const withRoles = {
+      ...manifest,
+      globals: { artifact: manifest.database!.artifact, roles: 3 },
+    };
+    expect(downloadFileNames(withRoles, { database: true, media: false })).toEqual([
+      "Shop-production-20250303T143000Z.dump",
+      "Shop-production-20250303T143000Z-roles.sql",
+      "SHA256SUMS",
+    ]);
     const offset = { ...manifest, createdAt: "2025-03-03T15:30:00+01:00" };
     expect(downloadFileNames(offset, { database: false, media: true })).toEqual([
       "Shop-production-20250303T143000Z-media.tar",

@@ -32,7 +32,7 @@ export function downloadBytes(manifest: BackupManifest, parts: Parts): number {
 
 /**
  * The names the core gives the chosen parts' files, then SHA256SUMS: "Shop-production-
- * 20250303T143000Z.dump", "…-media.tar". It adds "-2", "-3"… when the folder holds them already.
+ * 20250303T143000Z.dump" (with "…-roles.sql" when the backup has its server's roles), "…-media.tar". It adds "-2", "-3"… when the folder holds them already.
  */
 export function downloadFileNames(manifest: BackupManifest, parts: Parts): string[] {
   const created = new Date(manifest.createdAt);
@@ -42,6 +42,7 @@ export function downloadFileNames(manifest: BackupManifest, parts: Parts): strin
   const stem = `${manifest.application.name}-${manifest.environment.name}-${stamp}`;
   const names: string[] = [];
   if (parts.database && manifest.database) names.push(`${stem}.dump`);
+  if (parts.database && manifest.database && manifest.globals) names.push(`${stem}-roles.sql`);
   if (parts.media && manifest.media) names.push(`${stem}-media.tar`);
   return [...names, "SHA256SUMS"];
 }

@@ -14,7 +14,7 @@ use super::artifact::{ArtifactInfo, ArtifactWriter};
 use super::writer_error;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
-use crate::postgres::client::{last_lines, pg_command, read_all};
+use crate::postgres::client::{conninfo_dbname, last_lines, pg_command, read_all};
 
 pub struct DumpOutcome {
     pub artifact: ArtifactInfo,
@@ -170,4 +170,57 @@ fn count_toc_entries(stream: Option<impl Read + Send + 'static>) -> JoinHandle<u
                 .count() as u64
         })
     })
+}
+
+/// `pg_dumpall --globals-only` output above this is not kept. It is read into memory, so that a
+/// role that may not read the globals fails before any upload begins; real servers' globals
+/// are kilobytes.
+pub(crate) const GLOBALS_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The server's roles (without passwords) and tablespaces as SQL, from the pg_dumpall beside
+/// `pg_dump`; or why they could not be read.
+pub fn dump_globals(
+    pg_dump: &Path,
+    conn: &PgConnectionInput,
+) -> std::result::Result<Vec<u8>, String> {
+    let pg_dumpall = pg_dump.with_file_name("pg_dumpall");
+    let mut child = pg_command(&pg_dumpall, conn)
+        .args(["--globals-only", "--no-role-passwords", "--no-password"])
+        // The environment's own database: pg_dumpall ignores --dbname's, and the role may
+        // be allowed no other.
+        .arg("-l")
+        .arg(conninfo_dbname(&conn.database))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", pg_dumpall.display()))?;
+    let errors = read_all(child.stderr.take());
+    let mut sql = Vec::new();
+    let read = child
+        .stdout
+        .take()
+        .expect("stdout is piped")
+        .take(GLOBALS_LIMIT + 1)
+        .read_to_end(&mut sql);
+    if sql.len() as u64 > GLOBALS_LIMIT {
+        child.kill().ok();
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    let errors = errors.join().unwrap_or_default();
+    read.map_err(|e| format!("reading pg_dumpall's output failed: {e}"))?;
+    if sql.len() as u64 > GLOBALS_LIMIT {
+        return Err("pg_dumpall wrote more than 16 MiB".into());
+    }
+    if !status.success() {
+        return Err(format!("pg_dumpall failed: {}", last_lines(&errors)));
+    }
+    Ok(sql)
+}
+
+/// How many roles a globals dump creates.
+pub fn count_roles(sql: &[u8]) -> u64 {
+    sql.split(|b| *b == b'\n')
+        .filter(|line| line.starts_with(b"CREATE ROLE "))
+        .count() as u64
 }

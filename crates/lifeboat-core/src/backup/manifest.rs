@@ -11,6 +11,7 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const DATABASE_FILE: &str = "database.dump.zst.age";
 pub const MEDIA_FILE: &str = "media.tar.zst.age";
+pub const GLOBALS_FILE: &str = "globals.sql.zst.age";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
@@ -64,6 +65,18 @@ pub struct MediaPart {
     pub total_bytes: u64,
 }
 
+/// The server's roles (without passwords), their memberships and tablespaces, as
+/// `pg_dumpall --globals-only --no-role-passwords` wrote them: plain SQL for psql. Never needed
+/// for a restore; it lets an empty cluster take the dump with its owners and grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct GlobalsPart {
+    pub artifact: ArtifactInfo,
+    #[ts(type = "number")]
+    pub roles: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]
@@ -94,6 +107,14 @@ pub struct BackupManifest {
     pub note: Option<String>,
     pub database: Option<DatabasePart>,
     pub media: Option<MediaPart>,
+    /// Beside a database, when its role could read them (and in manifests of newer Lifeboats).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub globals: Option<GlobalsPart>,
+    /// Why a backup with a database has no roles artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub globals_note: Option<String>,
     pub compression: Compression,
     pub encryption: Encryption,
 }

@@ -63,6 +63,7 @@ impl BackupRecord {
         let stored_bytes = [
             manifest.database.as_ref().map(|d| &d.artifact),
             manifest.media.as_ref().map(|m| &m.artifact),
+            manifest.globals.as_ref().map(|g| &g.artifact),
         ]
         .into_iter()
         .flatten()

@@ -10,10 +10,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::artifact::{self, ArtifactWriter};
 use super::manifest::{
-    BackupManifest, Compression, DatabasePart, Encryption, MediaPart, NamedRef, DATABASE_FILE,
-    FORMAT_VERSION, MANIFEST_FILE, MEDIA_FILE,
+    BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
+    DATABASE_FILE, FORMAT_VERSION, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
 };
-use super::{database, media, BackupEntry, BackupRecord, BackupRequest};
+use super::{database, media, writer_error, BackupEntry, BackupRecord, BackupRequest};
 use crate::catalog::new_id;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobRequest, JobStatus};
@@ -221,22 +221,29 @@ impl Lifeboat {
                 crate::postgres::migrations::read(&mut db, None).await?
             };
             let path = std::path::PathBuf::from(&pg_dump.path);
-            let connection = connection.clone();
+            let (tool, conn) = (path.clone(), connection.clone());
             let outcome = sink
                 .store(
                     &format!("{dir}/{DATABASE_FILE}"),
                     database_bytes,
-                    move |out, cancel| database::dump(&path, &connection, out, cancel),
+                    move |out, cancel| database::dump(&tool, &conn, out, cancel),
                 )
                 .await
                 .inspect_err(|_| stop.cancel())?;
-            Ok(Some(DatabasePart {
-                artifact: outcome.artifact,
-                server_version: report.server_version.clone(),
-                pg_dump_version: pg_dump.version.clone(),
-                toc_entries: outcome.toc_entries,
-                migrations,
-            }))
+            let globals = sink
+                .store_globals(&format!("{dir}/{GLOBALS_FILE}"), &path, connection)
+                .await
+                .inspect_err(|_| stop.cancel())?;
+            Ok(Some((
+                DatabasePart {
+                    artifact: outcome.artifact,
+                    server_version: report.server_version.clone(),
+                    pg_dump_version: pg_dump.version.clone(),
+                    toc_entries: outcome.toc_entries,
+                    migrations,
+                },
+                globals,
+            )))
         };
         let media_part = async {
             let Some(root) = media_root.clone() else {
@@ -272,6 +279,10 @@ impl Lifeboat {
         };
         let committed = match parts {
             Ok((database, media)) => {
+                let (database, (globals, globals_note)) = match database {
+                    Some((part, globals)) => (Some(part), globals),
+                    None => (None, (None, None)),
+                };
                 let manifest = BackupManifest {
                     format: FORMAT_VERSION,
                     backup_id: backup_id.clone(),
@@ -290,6 +301,8 @@ impl Lifeboat {
                     note: request.note.clone(),
                     database,
                     media,
+                    globals,
+                    globals_note,
                     compression: Compression {
                         algorithm: "zstd".into(),
                         level: zstd_level,
@@ -409,6 +422,34 @@ struct Sink<'a> {
 }
 
 impl Sink<'_> {
+    /// The server's roles beside the dump, when the role may read them: a backup never fails
+    /// for want of them, it says why they are missing.
+    async fn store_globals(
+        &self,
+        key: &str,
+        pg_dump: &std::path::Path,
+        connection: &crate::connection::PgConnectionInput,
+    ) -> Result<(Option<GlobalsPart>, Option<String>)> {
+        let (tool, conn) = (pg_dump.to_path_buf(), connection.clone());
+        let sql =
+            crate::running::blocking(move || Ok(database::dump_globals(&tool, &conn))).await?;
+        let sql = match sql {
+            Ok(sql) => sql,
+            Err(why) => {
+                tracing::info!("the backup has no roles artifact: {why}");
+                return Ok((None, Some(format!("The roles were not backed up: {why}."))));
+            }
+        };
+        let roles = database::count_roles(&sql);
+        let artifact = self
+            .store(key, sql.len() as u64, move |mut out, _| {
+                std::io::Write::write_all(&mut out, &sql).map_err(writer_error)?;
+                out.finish().map_err(writer_error)
+            })
+            .await?;
+        Ok((Some(GlobalsPart { artifact, roles }), None))
+    }
+
     /// Streams one artifact: the producer runs on a blocking thread, the upload on this task.
     async fn store<T: Send + 'static>(
         &self,

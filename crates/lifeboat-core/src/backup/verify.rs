@@ -71,6 +71,28 @@ impl Lifeboat {
                 .await?,
             );
         }
+        if let Some(globals) = &record.manifest.globals {
+            let (size, source) = storage
+                .reader(&artifact_key(&record, &globals.artifact), &never)
+                .await?;
+            let info = globals.artifact.clone();
+            let identity = identity.clone();
+            let expected = globals.roles;
+            checks.extend(
+                blocking(move || {
+                    let source = tokio_util::io::SyncIoBridge::new(source);
+                    Ok(check_artifact(
+                        "roles",
+                        source,
+                        size,
+                        &info,
+                        &identity,
+                        |plain| check_globals(plain, expected),
+                    ))
+                })
+                .await?,
+            );
+        }
         if let Some(media) = &record.manifest.media {
             let (size, source) = storage
                 .reader(&artifact_key(&record, &media.artifact), &never)
@@ -165,6 +187,23 @@ fn list_dump(
     let listing = crate::restore::toc::list(pg_restore, plain, true, &never)?;
     let entries = crate::restore::toc::Toc::parse(&listing).entries.len();
     Ok(format!("pg_restore --list read {entries} entries"))
+}
+
+/// The roles artifact is the SQL the manifest counted roles in.
+fn check_globals(plain: &mut dyn Read, expected: u64) -> std::result::Result<String, String> {
+    let mut sql = Vec::new();
+    plain
+        .take(super::database::GLOBALS_LIMIT + 1)
+        .read_to_end(&mut sql)
+        .map_err(|e| format!("the stream is damaged ({e})"))?;
+    if sql.len() as u64 > super::database::GLOBALS_LIMIT {
+        return Err("larger than a roles artifact can be".into());
+    }
+    let roles = super::database::count_roles(&sql);
+    if roles != expected {
+        return Err(format!("{roles} roles, but the manifest says {expected}"));
+    }
+    Ok(format!("{roles} roles"))
 }
 
 /// Walks the media tar: every path stays inside the archive's root, and every file's SHA-256

@@ -58,3 +58,23 @@ pub fn last_lines(text: &str) -> String {
         tail
     }
 }
+
+/// `dbname='…'` for `--dbname`: pg_restore and pg_dumpall read its value as a connection string, so a bare
+/// database name containing `=` would be misread.
+pub fn conninfo_dbname(database: &str) -> String {
+    format!(
+        "dbname='{}'",
+        database.replace('\\', "\\\\").replace('\'', "\\'")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_quoted_for_the_connection_string() {
+        assert_eq!(conninfo_dbname("shop"), "dbname='shop'");
+        assert_eq!(conninfo_dbname("a=b 'c'\\"), r"dbname='a=b \'c\'\\'");
+    }
+}

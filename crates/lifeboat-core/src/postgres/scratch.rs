@@ -6,7 +6,7 @@
 //! the `postgres` system account in the system's temporary directory, which that account can
 //! reach (Lifeboat's home under root's home it cannot).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -217,6 +217,39 @@ impl ScratchCluster {
                     format!("{} {}", e.message, super::client::last_lines(&said)),
                 )
             })
+    }
+
+    /// Runs SQL through the cluster's own psql as its superuser, going on past failed
+    /// statements. Returns the errors psql reported.
+    pub fn run_sql(&self, sql: &mut dyn Read) -> Result<Vec<String>> {
+        let mut child = self
+            .place
+            .command("psql")
+            .envs(super::client::pg_env(&self.connection))
+            .args(["-X", "-q", "-v", "ON_ERROR_STOP=0", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| drill_server_error(format!("Cannot run psql: {e}")))?;
+        let said = super::client::read_all(child.stderr.take());
+        let mut input = child.stdin.take().expect("stdin is piped");
+        let fed = std::io::copy(sql, &mut input);
+        drop(input);
+        let status = child.wait()?;
+        let said = said.join().unwrap_or_default();
+        fed.map_err(|e| Error::new(ErrorCode::ArtifactCorrupt, format!("{e}")))?;
+        if !status.success() {
+            return Err(drill_server_error(format!(
+                "psql failed: {}",
+                super::client::last_lines(&said)
+            )));
+        }
+        Ok(said
+            .lines()
+            .filter(|l| l.contains("ERROR:"))
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Stops the server and removes the cluster's files.

@@ -24,7 +24,7 @@ use crate::backup::read::ArtifactReader;
 use crate::backup::verify::VerifyCheck;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
-use crate::postgres::client::{last_lines, pg_command, read_all};
+use crate::postgres::client::{conninfo_dbname, last_lines, pg_command, read_all};
 use crate::postgres::migrations::{self, AppMigration};
 
 /// Bytes of plaintext withheld from pg_restore until the checksums match; more than the
@@ -66,9 +66,12 @@ pub struct DatabaseRestoreSummary {
 }
 
 pub struct Options {
-    /// Restore the grants recorded in the dump. Owners always follow the destination: the
-    /// restoring role owns what it creates.
+    /// Restore the grants recorded in the dump.
     pub privileges: bool,
+    /// Restore the owners recorded in the dump (a drill on a cluster that took the backup's
+    /// roles). Otherwise owners follow the destination: the restoring role owns what it
+    /// creates.
+    pub owners: bool,
 }
 
 /// pg_restore running inside its transaction, fed everything but the held-back tail.
@@ -105,7 +108,6 @@ pub fn stage(
             "--single-transaction",
             "--exit-on-error",
             "--no-password",
-            "--no-owner",
         ])
         .arg(format!("--dbname={}", conninfo_dbname(&conn.database)))
         .arg("--use-list")
@@ -117,6 +119,9 @@ pub fn stage(
         .stderr(Stdio::piped());
     if !options.privileges {
         command.arg("--no-privileges");
+    }
+    if !options.owners {
+        command.arg("--no-owner");
     }
     let mut child = command.spawn().map_err(|e| {
         Error::new(
@@ -300,15 +305,6 @@ impl<W: Write> Write for HoldBack<W> {
     }
 }
 
-/// `dbname='…'` for `--dbname`: pg_restore reads its value as a connection string, so a bare
-/// database name containing `=` would be misread.
-fn conninfo_dbname(database: &str) -> String {
-    format!(
-        "dbname='{}'",
-        database.replace('\\', "\\\\").replace('\'', "\\'")
-    )
-}
-
 /// Checks the destination after the commit against what the dump held.
 pub async fn check(
     conn: &PgConnectionInput,
@@ -428,11 +424,5 @@ mod tests {
         }
         assert_eq!(out.len(), HELD_BACK + 15);
         assert_eq!(&out[HELD_BACK + 10..], &[2u8; 5]);
-    }
-
-    #[test]
-    fn database_names_are_quoted_for_the_connection_string() {
-        assert_eq!(conninfo_dbname("shop"), "dbname='shop'");
-        assert_eq!(conninfo_dbname("a=b 'c'\\"), r"dbname='a=b \'c\'\\'");
     }
 }

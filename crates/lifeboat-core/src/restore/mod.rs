@@ -430,6 +430,7 @@ impl Lifeboat {
             let (toc, decision) = (target.toc.clone(), target.decision.clone());
             let options = database::Options {
                 privileges: plan.privileges,
+                owners: false,
             };
             let info = part.artifact.clone();
             let cancel = stop.clone();

@@ -3,7 +3,16 @@ import type { BackupKind } from "./BackupKind";
 import type { Compression } from "./Compression";
 import type { DatabasePart } from "./DatabasePart";
 import type { Encryption } from "./Encryption";
+import type { GlobalsPart } from "./GlobalsPart";
 import type { MediaPart } from "./MediaPart";
 import type { NamedRef } from "./NamedRef";
 
-export type BackupManifest = { format: number, backupId: string, application: NamedRef, environment: NamedRef, kind: BackupKind, createdAt: string, finishedAt: string, note: string | null, database: DatabasePart | null, media: MediaPart | null, compression: Compression, encryption: Encryption, };
+export type BackupManifest = { format: number, backupId: string, application: NamedRef, environment: NamedRef, kind: BackupKind, createdAt: string, finishedAt: string, note: string | null, database: DatabasePart | null, media: MediaPart | null, 
+/**
+ * Beside a database, when its role could read them (and in manifests of newer Lifeboats).
+ */
+globals?: GlobalsPart, 
+/**
+ * Why a backup with a database has no roles artifact.
+ */
+globalsNote?: string, compression: Compression, encryption: Encryption, };

@@ -3,6 +3,6 @@ import type { DownloadedFile } from "./DownloadedFile";
 
 export type DownloadSummary = { backupId: string, directory: string, 
 /**
- * The dump and/or media tar, then SHA256SUMS.
+ * The dump (and the roles beside it) and/or the media tar, then SHA256SUMS.
  */
 files: Array<DownloadedFile>, };

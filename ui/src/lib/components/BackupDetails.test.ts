@@ -44,6 +44,22 @@ describe("BackupDetails: verification", () => {
     expect(screen.getByTestId("verification")).toHaveTextContent("Never verified");
   });
 
+  it("says whether the server's roles went beside the dump, and why not", () => {
+    const withRoles = record();
+    withRoles.manifest = {
+      ...withRoles.manifest,
+      globals: { artifact: withRoles.manifest.database!.artifact, roles: 4 },
+    };
+    const { unmount } = render(BackupDetails, { props: { record: withRoles } });
+    expect(screen.getByTestId("backup-details-roles")).toHaveTextContent("4 roles beside the dump (no passwords)");
+    unmount();
+
+    const without = record();
+    without.manifest = { ...without.manifest, globalsNote: "The roles were not backed up: permission denied." };
+    render(BackupDetails, { props: { record: without } });
+    expect(screen.getByTestId("backup-details-roles")).toHaveTextContent("permission denied");
+  });
+
   it("lists the checks of the latest verification", () => {
     render(BackupDetails, { props: { record: record({ verification: report() }) } });
     const block = screen.getByTestId("verification");
