@@ -506,6 +506,8 @@ impl Lifeboat {
             let options = database::Options {
                 privileges: recorded_owners,
                 owners: recorded_owners,
+                // The drill's server has none of the source's tablespaces.
+                tablespaces: false,
             };
             blocking(move || {
                 database::stage(
@@ -578,14 +580,15 @@ async fn apply_roles(
             .await?;
         let (cluster, info) = (cluster.clone(), globals.artifact.clone());
         blocking(move || {
-            let errors = cluster.run_sql(&mut reader)?;
+            // Checked whole before psql sees a line of it: psql obeys backslash commands.
+            let sql = crate::backup::database::read_roles(&mut reader)?;
             reader.finish(&info).map_err(|e| {
                 Error::new(
                     ErrorCode::ChecksumMismatch,
                     format!("The roles artifact does not match its manifest: {e}"),
                 )
             })?;
-            Ok(errors)
+            cluster.run_sql(&mut sql.as_bytes())
         })
         .await
     }

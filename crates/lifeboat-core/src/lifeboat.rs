@@ -15,6 +15,8 @@ use crate::jobs::JobRegistry;
 const PG_BIN_DIR: &str = "pg_bin_dir";
 const ZSTD_LEVEL: &str = "zstd_level";
 const RESTORE_PRIVILEGES: &str = "restore_privileges";
+/// The same setting before owners always followed the destination.
+const RESTORE_OWNERSHIP: &str = "restore_ownership";
 const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
 const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
@@ -128,7 +130,12 @@ impl Lifeboat {
                 .await?
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(DEFAULT_ZSTD_LEVEL),
-            restore_privileges: self.flag(RESTORE_PRIVILEGES, false).await?,
+            restore_privileges: self
+                .flag(
+                    RESTORE_PRIVILEGES,
+                    self.flag(RESTORE_OWNERSHIP, false).await?,
+                )
+                .await?,
             keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA, false).await?,
             verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
         })

@@ -9,7 +9,9 @@ use std::process::Command;
 
 use common::fixture::{both, decrypt, fixture, s3, sha256sum, wait_finished, Fixture, Target};
 use common::s3_proxy::{header, S3Proxy};
-use lifeboat_core::backup::manifest::{BackupManifest, DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE};
+use lifeboat_core::backup::manifest::{
+    BackupManifest, DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
+};
 use lifeboat_core::backup::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
 use lifeboat_core::environments::EnvironmentInput;
 use lifeboat_core::jobs::{Job, JobStatus};
@@ -57,6 +59,23 @@ async fn verify_with_stock_tools(f: &Fixture, manifest: &BackupManifest, dir: &s
     assert_eq!(
         common::fingerprint(&restored).await,
         common::fingerprint(&f.database).await
+    );
+
+    // The server's roles beside the dump: plain SQL, without passwords.
+    let globals = manifest.globals.as_ref().expect("the roles were included");
+    let stored = f.fetch(dir, GLOBALS_FILE, work.path()).await;
+    assert_eq!(sha256sum(&stored), globals.artifact.stored_sha256);
+    let roles = work.path().join("roles.sql");
+    decrypt(&key, &stored, &roles);
+    let roles = std::fs::read_to_string(&roles).unwrap();
+    assert!(roles.contains("CREATE ROLE postgres;"), "{roles}");
+    assert!(!roles.contains("PASSWORD"));
+    assert_eq!(
+        roles
+            .lines()
+            .filter(|l| l.starts_with("CREATE ROLE "))
+            .count() as u64,
+        globals.roles
     );
 
     let media = manifest.media.as_ref().expect("the media was included");
@@ -161,7 +180,7 @@ async fn a_backup_to_the_local_folder_restores_with_stock_tools() {
             .unwrap();
     let mut objects = f.stored_objects().await;
     objects.sort();
-    let expected: Vec<String> = [DATABASE_FILE, MANIFEST_FILE, MEDIA_FILE]
+    let expected: Vec<String> = [DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE]
         .iter()
         .map(|n| format!("{}/{n}", manifest.backup_id))
         .collect();
@@ -460,14 +479,16 @@ async fn a_good_backup_verifies_and_the_result_is_recorded() {
         [
             "database checksums",
             "database contents",
+            "roles checksums",
+            "roles contents",
             "media checksums",
             "media contents"
         ]
     );
     assert!(
-        report.checks[3].detail.contains("5 files"),
+        report.checks[5].detail.contains("5 files"),
         "{}",
-        report.checks[3].detail
+        report.checks[5].detail
     );
     let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
     assert_eq!(record.verification, Some(report));

@@ -65,8 +65,8 @@ pub struct MediaPart {
     pub total_bytes: u64,
 }
 
-/// The server's roles (without passwords), their memberships and tablespaces, as
-/// `pg_dumpall --globals-only --no-role-passwords` wrote them: plain SQL for psql. Never needed
+/// The server's roles (without passwords) and their memberships, as
+/// `pg_dumpall --roles-only --no-role-passwords` wrote them: plain SQL for psql. Never needed
 /// for a restore; it lets an empty cluster take the dump with its owners and grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

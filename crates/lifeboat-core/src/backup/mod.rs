@@ -2,7 +2,7 @@
 //! streamed into the environment's storage target as encrypted artifacts plus a manifest.
 
 pub mod artifact;
-mod database;
+pub(crate) mod database;
 pub mod manifest;
 pub mod media;
 pub mod media_reader;

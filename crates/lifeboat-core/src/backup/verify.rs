@@ -184,7 +184,8 @@ fn list_dump(
 ) -> std::result::Result<String, String> {
     let pg_restore = pg_restore.ok_or("no pg_restore new enough for this dump is installed")?;
     let never = tokio_util::sync::CancellationToken::new();
-    let listing = crate::restore::toc::list(pg_restore, plain, true, &never)?;
+    let listing =
+        crate::restore::toc::list(pg_restore, plain, true, &never).map_err(|e| e.to_string())?;
     let entries = crate::restore::toc::Toc::parse(&listing).entries.len();
     Ok(format!("pg_restore --list read {entries} entries"))
 }

@@ -28,13 +28,18 @@ pub fn pg_env(conn: &PgConnectionInput) -> Vec<(&'static str, String)> {
 /// PGOPTIONS… inherited from a cron or CI environment must not point it elsewhere.
 pub fn pg_command(tool: &Path, conn: &PgConnectionInput) -> Command {
     let mut command = Command::new(tool);
+    without_pg_settings(&mut command);
+    command.envs(pg_env(conn));
+    command
+}
+
+/// Removes every inherited `PG*` variable from `command`'s environment.
+pub fn without_pg_settings(command: &mut Command) {
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("PG") {
             command.env_remove(name);
         }
     }
-    command.envs(pg_env(conn));
-    command
 }
 
 /// Reads a child's output to the end on a thread of its own.

@@ -14,8 +14,6 @@ use super::tools::PgServerTools;
 use crate::connection::{PgConnectionInput, SslMode};
 use crate::error::{Error, ErrorCode, Result};
 
-/// Lifeboat's superuser inside the scratch cluster.
-const SUPERUSER: &str = "lifeboat";
 /// Written beside the data directory: which server binaries run it, for a later cleanup.
 const BIN_FILE: &str = "bin";
 
@@ -33,7 +31,10 @@ pub fn scratch_dir(home_scratch: &Path, drill_id: &str) -> PathBuf {
     } else {
         home_scratch.to_path_buf()
     };
-    parent.join(format!("lifeboat-scratch-{drill_id}"))
+    // Absolute, as the catalog records it to tell a cluster from a drill database's name.
+    std::path::absolute(&parent)
+        .unwrap_or(parent)
+        .join(format!("lifeboat-scratch-{drill_id}"))
 }
 
 fn running_as_root() -> bool {
@@ -47,17 +48,28 @@ fn postgres_account() -> Result<Option<Account>> {
         return Ok(None);
     }
     let name = std::ffi::CString::new("postgres").expect("no NUL");
-    // SAFETY: name is NUL-terminated; getpwnam returns null or a pointer to a static record,
-    // read at once before any other getpw* call.
-    let entry = unsafe { libc::getpwnam(name.as_ptr()) };
-    if entry.is_null() {
+    let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; getpwnam_r (unlike getpwnam) writes only
+    // into the buffers given, so drills on two threads cannot overwrite each other's record.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            entry.as_mut_ptr(),
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
         return Err(Error::new(
             ErrorCode::DrillServer,
             "PostgreSQL refuses to run as root, and there is no postgres account to run the drill's scratch server as; run Lifeboat as another user or set a drill server.",
         ));
     }
-    // SAFETY: checked non-null above.
-    let entry = unsafe { &*entry };
+    // SAFETY: getpwnam_r succeeded and filled the record.
+    let entry = unsafe { entry.assume_init() };
     Ok(Some(Account {
         uid: entry.pw_uid,
         gid: entry.pw_gid,
@@ -79,11 +91,7 @@ impl Place {
     fn command(&self, tool: &str) -> Command {
         let mut command = Command::new(self.bin.join(tool));
         // Settings meant for the drill's source must not leak into the scratch cluster.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("PG") {
-                command.env_remove(name);
-            }
-        }
+        super::client::without_pg_settings(&mut command);
         if let Some(account) = self.account {
             use std::os::unix::process::CommandExt;
             command
@@ -139,7 +147,11 @@ impl ScratchCluster {
                 host: "127.0.0.1".into(),
                 port: 0,
                 database: "postgres".into(),
-                user: SUPERUSER.into(),
+                // Not a name the backup's roles could hold, which are created on top.
+                user: format!(
+                    "lifeboat_scratch_{}",
+                    &uuid::Uuid::new_v4().simple().to_string()[..8]
+                ),
                 ssl_mode: SslMode::Disable,
                 password: Some(uuid::Uuid::new_v4().simple().to_string()),
             },
@@ -152,8 +164,17 @@ impl ScratchCluster {
             cluster.connection.port = free_port()?;
             match cluster.pg_ctl_start() {
                 Ok(()) => break,
-                Err(_) if attempts < 2 => attempts += 1,
-                Err(e) => return Err(e),
+                Err(e) => {
+                    // A server that came up after pg_ctl gave up on it must not outlive us.
+                    if cluster.place.data().join("postmaster.pid").exists() {
+                        cluster.place.stop().ok();
+                    }
+                    if attempts < 2 && e.message.contains("Address already in use") {
+                        attempts += 1;
+                        continue;
+                    }
+                    return Err(e);
+                }
             }
         }
         cluster.running = true;
@@ -184,7 +205,8 @@ impl ScratchCluster {
                 .command("initdb")
                 .arg("-D")
                 .arg(place.data())
-                .args(["-U", SUPERUSER, "--auth=scram-sha-256", "-E", "UTF8"])
+                .args(["-U", self.connection.user.as_str(), "--auth=scram-sha-256"])
+                .args(["-E", "UTF8"])
                 .args(["--locale=C", "--no-sync"])
                 .arg(format!("--pwfile={}", pwfile.display())),
         );
@@ -238,13 +260,13 @@ impl ScratchCluster {
         drop(input);
         let status = child.wait()?;
         let said = said.join().unwrap_or_default();
-        fed.map_err(|e| Error::new(ErrorCode::ArtifactCorrupt, format!("{e}")))?;
         if !status.success() {
             return Err(drill_server_error(format!(
                 "psql failed: {}",
                 super::client::last_lines(&said)
             )));
         }
+        fed.map_err(|e| drill_server_error(format!("Feeding psql failed: {e}")))?;
         Ok(said
             .lines()
             .filter(|l| l.contains("ERROR:"))
@@ -281,12 +303,24 @@ pub fn remove_leftover(dir: &Path) -> Result<()> {
             bin: PathBuf::from(bin.trim()),
             account: postgres_account()?,
         };
-        if place.data().join("postmaster.pid").exists() {
-            // A server that died with the crash makes pg_ctl stop fail; the files still go.
+        if server_runs_in(&place.data()) {
             place.stop().ok();
         }
     }
     remove_dir(dir)
+}
+
+/// Whether the process postmaster.pid names is a server of this data directory: a pid file a
+/// dead server left may name an unrelated process by now.
+fn server_runs_in(data: &Path) -> bool {
+    let Ok(pid_file) = std::fs::read_to_string(data.join("postmaster.pid")) else {
+        return false;
+    };
+    let Some(pid) = pid_file.lines().next().map(str::trim) else {
+        return false;
+    };
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&*data.to_string_lossy()))
 }
 
 fn create_private_dir(dir: &Path, account: Option<Account>) -> Result<()> {

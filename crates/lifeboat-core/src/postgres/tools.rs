@@ -79,7 +79,7 @@ pub async fn find_servers(configured: Option<&Path>) -> Vec<PgServerTools> {
     let mut seen = Vec::new();
     let mut servers = Vec::new();
     for dir in search_dirs(configured) {
-        let complete = ["initdb", "pg_ctl", "postgres", "pg_restore"]
+        let complete = ["initdb", "pg_ctl", "postgres", "pg_restore", "psql"]
             .iter()
             .all(|tool| dir.join(tool).is_file());
         let Ok(real) = std::fs::canonicalize(dir.join("postgres")) else {

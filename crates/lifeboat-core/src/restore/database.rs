@@ -72,6 +72,8 @@ pub struct Options {
     /// roles). Otherwise owners follow the destination: the restoring role owns what it
     /// creates.
     pub owners: bool,
+    /// Put objects in the tablespaces the dump names (off: the destination's default).
+    pub tablespaces: bool,
 }
 
 /// pg_restore running inside its transaction, fed everything but the held-back tail.
@@ -122,6 +124,9 @@ pub fn stage(
     }
     if !options.owners {
         command.arg("--no-owner");
+    }
+    if !options.tablespaces {
+        command.arg("--no-tablespaces");
     }
     let mut child = command.spawn().map_err(|e| {
         Error::new(

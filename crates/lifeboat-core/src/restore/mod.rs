@@ -431,6 +431,7 @@ impl Lifeboat {
             let options = database::Options {
                 privileges: plan.privileges,
                 owners: false,
+                tablespaces: true,
             };
             let info = part.artifact.clone();
             let cancel = stop.clone();

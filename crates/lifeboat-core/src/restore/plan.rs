@@ -7,7 +7,7 @@
 //! What the dump needs and the role can neither find nor create stops the restore before it
 //! starts, naming the object and the one-line fix for whoever administers the server.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
@@ -16,6 +16,7 @@ use ts_rs::TS;
 use super::toc::{Toc, TocEntry};
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
+use crate::postgres::migrations::quote_ident;
 
 /// One object the plan leaves as it is, or that needs an administrator first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -112,6 +113,8 @@ pub struct Destination {
     pub can_create: bool,
     pub extensions: HashMap<String, Owner>,
     pub schemas: HashMap<String, Owner>,
+    /// Schemas the role may not create objects in.
+    pub schemas_without_create: HashSet<String>,
     pub event_triggers: HashMap<String, Owner>,
     /// Relations the role does not own, and relations that belong to an extension, by
     /// (schema, name); the rest may be dropped and recreated freely.
@@ -154,6 +157,14 @@ impl Destination {
         let schemas = owners(
             "SELECT n.nspname::text, r.rolname::text, pg_has_role(n.nspowner, 'MEMBER')
              FROM pg_namespace n JOIN pg_roles r ON r.oid = n.nspowner",
+        )
+        .fetch_all(&mut db)
+        .await
+        .map_err(failed)?;
+        let schemas_without_create: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace
+             WHERE NOT has_schema_privilege(oid, 'CREATE')
+               AND nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'",
         )
         .fetch_all(&mut db)
         .await
@@ -205,6 +216,7 @@ impl Destination {
             can_create,
             extensions: owned(extensions),
             schemas: owned(schemas),
+            schemas_without_create: schemas_without_create.into_iter().collect(),
             event_triggers: owned(event_triggers),
             relations: relations
                 .into_iter()
@@ -242,6 +254,13 @@ pub fn decide(toc: &Toc, dest: &Destination, database: &str) -> Decision {
         .of_kind("TABLE")
         .map(|e| (e.schema.as_deref(), e.name.as_str()))
         .collect();
+    // Schemas the dump creates belong to the role; existing ones must let it create objects.
+    let created_schemas: Vec<&str> = toc
+        .of_kind("SCHEMA")
+        .filter(|e| !dest.schemas.contains_key(&e.name))
+        .map(|e| e.name.as_str())
+        .collect();
+    let mut closed_schemas: Vec<&str> = Vec::new();
     let keep = |entry: &TocEntry, kind: &str, reason: String| PlannedObject {
         kind: kind.to_owned(),
         name: entry.name.clone(),
@@ -251,6 +270,28 @@ pub fn decide(toc: &Toc, dest: &Destination, database: &str) -> Decision {
     };
 
     for entry in &toc.entries {
+        if let Some(schema) = entry.schema.as_deref() {
+            let creates = CREATED_IN_SCHEMA.contains(&entry.kind.as_str());
+            if creates
+                && !dest.superuser
+                && dest.schemas_without_create.contains(schema)
+                && !created_schemas.contains(&schema)
+                && !closed_schemas.contains(&schema)
+            {
+                closed_schemas.push(schema);
+                needs_admin.push(PlannedObject {
+                    kind: "schema".into(),
+                    name: schema.to_owned(),
+                    reason: format!("{} may not create objects in it", dest.role),
+                    fix: Some("the schema's owner runs".into()),
+                    command: Some(format!(
+                        "GRANT CREATE ON SCHEMA {} TO {}",
+                        quote_ident(schema),
+                        quote_ident(&dest.role)
+                    )),
+                });
+            }
+        }
         match entry.kind.as_str() {
             "EXTENSION" => match dest.extensions.get(&entry.name) {
                 // Never dropped: other objects at the destination may depend on it too.
@@ -277,9 +318,12 @@ pub fn decide(toc: &Toc, dest: &Destination, database: &str) -> Decision {
                     Some(_) => needs_admin.push(PlannedObject {
                         fix: Some("a superuser runs".into()),
                         command: Some(format!(
-                            "psql -d {} -c 'CREATE EXTENSION IF NOT EXISTS \"{}\"'",
+                            "psql -d {} -c {}",
                             shell_word(database),
-                            entry.name
+                            shell_quote(&format!(
+                                "CREATE EXTENSION IF NOT EXISTS {}",
+                                quote_ident(&entry.name)
+                            ))
                         )),
                         ..keep(
                             entry,
@@ -389,7 +433,7 @@ pub fn decide(toc: &Toc, dest: &Destination, database: &str) -> Decision {
                     skipped.push(entry.id);
                 }
             }
-            "COMMENT" | "SECURITY LABEL"
+            "COMMENT" | "SECURITY LABEL" | "ACL"
                 if left
                     .iter()
                     .any(|(kind, name)| comment_is_on(&entry.name, kind, name)) =>
@@ -418,23 +462,32 @@ pub fn decide(toc: &Toc, dest: &Destination, database: &str) -> Decision {
     }
 }
 
-/// Whether a comment's tag (`EXTENSION "uuid-ossp"`, `SCHEMA reporting`) names this object.
+/// Whether a comment's or grant's tag (`EXTENSION "uuid-ossp"`, `SCHEMA reporting`) names this
+/// object; pg_dump quotes names that need it.
 fn comment_is_on(tag: &str, kind: &str, name: &str) -> bool {
     tag.strip_prefix(kind)
         .and_then(|rest| rest.strip_prefix(' '))
         .is_some_and(|target| target == name || target == quote_ident(name))
 }
 
-fn quote_ident(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit());
-    if plain && !name.is_empty() {
-        name.to_owned()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
+/// Kinds of entry that create an object inside their schema.
+const CREATED_IN_SCHEMA: &[&str] = &[
+    "TABLE",
+    "SEQUENCE",
+    "VIEW",
+    "MATERIALIZED VIEW",
+    "FOREIGN TABLE",
+    "FUNCTION",
+    "PROCEDURE",
+    "AGGREGATE",
+    "TYPE",
+    "DOMAIN",
+    "COLLATION",
+];
+
+/// A whole argument for a POSIX shell, in single quotes.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
 }
 
 fn shell_word(word: &str) -> String {
@@ -485,6 +538,7 @@ mod tests {
                 ("reporting".into(), owner("admin", false)),
             ]
             .into(),
+            schemas_without_create: HashSet::new(),
             event_triggers: HashMap::new(),
             relations: [(
                 ("public".into(), "spatial_ref_sys".into()),
@@ -586,20 +640,41 @@ mod tests {
         assert_eq!(blocked.name, "reporting.daily");
         assert_eq!(
             blocked.remedy().as_deref(),
-            Some("admin or a superuser runs: ALTER TABLE reporting.daily OWNER TO shop")
+            Some(
+                "admin or a superuser runs: ALTER TABLE \"reporting\".\"daily\" OWNER TO \"shop\""
+            )
         );
     }
 
     #[test]
-    fn identifiers_are_quoted_when_they_must_be() {
-        assert_eq!(quote_ident("shop"), "shop");
-        assert_eq!(quote_ident("Shop"), "\"Shop\"");
-        assert_eq!(quote_ident("uuid-ossp"), "\"uuid-ossp\"");
+    fn comments_are_matched_to_their_object_quoted_or_not() {
         assert!(comment_is_on(
             "EXTENSION \"uuid-ossp\"",
             "EXTENSION",
             "uuid-ossp"
         ));
+        assert!(comment_is_on("SCHEMA \"user\"", "SCHEMA", "user"));
+        assert!(comment_is_on("SCHEMA reporting", "SCHEMA", "reporting"));
         assert!(!comment_is_on("EXTENSION pg_trgm2", "EXTENSION", "pg_trgm"));
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+    }
+
+    #[test]
+    fn a_schema_the_role_may_not_create_in_needs_a_grant() {
+        let mut dest = app_role();
+        dest.available.insert("dblink".into(), true);
+        dest.schemas_without_create.insert("public".into());
+        let decision = decide(&Toc::parse(LISTING), &dest, "shopdb");
+        let [blocked] = decision.plan.needs_admin.as_slice() else {
+            panic!("{:?}", decision.plan.needs_admin);
+        };
+        assert_eq!(
+            (blocked.kind.as_str(), blocked.name.as_str()),
+            ("schema", "public")
+        );
+        assert_eq!(
+            blocked.remedy().as_deref(),
+            Some("the schema's owner runs: GRANT CREATE ON SCHEMA \"public\" TO \"shop\"")
+        );
     }
 }

@@ -129,6 +129,24 @@ fn parse_line(line: &str) -> Option<TocEntry> {
     })
 }
 
+/// Why a table of contents could not be listed.
+pub enum ListError {
+    /// pg_restore could not be run at all.
+    Tool(String),
+    /// The stream or the archive in it is damaged.
+    Archive(String),
+    Cancelled,
+}
+
+impl std::fmt::Display for ListError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Tool(why) | Self::Archive(why) => f.write_str(why),
+            Self::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
 /// Feeds the start of a dump to `pg_restore --list` and returns what it printed. With
 /// `to_end`, the rest of `plain` is read too (and discarded) so its checksums can be checked;
 /// without, reading stops as soon as pg_restore has the table of contents.
@@ -137,30 +155,37 @@ pub fn list(
     plain: &mut dyn Read,
     to_end: bool,
     cancel: &CancellationToken,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<String, ListError> {
     let mut child = Command::new(pg_restore)
         .arg("--list")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", pg_restore.display()))?;
+        .map_err(|e| ListError::Tool(format!("cannot run {}: {e}", pg_restore.display())))?;
     let mut stdin = child.stdin.take();
-    // The listing is read beside the feeding: a large one would otherwise fill its pipe.
+    // Both outputs are read beside the feeding: a large one would otherwise fill its pipe.
     let stdout = crate::postgres::client::read_all(child.stdout.take());
+    let stderr = crate::postgres::client::read_all(child.stderr.take());
+    let stop = |child: &mut std::process::Child, e: ListError| {
+        child.kill().ok();
+        child.wait().ok();
+        Err(e)
+    };
     let mut buf = vec![0u8; 256 * 1024];
     while stdin.is_some() || to_end {
         if cancel.is_cancelled() {
-            child.kill().ok();
-            return Err("cancelled".into());
+            return stop(&mut child, ListError::Cancelled);
         }
         let n = match plain.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                child.kill().ok();
-                return Err(format!("the stream is damaged ({e})"));
+                return stop(
+                    &mut child,
+                    ListError::Archive(format!("the stream is damaged ({e})")),
+                )
             }
         };
         // pg_restore --list stops reading once it has the table of contents.
@@ -172,13 +197,16 @@ pub fn list(
         }
     }
     drop(stdin);
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let status = child
+        .wait()
+        .map_err(|e| ListError::Tool(format!("waiting for pg_restore failed: {e}")))?;
     let listing = stdout.join().unwrap_or_default();
-    if !out.status.success() {
-        return Err(format!(
+    let said = stderr.join().unwrap_or_default();
+    if !status.success() {
+        return Err(ListError::Archive(format!(
             "pg_restore --list failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+            said.trim()
+        )));
     }
     Ok(listing)
 }
@@ -188,7 +216,12 @@ pub fn read(pg_restore: &Path, plain: &mut dyn Read, cancel: &CancellationToken)
     match list(pg_restore, plain, false, cancel) {
         Ok(listing) => Ok(Toc::parse(&listing)),
         Err(_) if cancel.is_cancelled() => Err(Error::cancelled()),
-        Err(detail) => Err(Error::new(
+        Err(ListError::Cancelled) => Err(Error::cancelled()),
+        Err(ListError::Tool(detail)) => Err(Error::new(
+            ErrorCode::PgDumpMissing,
+            format!("Cannot read the dump's table of contents: {detail}."),
+        )),
+        Err(ListError::Archive(detail)) => Err(Error::new(
             ErrorCode::ArtifactCorrupt,
             format!(
                 "The dump's table of contents cannot be read, so nothing was restored: {detail}."

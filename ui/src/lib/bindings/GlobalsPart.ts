@@ -2,8 +2,8 @@
 import type { ArtifactInfo } from "./ArtifactInfo";
 
 /**
- * The server's roles (without passwords), their memberships and tablespaces, as
- * `pg_dumpall --globals-only --no-role-passwords` wrote them: plain SQL for psql. Never needed
+ * The server's roles (without passwords) and their memberships, as
+ * `pg_dumpall --roles-only --no-role-passwords` wrote them: plain SQL for psql. Never needed
  * for a restore; it lets an empty cluster take the dump with its owners and grants.
  */
 export type GlobalsPart = { artifact: ArtifactInfo, roles: number, };
