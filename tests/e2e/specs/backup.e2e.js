@@ -93,7 +93,7 @@ describe('Backups', () => {
     });
     expect(await verification.getText()).toContain('database contents');
     await $('[data-testid="verified-badge"]').waitForExist();
-    await expect(verification).toHaveText(expect.stringContaining('All 4 checks passed'));
+    await expect(verification).toHaveText(expect.stringContaining('All 6 checks passed'));
     await screenshot('backup-details');
   });
 });

@@ -53,11 +53,13 @@ describe('Prepare download', () => {
     const notified = await waitForNotification('Download ready: blog / production backup of');
     expect(notified).toContain(`string "Written to ${folder}"`);
 
+    // The dump, the server's roles beside it, and their checksums.
     const files = readdirSync(folder).sort();
-    expect(files).toHaveLength(2);
+    expect(files).toHaveLength(3);
     expect(files[0]).toBe('SHA256SUMS');
-    expect(files[1]).toMatch(/^blog-production-\d{8}T\d{6}Z\.dump$/);
-    expect(statSync(path.join(folder, files[1])).mode & 0o777).toBe(0o600);
+    expect(files[1]).toMatch(/^blog-production-\d{8}T\d{6}Z-roles\.sql$/);
+    expect(files[2]).toMatch(/^blog-production-\d{8}T\d{6}Z\.dump$/);
+    expect(statSync(path.join(folder, files[2])).mode & 0o777).toBe(0o600);
     execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: folder });
   });
 });

@@ -20,11 +20,15 @@ export function testDatabaseUrl() {
 export async function typeInto(testId, text) {
   const input = await byTestId(testId);
   await input.waitForDisplayed();
+  // WebKit's driver does not scroll a field inside a scrolled dialog into view by itself.
+  await input.scrollIntoView({ block: 'center' });
   await input.setValue(text);
 }
 
 export async function click(testId) {
   const el = await byTestId(testId);
+  await el.waitForDisplayed();
+  await el.scrollIntoView({ block: 'center' });
   await el.waitForClickable();
   await el.click();
 }

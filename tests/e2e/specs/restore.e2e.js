@@ -86,7 +86,7 @@ describe('Restore', () => {
     await typeInto('restore-confirmation', 'staging');
     await expect(submit).toBeEnabled();
     await screenshot('restore-dialog');
-    await submit.click();
+    await click('restore-submit');
 
     const summary = await byTestId('restore-summary');
     await summary.waitForDisplayed({ timeout: 60_000 });

@@ -45,72 +45,47 @@ impl Lifeboat {
             storage,
             identity,
         } = self.source(backup_id).await?;
-        // Verifying is not a cancellable job (yet): its reads run to the end.
-        let never = tokio_util::sync::CancellationToken::new();
+        let (storage, record, identity) = (&storage, &record, &identity);
         let mut checks = Vec::new();
         if let Some(db) = &record.manifest.database {
             let needed = crate::restore::major_of(&db.pg_dump_version);
             let pg_restore = pg_restore_for(self, needed).await;
-            let (size, source) = storage
-                .reader(&artifact_key(&record, &db.artifact), &never)
-                .await?;
-            let info = db.artifact.clone();
-            let identity = identity.clone();
             checks.extend(
-                blocking(move || {
-                    let source = tokio_util::io::SyncIoBridge::new(source);
-                    Ok(check_artifact(
-                        "database",
-                        source,
-                        size,
-                        &info,
-                        &identity,
-                        |plain| list_dump(plain, pg_restore.as_deref()),
-                    ))
-                })
+                check_stored(
+                    storage,
+                    record,
+                    identity,
+                    "database",
+                    &db.artifact,
+                    Box::new(move |plain| list_dump(plain, pg_restore.as_deref())),
+                )
                 .await?,
             );
         }
         if let Some(globals) = &record.manifest.globals {
-            let (size, source) = storage
-                .reader(&artifact_key(&record, &globals.artifact), &never)
-                .await?;
-            let info = globals.artifact.clone();
-            let identity = identity.clone();
             let expected = globals.roles;
             checks.extend(
-                blocking(move || {
-                    let source = tokio_util::io::SyncIoBridge::new(source);
-                    Ok(check_artifact(
-                        "roles",
-                        source,
-                        size,
-                        &info,
-                        &identity,
-                        |plain| check_globals(plain, expected),
-                    ))
-                })
+                check_stored(
+                    storage,
+                    record,
+                    identity,
+                    "roles",
+                    &globals.artifact,
+                    Box::new(move |plain| check_globals(plain, expected)),
+                )
                 .await?,
             );
         }
         if let Some(media) = &record.manifest.media {
-            let (size, source) = storage
-                .reader(&artifact_key(&record, &media.artifact), &never)
-                .await?;
-            let info = media.artifact.clone();
-            let identity = identity.clone();
             checks.extend(
-                blocking(move || {
-                    let source = tokio_util::io::SyncIoBridge::new(source);
-                    Ok(check_artifact(
-                        "media",
-                        source,
-                        size,
-                        &info,
-                        &identity,
-                        check_media_archive,
-                    ))
-                })
+                check_stored(
+                    storage,
+                    record,
+                    identity,
+                    "media",
+                    &media.artifact,
+                    Box::new(check_media_archive),
+                )
                 .await?,
             );
         }
@@ -127,6 +102,33 @@ impl Lifeboat {
 
 fn artifact_key(record: &BackupRecord, artifact: &ArtifactInfo) -> String {
     format!("{}/{}", record.storage_dir, artifact.name)
+}
+
+/// What looks inside an artifact's plaintext while its checksums are checked.
+type Inspect = Box<dyn FnOnce(&mut dyn Read) -> std::result::Result<String, String> + Send>;
+
+/// Reads one stored artifact to the end and returns its checks.
+async fn check_stored(
+    storage: &crate::storage::Storage,
+    record: &BackupRecord,
+    identity: &age::x25519::Identity,
+    label: &'static str,
+    artifact: &ArtifactInfo,
+    inspect: Inspect,
+) -> Result<Vec<VerifyCheck>> {
+    // Verifying is not a cancellable job (yet): its reads run to the end.
+    let never = tokio_util::sync::CancellationToken::new();
+    let (size, source) = storage
+        .reader(&artifact_key(record, artifact), &never)
+        .await?;
+    let (info, identity) = (artifact.clone(), identity.clone());
+    blocking(move || {
+        let source = tokio_util::io::SyncIoBridge::new(source);
+        Ok(check_artifact(
+            label, source, size, &info, &identity, inspect,
+        ))
+    })
+    .await
 }
 
 /// A pg_restore at least as new as the pg_dump that made the dump (major `needed`).
