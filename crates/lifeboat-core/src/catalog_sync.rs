@@ -2,18 +2,17 @@
 //! entry again, with the applications and environments it names, so a new machine pointed at
 //! the same bucket (with the recovery key) sees and restores everything.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 use ts_rs::TS;
 
-use crate::backup::manifest::{BackupManifest, FORMAT_VERSION, MANIFEST_FILE};
 use crate::backup::{BackupRecord, BackupRequest};
 use crate::catalog::new_id;
 use crate::environments::{Environment, EnvironmentInput};
 use crate::error::{ErrorCode, Result};
 use crate::jobs::JobRequest;
 use crate::lifeboat::Lifeboat;
+use lifeboat_format::layout::{backup_dirs, object_key, MANIFEST_FILE};
+use lifeboat_format::manifest::{self, BackupManifest};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -49,8 +48,8 @@ impl Lifeboat {
                 report.incomplete.push(dir);
                 continue;
             }
-            let body = storage.get(&format!("{dir}/{MANIFEST_FILE}")).await?;
-            let manifest = match read_manifest(&body) {
+            let body = storage.get(&object_key(&dir, MANIFEST_FILE)).await?;
+            let manifest = match manifest::parse(&body) {
                 Ok(manifest) => manifest,
                 Err(reason) => {
                     report.unreadable.push(SyncProblem {
@@ -122,56 +121,5 @@ impl Lifeboat {
             .environments_created
             .push(format!("{app_name}/{env_name}"));
         Ok(env)
-    }
-}
-
-/// Backup directories (`<application>/<environment>/<backup id>`) among the object names under
-/// a target, and whether each holds its manifest.
-fn backup_dirs(names: Vec<String>) -> BTreeMap<String, bool> {
-    let mut dirs = BTreeMap::new();
-    for name in names {
-        let parts: Vec<&str> = name.split('/').collect();
-        if parts.len() != 4 {
-            continue; // probe objects, or anything Lifeboat did not write
-        }
-        let has = dirs.entry(parts[..3].join("/")).or_insert(false);
-        *has |= parts[3] == MANIFEST_FILE;
-    }
-    dirs
-}
-
-fn read_manifest(body: &[u8]) -> std::result::Result<BackupManifest, String> {
-    let manifest: BackupManifest =
-        serde_json::from_slice(body).map_err(|e| format!("not a Lifeboat manifest ({e})"))?;
-    if manifest.format > FORMAT_VERSION {
-        return Err(format!(
-            "written by a newer Lifeboat (format {}; this one reads up to {FORMAT_VERSION})",
-            manifest.format
-        ));
-    }
-    Ok(manifest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_three_level_directories_are_backups() {
-        let names = [
-            "shop/production/b1/manifest.json",
-            "shop/production/b1/database.dump.zst.age",
-            "shop/production/b2/media.tar.zst.age",
-            ".lifeboat-probe-x",
-            "shop/stray.txt",
-        ];
-        let dirs = backup_dirs(names.iter().map(|n| (*n).to_owned()).collect());
-        assert_eq!(
-            dirs.into_iter().collect::<Vec<_>>(),
-            vec![
-                ("shop/production/b1".to_owned(), true),
-                ("shop/production/b2".to_owned(), false)
-            ]
-        );
     }
 }

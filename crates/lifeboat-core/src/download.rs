@@ -12,8 +12,6 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::artifact::ArtifactInfo;
-use crate::backup::read::{ArtifactReader, OpenError};
 use crate::backup::BackupRecord;
 use crate::catalog::new_id;
 use crate::disk::{ensure_space, write_error};
@@ -21,6 +19,8 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest};
 use crate::lifeboat::Lifeboat;
 use crate::running::blocking;
+use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::read::{ArtifactReader, OpenError};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
@@ -161,7 +161,7 @@ impl Lifeboat {
         let mut outcome = Ok(());
         let mut stored_so_far = 0;
         for (plan, name) in planned.iter().zip(names.iter()) {
-            let key = format!("{}/{}", record.storage_dir, plan.artifact.name);
+            let key = lifeboat_format::layout::object_key(&record.storage_dir, &plan.artifact.name);
             let opened = storage.reader(&key, cancel).await;
             let (size, source) = match opened {
                 Ok(opened) => opened,

@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::manifest::{BackupManifest, DatabasePart, GlobalsPart};
 use crate::backup::verify::VerifyCheck;
 use crate::catalog::new_id;
 use crate::connection::{PgConnection, PgConnectionInput};
@@ -28,6 +27,7 @@ use crate::postgres::tools::find_servers;
 use crate::restore::{database, major_of, media, Source};
 use crate::running::blocking;
 use crate::schedule::{Recurrence, StoredRecurrence};
+use lifeboat_format::manifest::{BackupManifest, DatabasePart, GlobalsPart};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -791,7 +791,7 @@ async fn drop_database(server: &PgConnectionInput, name: &str) -> Result<()> {
 /// manifest, then removes it.
 async fn drill_media(
     source: &Source,
-    artifact: &crate::backup::artifact::ArtifactInfo,
+    artifact: &lifeboat_format::artifact::ArtifactInfo,
     job_id: &str,
     progress: &Arc<AtomicU64>,
     cancel: &CancellationToken,

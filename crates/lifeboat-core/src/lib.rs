@@ -33,3 +33,5 @@ pub mod validation;
 pub use error::{Error, ErrorCode, Result};
 pub use home::Home;
 pub use lifeboat::Lifeboat;
+/// The storage format, for the shells and tests that read or forge what is stored.
+pub use lifeboat_format as format;

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Local};
 
-use crate::backup::manifest::BackupKind;
-use crate::backup::manifest::BackupManifest;
 use crate::jobs::{Job, JobOutcome, JobRequest, JobStatus};
 use crate::lifeboat::Lifeboat;
+use lifeboat_format::manifest::BackupKind;
+use lifeboat_format::manifest::BackupManifest;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notice {

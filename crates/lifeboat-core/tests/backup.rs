@@ -9,11 +9,10 @@ use std::process::Command;
 
 use common::fixture::{both, decrypt, fixture, s3, sha256sum, wait_finished, Fixture, Target};
 use common::s3_proxy::{header, S3Proxy};
-use lifeboat_core::backup::manifest::{
-    BackupManifest, DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
-};
-use lifeboat_core::backup::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
 use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::format::layout::{DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE};
+use lifeboat_core::format::manifest::BackupManifest;
+use lifeboat_core::format::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
 use lifeboat_core::jobs::{Job, JobStatus};
 use lifeboat_core::targets::S3Settings;
 use lifeboat_core::{ErrorCode, Lifeboat};

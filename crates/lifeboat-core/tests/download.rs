@@ -10,8 +10,9 @@ use std::process::Command;
 
 use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
 use common::s3_proxy::S3Proxy;
-use lifeboat_core::backup::manifest::{BackupManifest, MEDIA_FILE};
 use lifeboat_core::download::DownloadRequest;
+use lifeboat_core::format::layout::MEDIA_FILE;
+use lifeboat_core::format::manifest::BackupManifest;
 use lifeboat_core::jobs::{JobOutcome, JobStatus};
 use lifeboat_core::ErrorCode;
 
@@ -93,7 +94,7 @@ async fn a_download_restores_and_extracts_with_stock_tools() {
     );
     assert!(extracted
         .path()
-        .join(lifeboat_core::backup::media::MANIFEST_NAME)
+        .join(lifeboat_core::format::media::MANIFEST_NAME)
         .is_file());
 
     // A second download into the same folder never overwrites the first.

@@ -5,10 +5,10 @@ mod common;
 
 use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
 use common::s3_proxy::S3Proxy;
-use lifeboat_core::backup::manifest::DATABASE_FILE;
 use lifeboat_core::connection::PgConnectionInput;
 use lifeboat_core::drill::{DrillPlaceInput, DrillReport, DrillRequest, DRILL_DATABASE_PREFIX};
 use lifeboat_core::environments::DrillPlace;
+use lifeboat_core::format::layout::DATABASE_FILE;
 use lifeboat_core::jobs::{JobRequest, JobStatus};
 use lifeboat_core::postgres::scratch::scratch_dir;
 use lifeboat_core::ErrorCode;

@@ -9,11 +9,12 @@ use std::io::Write;
 use std::path::Path;
 
 use common::fixture::{both, fixture, hold_lock, s3, wait_finished, waiting_on_lock, Fixture};
-use lifeboat_core::backup::artifact::ArtifactInfo;
-use lifeboat_core::backup::manifest::{BackupManifest, DATABASE_FILE, MEDIA_FILE};
-use lifeboat_core::backup::media::{MediaEntry, MediaEntryKind, MediaManifest};
 use lifeboat_core::backup::BackupRecord;
 use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::format::artifact::ArtifactInfo;
+use lifeboat_core::format::layout::{DATABASE_FILE, MEDIA_FILE};
+use lifeboat_core::format::manifest::BackupManifest;
+use lifeboat_core::format::media::{MediaEntry, MediaEntryKind, MediaManifest};
 use lifeboat_core::jobs::{JobOutcome, JobRequest, JobStatus};
 use lifeboat_core::restore::RestoreRequest;
 use lifeboat_core::ErrorCode;
@@ -419,7 +420,7 @@ fn hostile_archive(name: &[u8], kind: tar::EntryType, link: Option<&str>) -> Vec
     header.set_mode(0o644);
     tar.append_data(
         &mut header,
-        lifeboat_core::backup::media::MANIFEST_NAME,
+        lifeboat_core::format::media::MANIFEST_NAME,
         listing.as_slice(),
     )
     .unwrap();

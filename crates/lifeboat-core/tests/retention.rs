@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use common::fixture::{fixture, s3, Fixture, Target};
-use lifeboat_core::backup::manifest::{BackupKind, MANIFEST_FILE};
 use lifeboat_core::backup::BackupRequest;
+use lifeboat_core::format::layout::MANIFEST_FILE;
+use lifeboat_core::format::manifest::BackupKind;
 use lifeboat_core::restore::RestoreRequest;
 use lifeboat_core::retention::{Label, RetentionPolicy};
 use lifeboat_core::targets::{S3ConfigInput, TargetConfigInput, TargetInput};

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::fixture::{fixture, wait_finished, Fixture, Target};
-use lifeboat_core::backup::manifest::BackupKind;
 use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::format::manifest::BackupKind;
 use lifeboat_core::jobs::{Job, JobRequest, JobStatus};
 use lifeboat_core::schedule::{BackupSchedule, Recurrence};
 use lifeboat_core::scheduler::{Clock, Scheduler};

@@ -1,82 +1,22 @@
-//! One stored artifact, streamed: plaintext → SHA-256 → zstd → age → SHA-256 → upload.
-//! The synchronous half (`ArtifactWriter`) runs on a blocking thread fed by pg_dump or the tar
-//! writer; it hands fixed-size chunks through a small bounded channel to the async uploader, so
-//! memory stays bounded whatever the size of the data.
+//! One stored artifact on its way to storage: the format's writer (plaintext → zstd → age, both
+//! sides hashed) runs on a blocking thread fed by pg_dump or the tar writer, and hands
+//! fixed-size chunks through a small bounded channel to the async uploader, so memory stays
+//! bounded whatever the size of the data.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+pub use lifeboat_format::artifact::ArtifactInfo;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
-use super::threaded::ThreadedWriter;
 use crate::storage::Chunk;
-
-/// What the manifest records of each artifact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct ArtifactInfo {
-    /// File name inside the backup's prefix.
-    pub name: String,
-    #[ts(type = "number")]
-    pub plaintext_bytes: u64,
-    pub plaintext_sha256: String,
-    #[ts(type = "number")]
-    pub stored_bytes: u64,
-    pub stored_sha256: String,
-}
 
 const CHUNK: usize = 1 << 20;
 /// Chunks waiting for the uploader; with the uploader's own part buffers this bounds memory.
 pub const CHANNEL_DEPTH: usize = 4;
-
-pub struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
-    progress: Option<Arc<AtomicU64>>,
-}
-
-impl<W> Hashing<W> {
-    fn new(inner: W, progress: Option<Arc<AtomicU64>>) -> Self {
-        Self {
-            inner,
-            hasher: Sha256::new(),
-            bytes: 0,
-            progress,
-        }
-    }
-
-    fn finish(self) -> (W, u64, String) {
-        (
-            self.inner,
-            self.bytes,
-            format!("{:x}", self.hasher.finalize()),
-        )
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
-        if let Some(p) = &self.progress {
-            p.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
 
 /// Cuts the encrypted stream into chunks for the uploader.
 pub struct ChannelWriter {
@@ -88,7 +28,7 @@ pub struct ChannelWriter {
 impl ChannelWriter {
     fn send(&mut self, chunk: Chunk) -> io::Result<()> {
         if self.cancel.is_cancelled() {
-            return Err(super::cancelled_io());
+            return Err(lifeboat_format::stopped_io());
         }
         self.tx
             .blocking_send(chunk)
@@ -121,14 +61,8 @@ impl Write for ChannelWriter {
     }
 }
 
-type Encrypted = age::stream::StreamWriter<Hashing<ChannelWriter>>;
-
-/// The writing end of one artifact: the producer's thread hashes the plaintext, a second
-/// thread compresses, encrypts and hashes what is stored.
-pub struct ArtifactWriter {
-    name: String,
-    plain: Hashing<ThreadedWriter<zstd::Encoder<'static, Encrypted>>>,
-}
+/// The writing end of one artifact on its way to the uploader.
+pub struct ArtifactWriter(lifeboat_format::artifact::ArtifactWriter<ChannelWriter>);
 
 impl ArtifactWriter {
     pub fn new(
@@ -144,43 +78,25 @@ impl ArtifactWriter {
             tx,
             cancel,
         };
-        let encryptor =
-            age::Encryptor::with_recipients(std::iter::once(recipient as &dyn age::Recipient))
-                .map_err(io::Error::other)?;
-        let encrypted = encryptor.wrap_output(Hashing::new(sink, None))?;
-        let mut compressor = zstd::Encoder::new(encrypted, zstd_level)?;
-        // Lets a reader check the stream's integrity without the manifest (zstd -t).
-        compressor.include_checksum(true)?;
-        Ok(Self {
-            name: name.to_owned(),
-            plain: Hashing::new(ThreadedWriter::new(compressor)?, Some(progress)),
-        })
+        lifeboat_format::artifact::ArtifactWriter::new(name, recipient, zstd_level, sink, progress)
+            .map(Self)
     }
 
     /// Flushes every layer and tells the uploader the artifact is complete.
     pub fn finish(self) -> io::Result<ArtifactInfo> {
-        let (encoder, plaintext_bytes, plaintext_sha256) = self.plain.finish();
-        let encrypted = encoder.finish()?.finish()?;
-        let stored = encrypted.finish()?;
-        let (sink, stored_bytes, stored_sha256) = stored.finish();
+        let (info, sink) = self.0.finish()?;
         sink.end()?;
-        Ok(ArtifactInfo {
-            name: self.name,
-            plaintext_bytes,
-            plaintext_sha256,
-            stored_bytes,
-            stored_sha256,
-        })
+        Ok(info)
     }
 }
 
 impl Write for ArtifactWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.plain.write(buf)
+        self.0.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.plain.flush()
+        self.0.flush()
     }
 }
 

@@ -1,57 +1,14 @@
-//! The media artifact: a tar archive of the media directory, files under `media/`, ending with
-//! a manifest of every entry (path, kind, size, mtime, mode, SHA-256, symlink target).
-//! Symlinks are stored as symlinks and never followed; anything unreadable fails the backup
-//! with its path named, so an archive never has silent gaps.
+//! The media artifact: the media directory archived (`lifeboat_format::media`) into an
+//! artifact, with what goes wrong said in Lifeboat's error codes.
 
-use std::fs::File;
-use std::io::{self, Read};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use lifeboat_format::media::{self, ArchiveError};
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
 use super::artifact::{ArtifactInfo, ArtifactWriter};
 use super::writer_error;
 use crate::error::{Error, ErrorCode, Result};
-
-pub const MEDIA_DIR: &str = "media";
-pub const MANIFEST_NAME: &str = "lifeboat-media-manifest.json";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub enum MediaEntryKind {
-    File,
-    Directory,
-    Symlink,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct MediaEntry {
-    /// Relative to the media root, `/`-separated.
-    pub path: String,
-    pub kind: MediaEntryKind,
-    #[ts(type = "number")]
-    pub size: u64,
-    /// Seconds since the Unix epoch.
-    #[ts(type = "number")]
-    pub mtime: i64,
-    pub mode: u32,
-    pub sha256: Option<String>,
-    pub link_target: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct MediaManifest {
-    pub format: u32,
-    pub entries: Vec<MediaEntry>,
-}
 
 pub struct MediaOutcome {
     pub artifact: ArtifactInfo,
@@ -64,180 +21,19 @@ pub fn archive(
     out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<MediaOutcome> {
-    let mut tar = tar::Builder::new(out);
-    tar.follow_symlinks(false);
-    let mut entries = Vec::new();
-    for walked in walkdir::WalkDir::new(root)
-        .follow_links(false)
-        .min_depth(1)
-        .sort_by_file_name()
-    {
-        if cancel.is_cancelled() {
-            return Err(Error::cancelled());
-        }
-        let walked = walked.map_err(|e| {
-            let path = e.path().unwrap_or(root).display().to_string();
-            unreadable(&path, &e.to_string())
-        })?;
-        entries.push(append(&mut tar, root, walked.path(), cancel)?);
-    }
-    let file_count = entries
-        .iter()
-        .filter(|e| e.kind != MediaEntryKind::Directory)
-        .count() as u64;
-    let total_bytes = entries.iter().map(|e| e.size).sum();
-    let manifest = serde_json::to_vec_pretty(&MediaManifest { format: 1, entries })
-        .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_size(manifest.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(chrono::Utc::now().timestamp().max(0) as u64);
-    tar.append_data(&mut header, MANIFEST_NAME, manifest.as_slice())
-        .map_err(writer_error)?;
-    let out = tar.into_inner().map_err(writer_error)?;
+    let stop = || cancel.is_cancelled();
+    let (out, archived) = media::archive(root, out, &stop).map_err(|e| match e {
+        ArchiveError::Unreadable { path, why } => Error::new(
+            ErrorCode::MediaUnreadable,
+            format!("Cannot back up {path}: {why}"),
+        ),
+        ArchiveError::Stopped => Error::cancelled(),
+        ArchiveError::Write(e) => writer_error(e),
+    })?;
     let artifact = out.finish().map_err(writer_error)?;
     Ok(MediaOutcome {
         artifact,
-        file_count,
-        total_bytes,
+        file_count: archived.file_count,
+        total_bytes: archived.total_bytes,
     })
-}
-
-fn append(
-    tar: &mut tar::Builder<ArtifactWriter>,
-    root: &Path,
-    path: &Path,
-    cancel: &CancellationToken,
-) -> Result<MediaEntry> {
-    let shown = path.display().to_string();
-    let relative = path
-        .strip_prefix(root)
-        .ok()
-        .and_then(|p| p.to_str())
-        .ok_or_else(|| unreadable(&shown, "the name is not valid UTF-8"))?
-        .replace(std::path::MAIN_SEPARATOR, "/");
-    let meta = std::fs::symlink_metadata(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
-    let mut header = tar::Header::new_gnu();
-    header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-    let name = format!("{MEDIA_DIR}/{relative}");
-    let mut entry = MediaEntry {
-        path: relative,
-        kind: MediaEntryKind::File,
-        size: 0,
-        mtime: header.mtime().unwrap_or(0) as i64,
-        mode: header.mode().unwrap_or(0),
-        sha256: None,
-        link_target: None,
-    };
-    let kind = meta.file_type();
-    if kind.is_dir() {
-        entry.kind = MediaEntryKind::Directory;
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_size(0);
-        tar.append_data(&mut header, format!("{name}/"), io::empty())
-            .map_err(writer_error)?;
-    } else if kind.is_symlink() {
-        let target = std::fs::read_link(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
-        entry.kind = MediaEntryKind::Symlink;
-        entry.link_target = Some(target.display().to_string());
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        tar.append_link(&mut header, &name, &target)
-            .map_err(writer_error)?;
-    } else if kind.is_file() {
-        let file = open_regular(path).map_err(|e| unreadable(&shown, &e))?;
-        // The header comes from the opened file: a file replaced since the walk saw it is
-        // archived as what was actually read.
-        let meta = file
-            .metadata()
-            .map_err(|e| unreadable(&shown, &e.to_string()))?;
-        header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-        entry.mtime = header.mtime().unwrap_or(0) as i64;
-        entry.mode = header.mode().unwrap_or(0);
-        let size = meta.len();
-        header.set_size(size);
-        let mut reader = HashingReader {
-            inner: file.take(size),
-            hasher: Sha256::new(),
-            bytes: 0,
-            failure: None,
-            cancel,
-        };
-        let appended = tar.append_data(&mut header, &name, &mut reader);
-        if let Some(failure) = reader.failure.take() {
-            return Err(unreadable(&shown, &failure));
-        }
-        appended.map_err(writer_error)?;
-        if reader.bytes != size {
-            return Err(unreadable(
-                &shown,
-                "the file changed while it was being backed up",
-            ));
-        }
-        entry.size = size;
-        entry.sha256 = Some(format!("{:x}", reader.hasher.finalize()));
-    } else {
-        return Err(unreadable(
-            &shown,
-            "it is not a regular file, directory or symlink",
-        ));
-    }
-    Ok(entry)
-}
-
-/// Opens without following a symlink and without blocking on a FIFO swapped in since the walk,
-/// and only if it is still a regular file.
-fn open_regular(path: &Path) -> std::result::Result<File, String> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(
-        &mut options,
-        libc::O_NOFOLLOW | libc::O_NONBLOCK,
-    );
-    let file = options.open(path).map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
-    if !meta.is_file() {
-        return Err("it is no longer a regular file".into());
-    }
-    Ok(file)
-}
-
-fn unreadable(path: &str, why: &str) -> Error {
-    Error::new(
-        ErrorCode::MediaUnreadable,
-        format!("Cannot back up {path}: {why}"),
-    )
-}
-
-/// Hashes a file while tar copies it; a read error is kept so it is reported as the file's
-/// fault rather than the archive's.
-struct HashingReader<'a, R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-    failure: Option<String>,
-    cancel: &'a CancellationToken,
-}
-
-impl<R: Read> Read for HashingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.cancel.is_cancelled() {
-            return Err(super::cancelled_io());
-        }
-        match self.inner.read(buf) {
-            Ok(n) => {
-                self.hasher.update(&buf[..n]);
-                self.bytes += n as u64;
-                Ok(n)
-            }
-            Err(e) => {
-                // io::copy retries an interrupted read; only a real failure is the file's.
-                if e.kind() != io::ErrorKind::Interrupted {
-                    self.failure = Some(e.to_string());
-                }
-                Err(e)
-            }
-        }
-    }
 }

@@ -3,12 +3,8 @@
 
 pub mod artifact;
 pub(crate) mod database;
-pub mod manifest;
 pub mod media;
-pub mod media_reader;
-pub mod read;
 mod run;
-mod threaded;
 pub mod verify;
 
 use std::io;
@@ -18,7 +14,7 @@ use ts_rs::TS;
 
 use crate::error::{Error, ErrorCode};
 pub use crate::postgres::client::pg_env;
-pub use manifest::{BackupKind, BackupManifest};
+pub use lifeboat_format::manifest::{BackupKind, BackupManifest};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -92,28 +88,10 @@ pub struct BackupEntry {
     pub backup: Option<BackupRecord>,
 }
 
-#[derive(Debug)]
-struct CancelledMarker;
-
-impl std::fmt::Display for CancelledMarker {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("cancelled")
-    }
-}
-
-impl std::error::Error for CancelledMarker {}
-
-/// An io::Error that carries a cancellation through code that only speaks io (tar, zstd).
-fn cancelled_io() -> io::Error {
-    io::Error::other(CancelledMarker)
-}
-
 /// Maps an error from the artifact writer chain. A broken pipe means the uploader stopped; its
 /// own error is the one reported.
 fn writer_error(e: io::Error) -> Error {
-    if e.get_ref()
-        .is_some_and(|inner| inner.is::<CancelledMarker>())
-    {
+    if lifeboat_format::is_stopped(&e) {
         return Error::cancelled();
     }
     if e.kind() == io::ErrorKind::BrokenPipe {

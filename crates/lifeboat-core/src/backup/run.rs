@@ -9,16 +9,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::artifact::{self, ArtifactWriter};
-use super::manifest::{
-    BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
-    DATABASE_FILE, FORMAT_VERSION, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
-};
 use super::{database, media, writer_error, BackupEntry, BackupRecord, BackupRequest};
 use crate::catalog::new_id;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobRequest, JobStatus};
 use crate::lifeboat::Lifeboat;
 use crate::storage::Storage;
+use lifeboat_format::layout::{
+    backup_dir, object_key, DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
+};
+use lifeboat_format::manifest::{
+    BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
+    FORMAT_VERSION,
+};
 
 impl Lifeboat {
     /// Starts a backup in the background and returns its job; progress arrives as job events.
@@ -188,7 +191,7 @@ impl Lifeboat {
         };
         let started = chrono::Utc::now();
         let backup_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), &new_id()[..8]);
-        let dir = format!("{}/{}/{}", app.name, env.name, backup_id);
+        let dir = backup_dir(&app.name, &env.name, &backup_id);
         self.catalog()
             .set_job_location(job_id, &backup_id, &target.id, &dir)
             .await?;
@@ -224,14 +227,14 @@ impl Lifeboat {
             let (tool, conn) = (path.clone(), connection.clone());
             let outcome = sink
                 .store(
-                    &format!("{dir}/{DATABASE_FILE}"),
+                    &object_key(&dir, DATABASE_FILE),
                     database_bytes,
                     move |out, cancel| database::dump(&tool, &conn, out, cancel),
                 )
                 .await
                 .inspect_err(|_| stop.cancel())?;
             let globals = sink
-                .store_globals(&format!("{dir}/{GLOBALS_FILE}"), &path, connection)
+                .store_globals(&object_key(&dir, GLOBALS_FILE), &path, connection)
                 .await
                 .inspect_err(|_| stop.cancel())?;
             Ok(Some((
@@ -251,7 +254,7 @@ impl Lifeboat {
             };
             let outcome = sink
                 .store(
-                    &format!("{dir}/{MEDIA_FILE}"),
+                    &object_key(&dir, MEDIA_FILE),
                     media_bytes,
                     move |out, cancel| media::archive(&root, out, cancel),
                 )
@@ -383,7 +386,7 @@ impl Lifeboat {
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         storage
-            .put_manifest(&format!("{dir}/{MANIFEST_FILE}"), body)
+            .put_manifest(&object_key(dir, MANIFEST_FILE), body)
             .await?;
         let record = BackupRecord::new(manifest, Some(job_id.to_owned()), target_id, dir);
         self.catalog()

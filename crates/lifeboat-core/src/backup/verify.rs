@@ -10,13 +10,13 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use super::artifact::ArtifactInfo;
-use super::media::MediaEntryKind;
-use super::media_reader;
-use super::read::{ArtifactReader, FinishError};
 use super::BackupRecord;
 use crate::error::Result;
 use crate::lifeboat::Lifeboat;
 use crate::running::blocking;
+use lifeboat_format::media::MediaEntryKind;
+use lifeboat_format::media_reader;
+use lifeboat_format::read::{ArtifactReader, FinishError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -101,7 +101,7 @@ impl Lifeboat {
 }
 
 fn artifact_key(record: &BackupRecord, artifact: &ArtifactInfo) -> String {
-    format!("{}/{}", record.storage_dir, artifact.name)
+    lifeboat_format::layout::object_key(&record.storage_dir, &artifact.name)
 }
 
 /// What looks inside an artifact's plaintext while its checksums are checked.

@@ -1,29 +1,10 @@
 //! Django's migration history (`django_migrations`): recorded in the manifest at backup time,
 //! compared after restores and drills.
 
-use serde::{Deserialize, Serialize};
+pub use lifeboat_format::manifest::{AppMigration, MigrationRecord};
 use sqlx::PgConnection;
-use ts_rs::TS;
 
 use crate::error::{Error, ErrorCode, Result};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct AppMigration {
-    pub app: String,
-    pub name: String,
-}
-
-/// How many migrations were applied and the latest of each app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct MigrationRecord {
-    #[ts(type = "number")]
-    pub count: u64,
-    pub latest: Vec<AppMigration>,
-}
 
 /// The history in `schema.django_migrations` (the search path's when `schema` is `None`), or
 /// `None` when there is no such table (not a Django database).

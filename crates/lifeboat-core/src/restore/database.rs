@@ -19,13 +19,13 @@ use ts_rs::TS;
 
 use super::plan::{Decision, PlannedObject};
 use super::toc::{ListFile, Toc};
-use crate::backup::artifact::ArtifactInfo;
-use crate::backup::read::ArtifactReader;
 use crate::backup::verify::VerifyCheck;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
 use crate::postgres::client::{conninfo_dbname, last_lines, pg_command, read_all};
 use crate::postgres::migrations::{self, AppMigration};
+use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::read::ArtifactReader;
 
 /// Bytes of plaintext withheld from pg_restore until the checksums match; more than the
 /// archive's final block marker, so pg_restore is provably still waiting for input.

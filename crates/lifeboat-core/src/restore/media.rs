@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::artifact::ArtifactInfo;
-use crate::backup::media::MediaEntryKind;
-use crate::backup::media_reader;
-use crate::backup::read::ArtifactReader;
 use crate::disk::write_error;
 use crate::error::{Error, ErrorCode, Result};
+use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::media::MediaEntryKind;
+use lifeboat_format::media_reader;
+use lifeboat_format::read::ArtifactReader;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

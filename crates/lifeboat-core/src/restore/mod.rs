@@ -20,7 +20,6 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::manifest::DatabasePart;
 use crate::backup::verify::VerifyCheck;
 use crate::backup::{BackupKind, BackupRequest};
 use crate::catalog::new_id;
@@ -32,6 +31,7 @@ use crate::lifeboat::Lifeboat;
 pub use crate::postgres::migrations::AppMigration;
 use crate::running::blocking;
 pub use database::DatabaseRestoreSummary;
+use lifeboat_format::manifest::DatabasePart;
 pub use media::MediaRestoreSummary;
 pub use plan::DatabaseRestorePlan;
 pub(crate) use source::{major_of, Source};

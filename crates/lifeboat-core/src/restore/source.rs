@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::backup::artifact::ArtifactInfo;
-use crate::backup::manifest::DatabasePart;
-use crate::backup::read::{ArtifactReader, OpenError};
 use crate::backup::BackupRecord;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lifeboat::Lifeboat;
 use crate::running::blocking;
 use crate::storage::Storage;
+use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::manifest::DatabasePart;
+use lifeboat_format::read::{ArtifactReader, OpenError};
 
 /// A backup, where it is stored, and the key that decrypts it.
 pub(crate) struct Source {
@@ -33,7 +33,7 @@ impl Source {
         label: &str,
         cancel: &CancellationToken,
     ) -> Result<ArtifactReader> {
-        let key = format!("{}/{}", self.record.storage_dir, artifact.name);
+        let key = lifeboat_format::layout::object_key(&self.record.storage_dir, &artifact.name);
         let (size, source) = self.storage.reader(&key, cancel).await?;
         let source = Counted {
             inner: tokio_util::io::SyncIoBridge::new(source),

@@ -219,9 +219,10 @@ impl Storage {
     /// leaves a commit marker beside missing artifacts.
     pub async fn delete_dir(&self, dir: &str) -> Result<()> {
         let mut names = self.list(dir).await?;
-        names.sort_by_key(|n| n != crate::backup::manifest::MANIFEST_FILE);
+        names.sort_by_key(|n| n != lifeboat_format::layout::MANIFEST_FILE);
         for name in names {
-            self.delete(&format!("{dir}/{name}")).await?;
+            self.delete(&lifeboat_format::layout::object_key(dir, &name))
+                .await?;
         }
         if let Some(root) = &self.local_root {
             let path = root.join(dir);

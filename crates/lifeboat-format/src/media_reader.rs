@@ -9,7 +9,7 @@ use std::path::{Component, Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME, MEDIA_DIR};
+use crate::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME, MEDIA_DIR};
 
 /// One entry of the archive, already checked to stay inside the media root.
 pub struct ArchiveEntry<'a> {

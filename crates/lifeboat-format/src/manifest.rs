@@ -5,13 +5,41 @@
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use super::artifact::ArtifactInfo;
+use crate::artifact::ArtifactInfo;
 
+/// The newest manifest format this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
-pub const MANIFEST_FILE: &str = "manifest.json";
-pub const DATABASE_FILE: &str = "database.dump.zst.age";
-pub const MEDIA_FILE: &str = "media.tar.zst.age";
-pub const GLOBALS_FILE: &str = "globals.sql.zst.age";
+
+/// A manifest as stored, checked to be one this version can read.
+pub fn parse(body: &[u8]) -> Result<BackupManifest, String> {
+    let manifest: BackupManifest =
+        serde_json::from_slice(body).map_err(|e| format!("not a Lifeboat manifest ({e})"))?;
+    if manifest.format > FORMAT_VERSION {
+        return Err(format!(
+            "written by a newer Lifeboat (format {}; this one reads up to {FORMAT_VERSION})",
+            manifest.format
+        ));
+    }
+    Ok(manifest)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct AppMigration {
+    pub app: String,
+    pub name: String,
+}
+
+/// How many migrations were applied and the latest of each app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct MigrationRecord {
+    #[ts(type = "number")]
+    pub count: u64,
+    pub latest: Vec<AppMigration>,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "kebab-case")]
@@ -51,7 +79,7 @@ pub struct DatabasePart {
     /// Django's migration history just before the dump began; absent for other databases
     /// (and in manifests of older Lifeboats).
     #[serde(default)]
-    pub migrations: Option<crate::postgres::migrations::MigrationRecord>,
+    pub migrations: Option<MigrationRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
-use super::artifact::ArtifactInfo;
+use crate::artifact::ArtifactInfo;
 
 /// Counts bytes and hashes them as they are read.
 #[derive(Clone, Default)]
