@@ -13,12 +13,12 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use crate::backup::BackupRecord;
-use crate::catalog::new_id;
+
 use crate::disk::{ensure_space, write_error};
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobOutcome, JobRequest};
+use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::lifeboat::Lifeboat;
-use crate::running::blocking;
+use crate::running::{blocking, finished, JobSpec};
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::read::{ArtifactReader, OpenError};
 
@@ -70,13 +70,7 @@ impl Lifeboat {
 
     /// Prepares a download to the end (the CLI and tests).
     pub async fn download(&self, request: &DownloadRequest) -> Result<DownloadSummary> {
-        let (_, running) = self.spawn_download(request).await?;
-        running.await.map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("The download task failed: {e}"),
-            )
-        })?
+        finished(self.spawn_download(request).await?.1).await
     }
 
     /// Every download, newest first, finished or not.
@@ -99,32 +93,25 @@ impl Lifeboat {
         }
         let needed = planned.iter().map(|p| p.artifact.plaintext_bytes).sum();
         ensure_space(&dir, needed)?;
-        let job_id = new_id();
-        // Keyed by the job, not the environment: downloads never block backups or restores.
-        let claim = self.jobs().claim(&format!("download:{job_id}"), &job_id)?;
-        let (job, lock) = self
-            .open_job(
-                &job_id,
-                &record.manifest.environment.id,
-                &JobRequest::Download(request.clone()),
-            )
-            .await?;
-        let this = self.clone();
-        let running = tokio::spawn(async move {
+        let spec: JobSpec<DownloadSummary> = JobSpec {
+            environment_id: record.manifest.environment.id.clone(),
+            // Downloads never block backups or restores, nor each other.
+            lane: Lane::Own,
+            request: JobRequest::Download(request.clone()),
+            record: |outcome| {
+                outcome
+                    .as_ref()
+                    .map(|summary| Some(JobOutcome::Download(summary.clone())))
+                    .map_err(Clone::clone)
+            },
+        };
+        self.start_job(spec, move |this, job_id, cancel| async move {
             // Progress counts stored bytes read, so the total is in stored bytes too.
             let stored = planned.iter().map(|p| p.artifact.stored_bytes).sum();
-            let outcome = this
-                .run_download(&job_id, &record, &dir, planned, stored, &claim.cancel)
-                .await;
-            this.close_job(&job_id, &outcome, |summary| {
-                Some(JobOutcome::Download(summary.clone()))
-            })
-            .await;
-            drop(lock);
-            drop(claim);
-            outcome
-        });
-        Ok((job, running))
+            this.run_download(&job_id, &record, &dir, planned, stored, &cancel)
+                .await
+        })
+        .await
     }
 
     async fn run_download(

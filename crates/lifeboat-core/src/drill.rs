@@ -14,18 +14,18 @@ use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
 use crate::backup::verify::VerifyCheck;
-use crate::catalog::new_id;
+
 use crate::connection::{PgConnection, PgConnectionInput};
 use crate::credentials::SecretRef;
 use crate::environments::{DrillPlace, Environment};
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobRequest};
+use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::lifeboat::Lifeboat;
 use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
 use crate::postgres::scratch::{self, ScratchCluster};
 use crate::postgres::tools::find_servers;
 use crate::restore::{database, major_of, media, Source};
-use crate::running::blocking;
+use crate::running::{blocking, finished, JobSpec};
 use crate::schedule::{Recurrence, StoredRecurrence};
 use lifeboat_format::manifest::{BackupManifest, DatabasePart, GlobalsPart};
 
@@ -112,10 +112,7 @@ impl Lifeboat {
         request: &DrillRequest,
         server: Option<PgConnectionInput>,
     ) -> Result<DrillReport> {
-        let (_, running) = self.spawn_drill(request, server).await?;
-        running
-            .await
-            .map_err(|e| Error::new(ErrorCode::Internal, format!("The drill task failed: {e}")))?
+        finished(self.spawn_drill(request, server).await?.1).await
     }
 
     pub async fn drills(&self, environment_id: &str) -> Result<Vec<DrillReport>> {
@@ -243,43 +240,29 @@ impl Lifeboat {
             environment_id: env.id.clone(),
             backup_id: Some(backup_id.clone()),
         };
-        let job_id = new_id();
-        // One drill per environment at a time; backups and restores may run beside it.
-        let claim = self
-            .jobs()
-            .claim(&format!("drill:{}", env.id), &job_id)
-            .map_err(|_| {
-                Error::new(
-                    ErrorCode::AlreadyRunning,
-                    "A drill of this environment is already running.",
-                )
-            })?;
-        let (job, lock) = self
-            .open_job(&job_id, &env.id, &JobRequest::Drill(request.clone()))
-            .await?;
-        let this = self.clone();
-        let running = tokio::spawn(async move {
-            let outcome = this
-                .run_drill(&job_id, &env.id, &backup_id, server, &claim.cancel)
-                .await;
-            let outcome = match outcome {
-                Ok(report) => this.catalog().insert_drill(&report).await.map(|()| report),
-                Err(e) => Err(e),
-            };
+        let spec: JobSpec<DrillReport> = JobSpec {
+            environment_id: env.id.clone(),
+            // One drill per environment at a time; backups and restores may run beside it.
+            lane: Lane::Drill(env.id.clone()),
+            request: JobRequest::Drill(request),
             // A drill that ran but failed a check is a failed job, listed and notified as one.
-            let passed = outcome
-                .as_ref()
-                .map_err(Clone::clone)
-                .and_then(|report| report.failure().map_or_else(|| Ok(report.clone()), Err));
-            this.close_job(&job_id, &passed, |report| {
-                Some(crate::jobs::JobOutcome::Drill(report.clone()))
-            })
-            .await;
-            drop(lock);
-            drop(claim);
-            outcome
-        });
-        Ok((job, running))
+            record: |outcome| match outcome {
+                Ok(report) => match report.failure() {
+                    Some(failure) => Err(failure),
+                    None => Ok(Some(JobOutcome::Drill(report.clone()))),
+                },
+                Err(e) => Err(e.clone()),
+            },
+        };
+        let environment_id = env.id.clone();
+        self.start_job(spec, move |this, job_id, cancel| async move {
+            let report = this
+                .run_drill(&job_id, &environment_id, &backup_id, server, &cancel)
+                .await?;
+            this.catalog().insert_drill(&report).await?;
+            Ok(report)
+        })
+        .await
     }
 
     async fn run_drill(

@@ -1,7 +1,6 @@
 //! Long-running work (backups, restores, downloads): the catalog record, live progress
 //! events, cancellation, and the rule that an environment runs one job at a time.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -141,11 +140,39 @@ impl Drop for JobLock {
     }
 }
 
+/// Which jobs may run side by side in this process: one job per lane at a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lane {
+    /// An environment's backups and restores.
+    Environment(String),
+    /// An environment's drills, which run beside its backups and restores.
+    Drill(String),
+    /// A lane of the job's own: it waits on nothing and nothing waits on it (downloads).
+    Own,
+}
+
+impl Lane {
+    fn busy(&self) -> Error {
+        let message = match self {
+            Self::Drill(_) => "A drill of this environment is already running.",
+            _ => "A backup or restore of this environment is already running; wait for it or cancel it.",
+        };
+        Error::new(ErrorCode::AlreadyRunning, message)
+    }
+}
+
+/// A job running here: its lane, and its cancel token until it passes its point of no return.
+#[derive(Debug)]
+struct Running {
+    lane: Lane,
+    job_id: String,
+    cancel: Option<CancellationToken>,
+}
+
 /// The jobs running in this process.
 #[derive(Debug)]
 pub struct JobRegistry {
-    /// Environment → (job, its cancel token; None once past its point of no return).
-    running: Mutex<HashMap<String, (String, Option<CancellationToken>)>>,
+    running: Mutex<Vec<Running>>,
     events: broadcast::Sender<Job>,
 }
 
@@ -158,10 +185,10 @@ impl Default for JobRegistry {
     }
 }
 
-/// Holds an environment for one job; dropping it frees the environment.
+/// Holds a lane for one job; dropping it frees the lane.
 pub struct Claim {
     registry: Arc<JobRegistry>,
-    environment_id: String,
+    job_id: String,
     pub cancel: CancellationToken,
 }
 
@@ -171,40 +198,44 @@ impl Drop for Claim {
             .running
             .lock()
             .unwrap()
-            .remove(&self.environment_id);
+            .retain(|r| r.job_id != self.job_id);
     }
 }
 
 impl JobRegistry {
-    pub fn claim(self: &Arc<Self>, environment_id: &str, job_id: &str) -> Result<Claim> {
+    /// Takes `lane` for `job_id`, or says which job holds it.
+    pub fn claim(self: &Arc<Self>, lane: &Lane, job_id: &str) -> Result<Claim> {
         let mut running = self.running.lock().unwrap();
-        if running.contains_key(environment_id) {
-            return Err(Error::new(
-                ErrorCode::AlreadyRunning,
-                "A backup or restore of this environment is already running; wait for it or cancel it.",
-            ));
+        if *lane != Lane::Own && running.iter().any(|r| r.lane == *lane) {
+            return Err(lane.busy());
         }
         let cancel = CancellationToken::new();
-        running.insert(
-            environment_id.to_owned(),
-            (job_id.to_owned(), Some(cancel.clone())),
-        );
+        running.push(Running {
+            lane: lane.clone(),
+            job_id: job_id.to_owned(),
+            cancel: Some(cancel.clone()),
+        });
         Ok(Claim {
             registry: self.clone(),
-            environment_id: environment_id.to_owned(),
+            job_id: job_id.to_owned(),
             cancel,
         })
     }
 
+    /// Whether a backup or restore of the environment runs here.
     pub fn is_busy(&self, environment_id: &str) -> bool {
-        self.running.lock().unwrap().contains_key(environment_id)
+        let lane = Lane::Environment(environment_id.to_owned());
+        self.running.lock().unwrap().iter().any(|r| r.lane == lane)
     }
 
     /// Asks a running job to stop; false when no such job runs here or it can no longer stop.
     pub fn cancel(&self, job_id: &str) -> bool {
         let running = self.running.lock().unwrap();
-        match running.values().find(|(id, _)| id == job_id) {
-            Some((_, Some(token))) => {
+        match running.iter().find(|r| r.job_id == job_id) {
+            Some(Running {
+                cancel: Some(token),
+                ..
+            }) => {
                 token.cancel();
                 true
             }
@@ -216,8 +247,8 @@ impl JobRegistry {
     /// was cancelled already (the caller must then stop instead).
     pub fn seal(&self, job_id: &str) -> bool {
         let mut running = self.running.lock().unwrap();
-        match running.values_mut().find(|(id, _)| id == job_id) {
-            Some((_, token)) => match token.take() {
+        match running.iter_mut().find(|r| r.job_id == job_id) {
+            Some(r) => match r.cancel.take() {
                 Some(t) => !t.is_cancelled(),
                 None => true,
             },

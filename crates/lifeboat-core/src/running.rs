@@ -1,19 +1,95 @@
-//! The life of a job record shared by every kind of job: opening it (catalog row, cross-process
-//! lock, first event), live progress, phase changes, and recording how it ended.
+//! The life every job shares, written once: its lane claimed, its record opened (catalog row,
+//! cross-process lock, first event), the work run with the lane's cancel token, live progress
+//! and phases, and how it ended recorded before the lane is freed, whatever happened.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
+use crate::catalog::new_id;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobLock, JobOutcome, JobRequest, JobStatus};
+use crate::jobs::{Job, JobLock, JobOutcome, JobRequest, JobStatus, Lane};
 use crate::lifeboat::Lifeboat;
+
+/// A job about to start, as its operation describes it.
+pub(crate) struct JobSpec<T> {
+    pub environment_id: String,
+    pub lane: Lane,
+    pub request: JobRequest,
+    /// How the finished job is recorded: what a success produced, or the error it ends with
+    /// (a drill that ran but failed a check returns its report yet ends as failed).
+    pub record: fn(&Result<T>) -> Result<Option<JobOutcome>>,
+}
+
+/// `record` for jobs whose success is their status alone.
+pub(crate) fn nothing_produced<T>(outcome: &Result<T>) -> Result<Option<JobOutcome>> {
+    outcome.as_ref().map(|_| None).map_err(Clone::clone)
+}
+
+/// A job's task, to await for its work's own result.
+pub(crate) async fn finished<T>(running: JoinHandle<Result<T>>) -> Result<T> {
+    running
+        .await
+        .map_err(|e| Error::new(ErrorCode::Internal, format!("A job's task failed: {e}")))?
+}
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 impl Lifeboat {
+    /// Starts a job: claims its lane (`already_running` when taken), records it, and runs
+    /// `work` on a task of its own with the job's id and cancel token. Whatever the work
+    /// returns is recorded as the job's end before the lane and the lock are freed; the
+    /// handle gives the work's own result.
+    pub(crate) async fn start_job<T, W, F>(
+        &self,
+        spec: JobSpec<T>,
+        work: W,
+    ) -> Result<(Job, JoinHandle<Result<T>>)>
+    where
+        T: Send + 'static,
+        W: FnOnce(Lifeboat, String, CancellationToken) -> F + Send + 'static,
+        F: Future<Output = Result<T>> + Send + 'static,
+    {
+        let job_id = new_id();
+        let claim = self.jobs().claim(&spec.lane, &job_id)?;
+        let (job, lock) = self
+            .open_job(&job_id, &spec.environment_id, &spec.request)
+            .await?;
+        let this = self.clone();
+        let running = tokio::spawn(async move {
+            let outcome = work(this.clone(), job_id.clone(), claim.cancel.clone()).await;
+            this.close_job(&job_id, (spec.record)(&outcome)).await;
+            drop(lock);
+            drop(claim);
+            outcome
+        });
+        Ok((job, running))
+    }
+
+    /// A job run inside another that already holds its lane (a restore's safety backup): it
+    /// is recorded as a job of its own and awaited here.
+    pub(crate) async fn run_within<T, F>(
+        &self,
+        spec: JobSpec<T>,
+        work: impl FnOnce(String) -> F,
+    ) -> Result<T>
+    where
+        F: Future<Output = Result<T>>,
+    {
+        let job_id = new_id();
+        let (_, lock) = self
+            .open_job(&job_id, &spec.environment_id, &spec.request)
+            .await?;
+        let outcome = work(job_id.clone()).await;
+        self.close_job(&job_id, (spec.record)(&outcome)).await;
+        drop(lock);
+        outcome
+    }
+
     /// Records a new running job and takes its lock; the lock is held until the job ends.
     pub(crate) async fn open_job(
         &self,
@@ -31,20 +107,15 @@ impl Lifeboat {
     }
 
     /// Records how a job ended; a failure to record is logged, the outcome stands.
-    pub(crate) async fn close_job<T>(
-        &self,
-        job_id: &str,
-        outcome: &Result<T>,
-        produced: impl FnOnce(&T) -> Option<JobOutcome>,
-    ) {
-        let (status, error, produced) = match outcome {
-            Ok(value) => (JobStatus::Succeeded, None, produced(value)),
+    pub(crate) async fn close_job(&self, job_id: &str, ended: Result<Option<JobOutcome>>) {
+        let (status, error, produced) = match &ended {
+            Ok(produced) => (JobStatus::Succeeded, None, produced.as_ref()),
             Err(e) if e.code == ErrorCode::Cancelled => (JobStatus::Cancelled, Some(e), None),
             Err(e) => (JobStatus::Failed, Some(e), None),
         };
         match self
             .catalog()
-            .finish_job(job_id, status, error, produced.as_ref())
+            .finish_job(job_id, status, error, produced)
             .await
         {
             Ok(job) => self.jobs().publish(&job),
@@ -178,4 +249,199 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::new(ErrorCode::Internal, format!("A worker thread failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    //! The runner with stand-in work (no database, storage or keyring): only the catalog in a
+    //! temporary home is real.
+
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::download::DownloadRequest;
+    use crate::environments::EnvironmentInput;
+
+    async fn lifeboat() -> (tempfile::TempDir, Lifeboat, String) {
+        let home = tempfile::tempdir().unwrap();
+        let lb = Lifeboat::open(crate::Home::at(home.path())).await.unwrap();
+        let app = lb.create_application("shop").await.unwrap();
+        let env = lb
+            .create_environment(&EnvironmentInput {
+                application_id: app.id,
+                name: "production".into(),
+                connection: None,
+                media_dir: None,
+                target_id: None,
+            })
+            .await
+            .unwrap();
+        (home, lb, env.id)
+    }
+
+    fn spec(environment_id: &str, lane: Lane) -> JobSpec<u32> {
+        JobSpec {
+            environment_id: environment_id.to_owned(),
+            lane,
+            request: JobRequest::Download(DownloadRequest {
+                backup_id: "b".into(),
+                directory: "/nowhere".into(),
+                database: true,
+                media: false,
+            }),
+            record: nothing_produced,
+        }
+    }
+
+    /// Starts a job whose work returns 1 once `release` fires.
+    async fn held(
+        lb: &Lifeboat,
+        spec: JobSpec<u32>,
+    ) -> Result<(Job, JoinHandle<Result<u32>>, oneshot::Sender<()>)> {
+        let (tx, rx) = oneshot::channel::<()>();
+        let (job, running) = lb
+            .start_job(spec, |_, _, _| async move {
+                rx.await.ok();
+                Ok(1)
+            })
+            .await?;
+        Ok((job, running, tx))
+    }
+
+    async fn status(lb: &Lifeboat, job: &Job) -> (JobStatus, Option<ErrorCode>) {
+        let job = lb.catalog().job(&job.id).await.unwrap();
+        (job.status, job.error.map(|e| e.code))
+    }
+
+    #[tokio::test]
+    async fn a_lane_runs_one_job_at_a_time_and_is_free_again_when_it_ends() {
+        let (_home, lb, env) = lifeboat().await;
+        let (first, running, release) = held(&lb, spec(&env, Lane::Environment(env.clone())))
+            .await
+            .unwrap();
+        let busy = held(&lb, spec(&env, Lane::Environment(env.clone()))).await;
+        assert_eq!(busy.err().map(|e| e.code), Some(ErrorCode::AlreadyRunning));
+        assert!(lb.jobs().is_busy(&env));
+
+        // A drill has a lane of its own beside backups and restores; downloads never wait.
+        let (_, drill, drill_release) = held(&lb, spec(&env, Lane::Drill(env.clone())))
+            .await
+            .unwrap();
+        let busy = held(&lb, spec(&env, Lane::Drill(env.clone()))).await;
+        assert_eq!(busy.err().map(|e| e.code), Some(ErrorCode::AlreadyRunning));
+        let (_, own_a, release_a) = held(&lb, spec(&env, Lane::Own)).await.unwrap();
+        let (_, own_b, release_b) = held(&lb, spec(&env, Lane::Own)).await.unwrap();
+        for (release, running) in [
+            (drill_release, drill),
+            (release_a, own_a),
+            (release_b, own_b),
+        ] {
+            release.send(()).unwrap();
+            assert_eq!(finished(running).await.unwrap(), 1);
+        }
+
+        release.send(()).unwrap();
+        assert_eq!(finished(running).await.unwrap(), 1);
+        assert_eq!(status(&lb, &first).await, (JobStatus::Succeeded, None));
+        assert!(!lb.jobs().is_busy(&env));
+        let (_, again, release) = held(&lb, spec(&env, Lane::Environment(env.clone())))
+            .await
+            .unwrap();
+        release.send(()).unwrap();
+        finished(again).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn cancel_reaches_the_work_and_the_job_ends_cancelled() {
+        let (_home, lb, env) = lifeboat().await;
+        let (job, running) = lb
+            .start_job(
+                spec(&env, Lane::Environment(env.clone())),
+                |_, _, cancel| async move {
+                    cancel.cancelled().await;
+                    Err(Error::cancelled())
+                },
+            )
+            .await
+            .unwrap();
+        assert!(lb.cancel_job(&job.id));
+        assert_eq!(
+            finished(running).await.unwrap_err().code,
+            ErrorCode::Cancelled
+        );
+        assert_eq!(
+            status(&lb, &job).await,
+            (JobStatus::Cancelled, Some(ErrorCode::Cancelled))
+        );
+        assert!(!lb.jobs().is_busy(&env));
+        assert!(!lb.cancel_job(&job.id), "nothing left to cancel");
+    }
+
+    #[tokio::test]
+    async fn a_sealed_job_can_no_longer_be_cancelled() {
+        let (_home, lb, env) = lifeboat().await;
+        let (sealed_tx, sealed) = oneshot::channel();
+        let (release, rx) = oneshot::channel::<()>();
+        let (job, running) = lb
+            .start_job(
+                spec(&env, Lane::Environment(env.clone())),
+                |this, job_id, _| async move {
+                    sealed_tx.send(this.jobs().seal(&job_id)).unwrap();
+                    rx.await.ok();
+                    Ok(2)
+                },
+            )
+            .await
+            .unwrap();
+        assert!(sealed.await.unwrap(), "sealed before any cancel");
+        assert!(!lb.cancel_job(&job.id));
+        release.send(()).unwrap();
+        assert_eq!(finished(running).await.unwrap(), 2);
+        assert_eq!(status(&lb, &job).await, (JobStatus::Succeeded, None));
+    }
+
+    #[tokio::test]
+    async fn a_job_recorded_as_failed_still_frees_its_lane() {
+        let (_home, lb, env) = lifeboat().await;
+        let mut failing = spec(&env, Lane::Environment(env.clone()));
+        failing.record = |_| Err(Error::new(ErrorCode::DrillFailed, "a check failed"));
+        let (job, running) = lb
+            .start_job(failing, |_, _, _| async { Ok(7) })
+            .await
+            .unwrap();
+        assert_eq!(finished(running).await.unwrap(), 7, "the work's own result");
+        assert_eq!(
+            status(&lb, &job).await,
+            (JobStatus::Failed, Some(ErrorCode::DrillFailed))
+        );
+        assert!(!lb.jobs().is_busy(&env));
+    }
+
+    #[tokio::test]
+    async fn work_within_a_held_lane_is_a_job_of_its_own() {
+        let (_home, lb, env) = lifeboat().await;
+        let (_, running, release) = held(&lb, spec(&env, Lane::Environment(env.clone())))
+            .await
+            .unwrap();
+        let inner = lb
+            .run_within(
+                spec(&env, Lane::Environment(env.clone())),
+                |job_id| async move {
+                    assert!(!job_id.is_empty());
+                    Ok(3)
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(inner, 3);
+        let jobs = lb.catalog().jobs_of(&env).await.unwrap();
+        assert_eq!(
+            jobs.iter()
+                .filter(|j| j.status == JobStatus::Succeeded)
+                .count(),
+            1
+        );
+        release.send(()).unwrap();
+        finished(running).await.unwrap();
+    }
 }

@@ -417,8 +417,7 @@ impl Lifeboat {
         let job_id = new_id();
         match self.open_job(&job_id, environment_id, request).await {
             Ok((_, lock)) => {
-                self.close_job(&job_id, &Err::<(), _>(error), |_| None)
-                    .await;
+                self.close_job(&job_id, Err(error)).await;
                 drop(lock);
             }
             Err(e) => tracing::error!("could not record a failed scheduled run: {}", e.message),

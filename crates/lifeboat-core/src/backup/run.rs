@@ -12,8 +12,9 @@ use super::artifact::{self, ArtifactWriter};
 use super::{database, media, writer_error, BackupEntry, BackupRecord, BackupRequest};
 use crate::catalog::new_id;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobRequest, JobStatus};
+use crate::jobs::{Job, JobRequest, JobStatus, Lane};
 use crate::lifeboat::Lifeboat;
+use crate::running::{finished, nothing_produced, JobSpec};
 use crate::storage::Storage;
 use lifeboat_format::layout::{
     backup_dir, object_key, DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
@@ -31,10 +32,7 @@ impl Lifeboat {
 
     /// Runs a backup to the end (the CLI and tests).
     pub async fn backup(&self, request: &BackupRequest) -> Result<BackupManifest> {
-        let (_, running) = self.spawn_backup(request).await?;
-        running
-            .await
-            .map_err(|e| Error::new(ErrorCode::Internal, format!("The backup task failed: {e}")))?
+        finished(self.spawn_backup(request).await?.1).await
     }
 
     pub fn cancel_job(&self, job_id: &str) -> bool {
@@ -65,28 +63,28 @@ impl Lifeboat {
         request: &BackupRequest,
     ) -> Result<(Job, JoinHandle<Result<BackupManifest>>)> {
         let request = self.check_backup_request(request).await?;
-        let job_id = new_id();
-        let claim = self.jobs().claim(&request.environment_id, &job_id)?;
-        let (job, lock) = self
-            .open_job(
-                &job_id,
-                &request.environment_id,
-                &JobRequest::Backup(request.clone()),
+        let (job, running) = self
+            .start_job(
+                backup_job(&request),
+                move |this, job_id, cancel| async move {
+                    let manifest = this.run_backup(&job_id, &request, &cancel).await?;
+                    this.verify_after_backup(&job_id, &manifest.backup_id).await;
+                    Ok(manifest)
+                },
             )
             .await?;
-        let this = self.clone();
+        let (this, environment_id) = (self.clone(), job.environment_id.clone());
         let running = tokio::spawn(async move {
-            let outcome = this.run_backup(&job_id, &request, &claim.cancel).await;
-            if let Ok(manifest) = &outcome {
-                this.verify_after_backup(&job_id, &manifest.backup_id).await;
-            }
-            this.close_job(&job_id, &outcome, |_| None).await;
-            drop(lock);
-            drop(claim);
+            let outcome = finished(running).await;
+            // Retention follows every backup once its lane is free; a failure to prune never
+            // fails the backup.
             if outcome.is_ok() {
-                // Retention follows every backup; a failure to prune never fails the backup.
-                if let Err(e) = this.prune(&request.environment_id, false).await {
-                    tracing::warn!(job_id, "retention after the backup failed: {}", e.message);
+                if let Err(e) = this.prune(&environment_id, false).await {
+                    tracing::warn!(
+                        environment_id,
+                        "retention after the backup failed: {}",
+                        e.message
+                    );
                 }
             }
             outcome
@@ -124,18 +122,10 @@ impl Lifeboat {
         cancel: &CancellationToken,
     ) -> Result<BackupManifest> {
         let request = self.check_backup_request(request).await?;
-        let job_id = new_id();
-        let (_, lock) = self
-            .open_job(
-                &job_id,
-                &request.environment_id,
-                &JobRequest::Backup(request.clone()),
-            )
-            .await?;
-        let outcome = self.run_backup(&job_id, &request, cancel).await;
-        self.close_job(&job_id, &outcome, |_| None).await;
-        drop(lock);
-        outcome
+        self.run_within(backup_job(&request), |job_id| async move {
+            self.run_backup(&job_id, &request, cancel).await
+        })
+        .await
     }
 
     /// The request as it will run, or why it cannot.
@@ -393,6 +383,16 @@ impl Lifeboat {
             .insert_backup(&record, &record.manifest.environment.id)
             .await?;
         Ok(record.manifest)
+    }
+}
+
+/// A backup as a job: in its environment's lane, producing nothing but its backup.
+fn backup_job(request: &BackupRequest) -> JobSpec<BackupManifest> {
+    JobSpec {
+        environment_id: request.environment_id.clone(),
+        lane: Lane::Environment(request.environment_id.clone()),
+        request: JobRequest::Backup(request.clone()),
+        record: nothing_produced,
     }
 }
 

@@ -22,14 +22,13 @@ use ts_rs::TS;
 
 use crate::backup::verify::VerifyCheck;
 use crate::backup::{BackupKind, BackupRequest};
-use crate::catalog::new_id;
 use crate::connection::PgConnectionInput;
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobOutcome, JobRequest};
+use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::lifeboat::Lifeboat;
 pub use crate::postgres::migrations::AppMigration;
-use crate::running::blocking;
+use crate::running::{blocking, finished, JobSpec};
 pub use database::DatabaseRestoreSummary;
 use lifeboat_format::manifest::DatabasePart;
 pub use media::MediaRestoreSummary;
@@ -194,10 +193,7 @@ impl Lifeboat {
 
     /// Runs a restore to the end (the CLI and tests).
     pub async fn restore(&self, request: &RestoreRequest) -> Result<RestoreSummary> {
-        let (_, running) = self.spawn_restore(request).await?;
-        running
-            .await
-            .map_err(|e| Error::new(ErrorCode::Internal, format!("The restore task failed: {e}")))?
+        finished(self.spawn_restore(request).await?.1).await
     }
 
     async fn spawn_restore(
@@ -205,24 +201,22 @@ impl Lifeboat {
         request: &RestoreRequest,
     ) -> Result<(Job, JoinHandle<Result<RestoreSummary>>)> {
         let env = self.check_restore_request(request).await?;
-        let job_id = new_id();
-        let claim = self.jobs().claim(&env.id, &job_id)?;
-        let (job, lock) = self
-            .open_job(&job_id, &env.id, &JobRequest::Restore(request.clone()))
-            .await?;
-        let this = self.clone();
+        let spec: JobSpec<RestoreSummary> = JobSpec {
+            environment_id: env.id.clone(),
+            lane: Lane::Environment(env.id.clone()),
+            request: JobRequest::Restore(request.clone()),
+            record: |outcome| {
+                outcome
+                    .as_ref()
+                    .map(|summary| Some(JobOutcome::Restore(summary.clone())))
+                    .map_err(Clone::clone)
+            },
+        };
         let request = request.clone();
-        let running = tokio::spawn(async move {
-            let outcome = this.run_restore(&job_id, &request, &claim.cancel).await;
-            this.close_job(&job_id, &outcome, |summary| {
-                Some(JobOutcome::Restore(summary.clone()))
-            })
-            .await;
-            drop(lock);
-            drop(claim);
-            outcome
-        });
-        Ok((job, running))
+        self.start_job(spec, move |this, job_id, cancel| async move {
+            this.run_restore(&job_id, &request, &cancel).await
+        })
+        .await
     }
 
     /// The checks a person would want before confirming; returns the destination.
