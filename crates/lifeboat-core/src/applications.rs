@@ -1,33 +1,11 @@
 //! Applications (e.g. "shop"): a named group of environments.
 
-use serde::Serialize;
-use ts_rs::TS;
-
 use crate::credentials::SecretRef;
-use crate::environments::Environment;
 use crate::error::Result;
 use crate::lifeboat::Lifeboat;
+pub use crate::model::setup::Application;
+pub use crate::model::setup::ApplicationTree;
 use crate::validation;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, sqlx::FromRow)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct Application {
-    pub id: String,
-    pub name: String,
-    pub created_at: String,
-}
-
-/// An application with its environments, as the sidebar shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct ApplicationTree {
-    pub id: String,
-    pub name: String,
-    pub created_at: String,
-    pub environments: Vec<Environment>,
-}
 
 impl Lifeboat {
     pub async fn create_application(&self, name: &str) -> Result<Application> {

@@ -7,10 +7,8 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
 use crate::backup::BackupRecord;
 
@@ -18,42 +16,14 @@ use crate::disk::{ensure_space, write_error};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::lifeboat::Lifeboat;
-use crate::running::{blocking, finished, JobSpec};
+pub use crate::model::download::DownloadRequest;
+pub use crate::model::download::DownloadSummary;
+pub use crate::model::download::DownloadedFile;
+use crate::running::{blocking, finished, produced, JobSpec};
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::read::{ArtifactReader, OpenError};
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DownloadRequest {
-    pub backup_id: String,
-    /// An existing folder to write into.
-    pub directory: String,
-    pub database: bool,
-    pub media: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DownloadedFile {
-    pub path: String,
-    #[ts(type = "number")]
-    pub bytes: u64,
-    pub sha256: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DownloadSummary {
-    pub backup_id: String,
-    pub directory: String,
-    /// The dump (and the roles beside it) and/or the media tar, then SHA256SUMS.
-    pub files: Vec<DownloadedFile>,
-}
 
 /// One artifact to write: where it comes from and the name it gets.
 struct Planned {
@@ -98,18 +68,23 @@ impl Lifeboat {
             // Downloads never block backups or restores, nor each other.
             lane: Lane::Own,
             request: JobRequest::Download(request.clone()),
-            record: |outcome| {
-                outcome
-                    .as_ref()
-                    .map(|summary| Some(JobOutcome::Download(summary.clone())))
-                    .map_err(Clone::clone)
-            },
+            record: |outcome| produced(outcome, JobOutcome::Download),
         };
         self.start_job(spec, move |this, job_id, cancel| async move {
             // Progress counts stored bytes read, so the total is in stored bytes too.
             let stored = planned.iter().map(|p| p.artifact.stored_bytes).sum();
             this.run_download(&job_id, &record, &dir, planned, stored, &cancel)
                 .await
+        })
+        .await
+    }
+
+    /// A download cut off by a crash: its `.part` files removed.
+    pub(crate) async fn repair_interrupted_download(&self, local: &str) -> Result<()> {
+        let local = local.to_owned();
+        blocking(move || {
+            remove_partials(&local);
+            Ok(())
         })
         .await
     }

@@ -21,6 +21,8 @@ use crate::environments::{DrillPlace, Environment};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::lifeboat::Lifeboat;
+pub use crate::model::drill::DrillReport;
+pub use crate::model::drill::DrillRequest;
 use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
 use crate::postgres::scratch::{self, ScratchCluster};
 use crate::postgres::tools::find_servers;
@@ -28,53 +30,6 @@ use crate::restore::{database, major_of, media, Source};
 use crate::running::{blocking, finished, JobSpec};
 use crate::schedule::{Recurrence, StoredRecurrence};
 use lifeboat_format::manifest::{BackupManifest, DatabasePart, GlobalsPart};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DrillRequest {
-    pub environment_id: String,
-    /// The environment's newest backup when absent.
-    pub backup_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DrillReport {
-    /// The drill's job id.
-    pub id: String,
-    pub environment_id: String,
-    pub backup_id: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub ok: bool,
-    pub checks: Vec<VerifyCheck>,
-    /// How long restoring the database took: the restore time to expect.
-    #[ts(type = "number")]
-    pub database_restore_ms: u64,
-    #[ts(type = "number")]
-    pub media_restore_ms: u64,
-}
-
-impl DrillReport {
-    pub fn first_failure(&self) -> Option<&VerifyCheck> {
-        self.checks.iter().find(|c| !c.ok)
-    }
-
-    /// The `drill_failed` error naming the first failed check, if one failed.
-    pub fn failure(&self) -> Option<Error> {
-        self.first_failure().map(|check| {
-            Error::new(
-                ErrorCode::DrillFailed,
-                format!(
-                    "The drill failed its {} check: {}.",
-                    check.name, check.detail
-                ),
-            )
-        })
-    }
-}
 
 /// Where drills restore, as a shell asks for it.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
@@ -527,13 +482,30 @@ impl Lifeboat {
         Ok(checks)
     }
 
-    /// Removes what a drill that was cut off left: its scratch cluster (`leftover` is its
-    /// directory), or its temporary database on the drill server.
-    pub(crate) async fn remove_drill_leftover(
+    /// A drill cut off by a crash: its media directory removed, and its scratch cluster or its
+    /// temporary database on the drill server.
+    pub(crate) async fn repair_interrupted_drill(
         &self,
-        environment_id: &str,
+        job_id: &str,
         leftover: &str,
     ) -> Result<()> {
+        let job = self.catalog().job(job_id).await?;
+        let directory = drill_directory(job_id);
+        blocking(move || match std::fs::remove_dir_all(&directory) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::new(
+                ErrorCode::Io,
+                format!("Cannot remove {}: {e}", directory.display()),
+            )),
+            _ => Ok(()),
+        })
+        .await?;
+        self.remove_drill_leftover(&job.environment_id, leftover)
+            .await
+    }
+
+    /// Removes what a drill that was cut off left: its scratch cluster (`leftover` is its
+    /// directory), or its temporary database on the drill server.
+    async fn remove_drill_leftover(&self, environment_id: &str, leftover: &str) -> Result<()> {
         if Path::new(leftover).is_absolute() {
             let dir = PathBuf::from(leftover);
             return blocking(move || scratch::remove_leftover(&dir)).await;
@@ -816,6 +788,6 @@ fn scratch_database(job_id: &str) -> String {
 }
 
 /// Where a drill extracts media: under the system's temporary directory, named by its job.
-pub(crate) fn drill_directory(job_id: &str) -> PathBuf {
+fn drill_directory(job_id: &str) -> PathBuf {
     std::env::temp_dir().join(format!("lifeboat-drill-{job_id}"))
 }

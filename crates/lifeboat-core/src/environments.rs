@@ -13,43 +13,10 @@ use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lifeboat::Lifeboat;
 use crate::media::{self, MediaStats};
+pub use crate::model::setup::DrillPlace;
+pub use crate::model::setup::Environment;
 use crate::postgres::{self, ConnectionReport};
-use crate::retention::RetentionPolicy;
-use crate::schedule::{StoredRecurrence, StoredSchedule};
 use crate::validation;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct Environment {
-    pub id: String,
-    pub application_id: String,
-    pub name: String,
-    pub connection: Option<PgConnection>,
-    pub media_dir: Option<String>,
-    pub target_id: String,
-    pub created_at: String,
-    pub retention: RetentionPolicy,
-    pub schedule: Option<StoredSchedule>,
-    pub drill_schedule: Option<StoredRecurrence>,
-    /// Where drills restore the database.
-    pub drill_place: DrillPlace,
-}
-
-/// Where an environment's drills restore its database.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-#[ts(export)]
-pub enum DrillPlace {
-    /// A scratch PostgreSQL cluster Lifeboat runs on this machine for each drill, then removes.
-    #[default]
-    Scratch,
-    /// The environment's own server: each drill creates a temporary database there holding a
-    /// full copy of the backup, which on production means production's disk and load.
-    EnvironmentServer,
-    /// Another server where the role may create databases; its password is in the keyring.
-    Server { connection: PgConnection },
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

@@ -3,91 +3,14 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
-use crate::backup::BackupRequest;
-use crate::download::{DownloadRequest, DownloadSummary};
 use crate::error::{Error, ErrorCode, Result};
-use crate::restore::{RestoreRequest, RestoreSummary};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "snake_case")]
-#[ts(export)]
-pub enum JobStatus {
-    Queued,
-    Running,
-    Succeeded,
-    Failed,
-    Cancelled,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[ts(export)]
-pub enum JobRequest {
-    Backup(BackupRequest),
-    Restore(RestoreRequest),
-    Download(DownloadRequest),
-    Drill(crate::drill::DrillRequest),
-}
-
-impl JobRequest {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Backup(_) => "backup",
-            Self::Restore(_) => "restore",
-            Self::Download(_) => "download",
-            Self::Drill(_) => "drill",
-        }
-    }
-}
-
-/// What a finished job produced, beyond its status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(tag = "type", rename_all = "snake_case")]
-#[ts(export)]
-pub enum JobOutcome {
-    Restore(RestoreSummary),
-    Download(DownloadSummary),
-    Drill(crate::drill::DrillReport),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct Job {
-    pub id: String,
-    pub environment_id: String,
-    pub request: JobRequest,
-    pub status: JobStatus,
-    pub phase: String,
-    #[ts(type = "number")]
-    pub bytes_done: u64,
-    /// An estimate while the database is dumped (its size on the server).
-    #[ts(type = "number")]
-    pub bytes_total: u64,
-    #[ts(type = "number")]
-    pub bytes_per_second: u64,
-    pub error: Option<Error>,
-    pub backup_id: Option<String>,
-    /// False once the job has passed its point of no return (a restore's commit or swap).
-    pub cancellable: bool,
-    pub outcome: Option<JobOutcome>,
-    pub created_at: String,
-    pub finished_at: Option<String>,
-}
-
-impl Job {
-    pub fn is_finished(&self) -> bool {
-        matches!(
-            self.status,
-            JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled
-        )
-    }
-}
+pub use crate::model::job::Job;
+pub use crate::model::job::JobOutcome;
+pub use crate::model::job::JobRequest;
+pub use crate::model::job::JobStatus;
 
 /// An exclusive lock on a file, held by the process running a job for as long as it runs. The
 /// catalog is shared (the app, cron'd CLI runs), so "running" in the catalog only means "cut

@@ -60,9 +60,8 @@ impl Lifeboat {
     }
 
     /// Aborts the uploads and removes the objects that failed or interrupted jobs left in
-    /// storage, and puts right media directories whose restore was cut off (the shells call
-    /// this in the background after start-up). Returns how many directories were cleaned.
-    pub async fn clean_up_leftovers(&self) -> Result<usize> {
+    /// storage. Returns how many backup directories were cleaned.
+    pub(crate) async fn clean_up_storage_leftovers(&self) -> Result<usize> {
         for upload in self.catalog().open_uploads().await? {
             self.abort_open_upload(&upload).await;
         }
@@ -78,7 +77,7 @@ impl Lifeboat {
                 Err(e) => tracing::warn!(job_id, "cannot reach storage to clean up: {}", e.message),
             }
         }
-        Ok(cleaned + self.repair_interrupted_local_work().await?)
+        Ok(cleaned)
     }
 
     async fn abort_open_upload(&self, upload: &OpenUpload) {

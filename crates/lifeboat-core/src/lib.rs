@@ -18,6 +18,7 @@ mod leftovers;
 pub mod lifeboat;
 pub mod lookup;
 pub mod media;
+pub mod model;
 pub mod notices;
 pub mod postgres;
 pub mod prune;

@@ -183,6 +183,37 @@ impl Lifeboat {
         self.settings().await
     }
 
+    /// Puts right what failed and interrupted jobs left (the shells call this in the
+    /// background after start-up): uploads and objects in storage, then each kind's local work,
+    /// by the operation that made it. Returns how many leftovers were cleaned.
+    pub async fn clean_up_leftovers(&self) -> Result<usize> {
+        let mut cleaned = self.clean_up_storage_leftovers().await?;
+        for (job_id, kind, local) in self.catalog().pending_local_repairs().await? {
+            let repaired = match kind.as_str() {
+                "restore" => self.repair_interrupted_restore(&job_id, &local).await,
+                "download" => self.repair_interrupted_download(&local).await,
+                "drill" => self.repair_interrupted_drill(&job_id, &local).await,
+                other => {
+                    tracing::warn!(job_id, other, "no repair is known for this kind of job");
+                    continue;
+                }
+            };
+            match repaired {
+                Ok(()) => {
+                    self.catalog().set_job_local_dir(&job_id, None).await?;
+                    cleaned += 1;
+                }
+                Err(e) => tracing::warn!(
+                    job_id,
+                    local,
+                    "what the job left stays until the next start: {}",
+                    e.message
+                ),
+            }
+        }
+        Ok(cleaned)
+    }
+
     /// Removing a secret whose owner is already gone from the catalog: a failure only means a
     /// stale keyring entry, so it is logged rather than undoing the deletion.
     pub(crate) async fn forget_secret(&self, secret: SecretRef) {

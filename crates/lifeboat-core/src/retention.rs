@@ -18,7 +18,7 @@ use chrono::{DateTime, Datelike, Utc};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-use crate::backup::BackupKind;
+use lifeboat_format::manifest::BackupKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]

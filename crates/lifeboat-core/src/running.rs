@@ -25,6 +25,17 @@ pub(crate) struct JobSpec<T> {
     pub record: fn(&Result<T>) -> Result<Option<JobOutcome>>,
 }
 
+/// `record` for jobs whose success produced `T`, kept as the job's outcome.
+pub(crate) fn produced<T: Clone>(
+    outcome: &Result<T>,
+    as_outcome: fn(T) -> JobOutcome,
+) -> Result<Option<JobOutcome>> {
+    outcome
+        .as_ref()
+        .map(|value| Some(as_outcome(value.clone())))
+        .map_err(Clone::clone)
+}
+
 /// `record` for jobs whose success is their status alone.
 pub(crate) fn nothing_produced<T>(outcome: &Result<T>) -> Result<Option<JobOutcome>> {
     outcome.as_ref().map(|_| None).map_err(Clone::clone)
@@ -140,65 +151,6 @@ impl Lifeboat {
         self.catalog().update_job_progress(&job).await?;
         self.jobs().publish(&job);
         Ok(())
-    }
-
-    /// Puts right the local files of jobs that were cut off: a restore's media staging and
-    /// replaced directories, a download's `.part` files.
-    pub(crate) async fn repair_interrupted_local_work(&self) -> Result<usize> {
-        let mut repaired = 0;
-        for (job_id, kind, local) in self.catalog().pending_local_repairs().await? {
-            if kind == "drill" {
-                match self.repair_drill(&job_id, &local).await {
-                    Ok(()) => {
-                        self.catalog().set_job_local_dir(&job_id, None).await?;
-                        repaired += 1;
-                    }
-                    Err(e) => tracing::warn!(
-                        job_id,
-                        local,
-                        "cannot drop a drill's database: {}",
-                        e.message
-                    ),
-                }
-                continue;
-            }
-            let id = job_id.clone();
-            let recorded = local.clone();
-            let done = blocking(move || match kind.as_str() {
-                "restore" => crate::restore::media::recover(std::path::Path::new(&recorded), &id),
-                _ => {
-                    crate::download::remove_partials(&recorded);
-                    Ok(())
-                }
-            })
-            .await;
-            match done {
-                Ok(()) => {
-                    self.catalog().set_job_local_dir(&job_id, None).await?;
-                    repaired += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(job_id, local, "cannot put local files right: {}", e.message)
-                }
-            }
-        }
-        Ok(repaired)
-    }
-
-    /// A drill cut off mid-way: its temporary database dropped, its media directory removed.
-    async fn repair_drill(&self, job_id: &str, scratch: &str) -> Result<()> {
-        let job = self.catalog().job(job_id).await?;
-        let directory = crate::drill::drill_directory(job_id);
-        blocking(move || match std::fs::remove_dir_all(&directory) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::new(
-                ErrorCode::Io,
-                format!("Cannot remove {}: {e}", directory.display()),
-            )),
-            _ => Ok(()),
-        })
-        .await?;
-        self.remove_drill_leftover(&job.environment_id, scratch)
-            .await
     }
 
     /// Publishes `progress` against `bytes_total` every half second until the returned guard

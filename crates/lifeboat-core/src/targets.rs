@@ -10,54 +10,16 @@ use crate::catalog::new_id;
 use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
 use crate::lifeboat::Lifeboat;
+pub use crate::model::setup::LocalSettings;
+pub use crate::model::setup::S3Config;
+pub use crate::model::setup::S3Settings;
+pub use crate::model::setup::StorageTarget;
+pub use crate::model::setup::TargetConfig;
 use crate::storage::Storage;
 use crate::validation;
 
 pub const DEFAULT_STORAGE_CLASS: &str = "STANDARD_IA";
 pub const DEFAULT_TARGET_NAME: &str = "Local folder";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct LocalSettings {
-    pub path: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct S3Settings {
-    /// For S3-compatible services; `None` means AWS.
-    pub endpoint: Option<String>,
-    pub region: String,
-    pub bucket: String,
-    pub prefix: String,
-    pub path_style: bool,
-    pub storage_class: String,
-    pub access_key_id: String,
-    /// Ask S3 to encrypt at rest too (SSE-S3, on top of Lifeboat's own encryption). `None`
-    /// means yes; turn it off for servers that reject the header.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[ts(optional)]
-    pub server_side_encryption: Option<bool>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct S3Config {
-    #[serde(flatten)]
-    pub settings: S3Settings,
-    pub has_secret: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-#[ts(export)]
-pub enum TargetConfig {
-    Local(LocalSettings),
-    S3(S3Config),
-}
 
 #[derive(Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -95,17 +57,6 @@ pub enum TargetConfigInput {
 pub struct TargetInput {
     pub name: String,
     pub config: TargetConfigInput,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct StorageTarget {
-    pub id: String,
-    pub name: String,
-    pub is_default: bool,
-    pub config: TargetConfig,
-    pub created_at: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]

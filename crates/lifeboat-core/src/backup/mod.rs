@@ -9,84 +9,12 @@ pub mod verify;
 
 use std::io;
 
-use serde::{Deserialize, Serialize};
-use ts_rs::TS;
-
 use crate::error::{Error, ErrorCode};
+pub use crate::model::backup::BackupEntry;
+pub use crate::model::backup::BackupRecord;
+pub use crate::model::backup::BackupRequest;
 pub use crate::postgres::client::pg_env;
 pub use lifeboat_format::manifest::{BackupKind, BackupManifest};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct BackupRequest {
-    pub environment_id: String,
-    pub database: bool,
-    pub media: bool,
-    pub note: Option<String>,
-    pub kind: BackupKind,
-}
-
-/// A committed backup as the catalog knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct BackupRecord {
-    pub id: String,
-    pub job_id: Option<String>,
-    pub target_id: String,
-    /// The backup's directory inside the target (under the target's prefix).
-    pub storage_dir: String,
-    #[ts(type = "number")]
-    pub stored_bytes: u64,
-    pub manifest: BackupManifest,
-    /// The latest verification, if one ran.
-    pub verification: Option<verify::VerifyReport>,
-    /// A scheduled backup's grandfather-father-son tier, as retention last set it.
-    pub label: Option<crate::retention::Label>,
-    /// Kept forever, whatever the retention policy says.
-    pub pinned: bool,
-}
-
-impl BackupRecord {
-    /// A backup as the catalog first records it: just committed, or found in storage.
-    pub fn new(
-        manifest: BackupManifest,
-        job_id: Option<String>,
-        target_id: &str,
-        storage_dir: &str,
-    ) -> Self {
-        let stored_bytes = [
-            manifest.database.as_ref().map(|d| &d.artifact),
-            manifest.media.as_ref().map(|m| &m.artifact),
-            manifest.globals.as_ref().map(|g| &g.artifact),
-        ]
-        .into_iter()
-        .flatten()
-        .map(|a| a.stored_bytes)
-        .sum();
-        Self {
-            id: manifest.backup_id.clone(),
-            job_id,
-            target_id: target_id.to_owned(),
-            storage_dir: storage_dir.to_owned(),
-            stored_bytes,
-            manifest,
-            verification: None,
-            label: None,
-            pinned: false,
-        }
-    }
-}
-
-/// One row of an environment's Backups view: every attempt, with the backup it produced.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct BackupEntry {
-    pub job: crate::jobs::Job,
-    pub backup: Option<BackupRecord>,
-}
 
 /// Maps an error from the artifact writer chain. A broken pipe means the uploader stopped; its
 /// own error is the one reported.

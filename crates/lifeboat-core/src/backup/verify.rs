@@ -6,36 +6,16 @@
 use std::io::Read;
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-use ts_rs::TS;
-
 use super::artifact::ArtifactInfo;
 use super::BackupRecord;
 use crate::error::Result;
 use crate::lifeboat::Lifeboat;
+pub use crate::model::verify::VerifyCheck;
+pub use crate::model::verify::VerifyReport;
 use crate::running::blocking;
 use lifeboat_format::media::MediaEntryKind;
 use lifeboat_format::media_reader;
 use lifeboat_format::read::{ArtifactReader, FinishError};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct VerifyCheck {
-    pub name: String,
-    pub ok: bool,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct VerifyReport {
-    pub backup_id: String,
-    pub ok: bool,
-    pub verified_at: String,
-    pub checks: Vec<VerifyCheck>,
-}
 
 impl Lifeboat {
     /// Verifies a backup and records the outcome on it.

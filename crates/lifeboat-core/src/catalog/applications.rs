@@ -1,6 +1,6 @@
 use super::{name_conflict, new_id, Catalog};
-use crate::applications::Application;
 use crate::error::{Error, Result};
+use crate::model::setup::Application;
 
 const DUPLICATE: &str = "An application with this name already exists.";
 

@@ -1,8 +1,9 @@
 use super::Catalog;
-use crate::backup::{BackupManifest, BackupRecord};
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::JobRequest;
+use crate::model::backup::BackupRecord;
+use crate::model::job::JobRequest;
 use crate::retention::Label;
+use lifeboat_format::manifest::BackupManifest;
 
 const COLUMNS: &str =
     "id, job_id, target_id, storage_dir, stored_bytes, manifest, verification, label, pinned";
@@ -59,7 +60,7 @@ impl Catalog {
     pub async fn set_verification(
         &self,
         id: &str,
-        report: &crate::backup::verify::VerifyReport,
+        report: &crate::model::verify::VerifyReport,
     ) -> Result<()> {
         let json = serde_json::to_string(report)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;

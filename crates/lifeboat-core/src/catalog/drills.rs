@@ -1,6 +1,6 @@
 use super::Catalog;
-use crate::drill::DrillReport;
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::drill::DrillReport;
 
 impl Catalog {
     pub async fn insert_drill(&self, report: &DrillReport) -> Result<()> {

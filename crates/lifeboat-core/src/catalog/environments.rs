@@ -1,7 +1,7 @@
 use super::{name_conflict, Catalog};
 use crate::connection::{PgConnection, PgConnectionInput, SslMode};
-use crate::environments::{DrillPlace, Environment};
 use crate::error::{Error, ErrorCode, Result};
+use crate::model::setup::{DrillPlace, Environment};
 use crate::retention::RetentionPolicy;
 use crate::schedule::{StoredRecurrence, StoredSchedule};
 

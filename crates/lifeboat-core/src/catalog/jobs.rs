@@ -1,6 +1,6 @@
 use super::Catalog;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobOutcome, JobRequest, JobStatus};
+use crate::model::job::{Job, JobOutcome, JobRequest, JobStatus};
 
 const COLUMNS: &str =
     "id, environment_id, request, status, phase, bytes_done, bytes_total, bytes_per_second, \

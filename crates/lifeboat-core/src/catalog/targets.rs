@@ -1,6 +1,6 @@
 use super::{name_conflict, Catalog};
 use crate::error::{Error, ErrorCode, Result};
-use crate::targets::{StorageTarget, TargetConfig};
+use crate::model::setup::{StorageTarget, TargetConfig};
 
 const DUPLICATE: &str = "A storage target with this name already exists.";
 

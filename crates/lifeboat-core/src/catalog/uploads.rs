@@ -3,7 +3,7 @@
 use super::jobs::to_text;
 use super::Catalog;
 use crate::error::Result;
-use crate::jobs::JobStatus;
+use crate::model::job::JobStatus;
 
 /// An upload a finished job left open: what the next start aborts.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -12,18 +12,17 @@ use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
 use super::plan::{Decision, PlannedObject};
 use super::toc::{ListFile, Toc};
 use crate::backup::verify::VerifyCheck;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::model::restore::DatabaseRestoreSummary;
 use crate::postgres::client::{conninfo_dbname, last_lines, pg_command, read_all};
-use crate::postgres::migrations::{self, AppMigration};
+use crate::postgres::migrations::{self};
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::read::ArtifactReader;
 
@@ -49,20 +48,6 @@ impl Contents {
             kept: decision.plan.kept.clone(),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DatabaseRestoreSummary {
-    pub database: String,
-    #[ts(type = "number")]
-    pub tables: u64,
-    pub extensions: Vec<String>,
-    /// The latest applied Django migration of each app, when the dump had `django_migrations`.
-    pub latest_migrations: Vec<AppMigration>,
-    /// Objects the destination already had and kept as they were, instead of recreating them.
-    pub kept: Vec<PlannedObject>,
 }
 
 pub struct Options {

@@ -10,29 +10,15 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
 use crate::disk::write_error;
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::model::restore::MediaRestoreSummary;
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::media::MediaEntryKind;
 use lifeboat_format::media_reader;
 use lifeboat_format::read::ArtifactReader;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct MediaRestoreSummary {
-    pub directory: String,
-    #[ts(type = "number")]
-    pub files: u64,
-    #[ts(type = "number")]
-    pub bytes: u64,
-    /// Where the replaced directory was kept, when the settings ask for it.
-    pub kept_copy: Option<String>,
-}
 
 struct Paths {
     dest: PathBuf,

@@ -15,10 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use ts_rs::TS;
 
 use crate::backup::verify::VerifyCheck;
 use crate::backup::{BackupKind, BackupRequest};
@@ -27,65 +25,16 @@ use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::lifeboat::Lifeboat;
+pub use crate::model::restore::RestorePreview;
+pub use crate::model::restore::RestoreRequest;
+pub use crate::model::restore::RestoreSummary;
 pub use crate::postgres::migrations::AppMigration;
-use crate::running::{blocking, finished, JobSpec};
+use crate::running::{blocking, finished, produced, JobSpec};
 pub use database::DatabaseRestoreSummary;
 use lifeboat_format::manifest::DatabasePart;
 pub use media::MediaRestoreSummary;
 pub use plan::DatabaseRestorePlan;
 pub(crate) use source::{major_of, Source};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct RestoreRequest {
-    pub backup_id: String,
-    /// The destination environment.
-    pub environment_id: String,
-    pub database: bool,
-    pub media: bool,
-    /// Back up the destination first (on by default in every shell).
-    pub safety_backup: bool,
-    /// The destination environment's name as the user typed it, when the preview asks for it.
-    pub confirmation: Option<String>,
-}
-
-/// What a restore into an environment would overwrite, for the confirmation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct RestorePreview {
-    pub application_name: String,
-    pub environment_name: String,
-    pub same_environment: bool,
-    /// The user must type the destination's name: another environment, or a production one.
-    pub requires_typed_confirmation: bool,
-    /// The database that would be overwritten (`name on host:port`), if the destination has one.
-    pub database: Option<String>,
-    /// The media directory that would be replaced, if the destination has one.
-    pub media_dir: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct RestoreSummary {
-    pub backup_id: String,
-    /// The backup taken of the destination just before, which undoes this restore.
-    pub safety_backup_id: Option<String>,
-    pub database: Option<DatabaseRestoreSummary>,
-    pub media: Option<MediaRestoreSummary>,
-    /// Checks of the restored destination; all pass on a good restore.
-    pub checks: Vec<VerifyCheck>,
-    #[ts(type = "number")]
-    pub duration_ms: u64,
-}
-
-impl RestoreSummary {
-    pub fn checks_passed(&self) -> bool {
-        self.checks.iter().all(|c| c.ok)
-    }
-}
 
 /// Environments whose names say they serve real users.
 fn looks_like_production(name: &str) -> bool {
@@ -205,18 +154,20 @@ impl Lifeboat {
             environment_id: env.id.clone(),
             lane: Lane::Environment(env.id.clone()),
             request: JobRequest::Restore(request.clone()),
-            record: |outcome| {
-                outcome
-                    .as_ref()
-                    .map(|summary| Some(JobOutcome::Restore(summary.clone())))
-                    .map_err(Clone::clone)
-            },
+            record: |outcome| produced(outcome, JobOutcome::Restore),
         };
         let request = request.clone();
         self.start_job(spec, move |this, job_id, cancel| async move {
             this.run_restore(&job_id, &request, &cancel).await
         })
         .await
+    }
+
+    /// A restore cut off by a crash: its media staging removed, or a swap it was in the
+    /// middle of finished or undone.
+    pub(crate) async fn repair_interrupted_restore(&self, job_id: &str, local: &str) -> Result<()> {
+        let (id, local) = (job_id.to_owned(), PathBuf::from(local));
+        blocking(move || media::recover(&local, &id)).await
     }
 
     /// The checks a person would want before confirming; returns the destination.

@@ -9,92 +9,15 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde::{Deserialize, Serialize};
 use sqlx::Connection;
-use ts_rs::TS;
 
 use super::toc::{Toc, TocEntry};
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
+pub use crate::model::restore::DatabaseRestorePlan;
+pub use crate::model::restore::ObjectCount;
+pub use crate::model::restore::PlannedObject;
 use crate::postgres::migrations::quote_ident;
-
-/// One object the plan leaves as it is, or that needs an administrator first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct PlannedObject {
-    /// `extension`, `schema`, `table`, `event trigger`…
-    pub kind: String,
-    pub name: String,
-    /// Why, in a few words: "already installed, owned by postgres".
-    pub reason: String,
-    /// For objects that need an administrator: who does what ("a superuser runs").
-    pub fix: Option<String>,
-    /// The one line to run, when there is one.
-    pub command: Option<String>,
-}
-
-impl PlannedObject {
-    /// "a superuser runs: psql …", for messages.
-    pub fn remedy(&self) -> Option<String> {
-        match (&self.fix, &self.command) {
-            (Some(fix), Some(command)) => Some(format!("{fix}: {command}")),
-            (fix, command) => fix.clone().or_else(|| command.clone()),
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct ObjectCount {
-    /// In the singular, lower case: `table`, `sequence`, `index`…
-    pub kind: String,
-    #[ts(type = "number")]
-    pub count: u64,
-}
-
-/// What restoring a dump into one database will do, shown before the restore starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct DatabaseRestorePlan {
-    pub database: String,
-    /// The role the restore runs as.
-    pub role: String,
-    /// Objects dropped (when present) and created again from the dump, by kind.
-    pub recreated: Vec<ObjectCount>,
-    /// Objects the destination already has and keeps as they are.
-    pub kept: Vec<PlannedObject>,
-    /// Objects the dump needs that the role cannot create: the restore will not start.
-    pub needs_admin: Vec<PlannedObject>,
-}
-
-impl DatabaseRestorePlan {
-    /// The error that stops a restore before anything changes, when the plan has one.
-    pub fn refusal(&self) -> Option<Error> {
-        if self.needs_admin.is_empty() {
-            return None;
-        }
-        let items: Vec<String> = self
-            .needs_admin
-            .iter()
-            .map(|o| {
-                let fix = o.remedy().map(|f| format!(" — {f}")).unwrap_or_default();
-                format!("{} {} ({}){fix}", o.kind, o.name, o.reason)
-            })
-            .collect();
-        Some(Error::new(
-            ErrorCode::PgNeedsAdmin,
-            format!(
-                "Restoring into {} as {} needs its administrator first, so nothing was changed: {}.",
-                self.database,
-                self.role,
-                items.join("; ")
-            ),
-        ))
-    }
-}
 
 /// Who owns an object at the destination, and whether the restoring role may drop it.
 #[derive(Debug, Clone, PartialEq, Eq)]

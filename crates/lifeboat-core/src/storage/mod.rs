@@ -19,7 +19,7 @@ use object_store::{
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::targets::S3Settings;
+use crate::model::setup::S3Settings;
 pub use errors::{map_store_error, map_store_io_error};
 pub use upload::Upload;
 

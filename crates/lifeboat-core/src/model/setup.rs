@@ -1,0 +1,115 @@
+//! What is set up: applications, their environments, and the storage targets backups go to.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::connection::PgConnection;
+use crate::retention::RetentionPolicy;
+use crate::schedule::{StoredRecurrence, StoredSchedule};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, sqlx::FromRow)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Application {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+}
+
+/// An application with its environments, as the sidebar shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ApplicationTree {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub environments: Vec<Environment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct Environment {
+    pub id: String,
+    pub application_id: String,
+    pub name: String,
+    pub connection: Option<PgConnection>,
+    pub media_dir: Option<String>,
+    pub target_id: String,
+    pub created_at: String,
+    pub retention: RetentionPolicy,
+    pub schedule: Option<StoredSchedule>,
+    pub drill_schedule: Option<StoredRecurrence>,
+    /// Where drills restore the database.
+    pub drill_place: DrillPlace,
+}
+
+/// Where an environment's drills restore its database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[ts(export)]
+pub enum DrillPlace {
+    /// A scratch PostgreSQL cluster Lifeboat runs on this machine for each drill, then removes.
+    #[default]
+    Scratch,
+    /// The environment's own server: each drill creates a temporary database there holding a
+    /// full copy of the backup, which on production means production's disk and load.
+    EnvironmentServer,
+    /// Another server where the role may create databases; its password is in the keyring.
+    Server { connection: PgConnection },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct LocalSettings {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct S3Settings {
+    /// For S3-compatible services; `None` means AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub path_style: bool,
+    pub storage_class: String,
+    pub access_key_id: String,
+    /// Ask S3 to encrypt at rest too (SSE-S3, on top of Lifeboat's own encryption). `None`
+    /// means yes; turn it off for servers that reject the header.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub server_side_encryption: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct S3Config {
+    #[serde(flatten)]
+    pub settings: S3Settings,
+    pub has_secret: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+#[ts(export)]
+pub enum TargetConfig {
+    Local(LocalSettings),
+    S3(S3Config),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct StorageTarget {
+    pub id: String,
+    pub name: String,
+    pub is_default: bool,
+    pub config: TargetConfig,
+    pub created_at: String,
+}
