@@ -494,6 +494,47 @@ async fn a_good_backup_verifies_and_the_result_is_recorded() {
 }
 
 #[tokio::test]
+async fn an_artifact_gone_from_storage_is_a_failed_verification_until_one_passes() {
+    let f = fixture(Target::Local).await;
+    let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
+    let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    assert!(record.verification.as_ref().is_some_and(|v| v.ok));
+    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
+    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
+        panic!("not local")
+    };
+    let stored = Path::new(&local.path)
+        .join(&record.storage_dir)
+        .join(MEDIA_FILE);
+    let moved = stored.with_extension("away");
+    std::fs::rename(&stored, &moved).unwrap();
+
+    let report = f.lb.verify_backup(&manifest.backup_id).await.unwrap();
+    assert!(!report.ok);
+    let failed: Vec<&str> = report
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, ["media read"], "{report:#?}");
+    assert!(report
+        .checks
+        .iter()
+        .any(|c| c.name == "database checksums" && c.ok));
+    let recorded = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    assert_eq!(recorded.verification, Some(report), "recorded as failed");
+
+    std::fs::rename(&moved, &stored).unwrap();
+    assert!(f.lb.verify_backup(&manifest.backup_id).await.unwrap().ok);
+    let recorded = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    assert!(
+        recorded.verification.unwrap().ok,
+        "a later pass replaces it"
+    );
+}
+
+#[tokio::test]
 async fn a_flipped_byte_in_storage_fails_verification() {
     let f = fixture(Target::Local).await;
     let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();

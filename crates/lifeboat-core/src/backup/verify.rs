@@ -98,9 +98,21 @@ async fn check_stored(
 ) -> Result<Vec<VerifyCheck>> {
     // Verifying is not a cancellable job (yet): its reads run to the end.
     let never = tokio_util::sync::CancellationToken::new();
-    let (size, source) = storage
+    // An artifact that cannot be read is a failed verification, recorded as one: the backup
+    // must not keep looking verified.
+    let (size, source) = match storage
         .reader(&artifact_key(record, artifact), &never)
-        .await?;
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            return Ok(vec![VerifyCheck {
+                name: format!("{label} read"),
+                ok: false,
+                detail: format!("{} cannot be read: {}", artifact.name, e.message),
+            }])
+        }
+    };
     let (info, identity) = (artifact.clone(), identity.clone());
     blocking(move || {
         let source = tokio_util::io::SyncIoBridge::new(source);
