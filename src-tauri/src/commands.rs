@@ -55,6 +55,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         list_downloads,
         show_in_folder,
         export_recovery_key,
+        import_recovery_key,
         set_pinned,
         set_retention,
         retention_preview,
@@ -262,6 +263,11 @@ fn show_in_folder(path: String) -> Result<()> {
 #[tauri::command]
 async fn export_recovery_key(core: Core<'_>, path: String) -> Result<()> {
     core.export_recovery_key(std::path::Path::new(&path)).await
+}
+
+#[tauri::command]
+async fn import_recovery_key(core: Core<'_>, path: String) -> Result<String> {
+    core.import_recovery_key(std::path::Path::new(&path)).await
 }
 
 #[tauri::command]

@@ -198,6 +198,14 @@ export function cancelJob(jobId: string): Promise<boolean> {
   return invoke("cancel_job", { jobId });
 }
 
+/**
+ * Makes the age identity in a key file this computer's recovery key (backups made with it
+ * elsewhere become readable here; new backups are encrypted to it). Resolves to its recipient.
+ */
+export function importRecoveryKey(path: string): Promise<string> {
+  return invoke("import_recovery_key", { path });
+}
+
 /** Writes the recovery key (the secret that decrypts every backup) to a file. */
 export function exportRecoveryKey(path: string): Promise<null> {
   return invoke("export_recovery_key", { path });
