@@ -15,7 +15,7 @@ use clap::{Args, Parser, Subcommand};
 use lifeboat_core::backup::{BackupKind, BackupRequest};
 use lifeboat_core::connection::parse_database_url;
 use lifeboat_core::download::DownloadRequest;
-use lifeboat_core::environments::EnvironmentInput;
+use lifeboat_core::environments::{EnvironmentChange, EnvironmentInput};
 use lifeboat_core::jobs::{JobOutcome, JobStatus};
 use lifeboat_core::targets::{
     LocalSettings, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
@@ -125,6 +125,32 @@ enum EnvCommand {
     },
     List {
         app: Option<String>,
+    },
+    /// Change an environment: only what is given changes. The new database URL comes from
+    /// $LIFEBOAT_DATABASE_URL or a prompt on a terminal; its password goes to the keyring.
+    Set {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+        /// Connect to another database (the URL from $LIFEBOAT_DATABASE_URL or a prompt).
+        #[arg(long, conflicts_with = "no_database")]
+        database: bool,
+        /// Forget the database connection and its saved password.
+        #[arg(long)]
+        no_database: bool,
+        /// The media directory to back up and restore into.
+        #[arg(long, value_name = "DIR", conflicts_with = "no_media")]
+        media: Option<PathBuf>,
+        /// Forget the media directory.
+        #[arg(long)]
+        no_media: bool,
+        /// The storage target (by name) new backups go to; existing backups stay where they are.
+        #[arg(long, value_name = "TARGET")]
+        target: Option<String>,
+        /// A new name for the environment.
+        #[arg(long, value_name = "NAME")]
+        rename: Option<String>,
     },
     /// Connect to the environment's database and report what a backup would use.
     Test {
@@ -528,6 +554,59 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     table(&["ENVIRONMENT", "DATABASE", "MEDIA", "TARGET"], rows)
                 },
             );
+        }
+        EnvCommand::Set {
+            app,
+            env,
+            database,
+            no_database,
+            media,
+            no_media,
+            target,
+            rename,
+        } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let mut changes = Vec::new();
+            if database {
+                let url = secrets::required(
+                    "LIFEBOAT_DATABASE_URL",
+                    "Database URL (postgres://…): ",
+                    "The new database URL",
+                )?;
+                changes.push(EnvironmentChange::Connection(Some(parse_database_url(
+                    &url,
+                )?)));
+            }
+            if no_database {
+                changes.push(EnvironmentChange::Connection(None));
+            }
+            if let Some(dir) = media {
+                changes.push(EnvironmentChange::MediaDir(Some(dir.display().to_string())));
+            }
+            if no_media {
+                changes.push(EnvironmentChange::MediaDir(None));
+            }
+            if let Some(name) = target {
+                changes.push(EnvironmentChange::TargetId(Some(
+                    lb.target_named(&name).await?.id,
+                )));
+            }
+            if let Some(name) = rename {
+                changes.push(EnvironmentChange::Name(name));
+            }
+            if changes.is_empty() {
+                return Err(Error::validation(
+                    "what",
+                    "Nothing to change: give --database, --no-database, --media, --no-media, --target or --rename.",
+                ));
+            }
+            let mut changed = environment;
+            for change in &changes {
+                changed = lb.change_environment(&changed.id, change).await?;
+            }
+            out.show(&changed, |e| {
+                format!("Environment {app}/{} changed.", e.name)
+            });
         }
         EnvCommand::Test { app, env } => {
             let environment = lb.environment_named(&app, &env).await?;

@@ -621,3 +621,39 @@ fn a_drill_killed_mid_way_leaves_no_scratch_cluster_after_the_next_start() {
     });
     assert_eq!(clusters(), Vec::<std::path::PathBuf>::new());
 }
+
+#[test]
+fn env_set_changes_only_what_is_given() {
+    let cli = Cli::new();
+    let first = format!("cli_envset_a_{}", std::process::id());
+    let second = format!("cli_envset_b_{}", std::process::id());
+    for db in [&first, &second] {
+        sql("postgres", &format!("CREATE DATABASE {db}"));
+    }
+    cli.run(&["app", "add", "shop"]);
+    cli.ok(cli
+        .command(&["env", "add", "shop", "production"])
+        .env("LIFEBOAT_DATABASE_URL", database_url(&first)));
+    assert_eq!(
+        cli.fails(&mut cli.command(&["env", "set", "shop", "production"])),
+        (2, "validation".into())
+    );
+
+    let media = tempfile::tempdir().unwrap();
+    let changed = cli.ok(cli
+        .command(&["env", "set", "shop", "production", "--media"])
+        .arg(media.path())
+        .args(["--rename", "prod", "--database"])
+        .env("LIFEBOAT_DATABASE_URL", database_url(&second)));
+    assert_eq!(changed["name"], "prod");
+    assert_eq!(changed["mediaDir"], media.path().display().to_string());
+    assert_eq!(changed["connection"]["database"], second.as_str());
+    assert_eq!(changed["connection"]["hasPassword"], true);
+    // The new connection works with the password that went to the keyring.
+    let report = cli.run(&["env", "test", "shop", "prod"]);
+    assert!(report["serverMajor"].as_u64().unwrap() >= 13, "{report}");
+
+    let changed = cli.run(&["env", "set", "shop", "prod", "--no-media"]);
+    assert_eq!(changed["mediaDir"], serde_json::Value::Null);
+    assert_eq!(changed["connection"]["database"], second.as_str(), "kept");
+}
