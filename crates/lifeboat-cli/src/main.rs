@@ -174,8 +174,14 @@ struct S3Args {
     endpoint: Option<String>,
     #[arg(long, default_value = "")]
     prefix: String,
-    #[arg(long)]
+    /// Put the bucket name in the path. The default with --endpoint; kept for scripts that
+    /// pass it.
+    #[arg(long, conflicts_with = "virtual_hosted")]
     path_style: bool,
+    /// With --endpoint: the endpoint is the bucket's own address (https://BUCKET.host), so no
+    /// bucket name goes in the path.
+    #[arg(long, requires = "endpoint")]
+    virtual_hosted: bool,
     #[arg(long, default_value = DEFAULT_STORAGE_CLASS)]
     storage_class: String,
     #[arg(long)]
@@ -657,6 +663,8 @@ async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {
                 "S3 secret access key: ",
                 "The S3 secret access key",
             )?;
+            // Right without thought: an endpoint serves many buckets unless told.
+            let path_style = s3.path_style || (s3.endpoint.is_some() && !s3.virtual_hosted);
             let input = TargetInput {
                 name,
                 config: TargetConfigInput::S3(S3ConfigInput {
@@ -665,7 +673,7 @@ async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {
                         region: s3.region,
                         bucket: s3.bucket,
                         prefix: s3.prefix,
-                        path_style: s3.path_style,
+                        path_style,
                         storage_class: s3.storage_class,
                         access_key_id: s3.access_key_id,
                         server_side_encryption: s3.no_server_side_encryption.then_some(false),

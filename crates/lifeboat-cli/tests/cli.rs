@@ -85,11 +85,8 @@ fn add_s3_target(cli: &Cli, name: &str, secret: &str) -> Command {
         "--region",
         &var("LIFEBOAT_TEST_S3_REGION"),
     ])
-    .args([
-        "--prefix",
-        &format!("cli-{}", std::process::id()),
-        "--path-style",
-    ])
+    // No --path-style: with an endpoint it is the default.
+    .args(["--prefix", &format!("cli-{}", std::process::id())])
     .args([
         "--storage-class",
         &std::env::var("LIFEBOAT_TEST_S3_STORAGE_CLASS").unwrap_or_else(|_| "STANDARD".into()),
@@ -111,6 +108,10 @@ fn a_pre_deploy_backup_from_the_command_line() {
         &var("LIFEBOAT_TEST_S3_SECRET_ACCESS_KEY"),
     ));
     assert_eq!(target["config"]["hasSecret"], true);
+    assert_eq!(
+        target["config"]["pathStyle"], true,
+        "the default with an endpoint"
+    );
     cli.run(&["target", "test", "offsite"]);
     cli.run(&["app", "add", "shop"]);
     let env = cli.ok(cli
@@ -586,12 +587,13 @@ fn a_drill_killed_mid_way_leaves_no_scratch_cluster_after_the_next_start() {
             .filter(|p| p.to_string_lossy().contains("lifeboat-scratch-"))
             .collect()
     };
-    // Killed as soon as the cluster's server is up: well before the restore can end.
+    // Killed as soon as the cluster's server accepts connections (its postmaster.pid says
+    // "ready"): well before the restore can end.
     let cluster = loop {
-        if let Some(dir) = clusters()
-            .into_iter()
-            .find(|d| d.join("data/postmaster.pid").exists())
-        {
+        if let Some(dir) = clusters().into_iter().find(|d| {
+            std::fs::read_to_string(d.join("data/postmaster.pid"))
+                .is_ok_and(|pid| pid.lines().any(|l| l.trim() == "ready"))
+        }) {
             break dir;
         }
         assert!(drill.try_wait().unwrap().is_none(), "the drill ended first");

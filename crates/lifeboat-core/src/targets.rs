@@ -238,6 +238,23 @@ fn validate_config(
                     "Bucket names have 3 to 63 characters.",
                 ));
             }
+            // Without path-style addressing the endpoint is taken as the bucket's own address
+            // and the bucket name is not sent: an endpoint serving many buckets would then
+            // receive the backups in whichever bucket it picks.
+            if let Some(endpoint) = &endpoint {
+                let host = url::Url::parse(endpoint)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                if !s.path_style && !host.starts_with(&format!("{bucket}.")) {
+                    return Err(Error::validation(
+                        "pathStyle",
+                        format!(
+                            "With this endpoint, turn on path-style addressing (the bucket name then goes in the path); only an endpoint that is the bucket's own address ({bucket}.…) works without it."
+                        ),
+                    ));
+                }
+            }
             let settings = S3Settings {
                 endpoint,
                 region: validation::required("region", "Region", &s.region)?,
@@ -276,5 +293,39 @@ fn validate_config(
 fn secret_of(target_id: &str) -> SecretRef {
     SecretRef::S3SecretKey {
         target_id: target_id.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(endpoint: Option<&str>, path_style: bool) -> TargetConfigInput {
+        TargetConfigInput::S3(S3ConfigInput {
+            settings: S3Settings {
+                endpoint: endpoint.map(str::to_owned),
+                region: "us-east-1".into(),
+                bucket: "backups".into(),
+                prefix: String::new(),
+                path_style,
+                storage_class: String::new(),
+                access_key_id: "key".into(),
+                server_side_encryption: None,
+            },
+            secret_access_key: Some("secret".into()),
+        })
+    }
+
+    #[test]
+    fn an_endpoint_serving_many_buckets_needs_path_style_addressing() {
+        let e = validate_config(&s3(Some("http://127.0.0.1:9000"), false), false).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::Validation, Some("pathStyle"))
+        );
+        assert!(validate_config(&s3(Some("http://127.0.0.1:9000"), true), false).is_ok());
+        // The bucket's own address, and AWS (no endpoint), work without it.
+        assert!(validate_config(&s3(Some("https://backups.s3.example.com"), false), false).is_ok());
+        assert!(validate_config(&s3(None, false), false).is_ok());
     }
 }
