@@ -493,19 +493,26 @@ async fn a_good_backup_verifies_and_the_result_is_recorded() {
     assert_eq!(record.verification, Some(report));
 }
 
+/// Where an artifact of a backup to the local target lies on disk.
+async fn stored_file(
+    f: &Fixture,
+    record: &lifeboat_core::backup::BackupRecord,
+    name: &str,
+) -> std::path::PathBuf {
+    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
+    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
+        panic!("not local")
+    };
+    Path::new(&local.path).join(&record.storage_dir).join(name)
+}
+
 #[tokio::test]
 async fn an_artifact_gone_from_storage_is_a_failed_verification_until_one_passes() {
     let f = fixture(Target::Local).await;
     let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
     let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
     assert!(record.verification.as_ref().is_some_and(|v| v.ok));
-    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
-    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
-        panic!("not local")
-    };
-    let stored = Path::new(&local.path)
-        .join(&record.storage_dir)
-        .join(MEDIA_FILE);
+    let stored = stored_file(&f, &record, MEDIA_FILE).await;
     let moved = stored.with_extension("away");
     std::fs::rename(&stored, &moved).unwrap();
 
@@ -539,13 +546,7 @@ async fn a_flipped_byte_in_storage_fails_verification() {
     let f = fixture(Target::Local).await;
     let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
     let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
-    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
-    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
-        panic!("not local")
-    };
-    let stored = Path::new(&local.path)
-        .join(&record.storage_dir)
-        .join(MEDIA_FILE);
+    let stored = stored_file(&f, &record, MEDIA_FILE).await;
     let mut bytes = std::fs::read(&stored).unwrap();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x01;
