@@ -1,25 +1,14 @@
 //! Tauri commands: each one hands its arguments to lifeboat-core and returns its answer.
 //! Errors cross as `{code, message, field}` (lifeboat_core::Error's serialisation).
 
-use lifeboat_core::applications::{Application, ApplicationTree};
-use lifeboat_core::backup::verify::VerifyReport;
-use lifeboat_core::backup::{BackupEntry, BackupRequest};
-use lifeboat_core::catalog_sync::SyncReport;
-use lifeboat_core::connection::{self, PgConnectionInput};
-use lifeboat_core::download::DownloadRequest;
-use lifeboat_core::drill::{DrillPlaceInput, DrillReport, DrillRequest};
-use lifeboat_core::environments::{Environment, EnvironmentChange, EnvironmentInput};
-use lifeboat_core::jobs::Job;
-use lifeboat_core::lifeboat::{AppInfo, Settings};
-use lifeboat_core::media::MediaStats;
-use lifeboat_core::postgres::ConnectionReport;
-use lifeboat_core::prune::{PruneReport, RetentionDecision};
-use lifeboat_core::restore::{DatabaseRestorePlan, RestorePreview, RestoreRequest};
-use lifeboat_core::retention::RetentionPolicy;
-use lifeboat_core::schedule::{BackupSchedule, Recurrence};
-use lifeboat_core::scheduler::EnvironmentStatus;
-use lifeboat_core::targets::{StorageTarget, TargetInput, TargetReport};
-use lifeboat_core::{Lifeboat, Result};
+use lifeboat_core::{
+    AppInfo, Application, ApplicationTree, BackupEntry, BackupRequest, BackupSchedule,
+    ConnectionReport, DatabaseRestorePlan, DownloadRequest, DrillPlaceInput, DrillReport,
+    DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus, Job,
+    Lifeboat, MediaStats, PgConnectionInput, PruneReport, Recurrence, RestorePreview,
+    RestoreRequest, Result, RetentionDecision, RetentionPolicy, Settings, StorageTarget,
+    SyncReport, TargetInput, TargetReport, VerifyReport,
+};
 use tauri::State;
 
 type Core<'a> = State<'a, Lifeboat>;
@@ -121,7 +110,7 @@ async fn delete_environment(core: Core<'_>, id: String) -> Result<()> {
 
 #[tauri::command]
 fn parse_database_url(url: String) -> Result<PgConnectionInput> {
-    connection::parse_database_url(&url)
+    lifeboat_core::parse_database_url(&url)
 }
 
 #[tauri::command]
@@ -315,7 +304,7 @@ async fn set_schedule(
 /// The next runs of a schedule being edited (or why it is not valid).
 #[tauri::command]
 fn upcoming_runs(schedule: BackupSchedule, count: usize) -> Result<Vec<String>> {
-    lifeboat_core::scheduler::upcoming_runs(&schedule, count.min(10))
+    lifeboat_core::upcoming_runs(&schedule, count.min(10))
 }
 
 #[tauri::command]

@@ -5,7 +5,6 @@ mod commands;
 mod notifications;
 mod tray;
 
-use lifeboat_core::scheduler::Scheduler;
 use lifeboat_core::{Home, Lifeboat};
 use tauri::Emitter;
 
@@ -37,7 +36,7 @@ fn main() {
             if let Err(e) = tray::install(app.handle()) {
                 tracing::warn!("no tray icon: {e}");
             }
-            tauri::async_runtime::spawn(Scheduler::on_this_machine(events.clone()).run());
+            tauri::async_runtime::spawn(events.scheduler().run());
             let cleaner = events.clone();
             tauri::async_runtime::spawn(async move {
                 if let Err(e) = cleaner.clean_up_leftovers().await {
@@ -55,7 +54,7 @@ fn main() {
 /// Job progress reaches the window as `job` events carrying the whole job record.
 /// Finished jobs may also raise a native notification.
 fn forward_job_events(app: tauri::AppHandle, lifeboat: &Lifeboat) {
-    let mut events = lifeboat.jobs().subscribe();
+    let mut events = lifeboat.subscribe();
     let lifeboat = lifeboat.clone();
     tauri::async_runtime::spawn(async move {
         use tokio::sync::broadcast::error::RecvError;

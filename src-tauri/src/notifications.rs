@@ -2,8 +2,7 @@
 //! A machine without a notification service only loses the notification: the failure is
 //! logged and the result stays visible in the app.
 
-use lifeboat_core::jobs::Job;
-use lifeboat_core::Lifeboat;
+use lifeboat_core::{Job, Lifeboat};
 
 pub fn notify_if_due(lifeboat: &Lifeboat, job: &Job) {
     if !job.is_finished() {

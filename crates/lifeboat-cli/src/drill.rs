@@ -1,9 +1,9 @@
 //! `lifeboat drill`: restore a backup into a temporary database (and its media into a
 //! temporary directory), check it, time it, remove it.
 
-use lifeboat_core::connection::parse_database_url;
-use lifeboat_core::drill::{DrillReport, DrillRequest};
-use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
+use lifeboat_core::{
+    parse_database_url, DrillReport, DrillRequest, Error, ErrorCode, Lifeboat, Result,
+};
 
 use crate::output::{checks_text, Output};
 use crate::progress;

@@ -12,16 +12,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use lifeboat_core::backup::{BackupKind, BackupRequest};
-use lifeboat_core::connection::parse_database_url;
-use lifeboat_core::download::DownloadRequest;
-use lifeboat_core::environments::{EnvironmentChange, EnvironmentInput};
-use lifeboat_core::jobs::{JobOutcome, JobStatus};
-use lifeboat_core::targets::{
-    LocalSettings, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
+use lifeboat_core::{
+    parse_database_url, BackupKind, BackupRequest, DownloadRequest, EnvironmentChange,
+    EnvironmentInput, Error, ErrorCode, Home, JobOutcome, JobStatus, Lifeboat, LocalSettings,
+    Result, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
     DEFAULT_STORAGE_CLASS,
 };
-use lifeboat_core::{Error, ErrorCode, Home, Lifeboat, Result};
 use output::{bytes, table, Output};
 
 #[derive(Parser)]
@@ -330,7 +326,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             db,
             media,
         } => {
-            let record = lb.catalog().backup(&backup_id).await?;
+            let record = lb.backup_record(&backup_id).await?;
             let (database, media) = if db || media {
                 (db, media)
             } else {
@@ -367,7 +363,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
         }
         Command::Jobs { app, env } => {
             let environment = lb.environment_named(&app, &env).await?;
-            let jobs = lb.catalog().jobs_of(&environment.id).await?;
+            let jobs = lb.jobs_of(&environment.id).await?;
             out.show(&jobs, |jobs| {
                 let rows = jobs
                     .iter()

@@ -3,8 +3,7 @@
 
 use std::process::ExitCode;
 
-use lifeboat_core::backup::verify::VerifyCheck;
-use lifeboat_core::{Error, ErrorCode};
+use lifeboat_core::{Error, ErrorCode, VerifyCheck};
 use serde::Serialize;
 
 /// 1: the operation failed; 2: the input was wrong (clap also exits 2 for bad usage).

@@ -5,12 +5,11 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use lifeboat_core::jobs::Job;
-use lifeboat_core::Lifeboat;
+use lifeboat_core::{Job, Lifeboat};
 use tokio::sync::broadcast::error::RecvError;
 
 pub async fn follow(lifeboat: &Lifeboat, job: &Job, quiet: bool) -> Job {
-    let mut events = lifeboat.jobs().subscribe();
+    let mut events = lifeboat.subscribe();
     let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
         let bar = ProgressBar::new(1);
         bar.set_style(
@@ -26,7 +25,7 @@ pub async fn follow(lifeboat: &Lifeboat, job: &Job, quiet: bool) -> Job {
     let mut last_line = Instant::now();
     let mut interrupted = false;
     loop {
-        let current = match lifeboat.catalog().job(&job.id).await {
+        let current = match lifeboat.job(&job.id).await {
             Ok(j) if j.is_finished() => j,
             _ => {
                 tokio::select! {

@@ -1,9 +1,10 @@
 //! `lifeboat restore`: the same safe restore as the app (safety backup, verify before touching,
 //! atomic database and media), with `--yes` standing in for the typed confirmation.
 
-use lifeboat_core::jobs::{JobOutcome, JobStatus};
-use lifeboat_core::restore::{DatabaseRestorePlan, RestoreRequest, RestoreSummary};
-use lifeboat_core::{Error, ErrorCode, Lifeboat, Result};
+use lifeboat_core::{
+    DatabaseRestorePlan, Error, ErrorCode, JobOutcome, JobStatus, Lifeboat, RestoreRequest,
+    RestoreSummary, Result,
+};
 
 use crate::output::Output;
 use crate::progress;
@@ -31,7 +32,7 @@ pub struct RestoreArgs {
 }
 
 pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<()> {
-    let record = lb.catalog().backup(&args.backup_id).await?;
+    let record = lb.backup_record(&args.backup_id).await?;
     let destination = match &args.to {
         Some(to) => {
             let (app, env) = to.split_once('/').ok_or_else(|| {
@@ -39,11 +40,7 @@ pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<(
             })?;
             lb.environment_named(app, env).await?
         }
-        None => {
-            lb.catalog()
-                .environment(&record.manifest.environment.id)
-                .await?
-        }
+        None => lb.environment(&record.manifest.environment.id).await?,
     };
     if args.plan {
         let plan = lb

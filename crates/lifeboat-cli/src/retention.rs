@@ -1,9 +1,7 @@
 //! `lifeboat prune` and `lifeboat catalog sync`: what is in storage, made to match policy and
 //! catalog.
 
-use lifeboat_core::catalog_sync::SyncReport;
-use lifeboat_core::prune::PruneReport;
-use lifeboat_core::{Lifeboat, Result};
+use lifeboat_core::{Lifeboat, PruneReport, Result, SyncReport};
 
 use crate::output::{bytes, table, Output};
 

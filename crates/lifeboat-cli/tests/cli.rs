@@ -504,7 +504,7 @@ fn a_backup_killed_mid_upload_leaves_no_open_upload_after_the_next_start() {
     holder.release();
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let home = lifeboat_core::home::Home::at(cli.home.path());
+    let home = lifeboat_core::Home::at(cli.home.path());
     let open_uploads = || {
         runtime.block_on(async {
             let lifeboat = lifeboat_core::Lifeboat::open(home.clone()).await.unwrap();

@@ -1,13 +1,13 @@
 //! Applications (e.g. "shop"): a named group of environments.
 
+use crate::context::Context;
 use crate::credentials::SecretRef;
 use crate::error::Result;
-use crate::lifeboat::Lifeboat;
 pub use crate::model::setup::Application;
 pub use crate::model::setup::ApplicationTree;
 use crate::validation;
 
-impl Lifeboat {
+impl Context {
     pub async fn create_application(&self, name: &str) -> Result<Application> {
         let name = validation::name("name", name)?;
         self.catalog().insert_application(&name).await
@@ -18,8 +18,6 @@ impl Lifeboat {
         self.catalog().rename_application(id, &name).await
     }
 
-    /// Removes the application, its environments and their saved passwords.
-    /// Backups already in storage are left alone.
     pub async fn delete_application(&self, id: &str) -> Result<()> {
         self.catalog().application(id).await?;
         let environments = self.catalog().environments_of(id).await?;

@@ -7,10 +7,10 @@ use ts_rs::TS;
 
 use crate::backup::{BackupRecord, BackupRequest};
 use crate::catalog::new_id;
+use crate::context::Context;
 use crate::environments::{Environment, EnvironmentInput};
 use crate::error::{ErrorCode, Result};
 use crate::jobs::JobRequest;
-use crate::lifeboat::Lifeboat;
 use lifeboat_format::layout::{backup_dirs, object_key, MANIFEST_FILE};
 use lifeboat_format::manifest::{self, BackupManifest};
 
@@ -38,7 +38,7 @@ pub struct SyncProblem {
     pub reason: String,
 }
 
-impl Lifeboat {
+impl Context {
     pub async fn sync_catalog(&self, target_id: &str) -> Result<SyncReport> {
         let storage = self.storage_of(target_id).await?;
         let known = self.catalog().backup_ids().await?;

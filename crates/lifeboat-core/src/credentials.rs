@@ -72,6 +72,14 @@ impl Credentials {
         .await
     }
 
+    /// Removes a secret whose owner is already gone: a failure only leaves a stale keyring
+    /// entry, so it is logged rather than undoing what removed the owner.
+    pub async fn forget(&self, secret: SecretRef) {
+        if let Err(e) = self.delete(secret.clone()).await {
+            tracing::warn!(?secret, code = ?e.code, "could not remove a secret from the keyring: {}", e.message);
+        }
+    }
+
     /// Probes the keyring with a read of an entry that never exists.
     pub async fn status(&self) -> KeyringStatus {
         let probe = SecretRef::DatabasePassword {

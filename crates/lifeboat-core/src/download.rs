@@ -10,18 +10,17 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
-use crate::backup::BackupRecord;
-
+use crate::context::Context;
 use crate::disk::{ensure_space, write_error};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
-use crate::lifeboat::Lifeboat;
+use crate::model::backup::BackupRecord;
 pub use crate::model::download::DownloadRequest;
 pub use crate::model::download::DownloadSummary;
 pub use crate::model::download::DownloadedFile;
 use crate::running::{blocking, finished, produced, JobSpec};
 use lifeboat_format::artifact::ArtifactInfo;
-use lifeboat_format::read::{ArtifactReader, OpenError};
+use lifeboat_format::read::ArtifactReader;
 
 pub const SUMS_FILE: &str = "SHA256SUMS";
 
@@ -31,19 +30,15 @@ struct Planned {
     name: String,
 }
 
-impl Lifeboat {
-    /// Starts preparing a download in the background; progress arrives as job events. Downloads
-    /// only read storage, so they run beside any other job.
+impl Context {
     pub async fn start_download(&self, request: &DownloadRequest) -> Result<Job> {
         Ok(self.spawn_download(request).await?.0)
     }
 
-    /// Prepares a download to the end (the CLI and tests).
     pub async fn download(&self, request: &DownloadRequest) -> Result<DownloadSummary> {
         finished(self.spawn_download(request).await?.1).await
     }
 
-    /// Every download, newest first, finished or not.
     pub async fn list_downloads(&self) -> Result<Vec<Job>> {
         self.catalog().jobs_of_kind("download").await
     }
@@ -98,10 +93,7 @@ impl Lifeboat {
         bytes_total: u64,
         cancel: &CancellationToken,
     ) -> Result<DownloadSummary> {
-        let storage = self.storage_of(&record.target_id).await?;
-        let identity = self
-            .recovery_identity_for(&record.manifest.encryption.recipient)
-            .await?;
+        let backup = self.open_backup(&record.id).await?;
         let names = free_names(dir, &planned)?;
         // Recorded so a crash's `.part` files are removed at the next start.
         let partials: Vec<String> = names
@@ -121,35 +113,16 @@ impl Lifeboat {
         let ticker = self.report_progress(job_id, bytes_total, progress.clone());
         let mut written = Written::default();
         let mut outcome = Ok(());
-        let mut stored_so_far = 0;
         for (plan, name) in planned.iter().zip(names.iter()) {
-            let key = lifeboat_format::layout::object_key(&record.storage_dir, &plan.artifact.name);
-            let opened = storage.reader(&key, cancel).await;
-            let (size, source) = match opened {
-                Ok(opened) => opened,
+            let reader = match backup.open(&plan.artifact, &progress, cancel).await {
+                Ok(reader) => reader,
                 Err(e) => {
                     outcome = Err(e);
                     break;
                 }
             };
-            let source = tokio_util::io::SyncIoBridge::new(source);
-            let (identity, info, path, cancel, progress) = (
-                identity.clone(),
-                plan.artifact.clone(),
-                dir.join(name),
-                cancel.clone(),
-                progress.clone(),
-            );
-            let base = stored_so_far;
-            stored_so_far += size;
-            let result = blocking(move || {
-                let progress = Progress {
-                    total: &progress,
-                    base,
-                };
-                write_artifact(source, size, &identity, &info, &path, &cancel, &progress)
-            })
-            .await;
+            let (info, path, cancel) = (plan.artifact.clone(), dir.join(name), cancel.clone());
+            let result = blocking(move || write_artifact(reader, &info, &path, &cancel)).await;
             match result {
                 Ok(file) => written.files.push(file),
                 Err(e) => {
@@ -361,34 +334,14 @@ impl Drop for PartFile {
     }
 }
 
-/// Stored bytes read, counted across the artifacts of one download.
-struct Progress<'a> {
-    total: &'a std::sync::atomic::AtomicU64,
-    base: u64,
-}
-
 fn write_artifact(
-    source: impl Read + Send + 'static,
-    size: u64,
-    identity: &age::x25519::Identity,
+    mut reader: ArtifactReader,
     info: &ArtifactInfo,
     path: &Path,
     cancel: &CancellationToken,
-    progress: &Progress<'_>,
 ) -> Result<DownloadedFile> {
     let shown = path.display().to_string();
     let mut part = PartFile::create(path)?;
-    let mut reader = ArtifactReader::open(source, size, identity).map_err(|e| match e {
-        OpenError::WrongKey => Error::new(
-            ErrorCode::RecoveryKeyMissing,
-            "This backup was encrypted to another recovery key; import that key first.",
-        ),
-        OpenError::Foreign(detail) => Error::new(
-            ErrorCode::ArtifactCorrupt,
-            format!("{} cannot be read: {detail}.", info.name),
-        ),
-    })?;
-    let stored = reader.stored_progress();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         if cancel.is_cancelled() {
@@ -412,10 +365,6 @@ fn write_artifact(
         part.file()
             .write_all(&buf[..n])
             .map_err(|e| write_error(&e, &shown))?;
-        progress.total.store(
-            progress.base + stored.bytes(),
-            std::sync::atomic::Ordering::Relaxed,
-        );
     }
     let totals = reader.finish(info).map_err(|e| {
         Error::new(

@@ -13,20 +13,21 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use ts_rs::TS;
 
-use crate::backup::verify::VerifyCheck;
-
 use crate::connection::{PgConnection, PgConnectionInput};
+use crate::context::Context;
 use crate::credentials::SecretRef;
 use crate::environments::{DrillPlace, Environment};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
-use crate::lifeboat::Lifeboat;
 pub use crate::model::drill::DrillReport;
 pub use crate::model::drill::DrillRequest;
+use crate::model::verify::VerifyCheck;
 use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
 use crate::postgres::scratch::{self, ScratchCluster};
 use crate::postgres::tools::find_servers;
-use crate::restore::{database, major_of, media, Source};
+use crate::postgres::tools::major_of;
+use crate::repository::StoredBackup;
+use crate::restore::{database, media};
 use crate::running::{blocking, finished, JobSpec};
 use crate::schedule::{Recurrence, StoredRecurrence};
 use lifeboat_format::manifest::{BackupManifest, DatabasePart, GlobalsPart};
@@ -44,14 +45,11 @@ pub enum DrillPlaceInput {
 /// Prefix of every drill's temporary database, so a leftover is recognisable.
 pub const DRILL_DATABASE_PREFIX: &str = "lifeboat_drill_";
 
-impl Lifeboat {
-    /// Starts a drill in the background; the report arrives as the finished job's outcome
-    /// and in the environment's drill history.
+impl Context {
     pub async fn start_drill(&self, request: &DrillRequest) -> Result<Job> {
         self.start_drill_on(request, None).await
     }
 
-    /// `start_drill` on `server` instead of the environment's drill server when given.
     pub async fn start_drill_on(
         &self,
         request: &DrillRequest,
@@ -60,8 +58,6 @@ impl Lifeboat {
         Ok(self.spawn_drill(request, server).await?.0)
     }
 
-    /// Runs a drill to the end (the CLI and tests), on `server` instead of the environment's
-    /// own when given. A drill that ran but failed a check is an `Ok` report with `ok: false`.
     pub async fn drill(
         &self,
         request: &DrillRequest,
@@ -74,8 +70,6 @@ impl Lifeboat {
         self.catalog().drills_of(environment_id).await
     }
 
-    /// Sets (or, with `None`, removes) the environment's drill schedule; the running scheduler
-    /// takes it up at once.
     pub async fn set_drill_schedule(
         &self,
         environment_id: &str,
@@ -96,8 +90,6 @@ impl Lifeboat {
         Ok(env)
     }
 
-    /// Sets where the environment's drills restore its database. A server given without a
-    /// password keeps the saved one.
     pub async fn set_drill_place(
         &self,
         environment_id: &str,
@@ -157,8 +149,6 @@ impl Lifeboat {
         self.catalog().drill_checks(environment_id).await
     }
 
-    /// SQL every drill of the environment runs on the restored database; each must return a
-    /// true or non-zero first value (e.g. `select count(*) from auth_user where is_superuser`).
     pub async fn set_drill_checks(&self, environment_id: &str, checks: &[String]) -> Result<()> {
         let checks: Vec<String> = checks
             .iter()
@@ -266,7 +256,7 @@ impl Lifeboat {
         cancel: &CancellationToken,
     ) -> Result<DrillReport> {
         let started_at = chrono::Utc::now();
-        let source = self.source(backup_id).await?;
+        let source = self.open_backup(backup_id).await?;
         let manifest = source.record.manifest.clone();
         check_space(&manifest, on, job_id)?;
         let mut checks = Vec::new();
@@ -327,7 +317,7 @@ impl Lifeboat {
         &self,
         job_id: &str,
         dir: &Path,
-        source: &Source,
+        source: &StoredBackup,
         part: &DatabasePart,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
@@ -385,7 +375,7 @@ impl Lifeboat {
     async fn drill_database(
         &self,
         job_id: &str,
-        source: &Source,
+        source: &StoredBackup,
         part: &DatabasePart,
         server: &PgConnectionInput,
         recorded_owners: bool,
@@ -419,7 +409,7 @@ impl Lifeboat {
         &self,
         target: &PgConnectionInput,
         pg_restore: &Path,
-        source: &Source,
+        source: &StoredBackup,
         part: &DatabasePart,
         recorded_owners: bool,
         progress: &Arc<AtomicU64>,
@@ -432,9 +422,7 @@ impl Lifeboat {
             if let Some(refusal) = decision.plan.refusal() {
                 return Err(refusal);
             }
-            let reader = source
-                .open(&part.artifact, progress, "database", cancel)
-                .await?;
+            let reader = source.open(&part.artifact, progress, cancel).await?;
             let (tool, conn, info, stop) = (
                 pg_restore.to_path_buf(),
                 target.clone(),
@@ -524,19 +512,17 @@ impl Lifeboat {
 /// match its manifest and apply cleanly.
 async fn apply_roles(
     cluster: &Arc<ScratchCluster>,
-    source: &Source,
+    source: &StoredBackup,
     globals: &GlobalsPart,
     progress: &Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> VerifyCheck {
     let applied = async {
-        let mut reader = source
-            .open(&globals.artifact, progress, "roles", cancel)
-            .await?;
+        let mut reader = source.open(&globals.artifact, progress, cancel).await?;
         let (cluster, info) = (cluster.clone(), globals.artifact.clone());
         blocking(move || {
             // Checked whole before psql sees a line of it: psql obeys backslash commands.
-            let sql = crate::backup::database::read_roles(&mut reader)?;
+            let sql = crate::postgres::roles::read_roles(&mut reader)?;
             reader.finish(&info).map_err(|e| {
                 Error::new(
                     ErrorCode::ChecksumMismatch,
@@ -745,13 +731,13 @@ async fn drop_database(server: &PgConnectionInput, name: &str) -> Result<()> {
 /// Extracts the media archive into a temporary directory, checking every file against the
 /// manifest, then removes it.
 async fn drill_media(
-    source: &Source,
+    source: &StoredBackup,
     artifact: &lifeboat_format::artifact::ArtifactInfo,
     job_id: &str,
     progress: &Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> Result<VerifyCheck> {
-    let reader = source.open(artifact, progress, "media", cancel).await?;
+    let reader = source.open(artifact, progress, cancel).await?;
     let scratch = drill_directory(job_id);
     let (info, job, stop, dir) = (
         artifact.clone(),

@@ -9,9 +9,9 @@ use ts_rs::TS;
 use crate::catalog::environments::EnvironmentRecord;
 use crate::catalog::new_id;
 use crate::connection::{PgConnection, PgConnectionInput};
+use crate::context::Context;
 use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
-use crate::lifeboat::Lifeboat;
 use crate::media::{self, MediaStats};
 pub use crate::model::setup::DrillPlace;
 pub use crate::model::setup::Environment;
@@ -67,7 +67,7 @@ struct ValidInput {
     target_id: String,
 }
 
-impl Lifeboat {
+impl Context {
     pub async fn create_environment(&self, input: &EnvironmentInput) -> Result<Environment> {
         self.catalog().application(&input.application_id).await?;
         let valid = self.validate_environment(input, None).await?;
@@ -94,7 +94,6 @@ impl Lifeboat {
         created
     }
 
-    /// Changes one part of an environment, leaving the rest as stored now.
     pub async fn change_environment(
         &self,
         id: &str,
@@ -112,7 +111,6 @@ impl Lifeboat {
         self.write_environment(&existing, &input).await
     }
 
-    /// A `None` password in the connection keeps the saved one; no connection forgets it.
     pub async fn update_environment(
         &self,
         id: &str,
@@ -170,8 +168,6 @@ impl Lifeboat {
         Ok(())
     }
 
-    /// Connects with the given settings; a missing password is read from the keyring when the
-    /// environment has one saved.
     pub async fn test_connection(
         &self,
         input: &PgConnectionInput,
@@ -190,7 +186,6 @@ impl Lifeboat {
         postgres::probe(&input, pg_bin_dir.as_deref().map(Path::new)).await
     }
 
-    /// The saved connection with its password from the keyring.
     pub async fn environment_connection(&self, environment_id: &str) -> Result<PgConnectionInput> {
         let env = self.catalog().environment(environment_id).await?;
         let saved = env.connection.ok_or_else(|| {
@@ -269,7 +264,7 @@ impl Lifeboat {
     }
 }
 
-pub(crate) fn refuse_if_busy(lifeboat: &Lifeboat, environment_id: &str) -> Result<()> {
+pub(crate) fn refuse_if_busy(lifeboat: &Context, environment_id: &str) -> Result<()> {
     if lifeboat.jobs().is_busy(environment_id) {
         return Err(Error::new(
             ErrorCode::AlreadyRunning,

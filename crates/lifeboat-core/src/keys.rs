@@ -9,16 +9,30 @@ use std::str::FromStr;
 use age::secrecy::ExposeSecret;
 use age::x25519::{Identity, Recipient};
 
-use crate::credentials::SecretRef;
+use crate::catalog::Catalog;
+use crate::credentials::{Credentials, SecretRef};
 use crate::error::{Error, ErrorCode, Result};
-use crate::lifeboat::Lifeboat;
 
 const RECIPIENT_SETTING: &str = "age_recipient";
 
-impl Lifeboat {
+/// The recovery keys of one catalog: the recipient in the catalog, the identities in the
+/// keyring.
+pub(crate) struct RecoveryKeys<'a> {
+    catalog: &'a Catalog,
+    credentials: &'a Credentials,
+}
+
+impl<'a> RecoveryKeys<'a> {
+    pub fn new(catalog: &'a Catalog, credentials: &'a Credentials) -> Self {
+        Self {
+            catalog,
+            credentials,
+        }
+    }
+
     /// The recipient backups are encrypted to, creating the key pair on first use.
     pub async fn recovery_recipient(&self) -> Result<Recipient> {
-        if let Some(saved) = self.catalog().setting(RECIPIENT_SETTING).await? {
+        if let Some(saved) = self.catalog.setting(RECIPIENT_SETTING).await? {
             return Recipient::from_str(&saved).map_err(|e| {
                 Error::new(
                     ErrorCode::Catalog,
@@ -31,7 +45,7 @@ impl Lifeboat {
         let secret = SecretRef::RecoveryKey {
             recipient: recipient.to_string(),
         };
-        self.credentials()
+        self.credentials
             .set(
                 secret.clone(),
                 identity.to_string().expose_secret().to_owned(),
@@ -40,15 +54,15 @@ impl Lifeboat {
         // Two first backups at once (two environments, the app and the CLI) both get here;
         // the first recipient recorded wins and the other key is dropped unused.
         let inserted = self
-            .catalog()
+            .catalog
             .insert_setting_if_absent(RECIPIENT_SETTING, &recipient.to_string())
             .await?;
         if inserted {
             return Ok(recipient);
         }
-        self.forget_secret(secret).await;
+        self.credentials.forget(secret).await;
         let saved = self
-            .catalog()
+            .catalog
             .setting(RECIPIENT_SETTING)
             .await?
             .unwrap_or_default();
@@ -70,7 +84,7 @@ impl Lifeboat {
     /// key import stay readable while the older key is still in the keyring.
     pub async fn recovery_identity_for(&self, recipient: &str) -> Result<Identity> {
         let text = self
-            .credentials()
+            .credentials
             .get(SecretRef::RecoveryKey {
                 recipient: recipient.to_owned(),
             })
@@ -117,7 +131,7 @@ impl Lifeboat {
                 )
             })?;
         let recipient = identity.to_public().to_string();
-        self.credentials()
+        self.credentials
             .set(
                 SecretRef::RecoveryKey {
                     recipient: recipient.clone(),
@@ -125,7 +139,7 @@ impl Lifeboat {
                 identity.to_string().expose_secret().to_owned(),
             )
             .await?;
-        self.catalog()
+        self.catalog
             .set_setting(RECIPIENT_SETTING, Some(&recipient))
             .await?;
         Ok(recipient)

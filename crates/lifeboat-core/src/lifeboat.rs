@@ -1,55 +1,18 @@
-//! The entry point both the desktop app and the CLI use: one `Lifeboat` per process, holding
-//! the catalog and the keyring, with the operations as methods (spread over the area modules).
+//! The one surface the desktop app, the CLI and the tests use: a `Lifeboat` per process, with
+//! every operation as a method. Each method hands over to the operation's own module; nothing
+//! below this file knows it exists, so internal moves never reach the shells.
 
-use std::sync::Arc;
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use ts_rs::TS;
 
-use crate::catalog::Catalog;
-use crate::credentials::{Credentials, KeyringStatus, SecretRef};
-use crate::error::{Error, Result};
-use crate::home::Home;
-use crate::jobs::JobRegistry;
-
-const PG_BIN_DIR: &str = "pg_bin_dir";
-const ZSTD_LEVEL: &str = "zstd_level";
-const RESTORE_PRIVILEGES: &str = "restore_privileges";
-/// The same setting before owners always followed the destination.
-const RESTORE_OWNERSHIP: &str = "restore_ownership";
-const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
-const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
-pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
+use crate::context::Context;
+use crate::*;
 
 #[derive(Debug, Clone)]
 pub struct Lifeboat {
-    home: Home,
-    catalog: Catalog,
-    credentials: Credentials,
-    jobs: Arc<JobRegistry>,
-    /// Woken when a schedule changes, so a sleeping scheduler looks again.
-    schedule_changes: Arc<tokio::sync::Notify>,
-    /// Held while an environment is read, changed and written back, so changes made side by
-    /// side never undo each other.
-    environment_edits: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
-#[ts(export)]
-pub struct Settings {
-    /// Searched for pg_dump before /usr/lib/postgresql/<version>/bin and PATH.
-    pub pg_bin_dir: Option<String>,
-    /// zstd level for backups: 1 (fastest) to 19 (smallest).
-    pub zstd_level: i32,
-    /// Restores recreate the grants recorded in the dump (off: they are skipped, which works
-    /// across servers with other roles). Owners always follow the destination: restored
-    /// objects belong to the role the restore runs as.
-    pub restore_privileges: bool,
-    /// A media restore keeps the directory it replaced as `<dir>.before-restore-<time>`.
-    pub keep_replaced_media: bool,
-    /// Every backup is read back and verified right after it is made (on unless turned off).
-    pub verify_after_backup: bool,
+    cx: Context,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -64,135 +27,107 @@ pub struct AppInfo {
 impl Lifeboat {
     /// Opens (creating and migrating if needed) the catalog under `home`.
     pub async fn open(home: Home) -> Result<Self> {
-        home.ensure()?;
-        let catalog = Catalog::open(&home.catalog_path()).await?;
-        // The catalog is shared with other Lifeboat processes: a job still marked running was
-        // cut off by a crash only if no process holds its lock.
-        for job_id in catalog.running_job_ids().await? {
-            if !crate::jobs::JobLock::is_held(&home.job_lock_path(&job_id)) {
-                tracing::warn!(
-                    job_id,
-                    "a job was interrupted when its Lifeboat process stopped"
-                );
-                catalog.interrupt_job(&job_id).await?;
-            }
-        }
-        let lifeboat = Self {
-            home,
-            catalog,
-            credentials: Credentials,
-            jobs: Arc::default(),
-            schedule_changes: Arc::default(),
-            environment_edits: Arc::default(),
-        };
-        lifeboat.ensure_default_target().await?;
-        Ok(lifeboat)
-    }
-
-    pub(crate) fn schedule_changes(&self) -> &tokio::sync::Notify {
-        &self.schedule_changes
-    }
-
-    pub(crate) fn environment_edits(&self) -> &tokio::sync::Mutex<()> {
-        &self.environment_edits
+        let cx = Context::open(home).await?;
+        cx.ensure_default_target().await?;
+        Ok(Self { cx })
     }
 
     pub fn home(&self) -> &Home {
-        &self.home
+        self.cx.home()
     }
 
+    /// The catalog, read directly: for tests and diagnostics that check what was recorded.
+    /// The shells go through the operations.
     pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-
-    pub fn credentials(&self) -> &Credentials {
-        &self.credentials
-    }
-
-    pub fn jobs(&self) -> &Arc<JobRegistry> {
-        &self.jobs
+        self.cx.catalog()
     }
 
     pub async fn info(&self) -> AppInfo {
         AppInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            home: self.home.root().display().to_string(),
-            keyring: self.credentials.status().await,
+            home: self.cx.home().root().display().to_string(),
+            keyring: self.cx.credentials().status().await,
         }
     }
 
     pub async fn settings(&self) -> Result<Settings> {
-        Ok(Settings {
-            pg_bin_dir: self.catalog.setting(PG_BIN_DIR).await?,
-            zstd_level: self
-                .catalog
-                .setting(ZSTD_LEVEL)
-                .await?
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(DEFAULT_ZSTD_LEVEL),
-            restore_privileges: self
-                .flag(
-                    RESTORE_PRIVILEGES,
-                    self.flag(RESTORE_OWNERSHIP, false).await?,
-                )
-                .await?,
-            keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA, false).await?,
-            verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
-        })
-    }
-
-    async fn flag(&self, key: &str, unset: bool) -> Result<bool> {
-        Ok(self
-            .catalog
-            .setting(key)
-            .await?
-            .map_or(unset, |v| v == "true"))
+        self.cx.settings().await
     }
 
     pub async fn update_settings(&self, settings: &Settings) -> Result<Settings> {
-        let dir = settings
-            .pg_bin_dir
-            .as_deref()
-            .map(str::trim)
-            .filter(|d| !d.is_empty());
-        if let Some(dir) = dir {
-            if !std::path::Path::new(dir).is_dir() {
-                return Err(Error::validation(
-                    "pgBinDir",
-                    format!("{dir} is not a directory."),
-                ));
-            }
-        }
-        if !(1..=19).contains(&settings.zstd_level) {
-            return Err(Error::validation(
-                "zstdLevel",
-                "Use a compression level from 1 to 19.",
-            ));
-        }
-        self.catalog.set_setting(PG_BIN_DIR, dir).await?;
-        self.catalog
-            .set_setting(ZSTD_LEVEL, Some(&settings.zstd_level.to_string()))
-            .await?;
-        for (key, on) in [
-            (RESTORE_PRIVILEGES, settings.restore_privileges),
-            (KEEP_REPLACED_MEDIA, settings.keep_replaced_media),
-            (VERIFY_AFTER_BACKUP, settings.verify_after_backup),
-        ] {
-            self.catalog.set_setting(key, Some(&on.to_string())).await?;
-        }
-        self.settings().await
+        self.cx.catalog().update_settings(settings).await
+    }
+
+    /// Every job's events (progress, phases, ends) from now on.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Job> {
+        self.cx.jobs().subscribe()
+    }
+
+    /// Asks a running job to stop; false if no job with this id runs in this process.
+    pub fn cancel_job(&self, job_id: &str) -> bool {
+        self.cx.jobs().cancel(job_id)
+    }
+
+    pub async fn job(&self, job_id: &str) -> Result<Job> {
+        self.cx.catalog().job(job_id).await
+    }
+
+    /// Every job of an environment, newest first.
+    pub async fn jobs_of(&self, environment_id: &str) -> Result<Vec<Job>> {
+        self.cx.catalog().jobs_of(environment_id).await
+    }
+
+    pub async fn environment(&self, environment_id: &str) -> Result<Environment> {
+        self.cx.catalog().environment(environment_id).await
+    }
+
+    pub async fn backup_record(&self, backup_id: &str) -> Result<BackupRecord> {
+        self.cx.catalog().backup(backup_id).await
+    }
+
+    /// Opens a saved target, for tools and tests that read what is stored.
+    pub async fn storage_of(&self, target_id: &str) -> Result<Storage> {
+        self.cx.storage_of(target_id).await
+    }
+
+    /// Makes the identity in an age key file this catalog's recovery key: backups made from
+    /// now on are encrypted to it, and backups made with it elsewhere can be read here.
+    /// Returns its recipient.
+    pub async fn import_recovery_key(&self, path: &Path) -> Result<String> {
+        self.cx.keys().import_recovery_key(path).await
+    }
+
+    /// Writes the recovery key in age's key-file format (usable with `age -d -i FILE`),
+    /// mode 0600.
+    pub async fn export_recovery_key(&self, path: &Path) -> Result<()> {
+        self.cx.keys().export_recovery_key(path).await
+    }
+
+    /// The scheduler of a running app: the wall clock and the user's time zone.
+    pub fn scheduler(&self) -> Scheduler<chrono::Local> {
+        Scheduler::on_this_machine(self.cx.clone())
+    }
+
+    /// A scheduler on another clock and time zone (tests).
+    pub fn scheduler_with<Tz>(&self, clock: std::sync::Arc<dyn Clock>, zone: Tz) -> Scheduler<Tz>
+    where
+        Tz: chrono::TimeZone + Send + Sync + 'static,
+        Tz::Offset: Send + Sync,
+    {
+        Scheduler::new(self.cx.clone(), clock, zone)
     }
 
     /// Puts right what failed and interrupted jobs left (the shells call this in the
     /// background after start-up): uploads and objects in storage, then each kind's local work,
     /// by the operation that made it. Returns how many leftovers were cleaned.
     pub async fn clean_up_leftovers(&self) -> Result<usize> {
-        let mut cleaned = self.clean_up_storage_leftovers().await?;
-        for (job_id, kind, local) in self.catalog().pending_local_repairs().await? {
+        let cx = &self.cx;
+        let mut cleaned = cx.clean_up_storage_leftovers().await?;
+        for (job_id, kind, local) in cx.catalog().pending_local_repairs().await? {
             let repaired = match kind.as_str() {
-                "restore" => self.repair_interrupted_restore(&job_id, &local).await,
-                "download" => self.repair_interrupted_download(&local).await,
-                "drill" => self.repair_interrupted_drill(&job_id, &local).await,
+                "restore" => cx.repair_interrupted_restore(&job_id, &local).await,
+                "download" => cx.repair_interrupted_download(&local).await,
+                "drill" => cx.repair_interrupted_drill(&job_id, &local).await,
                 other => {
                     tracing::warn!(job_id, other, "no repair is known for this kind of job");
                     continue;
@@ -200,7 +135,7 @@ impl Lifeboat {
             };
             match repaired {
                 Ok(()) => {
-                    self.catalog().set_job_local_dir(&job_id, None).await?;
+                    cx.catalog().set_job_local_dir(&job_id, None).await?;
                     cleaned += 1;
                 }
                 Err(e) => tracing::warn!(
@@ -214,11 +149,288 @@ impl Lifeboat {
         Ok(cleaned)
     }
 
-    /// Removing a secret whose owner is already gone from the catalog: a failure only means a
-    /// stale keyring entry, so it is logged rather than undoing the deletion.
-    pub(crate) async fn forget_secret(&self, secret: SecretRef) {
-        if let Err(e) = self.credentials.delete(secret.clone()).await {
-            tracing::warn!(?secret, code = ?e.code, "could not remove a secret from the keyring: {}", e.message);
-        }
+    pub async fn create_application(&self, name: &str) -> Result<Application> {
+        self.cx.create_application(name).await
+    }
+
+    pub async fn rename_application(&self, id: &str, name: &str) -> Result<Application> {
+        self.cx.rename_application(id, name).await
+    }
+
+    /// Removes the application, its environments and their saved passwords.
+    /// Backups already in storage are left alone.
+    pub async fn delete_application(&self, id: &str) -> Result<()> {
+        self.cx.delete_application(id).await
+    }
+
+    pub async fn list_applications(&self) -> Result<Vec<ApplicationTree>> {
+        self.cx.list_applications().await
+    }
+
+    pub async fn create_environment(&self, input: &EnvironmentInput) -> Result<Environment> {
+        self.cx.create_environment(input).await
+    }
+
+    /// Changes one part of an environment, leaving the rest as stored now.
+    pub async fn change_environment(
+        &self,
+        id: &str,
+        change: &EnvironmentChange,
+    ) -> Result<Environment> {
+        self.cx.change_environment(id, change).await
+    }
+
+    /// A `None` password in the connection keeps the saved one; no connection forgets it.
+    pub async fn update_environment(
+        &self,
+        id: &str,
+        input: &EnvironmentInput,
+    ) -> Result<Environment> {
+        self.cx.update_environment(id, input).await
+    }
+
+    pub async fn delete_environment(&self, id: &str) -> Result<()> {
+        self.cx.delete_environment(id).await
+    }
+
+    /// Connects with the given settings; a missing password is read from the keyring when the
+    /// environment has one saved.
+    pub async fn test_connection(
+        &self,
+        input: &PgConnectionInput,
+        environment_id: Option<&str>,
+    ) -> Result<ConnectionReport> {
+        self.cx.test_connection(input, environment_id).await
+    }
+
+    /// The saved connection with its password from the keyring.
+    pub async fn environment_connection(&self, environment_id: &str) -> Result<PgConnectionInput> {
+        self.cx.environment_connection(environment_id).await
+    }
+
+    pub async fn media_stats(&self, path: &str) -> Result<MediaStats> {
+        self.cx.media_stats(path).await
+    }
+
+    pub async fn list_targets(&self) -> Result<Vec<StorageTarget>> {
+        self.cx.list_targets().await
+    }
+
+    pub async fn create_target(&self, input: &TargetInput) -> Result<StorageTarget> {
+        self.cx.create_target(input).await
+    }
+
+    pub async fn update_target(&self, id: &str, input: &TargetInput) -> Result<StorageTarget> {
+        self.cx.update_target(id, input).await
+    }
+
+    pub async fn delete_target(&self, id: &str) -> Result<()> {
+        self.cx.delete_target(id).await
+    }
+
+    /// Writes, reads back and deletes a probe object with the given (possibly unsaved)
+    /// settings; a missing secret is read from the keyring for a saved target.
+    pub async fn test_target(
+        &self,
+        input: &TargetInput,
+        target_id: Option<&str>,
+    ) -> Result<TargetReport> {
+        self.cx.test_target(input, target_id).await
+    }
+
+    pub async fn application_named(&self, name: &str) -> Result<ApplicationTree> {
+        self.cx.application_named(name).await
+    }
+
+    pub async fn environment_named(
+        &self,
+        application: &str,
+        environment: &str,
+    ) -> Result<Environment> {
+        self.cx.environment_named(application, environment).await
+    }
+
+    pub async fn target_named(&self, name: &str) -> Result<StorageTarget> {
+        self.cx.target_named(name).await
+    }
+
+    /// Starts a backup in the background and returns its job; progress arrives as job events.
+    pub async fn start_backup(&self, request: &BackupRequest) -> Result<Job> {
+        self.cx.start_backup(request).await
+    }
+
+    /// Runs a backup to the end (the CLI and tests).
+    pub async fn backup(&self, request: &BackupRequest) -> Result<BackupManifest> {
+        self.cx.backup(request).await
+    }
+
+    /// Every backup attempt of an environment, newest first, with the backup it produced.
+    pub async fn list_backups(&self, environment_id: &str) -> Result<Vec<BackupEntry>> {
+        self.cx.list_backups(environment_id).await
+    }
+
+    /// Verifies a backup and records the outcome on it.
+    pub async fn verify_backup(&self, backup_id: &str) -> Result<VerifyReport> {
+        self.cx.verify_backup(backup_id).await
+    }
+
+    pub async fn restore_preview(
+        &self,
+        backup_id: &str,
+        environment_id: &str,
+    ) -> Result<RestorePreview> {
+        self.cx.restore_preview(backup_id, environment_id).await
+    }
+
+    /// What restoring the backup's database into the environment would drop and recreate, keep
+    /// as it is, and need an administrator for. Reads the dump's table of contents from
+    /// storage and looks at the destination; changes nothing.
+    pub async fn restore_database_plan(
+        &self,
+        backup_id: &str,
+        environment_id: &str,
+    ) -> Result<DatabaseRestorePlan> {
+        self.cx
+            .restore_database_plan(backup_id, environment_id)
+            .await
+    }
+
+    /// Starts a restore in the background and returns its job; progress arrives as job events.
+    pub async fn start_restore(&self, request: &RestoreRequest) -> Result<Job> {
+        self.cx.start_restore(request).await
+    }
+
+    /// Runs a restore to the end (the CLI and tests).
+    pub async fn restore(&self, request: &RestoreRequest) -> Result<RestoreSummary> {
+        self.cx.restore(request).await
+    }
+
+    /// Starts preparing a download in the background; progress arrives as job events. Downloads
+    /// only read storage, so they run beside any other job.
+    pub async fn start_download(&self, request: &DownloadRequest) -> Result<Job> {
+        self.cx.start_download(request).await
+    }
+
+    /// Prepares a download to the end (the CLI and tests).
+    pub async fn download(&self, request: &DownloadRequest) -> Result<DownloadSummary> {
+        self.cx.download(request).await
+    }
+
+    /// Every download, newest first, finished or not.
+    pub async fn list_downloads(&self) -> Result<Vec<Job>> {
+        self.cx.list_downloads().await
+    }
+
+    /// Starts a drill in the background; the report arrives as the finished job's outcome
+    /// and in the environment's drill history.
+    pub async fn start_drill(&self, request: &DrillRequest) -> Result<Job> {
+        self.cx.start_drill(request).await
+    }
+
+    /// `start_drill` on `server` instead of the environment's drill server when given.
+    pub async fn start_drill_on(
+        &self,
+        request: &DrillRequest,
+        server: Option<PgConnectionInput>,
+    ) -> Result<Job> {
+        self.cx.start_drill_on(request, server).await
+    }
+
+    /// Runs a drill to the end (the CLI and tests), on `server` instead of the environment's
+    /// own when given. A drill that ran but failed a check is an `Ok` report with `ok: false`.
+    pub async fn drill(
+        &self,
+        request: &DrillRequest,
+        server: Option<PgConnectionInput>,
+    ) -> Result<DrillReport> {
+        self.cx.drill(request, server).await
+    }
+
+    pub async fn drills(&self, environment_id: &str) -> Result<Vec<DrillReport>> {
+        self.cx.drills(environment_id).await
+    }
+
+    /// Sets (or, with `None`, removes) the environment's drill schedule; the running scheduler
+    /// takes it up at once.
+    pub async fn set_drill_schedule(
+        &self,
+        environment_id: &str,
+        recurrence: Option<Recurrence>,
+    ) -> Result<Environment> {
+        self.cx.set_drill_schedule(environment_id, recurrence).await
+    }
+
+    /// Sets where the environment's drills restore its database. A server given without a
+    /// password keeps the saved one.
+    pub async fn set_drill_place(
+        &self,
+        environment_id: &str,
+        place: DrillPlaceInput,
+    ) -> Result<Environment> {
+        self.cx.set_drill_place(environment_id, place).await
+    }
+
+    pub async fn drill_checks(&self, environment_id: &str) -> Result<Vec<String>> {
+        self.cx.drill_checks(environment_id).await
+    }
+
+    /// SQL every drill of the environment runs on the restored database; each must return a
+    /// true or non-zero first value (e.g. `select count(*) from auth_user where is_superuser`).
+    pub async fn set_drill_checks(&self, environment_id: &str, checks: &[String]) -> Result<()> {
+        self.cx.set_drill_checks(environment_id, checks).await
+    }
+
+    /// What `policy` would do to the environment's backups now, without doing it (the
+    /// retention editor's preview).
+    pub async fn retention_preview(
+        &self,
+        environment_id: &str,
+        policy: &RetentionPolicy,
+    ) -> Result<Vec<RetentionDecision>> {
+        self.cx.retention_preview(environment_id, policy).await
+    }
+
+    pub async fn set_retention(
+        &self,
+        environment_id: &str,
+        policy: &RetentionPolicy,
+    ) -> Result<crate::environments::Environment> {
+        self.cx.set_retention(environment_id, policy).await
+    }
+
+    pub async fn set_pinned(&self, backup_id: &str, pinned: bool) -> Result<()> {
+        self.cx.set_pinned(backup_id, pinned).await
+    }
+
+    /// Applies the environment's retention policy (or, with `dry_run`, only says what it would
+    /// delete).
+    pub async fn prune(&self, environment_id: &str, dry_run: bool) -> Result<PruneReport> {
+        self.cx.prune(environment_id, dry_run).await
+    }
+
+    /// Sets (or, with `None`, removes) an environment's backup schedule; a running scheduler
+    /// takes it up at once. Slots before now never count as missed.
+    pub async fn set_schedule(
+        &self,
+        environment_id: &str,
+        schedule: Option<BackupSchedule>,
+    ) -> Result<Environment> {
+        self.cx.set_schedule(environment_id, schedule).await
+    }
+
+    /// Every environment with its schedule, next run, last backup and punctuality.
+    pub async fn environment_statuses(&self) -> Result<Vec<EnvironmentStatus>> {
+        self.cx.environment_statuses().await
+    }
+
+    pub async fn sync_catalog(&self, target_id: &str) -> Result<SyncReport> {
+        self.cx.sync_catalog(target_id).await
+    }
+
+    /// The notification a job that just finished deserves: every download that finished or
+    /// failed, and every scheduled backup that failed (a successful one is no news). Cancelled
+    /// jobs were stopped by the user, who needs no telling. Failed restore drills notify too.
+    pub async fn notice_for(&self, job: &Job) -> Option<Notice> {
+        self.cx.notice_for(job).await
     }
 }

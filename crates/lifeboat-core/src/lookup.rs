@@ -1,12 +1,12 @@
 //! Finding things by the names people type (the CLI addresses everything by name).
 
 use crate::applications::ApplicationTree;
+use crate::context::Context;
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
-use crate::lifeboat::Lifeboat;
 use crate::targets::StorageTarget;
 
-impl Lifeboat {
+impl Context {
     pub async fn application_named(&self, name: &str) -> Result<ApplicationTree> {
         self.list_applications()
             .await?

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Local};
 
+use crate::context::Context;
 use crate::jobs::{Job, JobOutcome, JobRequest, JobStatus};
-use crate::lifeboat::Lifeboat;
 use lifeboat_format::manifest::BackupKind;
 use lifeboat_format::manifest::BackupManifest;
 
@@ -14,10 +14,7 @@ pub struct Notice {
     pub body: String,
 }
 
-impl Lifeboat {
-    /// The notification a job that just finished deserves: every download that finished or
-    /// failed, and every scheduled backup that failed (a successful one is no news). Cancelled
-    /// jobs were stopped by the user, who needs no telling. Failed restore drills notify too.
+impl Context {
     pub async fn notice_for(&self, job: &Job) -> Option<Notice> {
         match (&job.request, job.status) {
             (JobRequest::Download(request), JobStatus::Succeeded | JobStatus::Failed) => {

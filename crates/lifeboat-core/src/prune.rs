@@ -12,8 +12,8 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::backup::{BackupKind, BackupRecord};
+use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::lifeboat::Lifeboat;
 use crate::retention::{self, Action, Candidate, Label, RetentionPolicy};
 use crate::storage::Storage;
 
@@ -51,9 +51,7 @@ impl PruneReport {
     }
 }
 
-impl Lifeboat {
-    /// What `policy` would do to the environment's backups now, without doing it (the
-    /// retention editor's preview).
+impl Context {
     pub async fn retention_preview(
         &self,
         environment_id: &str,
@@ -76,8 +74,6 @@ impl Lifeboat {
         self.catalog().set_pinned(backup_id, pinned).await
     }
 
-    /// Applies the environment's retention policy (or, with `dry_run`, only says what it would
-    /// delete).
     pub async fn prune(&self, environment_id: &str, dry_run: bool) -> Result<PruneReport> {
         self.prune_as_of(environment_id, dry_run, Utc::now()).await
     }
@@ -177,7 +173,7 @@ impl Lifeboat {
 struct Storages(HashMap<String, Storage>);
 
 impl Storages {
-    async fn get(&mut self, lifeboat: &Lifeboat, target_id: &str) -> Result<&Storage> {
+    async fn get(&mut self, lifeboat: &Context, target_id: &str) -> Result<&Storage> {
         if !self.0.contains_key(target_id) {
             let storage = lifeboat.storage_of(target_id).await?;
             self.0.insert(target_id.to_owned(), storage);

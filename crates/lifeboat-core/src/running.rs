@@ -11,9 +11,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::catalog::new_id;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobLock, JobOutcome, JobRequest, JobStatus, Lane};
-use crate::lifeboat::Lifeboat;
 
 /// A job about to start, as its operation describes it.
 pub(crate) struct JobSpec<T> {
@@ -50,7 +50,7 @@ pub(crate) async fn finished<T>(running: JoinHandle<Result<T>>) -> Result<T> {
 
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
-impl Lifeboat {
+impl Context {
     /// Starts a job: claims its lane (`already_running` when taken), records it, and runs
     /// `work` on a task of its own with the job's id and cancel token. Whatever the work
     /// returns is recorded as the job's end before the lane and the lock are freed; the
@@ -62,7 +62,7 @@ impl Lifeboat {
     ) -> Result<(Job, JoinHandle<Result<T>>)>
     where
         T: Send + 'static,
-        W: FnOnce(Lifeboat, String, CancellationToken) -> F + Send + 'static,
+        W: FnOnce(Context, String, CancellationToken) -> F + Send + 'static,
         F: Future<Output = Result<T>> + Send + 'static,
     {
         let job_id = new_id();
@@ -214,9 +214,10 @@ mod tests {
     use crate::download::DownloadRequest;
     use crate::environments::EnvironmentInput;
 
-    async fn lifeboat() -> (tempfile::TempDir, Lifeboat, String) {
+    async fn lifeboat() -> (tempfile::TempDir, Context, String) {
         let home = tempfile::tempdir().unwrap();
-        let lb = Lifeboat::open(crate::Home::at(home.path())).await.unwrap();
+        let lb = Context::open(crate::Home::at(home.path())).await.unwrap();
+        lb.ensure_default_target().await.unwrap();
         let app = lb.create_application("shop").await.unwrap();
         let env = lb
             .create_environment(&EnvironmentInput {
@@ -247,7 +248,7 @@ mod tests {
 
     /// Starts a job whose work returns 1 once `release` fires.
     async fn held(
-        lb: &Lifeboat,
+        lb: &Context,
         spec: JobSpec<u32>,
     ) -> Result<(Job, JoinHandle<Result<u32>>, oneshot::Sender<()>)> {
         let (tx, rx) = oneshot::channel::<()>();
@@ -260,7 +261,7 @@ mod tests {
         Ok((job, running, tx))
     }
 
-    async fn status(lb: &Lifeboat, job: &Job) -> (JobStatus, Option<ErrorCode>) {
+    async fn status(lb: &Context, job: &Job) -> (JobStatus, Option<ErrorCode>) {
         let job = lb.catalog().job(&job.id).await.unwrap();
         (job.status, job.error.map(|e| e.code))
     }
@@ -316,7 +317,7 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(lb.cancel_job(&job.id));
+        assert!(lb.jobs().cancel(&job.id));
         assert_eq!(
             finished(running).await.unwrap_err().code,
             ErrorCode::Cancelled
@@ -326,7 +327,7 @@ mod tests {
             (JobStatus::Cancelled, Some(ErrorCode::Cancelled))
         );
         assert!(!lb.jobs().is_busy(&env));
-        assert!(!lb.cancel_job(&job.id), "nothing left to cancel");
+        assert!(!lb.jobs().cancel(&job.id), "nothing left to cancel");
     }
 
     #[tokio::test]
@@ -346,7 +347,7 @@ mod tests {
             .await
             .unwrap();
         assert!(sealed.await.unwrap(), "sealed before any cancel");
-        assert!(!lb.cancel_job(&job.id));
+        assert!(!lb.jobs().cancel(&job.id));
         release.send(()).unwrap();
         assert_eq!(finished(running).await.unwrap(), 2);
         assert_eq!(status(&lb, &job).await, (JobStatus::Succeeded, None));

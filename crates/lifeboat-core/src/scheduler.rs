@@ -15,11 +15,11 @@ use ts_rs::TS;
 
 use crate::backup::{BackupKind, BackupRequest};
 use crate::catalog::new_id;
+use crate::context::Context;
 use crate::drill::DrillRequest;
 use crate::environments::Environment;
 use crate::error::{ErrorCode, Result};
 use crate::jobs::JobRequest;
-use crate::lifeboat::Lifeboat;
 use crate::schedule::{BackupSchedule, Slots, StoredSchedule};
 
 pub trait Clock: Send + Sync + 'static {
@@ -53,7 +53,7 @@ const RETRY_BUSY: chrono::Duration = chrono::Duration::minutes(1);
 const HOUSEKEEPING: chrono::Duration = chrono::Duration::hours(24);
 
 pub struct Scheduler<Tz: TimeZone> {
-    lifeboat: Lifeboat,
+    lifeboat: Context,
     clock: Arc<dyn Clock>,
     zone: Tz,
     /// Per environment and kind of run, the latest slot a run was started (or recorded failed) for.
@@ -63,8 +63,7 @@ pub struct Scheduler<Tz: TimeZone> {
 }
 
 impl Scheduler<chrono::Local> {
-    /// The scheduler of a running app: the wall clock and the user's time zone.
-    pub fn on_this_machine(lifeboat: Lifeboat) -> Self {
+    pub(crate) fn on_this_machine(lifeboat: Context) -> Self {
         Self::new(lifeboat, Arc::new(SystemClock), chrono::Local)
     }
 }
@@ -74,8 +73,7 @@ where
     Tz: TimeZone + Send + Sync + 'static,
     Tz::Offset: Send + Sync,
 {
-    /// A scheduler evaluating schedules in `zone` (the user's: `chrono::Local`).
-    pub fn new(lifeboat: Lifeboat, clock: Arc<dyn Clock>, zone: Tz) -> Self {
+    pub(crate) fn new(lifeboat: Context, clock: Arc<dyn Clock>, zone: Tz) -> Self {
         Self {
             lifeboat,
             clock,
@@ -85,7 +83,6 @@ where
         }
     }
 
-    /// Runs until the process ends.
     pub async fn run(self) {
         let mut next_housekeeping = self.clock.now();
         loop {
@@ -113,7 +110,6 @@ where
         }
     }
 
-    /// Starts every scheduled backup and drill due at `now`; returns when to look again.
     pub async fn tick(&self, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
         let local_now = now.with_timezone(&self.zone);
         let mut wake = now + HOUSEKEEPING;
@@ -327,9 +323,7 @@ where
     }
 }
 
-impl Lifeboat {
-    /// Sets (or, with `None`, removes) an environment's backup schedule; a running scheduler
-    /// takes it up at once. Slots before now never count as missed.
+impl Context {
     pub async fn set_schedule(
         &self,
         environment_id: &str,
@@ -350,7 +344,6 @@ impl Lifeboat {
         Ok(env)
     }
 
-    /// Every environment with its schedule, next run, last backup and punctuality.
     pub async fn environment_statuses(&self) -> Result<Vec<EnvironmentStatus>> {
         let now = chrono::Local::now();
         let mut statuses = Vec::new();
@@ -390,8 +383,6 @@ impl Lifeboat {
         Ok(statuses)
     }
 
-    /// Retention for every environment (the scheduler's daily housekeeping); failures are
-    /// logged, one environment's never stops the others'.
     pub async fn prune_everything(&self) {
         let environments = match self.catalog().all_environments().await {
             Ok(environments) => environments,

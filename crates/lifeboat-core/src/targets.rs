@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::catalog::new_id;
+use crate::context::Context;
 use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
-use crate::lifeboat::Lifeboat;
 pub use crate::model::setup::LocalSettings;
 pub use crate::model::setup::S3Config;
 pub use crate::model::setup::S3Settings;
@@ -67,7 +67,7 @@ pub struct TargetReport {
     pub elapsed_ms: u64,
 }
 
-impl Lifeboat {
+impl Context {
     pub async fn list_targets(&self) -> Result<Vec<StorageTarget>> {
         self.catalog().targets().await
     }
@@ -137,8 +137,6 @@ impl Lifeboat {
         Ok(())
     }
 
-    /// Writes, reads back and deletes a probe object with the given (possibly unsaved)
-    /// settings; a missing secret is read from the keyring for a saved target.
     pub async fn test_target(
         &self,
         input: &TargetInput,
@@ -167,24 +165,6 @@ impl Lifeboat {
             }
         }
     }
-
-    /// Opens the saved target with this id.
-    pub async fn storage_of(&self, target_id: &str) -> Result<Storage> {
-        let target = self.catalog().target(target_id).await?;
-        self.target_storage(&target).await
-    }
-
-    /// Opens a saved target, with its secret from the keyring.
-    pub async fn target_storage(&self, target: &StorageTarget) -> Result<Storage> {
-        match &target.config {
-            TargetConfig::Local(local) => Storage::local(Path::new(&local.path)),
-            TargetConfig::S3(s3) => {
-                let secret = self.credentials().get(secret_of(&target.id)).await?;
-                Storage::s3(&s3.settings, &secret)
-            }
-        }
-    }
-
     /// The built-in local folder target, created on first run so the app works without a cloud
     /// account.
     pub(crate) async fn ensure_default_target(&self) -> Result<()> {

@@ -9,13 +9,10 @@ use std::process::Command;
 
 use common::fixture::{both, decrypt, fixture, s3, sha256sum, wait_finished, Fixture, Target};
 use common::s3_proxy::{header, S3Proxy};
-use lifeboat_core::environments::EnvironmentInput;
 use lifeboat_core::format::layout::{DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE};
 use lifeboat_core::format::manifest::BackupManifest;
 use lifeboat_core::format::media::{MediaEntryKind, MediaManifest, MANIFEST_NAME};
-use lifeboat_core::jobs::{Job, JobStatus};
-use lifeboat_core::targets::S3Settings;
-use lifeboat_core::{ErrorCode, Lifeboat};
+use lifeboat_core::{EnvironmentInput, ErrorCode, Job, JobStatus, Lifeboat, S3Settings};
 use sqlx::Executor;
 
 async fn verify_with_stock_tools(f: &Fixture, manifest: &BackupManifest, dir: &str) {
@@ -414,7 +411,7 @@ async fn an_s3_server_stopping_mid_upload_fails_the_backup_and_leftovers_are_cle
 async fn a_job_cut_off_by_a_crash_is_reported_interrupted_at_the_next_start() {
     let f = fixture(Target::Local).await;
     // What a killed process leaves: a job still marked running, and a partial object.
-    let request = lifeboat_core::jobs::JobRequest::Backup(both(&f.env_id, ""));
+    let request = lifeboat_core::JobRequest::Backup(both(&f.env_id, ""));
     f.lb.catalog()
         .insert_job("crashed-job", &f.env_id, &request)
         .await
@@ -489,18 +486,18 @@ async fn a_good_backup_verifies_and_the_result_is_recorded() {
         "{}",
         report.checks[5].detail
     );
-    let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&manifest.backup_id).await.unwrap();
     assert_eq!(record.verification, Some(report));
 }
 
 /// Where an artifact of a backup to the local target lies on disk.
 async fn stored_file(
     f: &Fixture,
-    record: &lifeboat_core::backup::BackupRecord,
+    record: &lifeboat_core::BackupRecord,
     name: &str,
 ) -> std::path::PathBuf {
     let target = f.lb.catalog().target(&f.target_id).await.unwrap();
-    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
+    let lifeboat_core::TargetConfig::Local(local) = target.config else {
         panic!("not local")
     };
     Path::new(&local.path).join(&record.storage_dir).join(name)
@@ -510,7 +507,7 @@ async fn stored_file(
 async fn an_artifact_gone_from_storage_is_a_failed_verification_until_one_passes() {
     let f = fixture(Target::Local).await;
     let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&manifest.backup_id).await.unwrap();
     assert!(record.verification.as_ref().is_some_and(|v| v.ok));
     let stored = stored_file(&f, &record, MEDIA_FILE).await;
     let moved = stored.with_extension("away");
@@ -529,12 +526,12 @@ async fn an_artifact_gone_from_storage_is_a_failed_verification_until_one_passes
         .checks
         .iter()
         .any(|c| c.name == "database checksums" && c.ok));
-    let recorded = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    let recorded = f.lb.backup_record(&manifest.backup_id).await.unwrap();
     assert_eq!(recorded.verification, Some(report), "recorded as failed");
 
     std::fs::rename(&moved, &stored).unwrap();
     assert!(f.lb.verify_backup(&manifest.backup_id).await.unwrap().ok);
-    let recorded = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    let recorded = f.lb.backup_record(&manifest.backup_id).await.unwrap();
     assert!(
         recorded.verification.unwrap().ok,
         "a later pass replaces it"
@@ -545,7 +542,7 @@ async fn an_artifact_gone_from_storage_is_a_failed_verification_until_one_passes
 async fn a_flipped_byte_in_storage_fails_verification() {
     let f = fixture(Target::Local).await;
     let manifest = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let record = f.lb.catalog().backup(&manifest.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&manifest.backup_id).await.unwrap();
     let stored = stored_file(&f, &record, MEDIA_FILE).await;
     let mut bytes = std::fs::read(&stored).unwrap();
     let middle = bytes.len() / 2;
@@ -570,8 +567,7 @@ async fn a_flipped_byte_in_storage_fails_verification() {
         "{report:#?}"
     );
     assert_eq!(
-        f.lb.catalog()
-            .backup(&manifest.backup_id)
+        f.lb.backup_record(&manifest.backup_id)
             .await
             .unwrap()
             .verification,
@@ -646,7 +642,7 @@ async fn s3_writes_ask_for_server_side_encryption_and_artifacts_for_the_storage_
 
     // A target that turns it off (a server that rejects the header) sends none.
     settings.server_side_encryption = Some(false);
-    let plain = lifeboat_core::storage::Storage::s3(&settings, &common::s3_secret()).unwrap();
+    let plain = lifeboat_core::Storage::s3(&settings, &common::s3_secret()).unwrap();
     plain
         .put("lifeboat/sse-off.txt", b"x".to_vec())
         .await

@@ -2,10 +2,10 @@
 
 mod common;
 
-use lifeboat_core::connection::{PgConnectionInput, SslMode};
-use lifeboat_core::environments::{EnvironmentChange, EnvironmentInput};
-use lifeboat_core::targets::{LocalSettings, TargetConfig, TargetConfigInput, TargetInput};
-use lifeboat_core::{ErrorCode, Home, Lifeboat};
+use lifeboat_core::{
+    EnvironmentChange, EnvironmentInput, ErrorCode, Home, Lifeboat, LocalSettings,
+    PgConnectionInput, SslMode, TargetConfig, TargetConfigInput, TargetInput,
+};
 
 fn env_input(application_id: &str, name: &str) -> EnvironmentInput {
     EnvironmentInput {

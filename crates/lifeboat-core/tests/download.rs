@@ -10,11 +10,9 @@ use std::process::Command;
 
 use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
 use common::s3_proxy::S3Proxy;
-use lifeboat_core::download::DownloadRequest;
 use lifeboat_core::format::layout::MEDIA_FILE;
 use lifeboat_core::format::manifest::BackupManifest;
-use lifeboat_core::jobs::{JobOutcome, JobStatus};
-use lifeboat_core::ErrorCode;
+use lifeboat_core::{DownloadRequest, ErrorCode, JobOutcome, JobStatus};
 
 fn request(backup: &BackupManifest, dir: &Path) -> DownloadRequest {
     DownloadRequest {
@@ -150,7 +148,7 @@ async fn a_read_only_folder_is_a_clear_error_with_nothing_left() {
 async fn a_corrupt_artifact_leaves_no_file_behind() {
     let f = fixture(s3()).await;
     let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let record = f.lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&backup.backup_id).await.unwrap();
     let key = format!("{}/{MEDIA_FILE}", record.storage_dir);
     let storage = f.storage().await;
     let mut bytes = storage.get(&key).await.unwrap().to_vec();
@@ -201,7 +199,7 @@ async fn cancelling_a_stalled_download_leaves_nothing() {
     // The network stops mid-way through the media artifact and stays stopped: the download
     // cannot finish before it is cancelled.
     proxy.stall_after(backup.media.as_ref().unwrap().artifact.stored_bytes / 2);
-    let mut events = f.lb.jobs().subscribe();
+    let mut events = f.lb.subscribe();
     let job =
         f.lb.start_download(&request(&backup, out.path()))
             .await
@@ -214,7 +212,7 @@ async fn cancelling_a_stalled_download_leaves_nothing() {
     }
     assert!(!names_in(out.path()).is_empty(), "nothing written yet");
 
-    assert!(f.lb.jobs().cancel(&job.id));
+    assert!(f.lb.cancel_job(&job.id));
     let ended = wait_finished(&f.lb, &job).await;
     proxy.release();
     assert_eq!(ended.status, JobStatus::Cancelled);

@@ -5,14 +5,11 @@ mod common;
 
 use common::fixture::{both, fixture, s3, wait_finished, Fixture, Target};
 use common::s3_proxy::S3Proxy;
-use lifeboat_core::connection::PgConnectionInput;
-use lifeboat_core::drill::{DrillPlaceInput, DrillReport, DrillRequest, DRILL_DATABASE_PREFIX};
-use lifeboat_core::environments::DrillPlace;
 use lifeboat_core::format::layout::DATABASE_FILE;
-use lifeboat_core::jobs::{JobRequest, JobStatus};
-use lifeboat_core::postgres::scratch::scratch_dir;
-use lifeboat_core::ErrorCode;
-use lifeboat_core::Lifeboat;
+use lifeboat_core::{
+    scratch_dir, DrillPlace, DrillPlaceInput, DrillReport, DrillRequest, ErrorCode, JobRequest,
+    JobStatus, Lifeboat, PgConnectionInput, DRILL_DATABASE_PREFIX,
+};
 
 fn request(f: &Fixture) -> DrillRequest {
     DrillRequest {
@@ -75,7 +72,7 @@ fn failed(report: &DrillReport) -> &str {
 async fn a_drill_of_a_good_backup_passes_every_check_and_leaves_nothing() {
     let f = fixture(s3()).await;
     let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let record = f.lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&backup.backup_id).await.unwrap();
     assert!(
         record.verification.is_some_and(|v| v.ok),
         "every backup is verified right after it is made"
@@ -139,9 +136,9 @@ async fn a_drill_of_a_good_backup_passes_every_check_and_leaves_nothing() {
 async fn a_corrupt_artifact_fails_the_checksum_check_and_leaves_nothing() {
     let f = fixture(Target::Local).await;
     let backup = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
-    let record = f.lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&backup.backup_id).await.unwrap();
     let target = f.lb.catalog().target(&record.target_id).await.unwrap();
-    let lifeboat_core::targets::TargetConfig::Local(local) = target.config else {
+    let lifeboat_core::TargetConfig::Local(local) = target.config else {
         panic!("a local target")
     };
     let stored = std::path::Path::new(&local.path)
@@ -229,7 +226,7 @@ async fn a_cancelled_drill_still_drops_its_database() {
 
     // The network stops half-way through the dump: pg_restore is running in the drill database.
     proxy.stall_after(backup.database.as_ref().unwrap().artifact.stored_bytes / 2);
-    let mut events = f.lb.jobs().subscribe();
+    let mut events = f.lb.subscribe();
     let job = f.lb.start_drill(&request(&f)).await.unwrap();
     // With no drill server chosen, the drill runs on a scratch cluster of its own; the job
     // reports progress every half second while its read of the dump is stalled.
@@ -248,7 +245,7 @@ async fn a_cancelled_drill_still_drops_its_database() {
     // Nothing lands on the environment's server, even mid-restore.
     assert_eq!(drill_databases().await, Vec::<String>::new());
 
-    assert!(f.lb.jobs().cancel(&job.id));
+    assert!(f.lb.cancel_job(&job.id));
     let ended = wait_finished(&f.lb, &job).await;
     proxy.release();
     assert_eq!(ended.status, JobStatus::Cancelled);

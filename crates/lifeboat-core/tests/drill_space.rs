@@ -5,9 +5,7 @@
 mod common;
 
 use common::fixture::{both, fixture, Target};
-use lifeboat_core::drill::DrillRequest;
-use lifeboat_core::jobs::JobStatus;
-use lifeboat_core::ErrorCode;
+use lifeboat_core::{DrillRequest, ErrorCode, JobStatus};
 
 #[tokio::test]
 async fn a_drill_without_room_for_its_scratch_cluster_is_refused_before_it_starts() {
@@ -26,7 +24,7 @@ async fn a_drill_without_room_for_its_scratch_cluster_is_refused_before_it_start
     let e = f.lb.drill(&request, None).await.unwrap_err();
     assert_eq!(e.code, ErrorCode::DiskFull, "{e:?}");
     assert!(e.message.contains("free but"), "{}", e.message);
-    let job = f.lb.catalog().jobs_of(&f.env_id).await.unwrap().remove(0);
+    let job = f.lb.jobs_of(&f.env_id).await.unwrap().remove(0);
     assert_eq!(job.status, JobStatus::Failed);
     let left: Vec<String> = std::fs::read_dir(small.path())
         .unwrap()

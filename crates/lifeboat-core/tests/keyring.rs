@@ -3,10 +3,9 @@
 
 mod common;
 
-use lifeboat_core::credentials::SecretRef;
-use lifeboat_core::environments::EnvironmentInput;
-use lifeboat_core::targets::{S3ConfigInput, TargetConfigInput, TargetInput};
-use lifeboat_core::ErrorCode;
+use lifeboat_core::{
+    EnvironmentInput, ErrorCode, S3ConfigInput, SecretRef, TargetConfigInput, TargetInput,
+};
 
 /// Every file of the catalog (main file, WAL, shared memory) as raw bytes.
 fn catalog_bytes(home: &std::path::Path) -> Vec<u8> {
@@ -49,7 +48,10 @@ async fn database_passwords_round_trip_and_stay_out_of_sqlite() {
         environment_id: env.id.clone(),
     };
     assert_eq!(
-        lb.credentials().get(secret.clone()).await.unwrap(),
+        lifeboat_core::Credentials
+            .get(secret.clone())
+            .await
+            .unwrap(),
         password
     );
     assert!(
@@ -63,7 +65,10 @@ async fn database_passwords_round_trip_and_stay_out_of_sqlite() {
     let edited = lb.update_environment(&env.id, &input).await.unwrap();
     assert!(edited.connection.unwrap().has_password);
     assert_eq!(
-        lb.credentials().get(secret.clone()).await.unwrap(),
+        lifeboat_core::Credentials
+            .get(secret.clone())
+            .await
+            .unwrap(),
         password
     );
 
@@ -71,7 +76,11 @@ async fn database_passwords_round_trip_and_stay_out_of_sqlite() {
     input.connection = None;
     lb.update_environment(&env.id, &input).await.unwrap();
     assert_eq!(
-        lb.credentials().get(secret).await.unwrap_err().code,
+        lifeboat_core::Credentials
+            .get(secret)
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::SecretMissing
     );
 }
@@ -95,7 +104,11 @@ async fn deleting_an_environment_removes_its_password() {
     };
     lb.delete_application(&app.id).await.unwrap();
     assert_eq!(
-        lb.credentials().get(secret).await.unwrap_err().code,
+        lifeboat_core::Credentials
+            .get(secret)
+            .await
+            .unwrap_err()
+            .code,
         ErrorCode::SecretMissing
     );
 }
@@ -119,21 +132,23 @@ async fn s3_secret_keys_stay_out_of_sqlite() {
     let key = SecretRef::S3SecretKey {
         target_id: target.id.clone(),
     };
-    assert_eq!(lb.credentials().get(key.clone()).await.unwrap(), secret);
+    assert_eq!(
+        lifeboat_core::Credentials.get(key.clone()).await.unwrap(),
+        secret
+    );
     assert!(
         !contains(&catalog_bytes(home.path()), &secret),
         "the secret reached the catalog"
     );
     lb.delete_target(&target.id).await.unwrap();
     assert_eq!(
-        lb.credentials().get(key).await.unwrap_err().code,
+        lifeboat_core::Credentials.get(key).await.unwrap_err().code,
         ErrorCode::SecretMissing
     );
 }
 
 #[tokio::test]
 async fn the_keyring_reports_itself_available() {
-    let (_home, lb) = common::lifeboat().await;
-    let status = lb.credentials().status().await;
+    let status = lifeboat_core::Credentials.status().await;
     assert!(status.available, "{:?}", status.message);
 }

@@ -2,8 +2,7 @@
 
 mod common;
 
-use lifeboat_core::environments::EnvironmentInput;
-use lifeboat_core::ErrorCode;
+use lifeboat_core::{EnvironmentInput, ErrorCode};
 
 #[tokio::test]
 async fn reports_version_size_and_a_compatible_pg_dump() {

@@ -9,15 +9,13 @@ use std::io::Write;
 use std::path::Path;
 
 use common::fixture::{both, fixture, hold_lock, s3, wait_finished, waiting_on_lock, Fixture};
-use lifeboat_core::backup::BackupRecord;
-use lifeboat_core::environments::EnvironmentInput;
 use lifeboat_core::format::artifact::ArtifactInfo;
 use lifeboat_core::format::layout::{DATABASE_FILE, MEDIA_FILE};
 use lifeboat_core::format::manifest::BackupManifest;
 use lifeboat_core::format::media::{MediaEntry, MediaEntryKind, MediaManifest};
-use lifeboat_core::jobs::{JobOutcome, JobRequest, JobStatus};
-use lifeboat_core::restore::RestoreRequest;
-use lifeboat_core::ErrorCode;
+use lifeboat_core::{
+    BackupRecord, EnvironmentInput, ErrorCode, JobOutcome, JobRequest, JobStatus, RestoreRequest,
+};
 use sha2::{Digest, Sha256};
 use sqlx::Executor;
 
@@ -235,7 +233,7 @@ async fn assert_unchanged(f: &Fixture, before: &Before) {
 }
 
 async fn stored_key(f: &Fixture, backup: &BackupManifest, name: &str) -> String {
-    let record = f.lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let record = f.lb.backup_record(&backup.backup_id).await.unwrap();
     format!("{}/{name}", record.storage_dir)
 }
 
@@ -338,7 +336,7 @@ async fn a_destination_server_older_than_the_source_is_refused_before_anything_s
     let good = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
     let before = changed_state(&f).await;
     // The cluster has one version, so the backup's record claims a newer source server.
-    let mut record = f.lb.catalog().backup(&good.backup_id).await.unwrap();
+    let mut record = f.lb.backup_record(&good.backup_id).await.unwrap();
     record.id = "from-the-future".into();
     record.job_id = None;
     record.manifest.backup_id = record.id.clone();
@@ -473,7 +471,7 @@ async fn media_archives_with_paths_leaving_the_root_are_refused_before_any_file_
             Some("../../../etc"),
         ),
     ];
-    let original = f.lb.catalog().backup(&good.backup_id).await.unwrap();
+    let original = f.lb.backup_record(&good.backup_id).await.unwrap();
     for (i, (name, kind, link)) in cases.into_iter().enumerate() {
         let plain = hostile_archive(&name, kind, link);
         let (stored, info) = seal(
@@ -503,22 +501,4 @@ async fn media_archives_with_paths_leaving_the_root_are_refused_before_any_file_
         assert!(!outside.exists(), "case {i}");
         assert_unchanged(&f, &before).await;
     }
-}
-
-#[test]
-fn a_swap_cut_off_between_its_renames_is_put_back_at_the_next_start() {
-    let parent = tempfile::tempdir().unwrap();
-    let dest = parent.path().join("media");
-    let replaced = parent.path().join(".media.lifeboat-replaced-job1");
-    let staging = parent.path().join(".media.lifeboat-restore-job1");
-    std::fs::create_dir(&replaced).unwrap();
-    std::fs::write(replaced.join("kept.txt"), b"the original").unwrap();
-    std::fs::create_dir(&staging).unwrap();
-
-    lifeboat_core::restore::media::recover(&dest, "job1").unwrap();
-    assert_eq!(
-        std::fs::read(dest.join("kept.txt")).unwrap(),
-        b"the original"
-    );
-    assert!(!replaced.exists() && !staging.exists());
 }

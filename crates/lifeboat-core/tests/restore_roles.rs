@@ -4,12 +4,10 @@
 
 mod common;
 
-use lifeboat_core::backup::{BackupKind, BackupRequest};
-use lifeboat_core::connection::PgConnectionInput;
-use lifeboat_core::environments::EnvironmentInput;
-use lifeboat_core::restore::plan::DatabaseRestorePlan;
-use lifeboat_core::restore::RestoreRequest;
-use lifeboat_core::{ErrorCode, Lifeboat};
+use lifeboat_core::{
+    BackupKind, BackupRequest, DatabaseRestorePlan, EnvironmentInput, ErrorCode, Lifeboat,
+    PgConnectionInput, RestoreRequest,
+};
 use sqlx::{Connection, Executor};
 
 async fn environment(lb: &Lifeboat, name: &str, connection: &PgConnectionInput) -> String {
@@ -382,7 +380,7 @@ async fn the_roles_go_beside_the_dump_and_a_scratch_drill_restores_the_owners_wi
     let globals = backup.globals.as_ref().expect("a roles artifact");
     assert!(globals.roles >= 2, "{globals:?}");
     assert_eq!(backup.globals_note, None);
-    let record = lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let record = lb.backup_record(&backup.backup_id).await.unwrap();
     let verified = record.verification.expect("verified after the backup");
     assert!(
         verified
@@ -405,7 +403,7 @@ async fn the_roles_go_beside_the_dump_and_a_scratch_drill_restores_the_owners_wi
     .unwrap();
     let report = lb
         .drill(
-            &lifeboat_core::drill::DrillRequest {
+            &lifeboat_core::DrillRequest {
                 environment_id: env_id.clone(),
                 backup_id: None,
             },

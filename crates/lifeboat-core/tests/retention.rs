@@ -8,13 +8,12 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use common::fixture::{fixture, s3, Fixture, Target};
-use lifeboat_core::backup::BackupRequest;
 use lifeboat_core::format::layout::MANIFEST_FILE;
 use lifeboat_core::format::manifest::BackupKind;
-use lifeboat_core::restore::RestoreRequest;
-use lifeboat_core::retention::{Label, RetentionPolicy};
-use lifeboat_core::targets::{S3ConfigInput, TargetConfigInput, TargetInput};
-use lifeboat_core::{ErrorCode, Home, Lifeboat};
+use lifeboat_core::{
+    BackupRequest, ErrorCode, Home, Label, Lifeboat, RestoreRequest, RetentionPolicy,
+    S3ConfigInput, TargetConfigInput, TargetInput,
+};
 
 /// Real backups recorded as made some time before today's noon (UTC; fixed times of day keep
 /// "the same day" the same day whenever the test runs). The times are moved into the past only
@@ -248,7 +247,7 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
     aged.forge().await;
     let originals = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
     let target = f.lb.catalog().target(&f.target_id).await.unwrap();
-    let lifeboat_core::targets::TargetConfig::S3(s3) = target.config else {
+    let lifeboat_core::TargetConfig::S3(s3) = target.config else {
         panic!("an S3 target")
     };
     // A backup cut off before its manifest: reported, never imported.
@@ -304,7 +303,7 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
     fresh
         .update_environment(
             &env.id,
-            &lifeboat_core::environments::EnvironmentInput {
+            &lifeboat_core::EnvironmentInput {
                 application_id: env.application_id.clone(),
                 name: env.name.clone(),
                 connection: Some(common::pg_input(&restored)),

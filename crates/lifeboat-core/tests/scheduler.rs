@@ -10,11 +10,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::fixture::{fixture, wait_finished, Fixture, Target};
-use lifeboat_core::environments::EnvironmentInput;
 use lifeboat_core::format::manifest::BackupKind;
-use lifeboat_core::jobs::{Job, JobRequest, JobStatus};
-use lifeboat_core::schedule::{BackupSchedule, Recurrence};
-use lifeboat_core::scheduler::{Clock, Scheduler};
+use lifeboat_core::{
+    BackupSchedule, Clock, EnvironmentInput, Job, JobRequest, JobStatus, Recurrence,
+};
 use tokio::sync::watch;
 
 /// A clock that moves only when the test says so.
@@ -56,7 +55,7 @@ fn next_hour(t: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 async fn scheduled_jobs(f: &Fixture, env_id: &str) -> Vec<Job> {
-    let jobs = f.lb.catalog().jobs_of(env_id).await.unwrap();
+    let jobs = f.lb.jobs_of(env_id).await.unwrap();
     jobs.into_iter()
         .filter(|j| matches!(&j.request, JobRequest::Backup(r) if r.kind == BackupKind::Scheduled))
         .collect()
@@ -70,7 +69,7 @@ async fn backs_up_at_each_slot_once_and_catches_up_once_after_downtime() {
         .unwrap();
     let start = Utc::now();
     let clock = ManualClock::new(start);
-    let scheduler = Scheduler::new(f.lb.clone(), clock.clone(), Utc);
+    let scheduler = f.lb.scheduler_with(clock.clone(), Utc);
 
     // Slots before the schedule existed are not missed: nothing now, look again next hour.
     let wake = scheduler.tick(start).await.unwrap();
@@ -87,7 +86,7 @@ async fn backs_up_at_each_slot_once_and_catches_up_once_after_downtime() {
     assert_eq!(backups[0].manifest.kind, BackupKind::Scheduled);
 
     // Lifeboat was off for five slots: the next start runs one backup, not five.
-    let restarted = Scheduler::new(f.lb.clone(), clock.clone(), Utc);
+    let restarted = f.lb.scheduler_with(clock.clone(), Utc);
     let later = wake + Duration::hours(5) + Duration::minutes(20);
     let next = restarted.tick(later).await.unwrap();
     assert_eq!(next, next_hour(later));
@@ -101,7 +100,7 @@ async fn backs_up_at_each_slot_once_and_catches_up_once_after_downtime() {
 async fn schedule_edits_take_effect_at_the_next_look() {
     let f = fixture(Target::Local).await;
     let now = Utc::now();
-    let scheduler = Scheduler::new(f.lb.clone(), ManualClock::new(now), Utc);
+    let scheduler = f.lb.scheduler_with(ManualClock::new(now), Utc);
     assert_eq!(
         scheduler.tick(now).await.unwrap(),
         now + Duration::hours(24)
@@ -148,7 +147,7 @@ async fn a_scheduled_backup_that_cannot_start_is_recorded_failed_and_notified() 
     f.lb.set_schedule(&staging.id, Some(hourly(true, false)))
         .await
         .unwrap();
-    let scheduler = Scheduler::new(f.lb.clone(), ManualClock::new(Utc::now()), Utc);
+    let scheduler = f.lb.scheduler_with(ManualClock::new(Utc::now()), Utc);
 
     scheduler.tick(next_hour(Utc::now())).await.unwrap();
     let jobs = scheduled_jobs(&f, &staging.id).await;
@@ -167,8 +166,8 @@ async fn the_running_scheduler_sleeps_until_the_slot_then_backs_up() {
         .unwrap();
     let now = Utc::now();
     let clock = ManualClock::new(now);
-    let mut events = f.lb.jobs().subscribe();
-    let running = tokio::spawn(Scheduler::new(f.lb.clone(), clock.clone(), Utc).run());
+    let mut events = f.lb.subscribe();
+    let running = tokio::spawn(f.lb.scheduler_with(clock.clone(), Utc).run());
 
     clock.set(next_hour(now));
     let started = loop {
@@ -195,7 +194,7 @@ async fn a_drill_schedule_runs_drills_with_the_same_scheduler() {
         .await
         .unwrap();
     let now = Utc::now();
-    let scheduler = Scheduler::new(f.lb.clone(), ManualClock::new(now), Utc);
+    let scheduler = f.lb.scheduler_with(ManualClock::new(now), Utc);
     assert_eq!(scheduler.tick(now).await.unwrap(), next_hour(now));
 
     scheduler.tick(next_hour(now)).await.unwrap();

@@ -3,8 +3,7 @@
 
 mod common;
 
-use lifeboat_core::targets::{S3ConfigInput, TargetConfig, TargetConfigInput, TargetInput};
-use lifeboat_core::ErrorCode;
+use lifeboat_core::{ErrorCode, S3ConfigInput, TargetConfig, TargetConfigInput, TargetInput};
 
 fn s3_input(name: &str) -> TargetInput {
     TargetInput {

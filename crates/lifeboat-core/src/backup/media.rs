@@ -6,9 +6,9 @@ use std::path::Path;
 use lifeboat_format::media::{self, ArchiveError};
 use tokio_util::sync::CancellationToken;
 
-use super::artifact::{ArtifactInfo, ArtifactWriter};
 use super::writer_error;
 use crate::error::{Error, ErrorCode, Result};
+use crate::repository::artifact::{ArtifactInfo, ArtifactWriter};
 
 pub struct MediaOutcome {
     pub artifact: ArtifactInfo,

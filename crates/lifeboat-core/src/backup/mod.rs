@@ -1,11 +1,9 @@
 //! On-demand and scheduled backups of an environment: its database, its media, or both,
 //! streamed into the environment's storage target as encrypted artifacts plus a manifest.
 
-pub mod artifact;
 pub(crate) mod database;
 pub mod media;
 mod run;
-pub mod verify;
 
 use std::io;
 
@@ -13,8 +11,7 @@ use crate::error::{Error, ErrorCode};
 pub use crate::model::backup::BackupEntry;
 pub use crate::model::backup::BackupRecord;
 pub use crate::model::backup::BackupRequest;
-pub use crate::postgres::client::pg_env;
-pub use lifeboat_format::manifest::{BackupKind, BackupManifest};
+pub use lifeboat_format::manifest::BackupKind;
 
 /// Maps an error from the artifact writer chain. A broken pipe means the uploader stopped; its
 /// own error is the one reported.

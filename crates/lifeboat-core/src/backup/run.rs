@@ -8,38 +8,29 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::artifact::{self, ArtifactWriter};
-use super::{database, media, writer_error, BackupEntry, BackupRecord, BackupRequest};
+use super::{database, media, writer_error, BackupEntry, BackupRequest};
 use crate::catalog::new_id;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobRequest, JobStatus, Lane};
-use crate::lifeboat::Lifeboat;
+use crate::repository::{Encoding, NewBackup, Place};
 use crate::running::{finished, nothing_produced, JobSpec};
 use crate::storage::Storage;
-use lifeboat_format::layout::{
-    backup_dir, object_key, DATABASE_FILE, GLOBALS_FILE, MANIFEST_FILE, MEDIA_FILE,
-};
+use lifeboat_format::layout::{backup_dir, DATABASE_FILE, GLOBALS_FILE, MEDIA_FILE};
 use lifeboat_format::manifest::{
     BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
     FORMAT_VERSION,
 };
 
-impl Lifeboat {
-    /// Starts a backup in the background and returns its job; progress arrives as job events.
+impl Context {
     pub async fn start_backup(&self, request: &BackupRequest) -> Result<Job> {
         Ok(self.spawn_backup(request).await?.0)
     }
 
-    /// Runs a backup to the end (the CLI and tests).
     pub async fn backup(&self, request: &BackupRequest) -> Result<BackupManifest> {
         finished(self.spawn_backup(request).await?.1).await
     }
 
-    pub fn cancel_job(&self, job_id: &str) -> bool {
-        self.jobs().cancel(job_id)
-    }
-
-    /// Every backup attempt of an environment, newest first, with the backup it produced.
     pub async fn list_backups(&self, environment_id: &str) -> Result<Vec<BackupEntry>> {
         let mut backups = self.catalog().backups_of(environment_id).await?;
         let jobs = self.catalog().jobs_of(environment_id).await?;
@@ -68,7 +59,8 @@ impl Lifeboat {
                 backup_job(&request),
                 move |this, job_id, cancel| async move {
                     let manifest = this.run_backup(&job_id, &request, &cancel).await?;
-                    this.verify_after_backup(&job_id, &manifest.backup_id).await;
+                    this.verify_after_backup(&job_id, &manifest.backup_id, &cancel)
+                        .await;
                     Ok(manifest)
                 },
             )
@@ -93,8 +85,9 @@ impl Lifeboat {
     }
 
     /// Reads a just-made backup back when the setting asks for it; the outcome is recorded on
-    /// the backup (a failed verification does not undo the backup, it marks it).
-    async fn verify_after_backup(&self, job_id: &str, backup_id: &str) {
+    /// the backup (a failed verification does not undo the backup, it marks it). Cancelling the
+    /// backup here stops the verification; the backup stays, unverified.
+    async fn verify_after_backup(&self, job_id: &str, backup_id: &str, cancel: &CancellationToken) {
         let wanted = self
             .settings()
             .await
@@ -105,7 +98,7 @@ impl Lifeboat {
         if let Err(e) = self.set_phase(job_id, "verifying", 0, false).await {
             tracing::warn!(job_id, "cannot show the verification: {}", e.message);
         }
-        match self.verify_backup(backup_id).await {
+        match self.verify_stored(backup_id, cancel).await {
             Ok(report) if !report.ok => {
                 tracing::warn!(backup_id, "the new backup failed verification")
             }
@@ -182,9 +175,6 @@ impl Lifeboat {
         let started = chrono::Utc::now();
         let backup_id = format!("{}-{}", started.format("%Y%m%dT%H%M%SZ"), &new_id()[..8]);
         let dir = backup_dir(&app.name, &env.name, &backup_id);
-        self.catalog()
-            .set_job_location(job_id, &backup_id, &target.id, &dir)
-            .await?;
         let database_bytes = database_plan
             .as_ref()
             .map_or(0, |(_, r, _)| r.database_size_bytes);
@@ -195,16 +185,23 @@ impl Lifeboat {
         let progress = Arc::new(AtomicU64::new(0));
         let ticker = self.report_progress(job_id, bytes_total, progress.clone());
         // The first artifact to fail stops the other, which then aborts its own upload.
-        let stop = cancel.child_token();
-        let sink = Sink {
-            lifeboat: self,
+        let sink = NewBackup::begin(
+            self,
             job_id,
-            storage: &storage,
-            recipient: &recipient,
-            zstd_level,
-            progress: &progress,
-            cancel: &stop,
-        };
+            Place {
+                backup_id: backup_id.clone(),
+                target_id: target.id.clone(),
+                storage,
+                dir,
+            },
+            Encoding {
+                recipient: recipient.clone(),
+                zstd_level,
+            },
+            progress,
+            cancel.child_token(),
+        )
+        .await?;
         let database_part = async {
             let Some((connection, report, pg_dump)) = &database_plan else {
                 return Ok(None);
@@ -216,17 +213,14 @@ impl Lifeboat {
             let path = std::path::PathBuf::from(&pg_dump.path);
             let (tool, conn) = (path.clone(), connection.clone());
             let outcome = sink
-                .store(
-                    &object_key(&dir, DATABASE_FILE),
-                    database_bytes,
-                    move |out, cancel| database::dump(&tool, &conn, out, cancel),
-                )
+                .store(DATABASE_FILE, database_bytes, move |out, cancel| {
+                    database::dump(&tool, &conn, out, cancel)
+                })
                 .await
-                .inspect_err(|_| stop.cancel())?;
-            let globals = sink
-                .store_globals(&object_key(&dir, GLOBALS_FILE), &path, connection)
+                .inspect_err(|_| sink.stop())?;
+            let globals = store_globals(&sink, &path, connection)
                 .await
-                .inspect_err(|_| stop.cancel())?;
+                .inspect_err(|_| sink.stop())?;
             Ok(Some((
                 DatabasePart {
                     artifact: outcome.artifact,
@@ -243,13 +237,11 @@ impl Lifeboat {
                 return Ok(None);
             };
             let outcome = sink
-                .store(
-                    &object_key(&dir, MEDIA_FILE),
-                    media_bytes,
-                    move |out, cancel| media::archive(&root, out, cancel),
-                )
+                .store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                    media::archive(&root, out, cancel)
+                })
                 .await
-                .inspect_err(|_| stop.cancel())?;
+                .inspect_err(|_| sink.stop())?;
             Ok::<_, Error>(Some(MediaPart {
                 artifact: outcome.artifact,
                 file_count: outcome.file_count,
@@ -270,7 +262,7 @@ impl Lifeboat {
                 },
             ),
         };
-        let committed = match parts {
+        match parts {
             Ok((database, media)) => {
                 let (database, (globals, globals_note)) = match database {
                     Some((part, globals)) => (Some(part), globals),
@@ -305,15 +297,13 @@ impl Lifeboat {
                         recipient: recipient.to_string(),
                     },
                 };
-                self.commit(&storage, &dir, job_id, &target.id, manifest)
-                    .await
+                sink.commit(manifest).await
             }
-            Err(e) => Err(e),
-        };
-        if committed.is_err() {
-            self.clean_up(job_id, &storage, &dir).await;
+            Err(e) => {
+                sink.discard().await;
+                Err(e)
+            }
         }
-        committed
     }
 
     async fn prepare_backup(&self, request: &BackupRequest) -> Result<Prepared> {
@@ -321,7 +311,7 @@ impl Lifeboat {
         let app = self.catalog().application(&env.application_id).await?;
         let target = self.catalog().target(&env.target_id).await?;
         let storage = self.target_storage(&target).await?;
-        let recipient = self.recovery_recipient().await?;
+        let recipient = self.keys().recovery_recipient().await?;
         let settings = self.settings().await?;
         let database_plan = if request.database {
             let connection = self.environment_connection(&env.id).await?;
@@ -364,26 +354,6 @@ impl Lifeboat {
             media_bytes,
         })
     }
-
-    async fn commit(
-        &self,
-        storage: &Storage,
-        dir: &str,
-        job_id: &str,
-        target_id: &str,
-        manifest: BackupManifest,
-    ) -> Result<BackupManifest> {
-        let body = serde_json::to_vec_pretty(&manifest)
-            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
-        storage
-            .put_manifest(&object_key(dir, MANIFEST_FILE), body)
-            .await?;
-        let record = BackupRecord::new(manifest, Some(job_id.to_owned()), target_id, dir);
-        self.catalog()
-            .insert_backup(&record, &record.manifest.environment.id)
-            .await?;
-        Ok(record.manifest)
-    }
 }
 
 /// A backup as a job: in its environment's lane, producing nothing but its backup.
@@ -413,110 +383,30 @@ struct Prepared {
     media_bytes: u64,
 }
 
-/// Where a backup's artifacts go and how they are written.
-struct Sink<'a> {
-    lifeboat: &'a Lifeboat,
-    job_id: &'a str,
-    storage: &'a Storage,
-    recipient: &'a age::x25519::Recipient,
-    zstd_level: i32,
-    progress: &'a Arc<AtomicU64>,
-    cancel: &'a CancellationToken,
-}
-
-impl Sink<'_> {
-    /// The server's roles beside the dump, when the role may read them: a backup never fails
-    /// for want of them, it says why they are missing.
-    async fn store_globals(
-        &self,
-        key: &str,
-        pg_dump: &std::path::Path,
-        connection: &crate::connection::PgConnectionInput,
-    ) -> Result<(Option<GlobalsPart>, Option<String>)> {
-        let (tool, conn) = (pg_dump.to_path_buf(), connection.clone());
-        let sql =
-            crate::running::blocking(move || Ok(database::dump_globals(&tool, &conn))).await?;
-        let sql = match sql {
-            Ok(sql) => sql,
-            Err(why) => {
-                tracing::info!("the backup has no roles artifact: {why}");
-                return Ok((None, Some(format!("The roles were not backed up: {why}."))));
-            }
-        };
-        let roles = database::count_roles(&sql);
-        let artifact = self
-            .store(key, sql.len() as u64, move |mut out, _| {
-                std::io::Write::write_all(&mut out, &sql).map_err(writer_error)?;
-                out.finish().map_err(writer_error)
-            })
+/// The server's roles beside the dump, when the role may read them: a backup never fails for
+/// want of them, it says why they are missing.
+async fn store_globals(
+    backup: &NewBackup<'_>,
+    pg_dump: &std::path::Path,
+    connection: &crate::connection::PgConnectionInput,
+) -> Result<(Option<GlobalsPart>, Option<String>)> {
+    let (tool, conn) = (pg_dump.to_path_buf(), connection.clone());
+    let sql =
+        crate::running::blocking(move || Ok(crate::postgres::roles::dump_globals(&tool, &conn)))
             .await?;
-        Ok((Some(GlobalsPart { artifact, roles }), None))
-    }
-
-    /// Streams one artifact: the producer runs on a blocking thread, the upload on this task.
-    async fn store<T: Send + 'static>(
-        &self,
-        key: &str,
-        size_hint: u64,
-        produce: impl FnOnce(ArtifactWriter, &CancellationToken) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = artifact::channel();
-        let name = key.rsplit('/').next().unwrap_or(key);
-        let writer = ArtifactWriter::new(
-            name,
-            self.recipient,
-            self.zstd_level,
-            tx,
-            self.progress.clone(),
-            self.cancel.clone(),
-        )
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("Cannot set up encryption: {e}"),
-            )
-        })?;
-        let mut upload = tokio::select! {
-            _ = self.cancel.cancelled() => return Err(Error::cancelled()),
-            begun = self.storage.begin_upload(key, size_hint) => begun?,
-        };
-        // (A crash right here leaves an upload no journal knows of: the bucket's lifecycle rule
-        // for incomplete uploads, in docs/storage-format.md, covers that moment.)
-        if let Err(e) = self
-            .lifeboat
-            .journal_upload(self.job_id, key, upload.multipart_id())
-            .await
-        {
-            self.lifeboat.abandon_upload(upload).await;
-            return Err(e);
+    let sql = match sql {
+        Ok(sql) => sql,
+        Err(why) => {
+            tracing::info!("the backup has no roles artifact: {why}");
+            return Ok((None, Some(format!("The roles were not backed up: {why}."))));
         }
-        let producer_cancel = self.cancel.clone();
-        let producer = tokio::task::spawn_blocking(move || produce(writer, &producer_cancel));
-        let uploaded = upload.send(rx, self.cancel).await;
-        if uploaded.is_err() {
-            // A producer waiting on its source (pg_dump on a lock) would not notice otherwise.
-            self.cancel.cancel();
-        }
-        let produced = producer.await.map_err(|e| {
-            Error::new(
-                ErrorCode::Internal,
-                format!("The backup worker failed: {e}"),
-            )
-        });
-        match &uploaded {
-            Ok(()) => self.lifeboat.forget_upload(upload.multipart_id()).await,
-            Err(_) => self.lifeboat.abandon_upload(upload).await,
-        }
-        match (produced?, uploaded) {
-            (Ok(value), Ok(())) => Ok(value),
-            (Ok(_), Err(e)) => Err(e),
-            // A producer stopped because the upload failed reports less than the upload's error.
-            (Err(p), Err(u))
-                if matches!(p.code, ErrorCode::StorageError | ErrorCode::Cancelled) =>
-            {
-                Err(u)
-            }
-            (Err(p), _) => Err(p),
-        }
-    }
+    };
+    let roles = crate::postgres::roles::count_roles(&sql);
+    let artifact = backup
+        .store(GLOBALS_FILE, sql.len() as u64, move |mut out, _| {
+            std::io::Write::write_all(&mut out, &sql).map_err(writer_error)?;
+            out.finish().map_err(writer_error)
+        })
+        .await?;
+    Ok((Some(GlobalsPart { artifact, roles }), None))
 }

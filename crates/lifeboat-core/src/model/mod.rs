@@ -7,5 +7,6 @@ pub mod download;
 pub mod drill;
 pub mod job;
 pub mod restore;
+pub mod settings;
 pub mod setup;
 pub mod verify;

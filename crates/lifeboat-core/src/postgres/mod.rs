@@ -3,7 +3,9 @@
 pub mod client;
 pub mod migrations;
 mod probe;
+pub mod roles;
 pub mod scratch;
+pub mod toc;
 pub mod tools;
 
 pub use probe::{connect, probe, ConnectionReport};

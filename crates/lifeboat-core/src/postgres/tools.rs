@@ -121,9 +121,32 @@ pub fn choose_pg_dump(tools: &[PgDumpTool], server_major: u32) -> Option<&PgDump
         .min_by_key(|t| t.major)
 }
 
+/// A pg_restore at least as new as the pg_dump that made a dump (major `needed`).
+pub async fn pg_restore_for(configured: Option<&Path>, needed: u32) -> Option<PathBuf> {
+    let tools = find_pg_dumps(configured).await;
+    let tool = choose_pg_dump(&tools, needed)?;
+    Some(Path::new(&tool.path).with_file_name("pg_restore"))
+}
+
+/// The major version in a version string ("15.4 (Debian …)" → 15); 0 when there is none.
+pub fn major_of(version: &str) -> u32 {
+    version
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn major_versions_are_read_from_version_strings() {
+        assert_eq!(major_of("15.8"), 15);
+        assert_eq!(major_of("16beta2"), 16);
+        assert_eq!(major_of("9.6.24"), 9);
+    }
 
     fn tool(major: u32) -> PgDumpTool {
         PgDumpTool {

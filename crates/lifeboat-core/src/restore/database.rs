@@ -7,7 +7,7 @@
 //! transaction rolled back — the destination exactly as it was.
 
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -16,14 +16,16 @@ use sqlx::Connection;
 use tokio_util::sync::CancellationToken;
 
 use super::plan::{Decision, PlannedObject};
-use super::toc::{ListFile, Toc};
-use crate::backup::verify::VerifyCheck;
 use crate::connection::PgConnectionInput;
+use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 pub use crate::model::restore::DatabaseRestoreSummary;
+use crate::model::verify::VerifyCheck;
 use crate::postgres::client::{conninfo_dbname, last_lines, pg_command, read_all};
 use crate::postgres::migrations::{self};
+use crate::postgres::toc::{ListFile, Toc};
 use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::manifest::DatabasePart;
 use lifeboat_format::read::ArtifactReader;
 
 /// Bytes of plaintext withheld from pg_restore until the checksums match; more than the
@@ -396,6 +398,48 @@ pub async fn check(
         kept: contents.kept.clone(),
     };
     Ok((summary, checks))
+}
+
+impl Context {
+    /// The pg_restore that reads `part`, once the server behind `connection` (called `name`)
+    /// is known to be new enough for it.
+    pub(crate) async fn restore_tool(
+        &self,
+        part: &DatabasePart,
+        connection: &PgConnectionInput,
+        name: &str,
+    ) -> Result<PathBuf> {
+        let settings = self.settings().await?;
+        let report = crate::postgres::probe(
+            connection,
+            settings.pg_bin_dir.as_deref().map(std::path::Path::new),
+        )
+        .await?;
+        let source_major = crate::postgres::tools::major_of(&part.server_version);
+        if report.server_major < source_major {
+            return Err(Error::new(
+                ErrorCode::PgServerTooOld,
+                format!(
+                    "The backup comes from PostgreSQL {}, but {name} runs PostgreSQL {}; restore into a server of version {source_major} or newer.",
+                    part.server_version, report.server_version
+                ),
+            ));
+        }
+        let needed = crate::postgres::tools::major_of(&part.pg_dump_version);
+        crate::postgres::tools::pg_restore_for(
+            settings.pg_bin_dir.as_deref().map(std::path::Path::new),
+            needed,
+        )
+            .await
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode::PgDumpMissing,
+                    format!(
+                        "No pg_restore of version {needed} or newer is installed; install the PostgreSQL {needed} client tools."
+                    ),
+                )
+            })
+    }
 }
 
 #[cfg(test)]

@@ -312,3 +312,26 @@ pub fn recover(dest: &Path, job_id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_swap_cut_off_between_its_renames_is_put_back_at_the_next_start() {
+        let parent = tempfile::tempdir().unwrap();
+        let dest = parent.path().join("media");
+        let replaced = parent.path().join(".media.lifeboat-replaced-job1");
+        let staging = parent.path().join(".media.lifeboat-restore-job1");
+        std::fs::create_dir(&replaced).unwrap();
+        std::fs::write(replaced.join("kept.txt"), b"the original").unwrap();
+        std::fs::create_dir(&staging).unwrap();
+
+        recover(&dest, "job1").unwrap();
+        assert_eq!(
+            std::fs::read(dest.join("kept.txt")).unwrap(),
+            b"the original"
+        );
+        assert!(!replaced.exists() && !staging.exists());
+    }
+}

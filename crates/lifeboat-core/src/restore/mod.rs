@@ -8,8 +8,6 @@
 pub mod database;
 pub mod media;
 pub mod plan;
-mod source;
-pub mod toc;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -18,23 +16,23 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::backup::verify::VerifyCheck;
-use crate::backup::{BackupKind, BackupRequest};
 use crate::connection::PgConnectionInput;
+use crate::context::Context;
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
-use crate::lifeboat::Lifeboat;
+use crate::model::backup::BackupRequest;
 pub use crate::model::restore::RestorePreview;
 pub use crate::model::restore::RestoreRequest;
 pub use crate::model::restore::RestoreSummary;
-pub use crate::postgres::migrations::AppMigration;
+use crate::model::verify::VerifyCheck;
+use crate::postgres::toc;
+use crate::repository::StoredBackup;
 use crate::running::{blocking, finished, produced, JobSpec};
 pub use database::DatabaseRestoreSummary;
-use lifeboat_format::manifest::DatabasePart;
+use lifeboat_format::manifest::{BackupKind, DatabasePart};
 pub use media::MediaRestoreSummary;
 pub use plan::DatabaseRestorePlan;
-pub(crate) use source::{major_of, Source};
 
 /// Environments whose names say they serve real users.
 fn looks_like_production(name: &str) -> bool {
@@ -44,7 +42,7 @@ fn looks_like_production(name: &str) -> bool {
 
 /// Everything a restore needs, gathered before anything changes.
 struct Plan {
-    source: Source,
+    source: StoredBackup,
     database: Option<DatabaseTarget>,
     media_dir: Option<PathBuf>,
     privileges: bool,
@@ -59,7 +57,7 @@ struct DatabaseTarget {
     decision: plan::Decision,
 }
 
-impl Lifeboat {
+impl Context {
     pub async fn restore_preview(
         &self,
         backup_id: &str,
@@ -82,15 +80,12 @@ impl Lifeboat {
         })
     }
 
-    /// What restoring the backup's database into the environment would drop and recreate, keep
-    /// as it is, and need an administrator for. Reads the dump's table of contents from
-    /// storage and looks at the destination; changes nothing.
     pub async fn restore_database_plan(
         &self,
         backup_id: &str,
         environment_id: &str,
     ) -> Result<DatabaseRestorePlan> {
-        let source = self.source(backup_id).await?;
+        let source = self.open_backup(backup_id).await?;
         let env = self.catalog().environment(environment_id).await?;
         let part = source
             .record
@@ -117,7 +112,7 @@ impl Lifeboat {
     /// restoring it into `connection` does.
     pub(crate) async fn decide_database(
         &self,
-        source: &Source,
+        source: &StoredBackup,
         part: &DatabasePart,
         connection: &PgConnectionInput,
         pg_restore: &Path,
@@ -125,9 +120,7 @@ impl Lifeboat {
     ) -> Result<(toc::Toc, plan::Decision)> {
         // Not counted as the job's progress: the restore reads these bytes again.
         let uncounted = Arc::new(AtomicU64::new(0));
-        let mut reader = source
-            .open(&part.artifact, &uncounted, "database", cancel)
-            .await?;
+        let mut reader = source.open(&part.artifact, &uncounted, cancel).await?;
         let (tool, stop) = (pg_restore.to_path_buf(), cancel.clone());
         let toc = blocking(move || toc::read(&tool, &mut reader, &stop)).await?;
         let destination = plan::Destination::inspect(connection).await?;
@@ -135,12 +128,10 @@ impl Lifeboat {
         Ok((toc, decision))
     }
 
-    /// Starts a restore in the background and returns its job; progress arrives as job events.
     pub async fn start_restore(&self, request: &RestoreRequest) -> Result<Job> {
         Ok(self.spawn_restore(request).await?.0)
     }
 
-    /// Runs a restore to the end (the CLI and tests).
     pub async fn restore(&self, request: &RestoreRequest) -> Result<RestoreSummary> {
         finished(self.spawn_restore(request).await?.1).await
     }
@@ -261,7 +252,7 @@ impl Lifeboat {
         request: &RestoreRequest,
         cancel: &CancellationToken,
     ) -> Result<Plan> {
-        let source = self.source(&request.backup_id).await?;
+        let source = self.open_backup(&request.backup_id).await?;
         let record = &source.record;
         let env = self.catalog().environment(&request.environment_id).await?;
         let settings = self.settings().await?;
@@ -367,10 +358,7 @@ impl Lifeboat {
             let (Some(part), Some(target)) = (db_part, &plan.database) else {
                 return Ok(None);
             };
-            let reader = plan
-                .source
-                .open(&part.artifact, &progress, "database", &stop)
-                .await?;
+            let reader = plan.source.open(&part.artifact, &progress, &stop).await?;
             let (connection, pg_restore) = (target.connection.clone(), target.pg_restore.clone());
             let (toc, decision) = (target.toc.clone(), target.decision.clone());
             let options = database::Options {
@@ -400,10 +388,7 @@ impl Lifeboat {
             let (Some(part), Some(dir)) = (media_part, &plan.media_dir) else {
                 return Ok(None);
             };
-            let reader = plan
-                .source
-                .open(&part.artifact, &progress, "media", &stop)
-                .await?;
+            let reader = plan.source.open(&part.artifact, &progress, &stop).await?;
             let (info, dir, job_id) = (part.artifact.clone(), dir.clone(), job_id.to_owned());
             let cancel = stop.clone();
             blocking(move || media::stage(reader, &info, &dir, &job_id, &cancel))
@@ -488,12 +473,5 @@ mod tests {
         for name in ["staging", "dev", "mainline-test", "preview"] {
             assert!(!looks_like_production(name), "{name}");
         }
-    }
-
-    #[test]
-    fn major_versions_are_read_from_version_strings() {
-        assert_eq!(major_of("15.8"), 15);
-        assert_eq!(major_of("16beta2"), 16);
-        assert_eq!(major_of("9.6.24"), 9);
     }
 }

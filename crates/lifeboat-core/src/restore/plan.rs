@@ -11,13 +11,13 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use sqlx::Connection;
 
-use super::toc::{Toc, TocEntry};
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
 pub use crate::model::restore::DatabaseRestorePlan;
 pub use crate::model::restore::ObjectCount;
 pub use crate::model::restore::PlannedObject;
 use crate::postgres::migrations::quote_ident;
+use crate::postgres::toc::{Toc, TocEntry};
 
 /// Who owns an object at the destination, and whether the restoring role may drop it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,12 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lifeboat_core::backup::{BackupKind, BackupRequest};
-use lifeboat_core::environments::EnvironmentInput;
-use lifeboat_core::jobs::Job;
-use lifeboat_core::storage::Storage;
-use lifeboat_core::targets::{S3ConfigInput, S3Settings, TargetConfigInput, TargetInput};
-use lifeboat_core::Lifeboat;
+use lifeboat_core::{
+    BackupKind, BackupRequest, EnvironmentInput, Job, Lifeboat, S3ConfigInput, S3Settings, Storage,
+    TargetConfigInput, TargetInput,
+};
 use sqlx::Executor;
 
 use super as common;
@@ -138,7 +136,7 @@ pub fn decrypt(key: &Path, stored: &Path, plain: &Path) {
 }
 
 pub async fn wait_finished(lb: &Lifeboat, job: &Job) -> Job {
-    let mut events = lb.jobs().subscribe();
+    let mut events = lb.subscribe();
     let current = lb.catalog().job(&job.id).await.unwrap();
     if current.is_finished() {
         return current;

@@ -2,9 +2,7 @@
 //! which passes their coordinates in LIFEBOAT_TEST_* variables.
 #![allow(dead_code)] // each test file uses a different part of this module
 
-use lifeboat_core::connection::{PgConnectionInput, SslMode};
-use lifeboat_core::targets::S3Settings;
-use lifeboat_core::{Home, Lifeboat};
+use lifeboat_core::{Home, Lifeboat, PgConnectionInput, S3Settings, SslMode};
 
 pub mod fixture;
 pub mod s3_proxy;
