@@ -46,6 +46,9 @@ impl Output {
                 .and_then(|v| v.as_str().map(str::to_owned))
                 .unwrap_or_default();
             eprintln!("error[{code}]: {}", e.message);
+            if let Some(detail) = &e.detail {
+                eprintln!("  detail: {detail}");
+            }
         }
         exit_code(e)
     }

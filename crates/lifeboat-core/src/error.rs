@@ -57,14 +57,20 @@ pub enum ErrorCode {
     Internal,
 }
 
-/// Serialises as `{code, message, field}`: what the UI and the CLI's `--json` show.
+/// Serialises as `{code, message, field, detail?}`: what the UI and the CLI's `--json` show.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS, thiserror::Error)]
 #[error("{message}")]
 #[ts(export, rename = "AppError")]
 pub struct Error {
     pub code: ErrorCode,
+    /// One sentence for people, with what to do.
     pub message: String,
+    /// The input field the error is about, to mark it.
     pub field: Option<String>,
+    /// What the server or library said, word for word, for whoever needs to dig further.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub detail: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -75,6 +81,7 @@ impl Error {
             code,
             message: message.into(),
             field: None,
+            detail: None,
         }
     }
 
@@ -84,6 +91,7 @@ impl Error {
             code,
             message: message.into(),
             field: Some(field.to_owned()),
+            detail: None,
         }
     }
 

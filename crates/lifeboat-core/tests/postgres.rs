@@ -39,8 +39,12 @@ async fn a_wrong_password_is_an_auth_failure() {
     let mut input = common::pg_input("postgres");
     input.password = Some("not-the-password".into());
     let err = lb.test_connection(&input, None).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::PgAuthFailed, "{}", err.message);
-    assert!(!err.message.contains("not-the-password"));
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::PgAuthFailed, Some("password")),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}").contains("not-the-password"));
 }
 
 #[tokio::test]
@@ -62,7 +66,25 @@ async fn a_closed_port_is_unreachable() {
     let mut input = common::pg_input("postgres");
     input.port = common::closed_port();
     let err = lb.test_connection(&input, None).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::PgUnreachable, "{}", err.message);
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::PgUnreachable, Some("port")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_host_is_marked_on_its_field() {
+    let (_home, lb) = common::lifeboat().await;
+    let mut input = common::pg_input("postgres");
+    // .invalid never resolves (RFC 2606).
+    input.host = "db.lifeboat-test.invalid".into();
+    let err = lb.test_connection(&input, None).await.unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::PgUnreachable, Some("host")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

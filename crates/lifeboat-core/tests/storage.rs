@@ -74,8 +74,29 @@ async fn a_wrong_secret_is_an_auth_failure() {
         s.secret_access_key = Some("wrong-secret".into())
     });
     let err = lb.test_target(&input, None).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::S3AuthFailed, "{}", err.message);
-    assert!(!err.message.contains("wrong-secret"));
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::S3AuthFailed, Some("secretAccessKey")),
+        "{err:?}"
+    );
+    assert!(!format!("{err:?}").contains("wrong-secret"));
+}
+
+#[tokio::test]
+async fn an_unknown_access_key_is_marked_on_its_field() {
+    let (_home, lb) = common::lifeboat().await;
+    let input = with_settings(s3_input("s3"), |s| {
+        s.settings.access_key_id = "no-such-key".into()
+    });
+    let err = lb.test_target(&input, None).await.unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::S3AuthFailed, Some("accessKeyId")),
+        "{err:?}"
+    );
+    // The sentence says what to do; what the server said stays available beside it.
+    assert!(!err.message.contains('<'), "{}", err.message);
+    assert!(err.detail.is_some_and(|d| d.contains("403")));
 }
 
 #[tokio::test]
@@ -85,7 +106,11 @@ async fn a_missing_bucket_has_its_own_code() {
         s.settings.bucket = "no-such-bucket-here".into()
     });
     let err = lb.test_target(&input, None).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::S3BucketMissing, "{}", err.message);
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::S3BucketMissing, Some("bucket")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +121,11 @@ async fn an_unreachable_endpoint_is_reported_as_such() {
         s.settings.endpoint = Some(format!("http://127.0.0.1:{port}"))
     });
     let err = lb.test_target(&input, None).await.unwrap_err();
-    assert_eq!(err.code, ErrorCode::S3Unreachable, "{}", err.message);
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::S3Unreachable, Some("endpoint")),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]

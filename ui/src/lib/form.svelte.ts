@@ -1,12 +1,14 @@
 // Error and busy state shared by the app's forms and dialogs.
 import { untrack } from "svelte";
-import { splitError, type FieldErrors } from "./errors";
+import { errorDetail, splitError, type FieldErrors } from "./errors";
 
 export class FormState {
   /** Inline errors by API field name. */
   errors = $state<FieldErrors>({});
   /** An error that belongs to no shown field, for an alert. */
   general = $state<string | null>(null);
+  /** What the server said behind the last error, shown on request. */
+  detail = $state<string | null>(null);
   busy = $state(false);
 
   /** `fields`: the API fields the form shows inline errors for. */
@@ -21,6 +23,7 @@ export class FormState {
   clear(): void {
     this.errors = {};
     this.general = null;
+    this.detail = null;
   }
 
   /** Shows a rejected command: inline under its field when the form has it, otherwise as `general`. */
@@ -35,6 +38,7 @@ export class FormState {
   failInline(e: unknown): string | null {
     const split = splitError(e, this.fields);
     this.errors = split.fields;
+    this.detail = errorDetail(e);
     return split.general;
   }
 

@@ -99,38 +99,83 @@ pub(crate) fn connect_options(input: &PgConnectionInput) -> PgConnectOptions {
 
 fn connect_error(e: sqlx::Error, input: &PgConnectionInput) -> Error {
     let at = format!("{}:{}", input.host, input.port);
-    match e {
+    // One sentence with the fix, on the field at fault; what the server said goes to `detail`.
+    let (code, field, message, detail) = match e {
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            // invalid_password, invalid_authorization_specification (pg_hba refused)
-            Some("28P01") | Some("28000") => Error::new(
+            Some("28P01") => (
                 ErrorCode::PgAuthFailed,
+                Some("password"),
                 format!(
-                    "The server at {at} refused user “{}”: {}",
-                    input.user,
-                    db.message()
+                    "The server refused this password for user “{}”.",
+                    input.user
                 ),
+                db.message().to_owned(),
             ),
-            Some("3D000") => Error::field(
+            // invalid_authorization_specification: pg_hba.conf has no line letting this in.
+            Some("28000") => (
+                ErrorCode::PgAuthFailed,
+                Some("user"),
+                format!(
+                    "The server at {at} does not let user “{}” connect from here (pg_hba.conf).",
+                    input.user
+                ),
+                db.message().to_owned(),
+            ),
+            Some("3D000") => (
                 ErrorCode::PgDatabaseMissing,
-                "database",
+                Some("database"),
                 format!("The server at {at} has no database “{}”.", input.database),
+                db.message().to_owned(),
             ),
-            _ => Error::new(
+            _ => (
                 ErrorCode::PgError,
+                None,
                 format!("The server at {at} said: {}", db.message()),
+                db.message().to_owned(),
             ),
         },
-        sqlx::Error::Io(io) => Error::new(
-            ErrorCode::PgUnreachable,
-            format!("Cannot reach PostgreSQL at {at}: {io}"),
-        ),
-        sqlx::Error::Tls(tls) => Error::new(
+        sqlx::Error::Io(io) => {
+            let (field, message) = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => (
+                    "port",
+                    format!("Nothing accepts connections at {at}: check Host and Port."),
+                ),
+                _ if io.to_string().contains("lookup") || io.to_string().contains("resolve") => (
+                    "host",
+                    format!(
+                        "The host name “{}” cannot be found: check Host.",
+                        input.host
+                    ),
+                ),
+                _ => (
+                    "host",
+                    format!("Cannot reach PostgreSQL at {at}: check Host, Port and the network."),
+                ),
+            };
+            (
+                ErrorCode::PgUnreachable,
+                Some(field),
+                message,
+                io.to_string(),
+            )
+        }
+        sqlx::Error::Tls(tls) => (
             ErrorCode::PgTls,
-            format!("The TLS connection to {at} failed: {tls}"),
+            Some("sslMode"),
+            format!("The TLS connection to {at} failed: check SSL mode."),
+            tls.to_string(),
         ),
-        other => Error::new(
+        other => (
             ErrorCode::PgError,
-            format!("Connecting to {at} failed: {other}"),
+            None,
+            format!("Connecting to {at} failed."),
+            other.to_string(),
         ),
+    };
+    Error {
+        code,
+        message,
+        field: field.map(str::to_owned),
+        detail: Some(detail),
     }
 }

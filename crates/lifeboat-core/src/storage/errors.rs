@@ -13,57 +13,82 @@ pub fn map_store_error(e: object_store::Error, doing: &str) -> Error {
 pub fn map_store_io_error(e: std::io::Error, doing: &str) -> Error {
     match e.get_ref() {
         Some(inner) => map_error(inner, doing),
-        None => Error::new(
-            ErrorCode::StorageError,
-            format!("Storage failed while {doing}: {e}"),
-        ),
+        None => Error {
+            detail: Some(e.to_string()),
+            ..Error::new(
+                ErrorCode::StorageError,
+                format!("Storage failed while {doing}."),
+            )
+        },
     }
 }
 
 fn map_error(e: &(dyn std::error::Error + 'static), doing: &str) -> Error {
     let detail = chain(e);
-    let store_error = e.downcast_ref::<object_store::Error>();
-    let code = if detail.contains("NoSuchBucket") {
-        ErrorCode::S3BucketMissing
-    } else if detail.contains("InvalidStorageClass") {
-        ErrorCode::S3StorageClassRejected
-    } else if matches!(
-        store_error,
+    let said = |code: &str| detail.contains(code);
+    let denied = matches!(
+        e.downcast_ref::<object_store::Error>(),
         Some(
             object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. }
         )
-    ) || [
-        "SignatureDoesNotMatch",
-        "InvalidAccessKeyId",
-        "AccessDenied",
-    ]
-    .iter()
-    .any(|c| detail.contains(c))
-    {
-        ErrorCode::S3AuthFailed
+    );
+    // One sentence with the fix, and the field it concerns so a form can mark it.
+    let (code, field, message) = if said("NoSuchBucket") {
+        (
+            ErrorCode::S3BucketMissing,
+            Some("bucket"),
+            "The bucket does not exist, or this key cannot see it: check Bucket and Region."
+                .to_owned(),
+        )
+    } else if said("InvalidStorageClass") {
+        (
+            ErrorCode::S3StorageClassRejected,
+            Some("storageClass"),
+            "The server does not offer this storage class: choose another one (e.g. STANDARD)."
+                .to_owned(),
+        )
+    } else if said("InvalidAccessKeyId") || said("NotSignedUp") {
+        (
+            ErrorCode::S3AuthFailed,
+            Some("accessKeyId"),
+            "The server does not know this access key ID: copy it again from the provider."
+                .to_owned(),
+        )
+    } else if said("SignatureDoesNotMatch") {
+        (
+            ErrorCode::S3AuthFailed,
+            Some("secretAccessKey"),
+            "The secret access key does not belong to this access key ID: enter it again."
+                .to_owned(),
+        )
+    } else if denied || said("AccessDenied") {
+        (
+            ErrorCode::S3AuthFailed,
+            None,
+            "The key may not do this: allow it to list, read, write and delete objects under the prefix."
+                .to_owned(),
+        )
     } else if is_connect_failure(e) {
-        ErrorCode::S3Unreachable
+        (
+            ErrorCode::S3Unreachable,
+            Some("endpoint"),
+            "The storage server cannot be reached: check the endpoint URL and the network."
+                .to_owned(),
+        )
     } else {
-        ErrorCode::StorageError
+        (
+            ErrorCode::StorageError,
+            None,
+            format!("Storage failed while {doing}."),
+        )
     };
-    let message = match code {
-        ErrorCode::S3BucketMissing => "The bucket does not exist (or this key cannot see it).".to_owned(),
-        ErrorCode::S3StorageClassRejected => {
-            "The server rejected the storage class; choose another one (e.g. STANDARD) for this target.".to_owned()
-        }
-        ErrorCode::S3AuthFailed => {
-            "The server refused the access key or secret key (or they lack permission).".to_owned()
-        }
-        ErrorCode::S3Unreachable => "The storage server cannot be reached.".to_owned(),
-        _ => String::new(),
-    };
-    let message = if message.is_empty() {
-        format!("Storage failed while {doing}: {detail}")
-    } else {
-        format!("{message} ({doing}: {detail})")
-    };
-    Error::new(code, message)
+    Error {
+        code,
+        message,
+        field: field.map(str::to_owned),
+        detail: Some(format!("While {doing}: {detail}")),
+    }
 }
 
 fn chain(e: &(dyn std::error::Error + 'static)) -> String {

@@ -2,6 +2,18 @@
 import type { ErrorCode } from "./ErrorCode";
 
 /**
- * Serialises as `{code, message, field}`: what the UI and the CLI's `--json` show.
+ * Serialises as `{code, message, field, detail?}`: what the UI and the CLI's `--json` show.
  */
-export type AppError = { code: ErrorCode, message: string, field: string | null, };
+export type AppError = { code: ErrorCode, 
+/**
+ * One sentence for people, with what to do.
+ */
+message: string, 
+/**
+ * The input field the error is about, to mark it.
+ */
+field: string | null, 
+/**
+ * What the server or library said, word for word, for whoever needs to dig further.
+ */
+detail?: string, };

@@ -126,4 +126,34 @@ describe("ConnectionForm", () => {
     expect(await screen.findByTestId("field-error-host")).toHaveTextContent("Host is required");
     expect(screen.queryByTestId("connection-error")).not.toBeInTheDocument();
   });
+
+  it("tests the connection on Save and keeps a failing one unsaved unless told to", async () => {
+    vi.mocked(api.testConnection).mockRejectedValue({
+      code: "pg_auth_failed",
+      field: "password",
+      message: "The server refused this password for user “shop”.",
+      detail: "password authentication failed for user \"shop\"",
+    });
+    vi.mocked(api.changeEnvironment).mockResolvedValue(env);
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+    await user.type(screen.getByTestId("pg-host"), "db.example.com");
+    await user.type(screen.getByTestId("pg-database"), "shop");
+    await user.type(screen.getByTestId("pg-user"), "shop");
+    await user.type(screen.getByTestId("pg-password"), "wrong");
+
+    await user.click(screen.getByTestId("save-connection"));
+    expect(await screen.findByTestId("field-error-password")).toHaveTextContent("refused this password");
+    expect(screen.getByTestId("connection-error-detail")).toHaveTextContent("password authentication failed");
+    expect(api.changeEnvironment).not.toHaveBeenCalled();
+
+    await user.click(screen.getByTestId("save-connection-untested"));
+    await vi.waitFor(() =>
+      expect(api.changeEnvironment).toHaveBeenCalledWith(
+        env.id,
+        expect.objectContaining({ field: "connection", value: expect.objectContaining({ password: "wrong" }) }),
+      ),
+    );
+    expect(api.testConnection).toHaveBeenCalledTimes(1);
+  });
 });

@@ -6,7 +6,7 @@ import * as api from "../api";
 
 vi.mock("../api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../api")>();
-  return { ...actual, createTarget: vi.fn() };
+  return { ...actual, createTarget: vi.fn(), updateTarget: vi.fn(), testTarget: vi.fn() };
 });
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn() } }));
 
@@ -27,6 +27,7 @@ describe("TargetDialog", () => {
       config: { kind: "local", path: "/x" },
       createdAt: "2026-11-29T00:00:00Z",
     }));
+    vi.mocked(api.testTarget).mockReset().mockResolvedValue({ elapsedMs: 12 });
   });
 
   it("addresses a custom endpoint path-style unless told otherwise", async () => {
@@ -51,5 +52,65 @@ describe("TargetDialog", () => {
     expect(api.createTarget).toHaveBeenCalledWith(
       expect.objectContaining({ config: expect.objectContaining({ endpoint: null, pathStyle: false }) }),
     );
+  });
+
+  it("tests before saving and saves a failing target only when told to", async () => {
+    vi.mocked(api.testTarget).mockRejectedValue({
+      code: "s3_auth_failed",
+      field: "secretAccessKey",
+      message: "The secret access key does not belong to this access key ID: enter it again.",
+      detail: "While listing the target: 403 Forbidden: <Code>SignatureDoesNotMatch</Code>",
+    });
+    const user = userEvent.setup();
+    render(TargetDialog, { props: { open: true, kind: "s3" } });
+    await fillS3(user, "http://127.0.0.1:9000");
+    await user.click(screen.getByTestId("target-submit"));
+
+    await vi.waitFor(() =>
+      expect(screen.getByTestId("field-error-secretAccessKey")).toHaveTextContent("does not belong"),
+    );
+    expect(api.createTarget).not.toHaveBeenCalled();
+    expect(screen.getByTestId("target-dialog-error-detail")).toHaveTextContent("SignatureDoesNotMatch");
+
+    await user.click(screen.getByTestId("target-save-untested"));
+    await vi.waitFor(() => expect(api.createTarget).toHaveBeenCalledTimes(1));
+    expect(api.testTarget).toHaveBeenCalledTimes(1);
+  });
+
+  it("says that backups stay behind when an edited target moves", async () => {
+    const target = {
+      id: "t1",
+      name: "Offsite",
+      isDefault: false,
+      createdAt: "2026-11-01T00:00:00Z",
+      config: {
+        kind: "s3" as const,
+        hasSecret: true,
+        endpoint: "http://127.0.0.1:9000",
+        region: "us-east-1",
+        bucket: "backups",
+        prefix: "",
+        pathStyle: true,
+        storageClass: "STANDARD",
+        accessKeyId: "key",
+      },
+    };
+    vi.mocked(api.updateTarget).mockResolvedValue({ ...target, config: { ...target.config, bucket: "other" } });
+    const onimport = vi.fn();
+    const user = userEvent.setup();
+    render(TargetDialog, { props: { open: true, target, onimport } });
+    await user.clear(await screen.findByTestId("target-name"));
+    await user.type(screen.getByTestId("target-name"), "Renamed");
+    expect(screen.queryByTestId("target-moved")).not.toBeInTheDocument();
+
+    await user.clear(screen.getByTestId("target-bucket"));
+    await user.type(screen.getByTestId("target-bucket"), "other");
+    expect(screen.getByTestId("target-moved")).toHaveTextContent("stay where they are");
+    await user.click(screen.getByTestId("target-submit"));
+    await vi.waitFor(() => expect(api.updateTarget).toHaveBeenCalled());
+    const { toast } = await import("svelte-sonner");
+    const options = vi.mocked(toast.success).mock.calls.at(-1)?.[1] as { action?: { onClick: () => void } };
+    options.action?.onClick();
+    expect(onimport).toHaveBeenCalledWith(expect.objectContaining({ id: "t1" }));
   });
 });
