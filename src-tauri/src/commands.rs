@@ -66,7 +66,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
 
 #[tauri::command]
 async fn app_info(core: Core<'_>) -> Result<AppInfo> {
-    Ok(core.info().await)
+    core.info().await
 }
 
 #[tauri::command]

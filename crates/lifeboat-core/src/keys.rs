@@ -14,6 +14,9 @@ use crate::credentials::{Credentials, SecretRef};
 use crate::error::{Error, ErrorCode, Result};
 
 const RECIPIENT_SETTING: &str = "age_recipient";
+/// When the key last went to a file (exported, or imported from one): until then the user is
+/// asked to save it.
+const SAVED_AT_SETTING: &str = "recovery_key_saved_at";
 
 /// The recovery keys of one catalog: the recipient in the catalog, the identities in the
 /// keyring.
@@ -142,6 +145,7 @@ impl<'a> RecoveryKeys<'a> {
         self.catalog
             .set_setting(RECIPIENT_SETTING, Some(&recipient))
             .await?;
+        self.note_saved().await?;
         Ok(recipient)
     }
 
@@ -168,6 +172,17 @@ impl<'a> RecoveryKeys<'a> {
         file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
         file.write_all(contents.as_bytes())?;
         file.sync_all()?;
+        self.note_saved().await?;
         Ok(())
+    }
+
+    /// When the key was last saved to a file, if ever.
+    pub async fn saved_at(&self) -> Result<Option<String>> {
+        self.catalog.setting(SAVED_AT_SETTING).await
+    }
+
+    async fn note_saved(&self) -> Result<()> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.catalog.set_setting(SAVED_AT_SETTING, Some(&now)).await
     }
 }

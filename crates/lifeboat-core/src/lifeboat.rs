@@ -22,6 +22,9 @@ pub struct AppInfo {
     pub version: String,
     pub home: String,
     pub keyring: KeyringStatus,
+    /// When the recovery key was last exported (or imported from a file); until then the app
+    /// asks for it to be saved.
+    pub recovery_key_saved_at: Option<String>,
 }
 
 impl Lifeboat {
@@ -42,12 +45,13 @@ impl Lifeboat {
         self.cx.catalog()
     }
 
-    pub async fn info(&self) -> AppInfo {
-        AppInfo {
+    pub async fn info(&self) -> Result<AppInfo> {
+        Ok(AppInfo {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             home: self.cx.home().root().display().to_string(),
             keyring: self.cx.credentials().status().await,
-        }
+            recovery_key_saved_at: self.cx.keys().saved_at().await?,
+        })
     }
 
     pub async fn settings(&self) -> Result<Settings> {

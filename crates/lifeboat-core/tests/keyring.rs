@@ -152,3 +152,15 @@ async fn the_keyring_reports_itself_available() {
     let status = lifeboat_core::Credentials.status().await;
     assert!(status.available, "{:?}", status.message);
 }
+
+#[tokio::test]
+async fn the_recovery_key_counts_as_saved_once_it_went_to_a_file() {
+    let (home, lb) = common::lifeboat().await;
+    assert_eq!(lb.info().await.unwrap().recovery_key_saved_at, None);
+
+    lb.export_recovery_key(&home.path().join("key.txt"))
+        .await
+        .unwrap();
+    let saved = lb.info().await.unwrap().recovery_key_saved_at;
+    assert!(saved.is_some_and(|at| chrono::DateTime::parse_from_rfc3339(&at).is_ok()));
+}

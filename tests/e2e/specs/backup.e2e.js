@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, psql, saveConnection, psqlEnv, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  answerKeyPromptLater, byTestId, click, createNamed, psql, saveConnection, psqlEnv, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_shop_${process.pid}`;
@@ -77,6 +77,9 @@ describe('Backups', () => {
 
     const row = await $('[data-testid="backup-row"][data-status="succeeded"]');
     await row.waitForDisplayed({ timeout: 60_000 });
+    await byTestId('save-key-dialog').waitForDisplayed();
+    await screenshot('save-key-prompt');
+    await answerKeyPromptLater();
     await expect(row.$('[data-testid="backup-row-note"]')).toHaveText('before the 2.0 deploy');
     const what = await row.$('[data-testid="backup-row-what"]').getText();
     expect(what).toContain('Database');

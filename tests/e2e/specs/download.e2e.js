@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, closeDialog, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto, waitForNotification,
+  answerKeyPromptLater, byTestId, click, closeDialog, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto, waitForNotification,
 } from './helpers.js';
 
 const DATABASE = `e2e_download_${process.pid}`;
@@ -31,6 +31,7 @@ describe('Prepare download', () => {
     await click('backup-submit');
     const row = await $('[data-testid="backup-row"][data-status="succeeded"]');
     await row.waitForDisplayed({ timeout: 60_000 });
+    await answerKeyPromptLater();
     await row.click();
 
     await click('prepare-download');

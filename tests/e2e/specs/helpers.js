@@ -57,6 +57,14 @@ export async function saveConnection() {
   });
 }
 
+/** The first backup of a catalog asks to save the recovery key: answers "Later". */
+export async function answerKeyPromptLater() {
+  const dialog = await byTestId('save-key-dialog');
+  await dialog.waitForDisplayed({ timeoutMsg: 'the first backup did not ask to save the recovery key' });
+  await click('save-key-later');
+  await dialog.waitForExist({ reverse: true, timeoutMsg: 'the recovery key prompt stayed open' });
+}
+
 export async function createNamed(openButton, name) {
   await click(openButton);
   await typeInto('name-input', name);

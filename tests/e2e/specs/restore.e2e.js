@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  answerKeyPromptLater, byTestId, click, createNamed, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const PRODUCTION = `e2e_prod_${process.pid}`;
@@ -68,6 +68,7 @@ describe('Restore', () => {
     await click('backup-submit');
     const row = await $('[data-testid="backup-row"][data-status="succeeded"]');
     await row.waitForDisplayed({ timeout: 60_000 });
+    await answerKeyPromptLater();
     await row.click();
     await click('restore-backup');
 

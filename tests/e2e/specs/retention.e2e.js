@@ -1,6 +1,6 @@
 import { expect } from '@wdio/globals';
 import {
-  byTestId, click, closeDialog, createNamed, waitOutToasts, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
+  answerKeyPromptLater, byTestId, click, closeDialog, createNamed, waitOutToasts, psql, saveConnection, screenshot, sidebarItem, testDatabaseUrl, typeInto,
 } from './helpers.js';
 
 const DATABASE = `e2e_retention_${process.pid}`;
@@ -13,6 +13,7 @@ async function backUp(count) {
     timeout: 60_000,
     timeoutMsg: `${count} backups never succeeded`,
   });
+  if (count === 1) await answerKeyPromptLater();
 }
 
 describe('Retention and schedules', () => {

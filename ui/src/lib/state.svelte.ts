@@ -51,6 +51,12 @@ class AppStore {
   downloadsError = $state<string | null>(null);
   /** Backup ids whose verification is running. */
   verifying = $state<Record<string, boolean>>({});
+  /**
+   * Asking to save the recovery key now: a backup succeeded while the key has never been
+   * saved to a file. Asked once per session; the Overview and Settings keep reminding.
+   */
+  askToSaveKey = $state(false);
+  private askedToSaveKey = false;
 
   private listening = false;
   private backupRequests: Record<string, number> = {};
@@ -247,7 +253,7 @@ class AppStore {
     try {
       report = await api.verifyBackup(backupId);
     } catch (e) {
-      toast.error("Could not verify the backup", { description: api.errorMessage(e) });
+      toast.error("Could not verify the backup", { description: api.errorMessage(e), action: this.keyHelp(e) });
       return null;
     } finally {
       delete this.verifying[backupId];
@@ -383,7 +389,7 @@ class AppStore {
     const where = this.environmentLabel(job.environmentId) ?? "the environment";
     if (job.status === "succeeded") toast.success("Restore drill passed", { description: where });
     else if (job.status === "cancelled") toast.info("Restore drill cancelled", { description: where });
-    else toast.error(`Restore drill of ${where} failed`, { description: job.error?.message });
+    else toast.error(`Restore drill of ${where} failed`, { description: job.error?.message, action: this.keyHelp(job.error) });
     void this.loadDrills(envId);
   }
 
@@ -401,7 +407,10 @@ class AppStore {
     } else if (job.status === "cancelled") {
       toast.info("Download cancelled");
     } else {
-      toast.error("Download failed", { description: job.error?.message ?? "The download did not finish." });
+      toast.error("Download failed", {
+        description: job.error?.message ?? "The download did not finish.",
+        action: this.keyHelp(job.error),
+      });
     }
   }
 
@@ -414,13 +423,27 @@ class AppStore {
       toast.warning(`${noun} finished, but a check failed: ${failure.name}`, { description: failure.detail || undefined });
     } else if (job.status === "succeeded") {
       toast.success(`${noun} finished`, { description: where ? `${where} · ${what}` : what });
+      if (job.request.type === "backup") this.askToSaveKeyOnce();
     } else if (job.status === "cancelled") {
       toast.info(`${noun} cancelled`, { description: where ?? undefined });
     } else {
       toast.error(where ? `${noun} of ${where} failed` : `${noun} failed`, {
         description: job.error?.message ?? `The ${noun.toLowerCase()} did not finish.`,
+        action: this.keyHelp(job.error),
       });
     }
+  }
+
+  /** For an error that is a missing recovery key: the way to import it, as a toast action. */
+  keyHelp(e: unknown): { label: string; onClick: () => void } | undefined {
+    if (!api.isAppError(e) || e.code !== "recovery_key_missing") return undefined;
+    return { label: "Import recovery key…", onClick: () => this.show({ kind: "settings" }) };
+  }
+
+  private askToSaveKeyOnce(): void {
+    if (this.askedToSaveKey || !this.info || this.info.recoveryKeySavedAt) return;
+    this.askedToSaveKey = true;
+    this.askToSaveKey = true;
   }
 
   /** "Shop / production", or null for an environment not in the tree. */

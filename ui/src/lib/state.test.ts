@@ -275,3 +275,45 @@ describe("store: downloads", () => {
     expect(api.listBackups).not.toHaveBeenCalled();
   });
 });
+
+describe("store: the recovery key", () => {
+  beforeEach(() => {
+    vi.mocked(api.listBackups).mockReset().mockResolvedValue([]);
+    vi.mocked(toast.error).mockReset();
+    store.tree = tree;
+    store.view = { kind: "home" };
+  });
+
+  it("offers to import the recovery key when a job failed for want of it", () => {
+    store.receiveJob(
+      downloadJob({
+        id: "d31",
+        status: "failed",
+        finishedAt: "2025-03-03T14:40:00.000Z",
+        error: { code: "recovery_key_missing", field: null, message: "This machine has no recovery key for age1x." },
+      }),
+    );
+    const options = vi.mocked(toast.error).mock.calls[0][1] as ExternalToast;
+    const action = options.action as { label: string; onClick: () => void };
+    expect(action.label).toBe("Import recovery key…");
+    action.onClick();
+    expect(store.view).toEqual({ kind: "settings" });
+  });
+
+  it("asks once, after a backup succeeds, to save a key never saved", () => {
+    const info = { version: "1", home: "/h", keyring: { available: true, message: null } };
+    store.info = { ...info, recoveryKeySavedAt: "2026-11-01T00:00:00.000Z" };
+    store.receiveJob(job({ id: "k1", status: "succeeded", finishedAt: "2025-03-03T14:32:05.000Z" }));
+    expect(store.askToSaveKey).toBe(false);
+
+    store.info = { ...info, recoveryKeySavedAt: null };
+    store.receiveJob(job({ id: "k2", status: "failed", finishedAt: "2025-03-03T14:33:05.000Z" }));
+    expect(store.askToSaveKey).toBe(false);
+    store.receiveJob(job({ id: "k3", status: "succeeded", finishedAt: "2025-03-03T14:34:05.000Z" }));
+    expect(store.askToSaveKey).toBe(true);
+
+    store.askToSaveKey = false;
+    store.receiveJob(job({ id: "k4", status: "succeeded", finishedAt: "2025-03-03T14:35:05.000Z" }));
+    expect(store.askToSaveKey).toBe(false);
+  });
+});

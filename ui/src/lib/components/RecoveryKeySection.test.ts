@@ -5,6 +5,7 @@ import { open as openDialog } from "@tauri-apps/plugin-dialog";
 import { toast } from "svelte-sonner";
 import RecoveryKeySection from "./RecoveryKeySection.svelte";
 import * as api from "../api";
+import { store } from "../state.svelte";
 
 vi.mock("@tauri-apps/plugin-dialog", () => ({ open: vi.fn(), save: vi.fn() }));
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn() } }));
@@ -49,5 +50,19 @@ describe("RecoveryKeySection", () => {
     });
     await user.click(screen.getByTestId("import-recovery-key"));
     expect(await screen.findByTestId("recovery-key-error")).toHaveTextContent("holds no age X25519 identity");
+  });
+
+  it("warns until the key has been saved to a file, then says when it was", async () => {
+    const info = { version: "1", home: "/h", keyring: { available: true, message: null } };
+    store.info = { ...info, recoveryKeySavedAt: null };
+    const { unmount } = render(RecoveryKeySection);
+    expect(screen.getByTestId("recovery-key-unsaved")).toHaveTextContent("Export a copy now");
+    expect(screen.queryByTestId("recovery-key-saved")).not.toBeInTheDocument();
+    unmount();
+
+    store.info = { ...info, recoveryKeySavedAt: "2026-11-29T08:00:00.000Z" };
+    render(RecoveryKeySection);
+    expect(screen.getByTestId("recovery-key-saved")).toHaveTextContent("Last saved to a file");
+    expect(screen.queryByTestId("recovery-key-unsaved")).not.toBeInTheDocument();
   });
 });

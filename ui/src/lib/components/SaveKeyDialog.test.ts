@@ -1,0 +1,40 @@
+import { describe, expect, it, vi } from "vitest";
+import { render, screen } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
+import { save } from "@tauri-apps/plugin-dialog";
+import SaveKeyDialog from "./SaveKeyDialog.svelte";
+import * as api from "../api";
+
+vi.mock("@tauri-apps/plugin-dialog", () => ({ open: vi.fn(), save: vi.fn() }));
+vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn() } }));
+vi.mock("../api", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../api")>();
+  return { ...actual, exportRecoveryKey: vi.fn(), appInfo: vi.fn() };
+});
+
+describe("SaveKeyDialog", () => {
+  it("exports the key where the user chooses and closes", async () => {
+    vi.mocked(save).mockResolvedValue("/home/me/lifeboat-recovery-key.txt");
+    vi.mocked(api.exportRecoveryKey).mockResolvedValue(null);
+    vi.mocked(api.appInfo).mockResolvedValue({
+      version: "1",
+      home: "/h",
+      keyring: { available: true, message: null },
+      recoveryKeySavedAt: "2026-11-29T08:00:00.000Z",
+    });
+    const user = userEvent.setup();
+    render(SaveKeyDialog, { props: { open: true } });
+
+    await user.click(await screen.findByTestId("save-key-export"));
+    expect(api.exportRecoveryKey).toHaveBeenCalledWith("/home/me/lifeboat-recovery-key.txt");
+    await vi.waitFor(() => expect(screen.queryByTestId("save-key-dialog")).not.toBeInTheDocument());
+  });
+
+  it("stays open when the save dialog is cancelled", async () => {
+    vi.mocked(save).mockResolvedValue(null);
+    const user = userEvent.setup();
+    render(SaveKeyDialog, { props: { open: true } });
+    await user.click(await screen.findByTestId("save-key-export"));
+    expect(screen.getByTestId("save-key-dialog")).toBeInTheDocument();
+  });
+});
