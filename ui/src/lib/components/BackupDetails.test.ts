@@ -115,7 +115,7 @@ describe("BackupDetails: verification", () => {
     expect(screen.getByTestId("verification")).toHaveTextContent("All 2 checks passed");
   });
 
-  it("toasts when the verification cannot run", async () => {
+  it("toasts when the verification cannot run, with the way to import a missing key", async () => {
     vi.mocked(api.verifyBackup).mockRejectedValue({
       code: "recovery_key_missing",
       field: null,
@@ -128,6 +128,7 @@ describe("BackupDetails: verification", () => {
     await vi.waitFor(() =>
       expect(toast.error).toHaveBeenCalledWith("Could not verify the backup", {
         description: "The recovery key is not in the keyring.",
+        action: expect.objectContaining({ label: "Import recovery key…" }),
       }),
     );
     expect(screen.getByTestId("verify-backup")).toBeEnabled();
