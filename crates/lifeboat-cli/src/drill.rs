@@ -10,7 +10,9 @@ use crate::progress;
 
 #[derive(clap::Args)]
 pub struct DrillArgs {
+    /// The application's name.
     app: String,
+    /// The environment's name.
     env: String,
     /// The backup to drill; the environment's newest when absent.
     backup_id: Option<String>,

@@ -1,6 +1,7 @@
 //! `lifeboat`: Lifeboat without a desktop — backups from cron, systemd timers and CI jobs,
 //! over the same catalog, keyring and storage code as the app (LIFEBOAT_HOME selects the state).
 
+mod confirm;
 mod drill;
 mod output;
 mod progress;
@@ -13,18 +14,42 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use lifeboat_core::{
-    parse_database_url, BackupKind, BackupRequest, DownloadRequest, EnvironmentChange,
+    human_bytes, parse_database_url, BackupKind, BackupRequest, DownloadRequest, EnvironmentChange,
     EnvironmentInput, Error, ErrorCode, Home, JobOutcome, JobStatus, Lifeboat, LocalSettings,
     Result, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
     DEFAULT_STORAGE_CLASS,
 };
-use output::{bytes, table, Output};
+use output::{table, Output};
+
+const EXAMPLES: &str = "\
+Examples:
+  lifeboat app add shop
+  LIFEBOAT_DATABASE_URL=postgres://shop@db.example.com/shop lifeboat env add shop production --media /srv/shop/media
+  lifeboat backup shop production
+  lifeboat backups shop production
+  lifeboat restore 20261121T234500Z-3f9a2c1b --to shop/staging
+  lifeboat drill shop production
+  lifeboat key export ~/lifeboat-recovery-key.txt
+
+Environment:
+  LIFEBOAT_HOME                   where the catalog and the local storage live
+                                  (default: the platform's data directory)
+  LIFEBOAT_DATABASE_URL           the database URL for `env add` and `env set --database`
+  LIFEBOAT_S3_SECRET_ACCESS_KEY   the S3 secret for `target add-s3`
+  LIFEBOAT_LOG                    log filter, e.g. `lifeboat_core=debug`
+Secrets are never taken as arguments: without their variable, a terminal prompt asks.
+
+Exit codes:
+  0  done
+  1  the operation failed (storage, database, a failed verification or drill, …)
+  2  the command was wrong: bad input, something not found, not confirmed";
 
 #[derive(Parser)]
 #[command(
     name = "lifeboat",
     version,
-    about = "Back up and restore web applications' PostgreSQL databases and media files."
+    about = "Back up and restore web applications' PostgreSQL databases and media files.",
+    after_help = EXAMPLES
 )]
 struct Cli {
     /// Print machine-readable JSON (errors too, as {"error": {code, message, field}}).
@@ -45,42 +70,67 @@ enum Command {
     /// Storage targets: where backups go.
     #[command(subcommand)]
     Target(TargetCommand),
-    /// Back up an environment (both database and media unless --db or --media is given); prints the backup id.
+    /// Back up what an environment has (its database and its media, whichever are set up),
+    /// verify it, and print the backup id.
     Backup {
+        /// The application's name.
         app: String,
+        /// The environment's name.
         env: String,
+        /// Only the database (with --media: both).
         #[arg(long)]
         db: bool,
+        /// Only the media (with --db: both).
         #[arg(long)]
         media: bool,
+        /// A note kept with the backup, e.g. "before the 2.0 deploy".
         #[arg(long)]
         note: Option<String>,
     },
     /// List an environment's backups, newest first.
-    Backups { app: String, env: String },
+    Backups {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+    },
     /// Restore a backup (what it holds unless --db or --media is given) into its own
     /// environment or --to APP/ENV. Takes a safety backup of the destination first.
     Restore(restore::RestoreArgs),
     /// Write a backup's dump and media tar (decrypted, with SHA256SUMS) into a folder.
     Download {
+        /// The backup to download (an id from `lifeboat backups`).
         backup_id: String,
+        /// The folder to write into; created when missing.
         #[arg(long)]
         dir: PathBuf,
+        /// Only the database dump (with --media: both).
         #[arg(long)]
         db: bool,
+        /// Only the media tar (with --db: both).
         #[arg(long)]
         media: bool,
     },
-    /// Every job of an environment (backups, restores), newest first, with how it ended.
-    Jobs { app: String, env: String },
+    /// Every job of an environment (backups, restores, downloads, drills), newest first.
+    Jobs {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+    },
     /// Re-read a backup from storage, decrypt it, and check every checksum and the dump's TOC.
-    Verify { backup_id: String },
+    Verify {
+        /// The backup to verify (an id from `lifeboat backups`).
+        backup_id: String,
+    },
     /// Restore a backup (the newest unless given) into a temporary database and directory,
     /// check it, report how long the restore took, and remove it all.
     Drill(drill::DrillArgs),
     /// Apply the environment's retention policy: delete the backups it no longer keeps.
     Prune {
+        /// The application's name.
         app: String,
+        /// The environment's name.
         env: String,
         /// Only list what would be deleted.
         #[arg(long)]
@@ -98,28 +148,56 @@ enum Command {
 enum CatalogCommand {
     /// Add the backups found in a storage target (every manifest.json under it) to the
     /// catalog, creating their applications and environments when missing.
-    Sync { target: String },
+    Sync {
+        /// The storage target's name (see `lifeboat target list`).
+        target: String,
+    },
 }
 
 #[derive(Subcommand)]
 enum AppCommand {
-    Add { name: String },
+    /// Add an application.
+    Add {
+        /// Its name, e.g. "shop".
+        name: String,
+    },
+    /// List the applications and their environments.
     List,
-    Rm { name: String },
+    /// Remove an application and its environments from Lifeboat (backups in storage stay).
+    Rm {
+        /// The application's name.
+        name: String,
+        /// Confirm without being asked to type the name.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Subcommand)]
 enum EnvCommand {
-    /// The database URL comes from $LIFEBOAT_DATABASE_URL or a prompt on a terminal.
+    /// Add an environment. Its database URL comes from $LIFEBOAT_DATABASE_URL or a prompt on a
+    /// terminal; the connection is then tested (a failure is a warning).
     Add {
+        /// The application's name.
         app: String,
+        /// The new environment's name, e.g. "production".
         env: String,
+        /// The environment has no database (only media); no URL is asked for.
         #[arg(long)]
+        no_database: bool,
+        /// The media directory to back up and restore into.
+        #[arg(long, value_name = "DIR")]
         media: Option<PathBuf>,
-        #[arg(long)]
+        /// The storage target (by name) backups go to; the built-in local one when absent.
+        #[arg(long, value_name = "TARGET")]
         target: Option<String>,
+        /// Do not test the database connection after adding it.
+        #[arg(long)]
+        no_test: bool,
     },
+    /// List the environments (of one application when given).
     List {
+        /// Only this application's environments.
         app: Option<String>,
     },
     /// Change an environment: only what is given changes. The new database URL comes from
@@ -150,24 +228,35 @@ enum EnvCommand {
     },
     /// Connect to the environment's database and report what a backup would use.
     Test {
+        /// The application's name.
         app: String,
+        /// The environment's name.
         env: String,
     },
+    /// Remove an environment from Lifeboat, with its saved password (backups in storage stay).
     Rm {
+        /// The application's name.
         app: String,
+        /// The environment's name.
         env: String,
+        /// Confirm without being asked to type the name.
+        #[arg(long)]
+        yes: bool,
     },
 }
 
 #[derive(Args)]
 struct S3Args {
+    /// The bucket's name.
     #[arg(long)]
     bucket: String,
+    /// The bucket's region.
     #[arg(long, default_value = "us-east-1")]
     region: String,
     /// For S3-compatible services (MinIO, Garage, …); omit for AWS.
     #[arg(long)]
     endpoint: Option<String>,
+    /// A folder inside the bucket to keep the backups under, e.g. "lifeboat/".
     #[arg(long, default_value = "")]
     prefix: String,
     /// Put the bucket name in the path. The default with --endpoint; kept for scripts that
@@ -178,8 +267,10 @@ struct S3Args {
     /// bucket name goes in the path.
     #[arg(long, requires = "endpoint")]
     virtual_hosted: bool,
+    /// The S3 storage class new objects get (STANDARD where the server offers no other).
     #[arg(long, default_value = DEFAULT_STORAGE_CLASS)]
     storage_class: String,
+    /// The access key ID (its secret comes from $LIFEBOAT_S3_SECRET_ACCESS_KEY or a prompt).
     #[arg(long)]
     access_key_id: String,
     /// Don't ask S3 to encrypt at rest (for servers that reject SSE headers); backups stay
@@ -190,19 +281,26 @@ struct S3Args {
 
 #[derive(Subcommand)]
 enum TargetCommand {
+    /// Add a folder (a local disk, a mounted drive or share) as a storage target.
     AddLocal {
+        /// The target's name, e.g. "External disk".
         name: String,
+        /// The folder backups go into.
         dir: PathBuf,
     },
-    /// The secret key comes from $LIFEBOAT_S3_SECRET_ACCESS_KEY or a prompt on a terminal.
+    /// Add an S3 bucket (AWS or any S3-compatible service) as a storage target. The secret key
+    /// comes from $LIFEBOAT_S3_SECRET_ACCESS_KEY or a prompt on a terminal.
     AddS3 {
+        /// The target's name, e.g. "Offsite".
         name: String,
         #[command(flatten)]
         s3: S3Args,
     },
+    /// List the storage targets.
     List,
     /// Write, read back and delete a probe object.
     Test {
+        /// The target's name.
         name: String,
     },
 }
@@ -210,9 +308,15 @@ enum TargetCommand {
 #[derive(Subcommand)]
 enum KeyCommand {
     /// Write the recovery key to FILE (mode 0600). Without it, backups cannot be read elsewhere.
-    Export { file: PathBuf },
+    Export {
+        /// Where to write the key file.
+        file: PathBuf,
+    },
     /// Use the recovery key in FILE (from `key export` on another machine).
-    Import { file: PathBuf },
+    Import {
+        /// The key file to read.
+        file: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -255,18 +359,37 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             note,
         } => {
             let environment = lb.environment_named(&app, &env).await?;
+            // Neither flag: whatever the environment has set up.
+            let (database, media) = if db || media {
+                (db, media)
+            } else {
+                (
+                    environment.connection.is_some(),
+                    environment.media_dir.is_some(),
+                )
+            };
+            if !database && !media {
+                return Err(Error::validation(
+                    "what",
+                    format!("{app}/{env} has no database and no media directory yet: set one up with `lifeboat env set {app} {env} --database` or `--media DIR`."),
+                ));
+            }
             let request = BackupRequest {
                 environment_id: environment.id,
-                database: db || !media,
-                media: media || !db,
+                database,
+                media,
                 note,
                 kind: BackupKind::OnDemand,
             };
+            let started = std::time::Instant::now();
             let job = lb.start_backup(&request).await?;
             let job = progress::follow(lb, &job, out.json).await;
             match (job.status, job.error) {
                 (JobStatus::Succeeded, _) => {
                     let id = job.backup_id.unwrap_or_default();
+                    if !out.json && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                        eprintln!("{}", backup_summary(lb, &id, started.elapsed()).await);
+                    }
                     out.show(
                         &serde_json::json!({ "backupId": id, "jobId": job.id }),
                         |_| id.clone(),
@@ -293,7 +416,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                                 b.id.clone(),
                                 b.manifest.kind.as_str().to_owned(),
                                 what(b.manifest.database.is_some(), b.manifest.media.is_some()),
-                                bytes(b.stored_bytes),
+                                human_bytes(b.stored_bytes),
                                 status,
                                 b.manifest.note.clone().unwrap_or_default(),
                             ],
@@ -365,22 +488,14 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             let environment = lb.environment_named(&app, &env).await?;
             let jobs = lb.jobs_of(&environment.id).await?;
             out.show(&jobs, |jobs| {
-                let rows = jobs
-                    .iter()
-                    .map(|j| {
-                        vec![
-                            j.id.clone(),
-                            j.request.kind().to_owned(),
-                            status_text(j.status),
-                            j.created_at.clone(),
-                            j.error
-                                .as_ref()
-                                .map(|e| e.message.clone())
-                                .unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                table(&["JOB", "KIND", "STATUS", "STARTED", "ERROR"], rows)
+                let rows = jobs.iter().map(job_row).collect();
+                let table = table(
+                    &[
+                        "JOB", "KIND", "STATUS", "STARTED", "TOOK", "BACKUP", "ERROR",
+                    ],
+                    rows,
+                );
+                format!("{table}\n{}", plural(jobs.len(), "job"))
             });
             Ok(())
         }
@@ -439,6 +554,80 @@ fn status_text(status: JobStatus) -> String {
         .unwrap_or_default()
 }
 
+/// One line of `lifeboat jobs`: short id, local start time, how long it took, and the backup
+/// it made or restored from.
+fn job_row(j: &lifeboat_core::Job) -> Vec<String> {
+    let started = chrono::DateTime::parse_from_rfc3339(&j.created_at).ok();
+    let took = match (started, j.finished_at.as_deref()) {
+        (Some(start), Some(end)) => chrono::DateTime::parse_from_rfc3339(end)
+            .ok()
+            .map(|end| output::duration((end - start).to_std().unwrap_or_default())),
+        _ => None,
+    };
+    let backup = match &j.request {
+        lifeboat_core::JobRequest::Restore(r) => format!("from {}", r.backup_id),
+        lifeboat_core::JobRequest::Download(r) => format!("of {}", r.backup_id),
+        _ => j.backup_id.clone().unwrap_or_default(),
+    };
+    vec![
+        j.id.chars().take(8).collect(),
+        j.request.kind().to_owned(),
+        status_text(j.status),
+        started.map_or_else(
+            || j.created_at.clone(),
+            |t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M")
+                    .to_string()
+            },
+        ),
+        took.unwrap_or_else(|| "-".into()),
+        backup,
+        j.error
+            .as_ref()
+            .map(|e| e.message.clone())
+            .unwrap_or_default(),
+    ]
+}
+
+/// "1 job", "3 jobs".
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// After a backup on a terminal: what was backed up, where, whether it verified, how long.
+async fn backup_summary(lb: &Lifeboat, backup_id: &str, took: std::time::Duration) -> String {
+    let Ok(record) = lb.backup_record(backup_id).await else {
+        return format!("Backed up in {}.", output::duration(took));
+    };
+    let target = lb
+        .list_targets()
+        .await
+        .ok()
+        .and_then(|ts| ts.into_iter().find(|t| t.id == record.target_id))
+        .map_or_else(|| "its target".to_owned(), |t| format!("“{}”", t.name));
+    let verified = match &record.verification {
+        Some(v) if v.ok => "verified",
+        Some(_) => "FAILED verification",
+        None => "not verified",
+    };
+    format!(
+        "Backed up {}/{} ({}, {} stored) to {target}, {verified}, in {}.",
+        record.manifest.application.name,
+        record.manifest.environment.name,
+        what(
+            record.manifest.database.is_some(),
+            record.manifest.media.is_some()
+        ),
+        human_bytes(record.stored_bytes),
+        output::duration(took)
+    )
+}
+
 fn what(database: bool, media: bool) -> String {
     match (database, media) {
         (true, true) => "both",
@@ -469,8 +658,17 @@ async fn app(lb: &Lifeboat, cmd: AppCommand, out: &Output) -> Result<()> {
                 .collect();
             table(&["APPLICATION", "ENVIRONMENTS"], rows)
         }),
-        AppCommand::Rm { name } => {
+        AppCommand::Rm { name, yes } => {
             let app = lb.application_named(&name).await?;
+            confirm::typed(
+                yes,
+                &format!(
+                    "Removing {} forgets its {} environment(s) and their saved passwords",
+                    app.name,
+                    app.environments.len()
+                ),
+                &app.name,
+            )?;
             lb.delete_application(&app.id).await?;
             out.show(&serde_json::json!({ "deleted": app.id }), |_| {
                 format!(
@@ -488,16 +686,22 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
         EnvCommand::Add {
             app,
             env,
+            no_database,
             media,
             target,
+            no_test,
         } => {
             let application = lb.application_named(&app).await?;
-            let connection = secrets::from_env_or_prompt(
-                "LIFEBOAT_DATABASE_URL",
-                "Database URL (postgres://…, empty for none): ",
-            )?
-            .map(|url| parse_database_url(&url))
-            .transpose()?;
+            let connection = if no_database {
+                None
+            } else {
+                let url = secrets::required(
+                    "LIFEBOAT_DATABASE_URL",
+                    "Database URL (postgres://…): ",
+                    "The database URL (or --no-database)",
+                )?;
+                Some(parse_database_url(&url)?)
+            };
             let target_id = match target {
                 Some(name) => Some(lb.target_named(&name).await?.id),
                 None => None,
@@ -511,6 +715,19 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     target_id,
                 })
                 .await?;
+            // Saved either way: a server down right now is no reason to refuse the setup.
+            if created.connection.is_some() && !no_test {
+                let tested = match lb.environment_connection(&created.id).await {
+                    Ok(connection) => lb.test_connection(&connection, Some(&created.id)).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = tested {
+                    eprintln!(
+                        "warning: the database connection does not work yet: {}\n  fix it with `lifeboat env set {app} {} --database`",
+                        e.message, created.name
+                    );
+                }
+            }
             out.show(&created, |e| format!("Environment {app}/{} added.", e.name));
         }
         EnvCommand::List { app } => {
@@ -624,12 +841,17 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                 format!(
                     "PostgreSQL {}, database {}; pg_dump {pg_dump}",
                     r.server_version,
-                    bytes(r.database_size_bytes)
+                    human_bytes(r.database_size_bytes)
                 )
             });
         }
-        EnvCommand::Rm { app, env } => {
+        EnvCommand::Rm { app, env, yes } => {
             let environment = lb.environment_named(&app, &env).await?;
+            confirm::typed(
+                yes,
+                &format!("Removing {app}/{env} forgets its settings and saved password"),
+                &environment.name,
+            )?;
             lb.delete_environment(&environment.id).await?;
             out.show(&serde_json::json!({ "deleted": environment.id }), |_| {
                 format!("Environment {app}/{env} removed (backups in storage are kept).")
@@ -722,4 +944,49 @@ async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command, argument and flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            if command.get_about().is_none() && path != "lifeboat" {
+                missing.push(path.to_owned());
+            }
+            for arg in command.get_arguments() {
+                let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+                if !builtin && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_name() != "help" {
+                    walk(sub, &format!("{path} {}", sub.get_name()), missing);
+                }
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "lifeboat", &mut missing);
+        assert!(missing.is_empty(), "without help: {missing:#?}");
+    }
+
+    #[test]
+    fn the_help_names_the_environment_and_the_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "LIFEBOAT_HOME",
+            "LIFEBOAT_DATABASE_URL",
+            "LIFEBOAT_LOG",
+            "Exit codes",
+            "lifeboat backup shop production",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from --help");
+        }
+    }
 }

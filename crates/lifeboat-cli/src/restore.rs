@@ -11,18 +11,22 @@ use crate::progress;
 
 #[derive(clap::Args)]
 pub struct RestoreArgs {
+    /// The backup to restore (an id from `lifeboat backups`).
     backup_id: String,
     /// The destination; the backup's own environment when absent.
     #[arg(long, value_name = "APP/ENV")]
     to: Option<String>,
+    /// Restore the database only (with --media: both).
     #[arg(long)]
     db: bool,
+    /// Restore the media only (with --db: both).
     #[arg(long)]
     media: bool,
     /// Skip the safety backup of the destination (what it holds now is then lost).
     #[arg(long)]
     no_safety_backup: bool,
-    /// Confirm that the destination's current content will be overwritten.
+    /// Confirm that the destination's current content will be overwritten (on a terminal
+    /// without it, you are asked to type the destination environment's name).
     #[arg(long)]
     yes: bool,
     /// Only show what restoring the database would drop and recreate, keep as it is, and need
@@ -50,15 +54,6 @@ pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<(
         return Ok(());
     }
     let preview = lb.restore_preview(&record.id, &destination.id).await?;
-    if !args.yes {
-        return Err(Error::validation(
-            "yes",
-            format!(
-                "Restoring overwrites the current content of {} / {}; pass --yes to confirm.",
-                preview.application_name, preview.environment_name
-            ),
-        ));
-    }
     // Neither flag = whatever the backup holds.
     let (db, media) = if args.db || args.media {
         (args.db, args.media)
@@ -68,6 +63,33 @@ pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<(
             record.manifest.media.is_some(),
         )
     };
+    // What cannot work is said before anyone is asked to confirm.
+    if db && preview.database.is_none() {
+        return Err(Error::validation(
+            "db",
+            format!(
+                "{} / {} has no database connection; set one with `lifeboat env set --database`, or restore only the media with --media.",
+                preview.application_name, preview.environment_name
+            ),
+        ));
+    }
+    if media && preview.media_dir.is_none() {
+        return Err(Error::validation(
+            "media",
+            format!(
+                "{} / {} has no media directory; set one with `lifeboat env set --media DIR`, or restore only the database with --db.",
+                preview.application_name, preview.environment_name
+            ),
+        ));
+    }
+    crate::confirm::typed(
+        args.yes,
+        &format!(
+            "Restoring overwrites the current content of {} / {}",
+            preview.application_name, preview.environment_name
+        ),
+        &preview.environment_name,
+    )?;
     let request = RestoreRequest {
         backup_id: record.id.clone(),
         environment_id: destination.id.clone(),

@@ -1,9 +1,9 @@
 //! `lifeboat prune` and `lifeboat catalog sync`: what is in storage, made to match policy and
 //! catalog.
 
-use lifeboat_core::{Lifeboat, PruneReport, Result, SyncReport};
+use lifeboat_core::{human_bytes, Lifeboat, PruneReport, Result, SyncReport};
 
-use crate::output::{bytes, table, Output};
+use crate::output::{table, Output};
 
 pub async fn prune(lb: &Lifeboat, app: &str, env: &str, dry_run: bool, out: &Output) -> Result<()> {
     let environment = lb.environment_named(app, env).await?;
@@ -27,14 +27,14 @@ fn prune_text(report: &PruneReport) -> String {
                 d.backup_id.clone(),
                 d.kind.as_str().to_owned(),
                 d.created_at.clone(),
-                bytes(d.stored_bytes),
+                human_bytes(d.stored_bytes),
             ]
         })
         .collect();
     let mut text = format!(
         "{verb} {} backup(s), {}; keeping {}.",
         deleted.len(),
-        bytes(freed),
+        human_bytes(freed),
         report.decisions.len() - deleted.len()
     );
     if !deleted.is_empty() {

@@ -659,3 +659,86 @@ fn env_set_changes_only_what_is_given() {
     assert_eq!(changed["mediaDir"], serde_json::Value::Null);
     assert_eq!(changed["connection"]["database"], second.as_str(), "kept");
 }
+
+#[test]
+fn the_cli_starts_from_the_apps_defaults_and_confirms_what_it_destroys() {
+    let cli = Cli::new();
+    let database = format!("cli_defaults_{}", std::process::id());
+    sql("postgres", &format!("CREATE DATABASE {database}"));
+    cli.run(&["app", "add", "shop"]);
+
+    // No database URL and no terminal: refused unless the environment has no database.
+    let mut no_url = cli.command(&["env", "add", "shop", "production"]);
+    no_url.stdin(std::process::Stdio::null());
+    assert_eq!(cli.fails(&mut no_url), (2, "validation".into()));
+    let media_only = cli.run(&["env", "add", "shop", "media-only", "--no-database"]);
+    assert_eq!(media_only["connection"], Value::Null);
+
+    // A connection that does not work yet is added, with a warning that says how to fix it.
+    let out = cli
+        .command(&["env", "add", "shop", "staging"])
+        .env(
+            "LIFEBOAT_DATABASE_URL",
+            format!("postgres://nobody:wrong@127.0.0.1:{}/x", closed_port()),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let warning = String::from_utf8_lossy(&out.stderr);
+    assert!(warning.contains("does not work yet"), "{warning}");
+    assert!(
+        warning.contains("lifeboat env set shop staging --database"),
+        "{warning}"
+    );
+
+    // A database-only environment backs up without --db.
+    cli.ok(cli
+        .command(&["env", "add", "shop", "production"])
+        .env("LIFEBOAT_DATABASE_URL", database_url(&database)));
+    let made = cli.run(&["backup", "shop", "production"]);
+    let id = made["backupId"].as_str().unwrap().to_owned();
+    let record = &cli.run(&["backups", "shop", "production"])[0]["backup"];
+    assert_eq!(record["id"], id.as_str());
+    assert!(record["manifest"]["media"].is_null());
+    // Nothing set up at all: said before anything runs.
+    assert_eq!(
+        cli.fails(&mut cli.command(&["backup", "shop", "media-only"])),
+        (2, "validation".into())
+    );
+
+    // Parts the destination cannot take are refused before any confirmation is asked for.
+    let out = cli
+        .command(&["restore", &id, "--to", "shop/media-only"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["field"], "db", "{error}");
+
+    // Removing needs --yes where nobody can be asked.
+    let mut remove = cli.command(&["env", "rm", "shop", "staging"]);
+    remove.stdin(std::process::Stdio::null());
+    assert_eq!(cli.fails(&mut remove), (2, "validation".into()));
+    cli.run(&["env", "list", "shop"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "staging")
+        .expect("still there");
+    cli.run(&["env", "rm", "shop", "staging", "--yes"]);
+
+    // `jobs` in text: short ids, how long each took, and a count.
+    let out = Command::new(env!("CARGO_BIN_EXE_lifeboat"))
+        .env("LIFEBOAT_HOME", cli.home.path())
+        .args(["jobs", "shop", "production"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("TOOK") && text.contains(&id), "{text}");
+    assert!(text.trim_end().ends_with("1 job"), "{text}");
+}
+
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}

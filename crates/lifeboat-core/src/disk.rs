@@ -46,6 +46,7 @@ pub fn ensure_space(dir: &Path, needed: u64) -> Result<()> {
     Ok(())
 }
 
+/// Sizes in binary units (1 KiB = 1024 B) everywhere: the app, the CLI and error messages.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;

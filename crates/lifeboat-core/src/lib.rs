@@ -43,6 +43,7 @@ pub use catalog::Catalog;
 pub use catalog_sync::SyncReport;
 pub use connection::{parse_database_url, PgConnectionInput, SslMode};
 pub use credentials::{Credentials, KeyringStatus, SecretRef};
+pub use disk::human_bytes;
 pub use drill::{DrillPlaceInput, DRILL_DATABASE_PREFIX};
 pub use environments::{EnvironmentChange, EnvironmentInput};
 pub use error::{Error, ErrorCode, Result};

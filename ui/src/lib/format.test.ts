@@ -9,16 +9,16 @@ describe("formatBytes", () => {
   });
 
   it("uses 1024-based units with one decimal below 10", () => {
-    expect(formatBytes(1024)).toBe("1.0 KB");
-    expect(formatBytes(1536)).toBe("1.5 KB");
-    expect(formatBytes(10 * 1024)).toBe("10 KB");
-    expect(formatBytes(7_600_000)).toBe("7.2 MB");
-    expect(formatBytes(5 * 1024 ** 3)).toBe("5.0 GB");
-    expect(formatBytes(2.5 * 1024 ** 4)).toBe("2.5 TB");
+    expect(formatBytes(1024)).toBe("1.0 KiB");
+    expect(formatBytes(1536)).toBe("1.5 KiB");
+    expect(formatBytes(10 * 1024)).toBe("10 KiB");
+    expect(formatBytes(7_600_000)).toBe("7.2 MiB");
+    expect(formatBytes(5 * 1024 ** 3)).toBe("5.0 GiB");
+    expect(formatBytes(2.5 * 1024 ** 4)).toBe("2.5 TiB");
   });
 
   it("carries to the next unit when rounding reaches 1024", () => {
-    expect(formatBytes(1024 * 1024 - 1)).toBe("1.0 MB");
+    expect(formatBytes(1024 * 1024 - 1)).toBe("1.0 MiB");
   });
 
   it("handles invalid input", () => {
@@ -46,7 +46,7 @@ describe("counts and durations", () => {
   });
 
   it("formats rates and keeps unparsable timestamps as they are", () => {
-    expect(formatRate(12 * 1024 * 1024)).toBe("12 MB/s");
+    expect(formatRate(12 * 1024 * 1024)).toBe("12 MiB/s");
     expect(formatDateTime("not a date")).toBe("not a date");
     expect(formatDateTime("2025-03-03T14:32:00Z")).toContain("2025");
   });

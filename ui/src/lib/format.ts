@@ -1,6 +1,6 @@
-const UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
+const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 
-/** Human-readable size with 1024-based units, like PostgreSQL's pg_size_pretty. */
+/** Human-readable size in binary units (1 KiB = 1024 B), as the CLI and error messages say it. */
 export function formatBytes(bytes: number): string {
   if (!Number.isFinite(bytes) || bytes < 0) return "—";
   if (bytes < 1024) return `${Math.round(bytes)} B`;
@@ -10,7 +10,7 @@ export function formatBytes(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  // Rounding may push e.g. 1023.96 KB to "1024 KB": carry to the next unit.
+  // Rounding may push e.g. 1023.96 KiB to "1024 KiB": carry to the next unit.
   if (Number(value.toFixed(value < 10 ? 1 : 0)) >= 1024 && unit < UNITS.length - 1) {
     value /= 1024;
     unit++;
@@ -49,7 +49,7 @@ export function formatRemaining(ms: number): string {
   return formatDuration(ms);
 }
 
-/** Bytes per second, e.g. "12 MB/s". */
+/** Bytes per second, e.g. "12 MiB/s". */
 export function formatRate(bytesPerSecond: number): string {
   return `${formatBytes(bytesPerSecond)}/s`;
 }

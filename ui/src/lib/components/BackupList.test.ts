@@ -32,9 +32,9 @@ describe("BackupList", () => {
     expect(good).toHaveAttribute("data-status", "succeeded");
     expect(within(good).getByTestId("backup-status")).toHaveTextContent("Succeeded");
     const what = within(good).getByTestId("backup-row-what");
-    expect(what).toHaveTextContent("Database 120 MB");
-    expect(what).toHaveTextContent("Media 11 MB in 2,400 files");
-    expect(what).toHaveTextContent("Stored 40 MB");
+    expect(what).toHaveTextContent("Database 120 MiB");
+    expect(what).toHaveTextContent("Media 11 MiB in 2,400 files");
+    expect(what).toHaveTextContent("Stored 40 MiB");
     expect(within(good).getByTestId("backup-row-note")).toHaveTextContent("Before the 4.2 upgrade");
     expect(good).toHaveTextContent("On-demand");
     expect(good).toHaveTextContent("2 min 5 s");

@@ -86,7 +86,7 @@ describe("ConnectionForm", () => {
 
     const card = await screen.findByTestId("connection-result");
     expect(card).toHaveTextContent("15.18");
-    expect(card).toHaveTextContent("7.2 MB");
+    expect(card).toHaveTextContent("7.2 MiB");
     expect(card).toHaveTextContent("/usr/lib/postgresql/16/bin/pg_dump");
     expect(api.testConnection).toHaveBeenCalledWith(
       { host: "localhost", port: 5432, database: "shop", user: "app", sslMode: "prefer", password: null },

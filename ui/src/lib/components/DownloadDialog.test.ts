@@ -39,7 +39,7 @@ describe("DownloadDialog", () => {
     const media = screen.getByTestId("download-media");
     expect(database).toBeChecked();
     expect(media).toBeChecked();
-    expect(screen.getByTestId("download-size")).toHaveTextContent("132 MB");
+    expect(screen.getByTestId("download-size")).toHaveTextContent("132 MiB");
     expect(screen.getAllByTestId("download-file-name").map((n) => n.textContent)).toEqual([
       "Shop-production-20250303T143000Z.dump",
       "Shop-production-20250303T143000Z-media.tar",
@@ -48,7 +48,7 @@ describe("DownloadDialog", () => {
     expect(screen.getByTestId("download-summary")).toHaveTextContent("sha256sum -c SHA256SUMS");
 
     await user.click(media);
-    expect(screen.getByTestId("download-size")).toHaveTextContent("120 MB");
+    expect(screen.getByTestId("download-size")).toHaveTextContent("120 MiB");
     expect(screen.getAllByTestId("download-file-name")).toHaveLength(2);
   });
 
@@ -62,7 +62,7 @@ describe("DownloadDialog", () => {
     expect(database).toBeDisabled();
     expect(screen.getByText("This backup holds no database.")).toBeInTheDocument();
     expect(screen.getByTestId("download-media")).toBeChecked();
-    expect(screen.getByTestId("download-size")).toHaveTextContent("12 MB");
+    expect(screen.getByTestId("download-size")).toHaveTextContent("12 MiB");
   });
 
   it("takes the folder from the end-to-end hook, sends the request and closes at once", async () => {
@@ -141,11 +141,11 @@ describe("DownloadDialog", () => {
     vi.mocked(api.startDownload).mockRejectedValueOnce({
       code: "disk_full",
       field: null,
-      message: "132 MB are needed in /gone but only 20 MB are free.",
+      message: "132 MiB are needed in /gone but only 20 MiB are free.",
     });
     await user.click(screen.getByTestId("download-submit"));
     const alert = await screen.findByTestId("download-form-error");
-    expect(alert).toHaveTextContent("only 20 MB are free");
+    expect(alert).toHaveTextContent("only 20 MiB are free");
     expect(screen.queryByTestId("field-error-directory")).not.toBeInTheDocument();
     expect(within(screen.getByTestId("download-dialog")).getByTestId("download-submit")).toBeEnabled();
     expect(toast.info).not.toHaveBeenCalled();

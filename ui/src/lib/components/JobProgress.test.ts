@@ -14,8 +14,8 @@ describe("JobProgress", () => {
     expect(bar).toHaveAttribute("role", "progressbar");
     expect(bar).toHaveAttribute("aria-valuenow", "25");
     // The total is a guess while a database is dumped.
-    expect(screen.getByTestId("backup-bytes")).toHaveTextContent("25 MB of ≈ 100 MB");
-    expect(screen.getByTestId("backup-rate")).toHaveTextContent("5.0 MB/s");
+    expect(screen.getByTestId("backup-bytes")).toHaveTextContent("25 MiB of ≈ 100 MiB");
+    expect(screen.getByTestId("backup-rate")).toHaveTextContent("5.0 MiB/s");
     expect(screen.getByTestId("backup-phase")).toHaveTextContent("Compressing, encrypting and uploading");
   });
 
@@ -23,7 +23,7 @@ describe("JobProgress", () => {
     const { rerender } = render(JobProgress, {
       props: { job: job({ request: { database: false }, bytesDone: 3 * MiB, bytesTotal: 4 * MiB }) },
     });
-    expect(screen.getByTestId("backup-bytes")).toHaveTextContent("3.0 MB of 4.0 MB");
+    expect(screen.getByTestId("backup-bytes")).toHaveTextContent("3.0 MiB of 4.0 MiB");
     expect(screen.getByTestId("backup-progress")).toHaveAttribute("aria-valuenow", "75");
 
     await rerender({ job: job({ phase: "", bytesDone: 0, bytesTotal: 0 }) });

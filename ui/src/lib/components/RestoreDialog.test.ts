@@ -340,7 +340,7 @@ describe("RestoreOutcome", () => {
     expect(screen.getByTestId("restore-extensions")).toHaveTextContent("plpgsql, pg_trgm");
     expect(screen.getByTestId("restore-kept")).toHaveTextContent("extension pg_trgm — already installed, owned by postgres");
     expect(screen.getByTestId("restore-migrations")).toHaveTextContent("orders 0012_order_total");
-    expect(screen.getByTestId("restore-media-files")).toHaveTextContent("2,400 files · 11 MB");
+    expect(screen.getByTestId("restore-media-files")).toHaveTextContent("2,400 files · 11 MiB");
     expect(screen.getByTestId("restore-duration")).toHaveTextContent("1 min 23 s");
   });
 

@@ -71,7 +71,7 @@ describe("DownloadsPage", () => {
 
     const done = rowOf("succeeded");
     expect(within(done).getByTestId("download-backup")).toHaveTextContent("Shop / production · 20250303T143000Z-abcd1234");
-    expect(within(done).getByTestId("download-what")).toHaveTextContent("Database + media · 132 MB");
+    expect(within(done).getByTestId("download-what")).toHaveTextContent("Database + media · 132 MiB");
     expect(within(done).getByTestId("download-folder")).toHaveTextContent("/home/me/Downloads");
     expect(within(done).getAllByTestId("download-file").map((f) => f.textContent)).toEqual([
       expect.stringContaining("Shop-production-20250303T143000Z.dump"),
