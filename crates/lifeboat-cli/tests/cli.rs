@@ -245,6 +245,16 @@ fn bad_input_exits_non_zero_with_the_error_code() {
         .stdin(std::process::Stdio::null());
     assert_eq!(cli.fails(&mut no_secret), (2, "validation".into()));
 
+    // No keyring service at all: said as such (not as a locked keyring), with exit 1.
+    let mut no_keyring = cli.command(&["env", "add", "shop", "production", "--no-test"]);
+    no_keyring
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent")
+        .env("LIFEBOAT_DATABASE_URL", database_url("postgres"));
+    assert_eq!(
+        cli.fails(&mut no_keyring),
+        (1, "keyring_unavailable".into())
+    );
+
     cli.ok(&mut add_s3_target(&cli, "wrong", "not-the-secret"));
     assert_eq!(
         cli.fails(&mut cli.command(&["target", "test", "wrong"])),

@@ -49,6 +49,9 @@ impl SecretRef {
 pub struct KeyringStatus {
     pub available: bool,
     pub message: Option<String>,
+    /// Why it is not available: `keyring_unavailable` (no keyring service runs) or
+    /// `keyring_locked` (one runs but is locked or refuses), each with its own fix.
+    pub code: Option<ErrorCode>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -89,14 +92,17 @@ impl Credentials {
             Ok(_) => KeyringStatus {
                 available: true,
                 message: None,
+                code: None,
             },
             Err(e) if e.code == ErrorCode::SecretMissing => KeyringStatus {
                 available: true,
                 message: None,
+                code: None,
             },
             Err(e) => KeyringStatus {
                 available: false,
                 message: Some(e.message),
+                code: Some(e.code),
             },
         }
     }
@@ -113,24 +119,31 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 fn map_error(e: keyring::Error) -> Error {
-    match e {
-        keyring::Error::NoEntry => Error::new(
-            ErrorCode::SecretMissing,
-            "No saved secret was found in the OS keyring; enter it again.",
-        ),
-        keyring::Error::NoStorageAccess(cause) => Error::new(
+    let (code, message, cause) = match e {
+        keyring::Error::NoEntry => {
+            return Error::new(
+                ErrorCode::SecretMissing,
+                "No saved secret was found in the OS keyring; enter it again.",
+            )
+        }
+        keyring::Error::NoStorageAccess(cause) => (
             ErrorCode::KeyringLocked,
-            format!("The OS keyring is locked or refused access ({cause}). Unlock it and try again."),
+            "The OS keyring is locked or refused access: unlock it (e.g. the “Login” keyring in Passwords and Keys) and try again.",
+            cause.to_string(),
         ),
-        keyring::Error::PlatformFailure(cause) => Error::new(
+        keyring::Error::PlatformFailure(cause) => (
             ErrorCode::KeyringUnavailable,
-            format!(
-                "No OS keyring is available ({cause}). Passwords can't be saved until a keyring service (e.g. GNOME Keyring) runs."
-            ),
+            "No OS keyring is running: start a Secret Service (GNOME Keyring or KWallet) and try again.",
+            cause.to_string(),
         ),
-        other => Error::new(
+        other => (
             ErrorCode::KeyringUnavailable,
-            format!("The OS keyring failed: {other}"),
+            "The OS keyring failed.",
+            other.to_string(),
         ),
+    };
+    Error {
+        detail: Some(cause),
+        ..Error::new(code, message)
     }
 }

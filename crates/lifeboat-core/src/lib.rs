@@ -70,7 +70,7 @@ pub use postgres::ConnectionReport;
 pub use prune::{PruneReport, RetentionDecision};
 pub use retention::{Label, RetentionPolicy};
 pub use schedule::{BackupSchedule, Recurrence};
-pub use scheduler::{upcoming_runs, Clock, EnvironmentStatus, Scheduler};
+pub use scheduler::{upcoming_runs, Clock, EnvironmentStatus, FailedAttempt, Scheduler};
 pub use storage::Storage;
 pub use targets::{
     S3ConfigInput, TargetConfigInput, TargetInput, TargetReport, DEFAULT_STORAGE_CLASS,

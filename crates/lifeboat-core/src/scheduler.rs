@@ -19,7 +19,7 @@ use crate::context::Context;
 use crate::drill::DrillRequest;
 use crate::environments::Environment;
 use crate::error::{ErrorCode, Result};
-use crate::jobs::JobRequest;
+use crate::jobs::{JobRequest, JobStatus};
 use crate::schedule::{BackupSchedule, Slots, StoredSchedule};
 
 pub trait Clock: Send + Sync + 'static {
@@ -286,6 +286,18 @@ pub struct EnvironmentStatus {
     pub last_drill: Option<crate::drill::DrillReport>,
     /// Whether drills keep up with the drill schedule.
     pub drill_punctuality: Punctuality,
+    /// The newest backup attempt, when it failed (a crash that cut one off counts): the
+    /// overview shows it in red until a backup succeeds again.
+    pub failed_attempt: Option<FailedAttempt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct FailedAttempt {
+    pub job_id: String,
+    pub at: String,
+    pub message: String,
 }
 
 /// The next `count` runs of a schedule from now, in the user's time zone, as RFC 3339 UTC.
@@ -351,6 +363,16 @@ impl Context {
             for env in app.environments {
                 let last = self.catalog().latest_backup_at(&env.id).await?;
                 let last_drill = self.catalog().latest_drill(&env.id).await?;
+                let failed_attempt = self
+                    .catalog()
+                    .latest_backup_job(&env.id)
+                    .await?
+                    .filter(|j| j.status == JobStatus::Failed)
+                    .map(|j| FailedAttempt {
+                        at: j.created_at,
+                        message: j.error.map(|e| e.message).unwrap_or_default(),
+                        job_id: j.id,
+                    });
                 let last_at = last
                     .as_deref()
                     .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
@@ -377,6 +399,7 @@ impl Context {
                     ),
                     drill_schedule: env.drill_schedule,
                     last_drill,
+                    failed_attempt,
                 });
             }
         }

@@ -156,6 +156,34 @@ async fn a_scheduled_backup_that_cannot_start_is_recorded_failed_and_notified() 
     let notice = f.lb.notice_for(&jobs[0]).await.expect("a notification");
     assert_eq!(notice.title, "Scheduled backup of shop / staging failed");
     assert_eq!(notice.body, jobs[0].error.as_ref().unwrap().message);
+
+    // The overview shows the failed attempt until a backup succeeds again.
+    let failed = |statuses: Vec<lifeboat_core::EnvironmentStatus>, id: &str| {
+        statuses
+            .into_iter()
+            .find(|s| s.environment_id == id)
+            .unwrap()
+            .failed_attempt
+    };
+    let statuses = f.lb.environment_statuses().await.unwrap();
+    let attempt = failed(statuses, &staging.id).expect("the failure is shown");
+    assert_eq!(
+        (attempt.job_id.as_str(), attempt.message.as_str()),
+        (jobs[0].id.as_str(), notice.body.as_str())
+    );
+    f.lb.change_environment(
+        &staging.id,
+        &lifeboat_core::EnvironmentChange::Connection(Some(common::pg_input(&f.database))),
+    )
+    .await
+    .unwrap();
+    let mut request = common::fixture::both(&staging.id, "");
+    request.media = false;
+    f.lb.backup(&request).await.unwrap();
+    assert_eq!(
+        failed(f.lb.environment_statuses().await.unwrap(), &staging.id),
+        None
+    );
 }
 
 #[tokio::test]

@@ -106,9 +106,10 @@ class AppStore {
   /** The environment whose Backups section should open its backup dialog (tray "Back up now…"). */
   backupDialogFor = $state<string | null>(null);
 
-  /** Opens the backup dialog of the environment on screen, or of the first one there is. */
-  askForBackup(): void {
-    const env = this.selectedEnvironment ?? this.tree.flatMap((a) => a.environments)[0];
+  /** Opens the backup dialog of `environmentId`, else of the one on screen or the first there is. */
+  askForBackup(environmentId?: string): void {
+    const all = this.tree.flatMap((a) => a.environments);
+    const env = all.find((e) => e.id === environmentId) ?? this.selectedEnvironment ?? all[0];
     if (!env) {
       toast.info("Add an application and an environment first: there is nothing to back up yet.");
       return;

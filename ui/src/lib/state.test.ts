@@ -301,7 +301,7 @@ describe("store: the recovery key", () => {
   });
 
   it("asks once, after a backup succeeds, to save a key never saved", () => {
-    const info = { version: "1", home: "/h", keyring: { available: true, message: null } };
+    const info = { version: "1", home: "/h", keyring: { available: true, message: null, code: null } };
     store.info = { ...info, recoveryKeySavedAt: "2026-11-01T00:00:00.000Z" };
     store.receiveJob(job({ id: "k1", status: "succeeded", finishedAt: "2025-03-03T14:32:05.000Z" }));
     expect(store.askToSaveKey).toBe(false);

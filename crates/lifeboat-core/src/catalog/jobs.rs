@@ -121,6 +121,19 @@ impl Catalog {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// The environment's newest backup job, whatever became of it.
+    pub async fn latest_backup_job(&self, environment_id: &str) -> Result<Option<Job>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM jobs WHERE environment_id = ? AND kind = 'backup'
+             ORDER BY created_at DESC LIMIT 1"
+        );
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(environment_id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(TryInto::try_into).transpose()
+    }
+
     /// Where the job writes, so its objects can be found again if it never finishes.
     pub async fn set_job_location(
         &self,

@@ -53,7 +53,7 @@ describe("RecoveryKeySection", () => {
   });
 
   it("warns until the key has been saved to a file, then says when it was", async () => {
-    const info = { version: "1", home: "/h", keyring: { available: true, message: null } };
+    const info = { version: "1", home: "/h", keyring: { available: true, message: null, code: null } };
     store.info = { ...info, recoveryKeySavedAt: null };
     const { unmount } = render(RecoveryKeySection);
     expect(screen.getByTestId("recovery-key-unsaved")).toHaveTextContent("Export a copy now");

@@ -192,9 +192,9 @@ describe("RestoreDialog", () => {
     render(RestoreDialog, { props: { open: true, record: record() } });
 
     const input = await screen.findByTestId("restore-confirmation");
-    expect(screen.getByText("Type production to confirm")).toBeInTheDocument();
+    expect(screen.getByTestId("restore-confirmation-ask").querySelector("code")).toHaveTextContent(/^production$/);
     const submit = screen.getByTestId("restore-submit");
-    expect(submit).toHaveTextContent("Restore");
+    expect(submit).toHaveTextContent("Restore into production");
     expect(submit).toBeDisabled();
 
     await user.type(input, "Production");

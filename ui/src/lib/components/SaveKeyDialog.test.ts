@@ -19,7 +19,7 @@ describe("SaveKeyDialog", () => {
     vi.mocked(api.appInfo).mockResolvedValue({
       version: "1",
       home: "/h",
-      keyring: { available: true, message: null },
+      keyring: { available: true, message: null, code: null },
       recoveryKeySavedAt: "2026-11-29T08:00:00.000Z",
     });
     const user = userEvent.setup();
