@@ -48,6 +48,10 @@ describe('Retention and schedules', () => {
     await expect(byTestId('save-retention')).toBeDisabled();
     await waitOutToasts(); // they cover Prune now
     await click('prune-now');
+    // The confirmation lists what the saved policy deletes: the older backup.
+    await browser.waitUntil(async () => (await $$('[data-testid="prune-confirm-delete"]')).length === 1, {
+      timeoutMsg: 'the confirmation does not list the one backup the saved policy deletes',
+    });
     await click('confirm-delete');
     await browser.waitUntil(async () => (await $$(SUCCEEDED)).length === 1, {
       timeoutMsg: 'the pruned backup is still listed',

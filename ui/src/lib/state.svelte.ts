@@ -2,7 +2,7 @@
 // is shown, each environment's backups with live job progress, restores and downloads.
 import { toast } from "svelte-sonner";
 import * as api from "./api";
-import { firstFailure, isActive, isDrillJob, isRestoreJob, type DrillJob, isStale, jobNoun, whatLabel, type RestoreJob } from "./backups";
+import { backupRequest, firstFailure, isActive, isDrillJob, isRestoreJob, type DrillJob, isStale, jobNoun, whatLabel, type RestoreJob } from "./backups";
 import type { AppInfo } from "./bindings/AppInfo";
 import type { ApplicationTree } from "./bindings/ApplicationTree";
 import type { BackupEntry } from "./bindings/BackupEntry";
@@ -293,6 +293,25 @@ class AppStore {
       );
     }
     toast.success(pinned ? "Pinned: kept whatever the retention policy says" : "Unpinned: retention applies again");
+  }
+
+  /** Runs a failed backup again, as an on-demand backup of the same parts with the same note. */
+  async retryBackup(job: Job): Promise<void> {
+    const request = backupRequest(job);
+    if (!request) return;
+    try {
+      this.trackJob(
+        await api.createBackup({
+          environmentId: request.environmentId,
+          database: request.database,
+          media: request.media,
+          note: request.note,
+          kind: "on-demand",
+        }),
+      );
+    } catch (e) {
+      toast.error("Could not start the backup again", { description: api.errorMessage(e) });
+    }
   }
 
   /** Records a job that a command just started, unless its events got here first. */

@@ -2,7 +2,13 @@ import { describe, expect, it, vi } from "vitest";
 import { render, screen, within } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import BackupList from "./BackupList.svelte";
+import * as api from "../api";
 import { job, record, succeeded } from "../testing/fixtures";
+
+vi.mock("../api", async (importOriginal) => {
+  const actual = await importOriginal<typeof import("../api")>();
+  return { ...actual, createBackup: vi.fn() };
+});
 
 describe("BackupList", () => {
   const failed = {
@@ -41,6 +47,41 @@ describe("BackupList", () => {
     expect(within(good).queryByTestId("backup-row-error")).not.toBeInTheDocument();
   });
 
+  it("retries a failed backup and takes the user to the field at fault", async () => {
+    const refused = {
+      job: job({
+        id: "j3",
+        status: "failed",
+        finishedAt: "2025-03-04T09:00:03.000Z",
+        request: { media: false, note: "nightly" },
+        error: { code: "pg_auth_failed", field: "password", message: "The server refused this password for user “app”." },
+      }),
+      backup: null,
+    };
+    vi.mocked(api.createBackup).mockResolvedValue(job({ id: "j4", status: "queued" }));
+    const field = document.createElement("input");
+    field.id = "password-x1";
+    document.body.append(field);
+    const user = userEvent.setup();
+    render(BackupList, { props: { entries: [refused, succeeded("j1")] } });
+
+    const [bad, good] = screen.getAllByTestId("backup-row");
+    expect(within(good).queryByTestId("backup-row-retry")).not.toBeInTheDocument();
+    await user.click(within(bad).getByTestId("backup-row-fix"));
+    expect(within(bad).getByTestId("backup-row-fix")).toHaveTextContent("Fix the password");
+    expect(document.activeElement).toBe(field);
+
+    await user.click(within(bad).getByTestId("backup-row-retry"));
+    expect(api.createBackup).toHaveBeenCalledWith({
+      environmentId: "e1",
+      database: true,
+      media: false,
+      note: "nightly",
+      kind: "on-demand",
+    });
+    field.remove();
+  });
+
   it("words interrupted and cancelled attempts", () => {
     const interrupted = {
       job: job({
@@ -76,8 +117,9 @@ describe("BackupList", () => {
     render(BackupList, { props: { entries: [failed, entry], onselect } });
 
     const [bad, good] = screen.getAllByTestId("backup-row");
-    expect(within(bad).queryByRole("button")).not.toBeInTheDocument();
-    await user.click(within(good).getByRole("button"));
+    // A failed attempt's only buttons are its own actions (Retry), not a way to open it.
+    expect(within(bad).queryByRole("button", { name: /show details/i })).not.toBeInTheDocument();
+    await user.click(within(good).getByRole("button", { name: /show details/i }));
     expect(onselect).toHaveBeenCalledWith(entry);
   });
 

@@ -103,7 +103,7 @@ describe("ConnectionForm", () => {
       pgDumpCandidates: [{ path: "/usr/lib/postgresql/15/bin/pg_dump", major: 15, version: "15.8" }],
     });
     const user = userEvent.setup();
-    render(ConnectionForm, { props: { env } });
+    render(ConnectionForm, { props: { env: { ...env, connection: { host: "db", port: 5432, database: "shop", user: "app", sslMode: "prefer", hasPassword: true } } } });
 
     await user.click(screen.getByTestId("test-connection"));
 
@@ -112,18 +112,35 @@ describe("ConnectionForm", () => {
     expect(warning).toHaveTextContent("/usr/lib/postgresql/15/bin/pg_dump");
   });
 
-  it("shows connection failures in an alert and validation errors under the field", async () => {
-    vi.mocked(api.testConnection)
-      .mockRejectedValueOnce({ code: "pg_auth_failed", field: null, message: "password authentication failed" })
-      .mockRejectedValueOnce({ code: "validation", field: "host", message: "Host is required" });
+  it("marks every missing field at once, before anything is sent", async () => {
     const user = userEvent.setup();
     render(ConnectionForm, { props: { env } });
+    await user.clear(screen.getByTestId("pg-port"));
+    await user.type(screen.getByTestId("pg-port"), "99999");
+
+    await user.click(screen.getByTestId("save-connection"));
+    for (const field of ["host", "port", "database", "user"]) {
+      expect(screen.getByTestId(`field-error-${field}`)).toBeInTheDocument();
+    }
+    expect(api.testConnection).not.toHaveBeenCalled();
+    expect(api.changeEnvironment).not.toHaveBeenCalled();
+  });
+
+  it("shows connection failures in an alert and field errors under their field", async () => {
+    vi.mocked(api.testConnection)
+      .mockRejectedValueOnce({ code: "pg_error", field: null, message: "the server said no" })
+      .mockRejectedValueOnce({ code: "pg_unreachable", field: "host", message: "The host name cannot be found" });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+    await user.type(screen.getByTestId("pg-host"), "db.example.com");
+    await user.type(screen.getByTestId("pg-database"), "shop");
+    await user.type(screen.getByTestId("pg-user"), "shop");
 
     await user.click(screen.getByTestId("test-connection"));
-    expect(await screen.findByTestId("connection-error")).toHaveTextContent("password authentication failed");
+    expect(await screen.findByTestId("connection-error")).toHaveTextContent("the server said no");
 
     await user.click(screen.getByTestId("test-connection"));
-    expect(await screen.findByTestId("field-error-host")).toHaveTextContent("Host is required");
+    expect(await screen.findByTestId("field-error-host")).toHaveTextContent("The host name cannot be found");
     expect(screen.queryByTestId("connection-error")).not.toBeInTheDocument();
   });
 

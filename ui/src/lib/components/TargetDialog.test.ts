@@ -54,6 +54,17 @@ describe("TargetDialog", () => {
     );
   });
 
+  it("marks every missing field at once, before anything is sent", async () => {
+    const user = userEvent.setup();
+    render(TargetDialog, { props: { open: true, kind: "s3" } });
+    await user.click(await screen.findByTestId("target-submit"));
+    for (const field of ["name", "bucket", "accessKeyId", "secretAccessKey"]) {
+      expect(screen.getByTestId(`field-error-${field}`)).toBeInTheDocument();
+    }
+    expect(api.testTarget).not.toHaveBeenCalled();
+    expect(api.createTarget).not.toHaveBeenCalled();
+  });
+
   it("tests before saving and saves a failing target only when told to", async () => {
     vi.mocked(api.testTarget).mockRejectedValue({
       code: "s3_auth_failed",
