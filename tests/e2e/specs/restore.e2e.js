@@ -25,6 +25,8 @@ async function configureEnvironment(name, database, mediaDir) {
   await typeInto('media-dir-input', mediaDir);
   await click('save-media');
   await expect(byTestId('media-stats')).toHaveText(expect.stringContaining('1 file'));
+  // Saved before the next step leaves the page (unsaved edits would ask first).
+  await $('[data-testid="media-section"] [data-testid="unsaved-badge"]').waitForExist({ reverse: true });
 }
 
 async function choose(selectTestId, label) {

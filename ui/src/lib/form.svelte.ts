@@ -1,6 +1,7 @@
 // Error and busy state shared by the app's forms and dialogs.
 import { untrack } from "svelte";
 import { errorDetail, splitError, type FieldErrors } from "./errors";
+import { store } from "./state.svelte";
 
 export class FormState {
   /** Inline errors by API field name. */
@@ -71,5 +72,16 @@ export function resetOnOpen(isOpen: () => boolean, reset: () => void): void {
     const open = isOpen();
     if (open && !wasOpen) untrack(reset);
     wasOpen = open;
+  });
+}
+
+/**
+ * Tells the store, while the calling component lives, whether it holds unsaved edits (leaving
+ * the page then asks first). `name` is how the question names it. Call during component setup.
+ */
+export function trackUnsaved(key: string, name: string, isDirty: () => boolean): void {
+  $effect(() => {
+    store.markUnsaved(key, name, isDirty());
+    return () => store.markUnsaved(key, name, false);
   });
 }

@@ -517,12 +517,46 @@ class AppStore {
     );
   }
 
+  /**
+   * Sections of the page on screen holding edits not saved yet, by key, with their names
+   * (e.g. `database: "Database"`). Leaving the page asks first.
+   */
+  unsaved = $state<Record<string, string>>({});
+  /** Where the user wanted to go while edits were unsaved: the leave-page question is open. */
+  leaving = $state<View | null>(null);
+
+  /** A section reports whether it holds unsaved edits (and forgets itself when it goes). */
+  markUnsaved(key: string, name: string, dirty: boolean): void {
+    if (dirty) this.unsaved[key] = name;
+    else delete this.unsaved[key];
+  }
+
+  /** Goes to `view`, unless edits would be lost: then asks first (see `leaving`). */
+  private go(view: View): void {
+    if (sameView(view, this.view)) return;
+    if (Object.keys(this.unsaved).length > 0) {
+      this.leaving = view;
+      return;
+    }
+    this.view = view;
+  }
+
+  /** The answer to the leave-page question: go and drop the edits, or stay. */
+  answerLeaving(leave: boolean): void {
+    const view = this.leaving;
+    this.leaving = null;
+    if (leave && view) {
+      this.unsaved = {};
+      this.view = view;
+    }
+  }
+
   selectApplication(id: string): void {
-    this.view = { kind: "application", id };
+    this.go({ kind: "application", id });
   }
 
   selectEnvironment(id: string): void {
-    this.view = { kind: "environment", id };
+    this.go({ kind: "environment", id });
   }
 
   /** After a create command: reloads the tree, shows the new application or environment and says so. */
@@ -533,7 +567,7 @@ class AppStore {
   }
 
   show(view: View): void {
-    this.view = view;
+    this.go(view);
   }
 
   /**
@@ -554,6 +588,10 @@ class AppStore {
       this.view = { kind: "application", id: this.tree[0].id };
     }
   }
+}
+
+function sameView(a: View, b: View): boolean {
+  return a.kind === b.kind && ("id" in a ? a.id : null) === ("id" in b ? b.id : null);
 }
 
 export const store = new AppStore();

@@ -317,3 +317,28 @@ describe("store: the recovery key", () => {
     expect(store.askToSaveKey).toBe(false);
   });
 });
+
+describe("store: unsaved edits", () => {
+  it("asks before leaving a page with unsaved edits, and goes only when told to", () => {
+    store.unsaved = {};
+    store.leaving = null;
+    store.view = { kind: "environment", id: "e1" };
+    store.markUnsaved("database", "Database", true);
+
+    store.show({ kind: "settings" });
+    expect(store.view).toEqual({ kind: "environment", id: "e1" });
+    expect(store.leaving).toEqual({ kind: "settings" });
+    store.answerLeaving(false);
+    expect(store.view).toEqual({ kind: "environment", id: "e1" });
+    expect(store.unsaved).toEqual({ database: "Database" });
+
+    store.selectEnvironment("e2");
+    store.answerLeaving(true);
+    expect(store.view).toEqual({ kind: "environment", id: "e2" });
+    expect(store.unsaved).toEqual({});
+
+    store.show({ kind: "settings" });
+    expect(store.view).toEqual({ kind: "settings" });
+    expect(store.leaving).toBeNull();
+  });
+});

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi, beforeEach } from "vitest";
-import { render, screen } from "@testing-library/svelte";
+import { render, screen, within } from "@testing-library/svelte";
+import userEvent from "@testing-library/user-event";
 import EnvironmentPage from "./EnvironmentPage.svelte";
 import * as api from "../api";
 import { store } from "../state.svelte";
@@ -61,5 +62,17 @@ describe("EnvironmentPage", () => {
 
     expect(await screen.findByTestId("drill-section")).toBeInTheDocument();
     expect(screen.queryByTestId("setup-card")).not.toBeInTheDocument();
+  });
+
+  it("marks a section with unsaved edits and tells the store", async () => {
+    store.unsaved = {};
+    const user = userEvent.setup();
+    render(EnvironmentPage, { props: { app: tree[0], env: environment } });
+    const media = await screen.findByTestId("media-section");
+    expect(within(media).queryByTestId("unsaved-badge")).not.toBeInTheDocument();
+
+    await user.type(within(media).getByRole("textbox"), "/more");
+    expect(within(media).getByTestId("unsaved-badge")).toHaveTextContent("Unsaved changes");
+    expect(store.unsaved).toEqual({ media: "Media" });
   });
 });
