@@ -92,6 +92,7 @@ pub fn decide(
 ) -> Vec<(String, Action)> {
     let mut kept_as: BTreeMap<usize, Option<Label>> = BTreeMap::new();
     keep_on_demand(policy, backups, now, &mut kept_as);
+    keep_safety(policy, backups, now, &mut kept_as);
     keep_scheduled(policy, backups, &mut kept_as);
     backups
         .iter()
@@ -137,6 +138,26 @@ fn keep_on_demand(
         .enumerate()
     {
         if rank < policy.on_demand_keep_recent as usize || now - backups[i].created_at <= max_age {
+            kept_as.insert(i, None);
+        }
+    }
+}
+
+/// A restore's safety backups have their own rule, so restores never push the user's own
+/// on-demand backups out of "the most recent": the newest is kept (the way back from the last
+/// restore) and the others for as long as on-demand backups are.
+fn keep_safety(
+    policy: &RetentionPolicy,
+    backups: &[Candidate],
+    now: DateTime<Utc>,
+    kept_as: &mut BTreeMap<usize, Option<Label>>,
+) {
+    let max_age = chrono::Duration::days(i64::from(policy.on_demand_max_age_days));
+    for (rank, i) in newest_first(backups, BackupKind::Safety)
+        .into_iter()
+        .enumerate()
+    {
+        if rank == 0 || now - backups[i].created_at <= max_age {
             kept_as.insert(i, None);
         }
     }
@@ -255,6 +276,28 @@ mod tests {
     }
 
     #[test]
+    fn safety_backups_do_not_count_among_the_most_recent_on_demand_ones() {
+        let now = at(100, 0);
+        // Three old on-demand backups, then restores' safety backups: old, and one recent.
+        let mut backups: Vec<Candidate> = [1, 2, 3]
+            .iter()
+            .enumerate()
+            .map(|(n, &d)| candidate(n, at(d, 0), BackupKind::OnDemand))
+            .collect();
+        for (n, d) in [(3, 10), (4, 20), (5, 90)] {
+            backups.push(candidate(n, at(d, 0), BackupKind::Safety));
+        }
+        let kept: Vec<String> = decide(&RetentionPolicy::default(), &backups, now)
+            .into_iter()
+            .filter(|(_, a)| *a != Action::Delete)
+            .map(|(id, _)| id)
+            .collect();
+        // The three on-demand backups stay the three most recent; of the safety backups only
+        // the young one (also the newest) is kept.
+        assert_eq!(kept, vec!["b00000", "b00001", "b00002", "b00005"]);
+    }
+
+    #[test]
     fn a_year_of_daily_backups_ends_at_12_monthly_4_weekly_7_daily() {
         let mut backups = Vec::new();
         for day in 0..730 {
@@ -289,26 +332,21 @@ mod tests {
 
     fn arbitrary_backups() -> impl Strategy<Value = Vec<Candidate>> {
         prop::collection::vec(
-            (
-                0i64..800,
-                0i64..24,
-                any::<bool>(),
-                prop::bool::weighted(0.05),
-            ),
+            (0i64..800, 0i64..24, 0u8..10, prop::bool::weighted(0.05)),
             0..120,
         )
         .prop_map(|raw| {
             raw.into_iter()
                 .enumerate()
-                .map(|(n, (day, hour, scheduled, pinned))| Candidate {
+                .map(|(n, (day, hour, kind, pinned))| Candidate {
                     pinned,
                     ..candidate(
                         n,
                         at(day, hour),
-                        if scheduled {
-                            BackupKind::Scheduled
-                        } else {
-                            BackupKind::OnDemand
+                        match kind {
+                            0..5 => BackupKind::Scheduled,
+                            5..9 => BackupKind::OnDemand,
+                            _ => BackupKind::Safety,
                         },
                     )
                 })
@@ -320,7 +358,7 @@ mod tests {
         #[test]
         fn pinned_and_the_newest_of_each_kind_are_never_deleted(backups in arbitrary_backups()) {
             let decisions = decide(&RetentionPolicy::default(), &backups, at(810, 0));
-            for kind in [BackupKind::OnDemand, BackupKind::Scheduled] {
+            for kind in [BackupKind::OnDemand, BackupKind::Scheduled, BackupKind::Safety] {
                 if let Some(&newest) = newest_first(&backups, kind).first() {
                     prop_assert_ne!(decisions[newest].1, Action::Delete);
                 }

@@ -11,7 +11,7 @@ use std::path::Path;
 use common::fixture::{both, fixture, hold_lock, s3, wait_finished, waiting_on_lock, Fixture};
 use lifeboat_core::format::artifact::ArtifactInfo;
 use lifeboat_core::format::layout::{DATABASE_FILE, MEDIA_FILE};
-use lifeboat_core::format::manifest::BackupManifest;
+use lifeboat_core::format::manifest::{BackupKind, BackupManifest};
 use lifeboat_core::format::media::{MediaEntry, MediaEntryKind, MediaManifest};
 use lifeboat_core::{
     BackupRecord, EnvironmentInput, ErrorCode, JobOutcome, JobRequest, JobStatus, RestoreRequest,
@@ -130,6 +130,8 @@ async fn a_restore_brings_back_the_backup_and_its_safety_backup_undoes_it() {
         safety_record.manifest.note.as_deref(),
         Some(format!("before restore of {}", good.backup_id).as_str())
     );
+    // A kind of its own: retention keeps it apart from the user's on-demand backups.
+    assert_eq!(safety_record.manifest.kind, BackupKind::Safety);
     let restore_job =
         f.lb.catalog()
             .jobs_of(&f.env_id)

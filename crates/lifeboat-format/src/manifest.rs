@@ -47,6 +47,8 @@ pub struct MigrationRecord {
 pub enum BackupKind {
     OnDemand,
     Scheduled,
+    /// Taken by a restore of its environment just before overwriting it: the way back.
+    Safety,
 }
 
 impl BackupKind {
@@ -54,6 +56,7 @@ impl BackupKind {
         match self {
             Self::OnDemand => "on-demand",
             Self::Scheduled => "scheduled",
+            Self::Safety => "safety",
         }
     }
 }

@@ -56,6 +56,14 @@ export const STATE_LABELS: Record<JobState, string> = {
 export const KIND_LABELS: Record<BackupKind, string> = {
   "on-demand": "On-demand",
   scheduled: "Scheduled",
+  safety: "Safety backup",
+};
+
+/** Each kind's badge colour: a restore's safety backup stands apart from the user's own. */
+export const KIND_TONES: Record<BackupKind, "sky" | "slate" | "amber"> = {
+  "on-demand": "slate",
+  scheduled: "sky",
+  safety: "amber",
 };
 
 /** The grandfather-father-son tier a scheduled backup is kept as. */

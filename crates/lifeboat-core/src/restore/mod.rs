@@ -312,7 +312,7 @@ impl Context {
             database: plan.database.is_some(),
             media,
             note: Some(format!("before restore of {}", plan.source.record.id)),
-            kind: BackupKind::OnDemand,
+            kind: BackupKind::Safety,
         };
         if !backup.database && !backup.media {
             return Err(Error::new(

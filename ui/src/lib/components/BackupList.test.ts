@@ -82,6 +82,14 @@ describe("BackupList", () => {
     field.remove();
   });
 
+  it("sets a restore's safety backup apart from the user's own", () => {
+    const safety = { ...succeeded("j7"), job: job({ id: "j7", status: "succeeded", request: { kind: "safety" } }) };
+    render(BackupList, { props: { entries: [safety, succeeded("j1")] } });
+    const [first, second] = screen.getAllByTestId("kind-badge");
+    expect(first).toHaveTextContent("Safety backup");
+    expect(second).toHaveTextContent("On-demand");
+  });
+
   it("words interrupted and cancelled attempts", () => {
     const interrupted = {
       job: job({
