@@ -2,10 +2,10 @@
 //! Errors cross as `{code, message, field}` (lifeboat_core::Error's serialisation).
 
 use lifeboat_core::{
-    AppInfo, Application, ApplicationTree, BackupEntry, BackupRequest, BackupSchedule,
-    ConnectionReport, DatabaseRestorePlan, DownloadRequest, DrillPlaceInput, DrillReport,
-    DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus, Job,
-    Lifeboat, MediaStats, PgConnectionInput, PruneReport, Recurrence, RestorePreview,
+    ActivityItem, AppInfo, Application, ApplicationTree, BackupEntry, BackupRequest,
+    BackupSchedule, ConnectionReport, DatabaseRestorePlan, DownloadRequest, DrillPlaceInput,
+    DrillReport, DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus,
+    Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, Recurrence, RestorePreview,
     RestoreRequest, Result, RetentionDecision, RetentionPolicy, Settings, StorageTarget,
     SyncReport, TargetInput, TargetReport, VerifyReport,
 };
@@ -61,6 +61,7 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         set_drill_checks,
         set_drill_schedule,
         set_drill_place,
+        activity,
     ]
 }
 
@@ -347,6 +348,11 @@ async fn start_drill(core: Core<'_>, request: DrillRequest) -> Result<Job> {
 #[tauri::command]
 async fn list_drills(core: Core<'_>, environment_id: String) -> Result<Vec<DrillReport>> {
     core.drills(&environment_id).await
+}
+
+#[tauri::command]
+async fn activity(core: Core<'_>, environment_id: String) -> Result<Vec<ActivityItem>> {
+    core.activity(&environment_id).await
 }
 
 #[tauri::command]

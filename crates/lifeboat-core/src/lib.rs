@@ -6,6 +6,7 @@
 //! infrastructure (catalog, storage, postgres, keys) ← jobs and the stored-backup repository ←
 //! operations ← the façade.
 
+mod activity;
 mod applications;
 mod backup;
 mod catalog;
@@ -53,6 +54,7 @@ pub use lifeboat::{AppInfo, Lifeboat};
 pub use lifeboat_format as format;
 pub use lifeboat_format::manifest::{BackupKind, BackupManifest};
 pub use media::MediaStats;
+pub use model::activity::{ActivityItem, PruneRecord};
 pub use model::backup::{BackupEntry, BackupRecord, BackupRequest};
 pub use model::download::{DownloadRequest, DownloadSummary};
 pub use model::drill::{DrillReport, DrillRequest};

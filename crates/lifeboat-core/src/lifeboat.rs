@@ -81,6 +81,12 @@ impl Lifeboat {
         self.cx.catalog().jobs_of(environment_id).await
     }
 
+    /// What happened to an environment, newest first: its jobs and the prunes that deleted
+    /// backups.
+    pub async fn activity(&self, environment_id: &str) -> Result<Vec<ActivityItem>> {
+        self.cx.activity(environment_id).await
+    }
+
     pub async fn environment(&self, environment_id: &str) -> Result<Environment> {
         self.cx.catalog().environment(environment_id).await
     }

@@ -14,6 +14,7 @@ use ts_rs::TS;
 use crate::backup::{BackupKind, BackupRecord};
 use crate::context::Context;
 use crate::error::{Error, Result};
+use crate::model::activity::PruneRecord;
 use crate::retention::{self, Action, Candidate, Label, RetentionPolicy};
 use crate::storage::Storage;
 
@@ -101,6 +102,15 @@ impl Context {
                 } else if let Some(label) = decision.label.filter(|l| record.label != Some(*l)) {
                     self.catalog().set_label(&record.id, label).await?;
                 }
+            }
+            let deleted: Vec<_> = decisions.iter().filter(|d| d.delete).collect();
+            if !deleted.is_empty() {
+                let prune = PruneRecord {
+                    at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    deleted: u32::try_from(deleted.len()).unwrap_or(u32::MAX),
+                    freed_bytes: deleted.iter().map(|d| d.stored_bytes).sum(),
+                };
+                self.catalog().record_prune(environment_id, &prune).await?;
             }
         }
         Ok(PruneReport {

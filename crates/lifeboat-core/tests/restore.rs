@@ -132,6 +132,17 @@ async fn a_restore_brings_back_the_backup_and_its_safety_backup_undoes_it() {
     );
     // A kind of its own: retention keeps it apart from the user's on-demand backups.
     assert_eq!(safety_record.manifest.kind, BackupKind::Safety);
+    // The destination's activity shows the restore and where its backup came from.
+    let activity = f.lb.activity(&f.env_id).await.unwrap();
+    let restore = activity
+        .iter()
+        .find(|a| {
+            a.job
+                .as_ref()
+                .is_some_and(|j| j.request.kind() == "restore")
+        })
+        .expect("the restore is in the activity");
+    assert_eq!(restore.restored_from.as_deref(), Some("shop / production"));
     let restore_job =
         f.lb.catalog()
             .jobs_of(&f.env_id)

@@ -175,6 +175,20 @@ async fn prune_deletes_exactly_what_the_policy_says_from_storage_and_catalog() {
     assert_eq!(again.deleted().count(), 0, "pruning twice changes nothing");
     let listed = f.lb.list_backups(&f.env_id).await.unwrap();
     assert_eq!(listed.len(), kept.len(), "deleted backups leave the list");
+
+    // The environment's activity keeps the prune that deleted (not the dry run, nor the one
+    // that deleted nothing).
+    let prunes: Vec<_> =
+        f.lb.activity(&f.env_id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|a| a.prune)
+            .collect();
+    assert_eq!(prunes.len(), 1, "{prunes:?}");
+    assert_eq!(prunes[0].deleted, 3);
+    let freed: u64 = report.deleted().map(|d| d.stored_bytes).sum();
+    assert_eq!(prunes[0].freed_bytes, freed);
 }
 
 #[tokio::test]

@@ -27,6 +27,7 @@ import type { BackupSchedule } from "./bindings/BackupSchedule";
 import type { EnvironmentStatus } from "./bindings/EnvironmentStatus";
 import type { RestorePreview } from "./bindings/RestorePreview";
 import type { DrillPlaceInput } from "./bindings/DrillPlaceInput";
+import type { ActivityItem } from "./bindings/ActivityItem";
 import type { DatabaseRestorePlan } from "./bindings/DatabaseRestorePlan";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { Settings } from "./bindings/Settings";
@@ -184,6 +185,11 @@ export function startDownload(request: DownloadRequest): Promise<DownloadJob> {
 }
 
 /** Every download, newest first, finished or not (they are kept across restarts). */
+/** What happened to an environment, newest first: its jobs and the prunes that deleted backups. */
+export function activity(environmentId: string): Promise<ActivityItem[]> {
+  return invoke("activity", { environmentId });
+}
+
 export function listDownloads(): Promise<DownloadJob[]> {
   return invoke("list_downloads");
 }

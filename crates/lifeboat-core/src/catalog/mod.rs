@@ -6,6 +6,7 @@ pub mod backups;
 pub mod drills;
 pub mod environments;
 pub mod jobs;
+pub mod prunes;
 pub mod settings;
 pub mod targets;
 pub mod uploads;

@@ -12,6 +12,7 @@ vi.mock("../api", async (importOriginal) => {
     ...actual,
     listBackups: vi.fn(),
     listDrills: vi.fn(async () => []),
+    activity: vi.fn(async () => []),
     environmentStatuses: vi.fn(async () => []),
     drillChecks: vi.fn(async () => []),
     upcomingRuns: vi.fn(async () => []),
