@@ -124,4 +124,18 @@ describe("TargetDialog", () => {
     options.action?.onClick();
     expect(onimport).toHaveBeenCalledWith(expect.objectContaining({ id: "t1" }));
   });
+
+  it("fills in what a provider needs when it is chosen", async () => {
+    const user = userEvent.setup();
+    render(TargetDialog, { props: { open: true, kind: "s3" } });
+    await user.click(await screen.findByTestId("target-provider"));
+    const r2 = (await screen.findAllByTestId("target-provider-option")).find((o) => o.dataset.value === "r2");
+    await user.click(r2!);
+
+    expect(screen.getByTestId("target-endpoint")).toHaveValue("https://ACCOUNT_ID.r2.cloudflarestorage.com");
+    expect(screen.getByTestId("target-region")).toHaveValue("auto");
+    expect(screen.getByTestId("target-storage-class")).toHaveAttribute("data-value", "STANDARD");
+    expect(screen.getByTestId("target-path-style")).toHaveAttribute("data-state", "checked");
+    expect(screen.getByTestId("target-provider-hint")).toHaveTextContent("ACCOUNT_ID");
+  });
 });
