@@ -509,6 +509,12 @@ fn a_backup_killed_mid_upload_leaves_no_open_upload_after_the_next_start() {
     wait_until("pg_dump waits on the lock", || {
         lifeboat_sessions(&database, "AND wait_event_type = 'Lock'") > 0
     });
+    // A second process backing up the same environment is refused at once, not queued
+    // behind the first on the same table lock.
+    assert_eq!(
+        cli.fails(&mut cli.command(&["backup", "shop", "production", "--db"])),
+        (1, "already_running".into())
+    );
     backup.kill().unwrap();
     backup.wait().unwrap();
     holder.release();

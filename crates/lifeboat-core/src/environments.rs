@@ -12,6 +12,7 @@ use crate::connection::{PgConnection, PgConnectionInput};
 use crate::context::Context;
 use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
+use crate::jobs::{JobLock, Lane};
 use crate::media::{self, MediaStats};
 pub use crate::model::setup::DrillPlace;
 pub use crate::model::setup::Environment;
@@ -265,7 +266,11 @@ impl Context {
 }
 
 pub(crate) fn refuse_if_busy(lifeboat: &Context, environment_id: &str) -> Result<()> {
-    if lifeboat.jobs().is_busy(environment_id) {
+    // Another process on the same catalog (the app, a cron'd CLI run) counts too.
+    let elsewhere = Lane::Environment(environment_id.to_owned())
+        .lock_name()
+        .is_some_and(|name| JobLock::is_held(&lifeboat.home().lane_lock_path(&name)));
+    if lifeboat.jobs().is_busy(environment_id) || elsewhere {
         return Err(Error::new(
             ErrorCode::AlreadyRunning,
             "A backup or restore of this environment is running; cancel it or wait before deleting.",

@@ -46,6 +46,11 @@ impl Home {
         self.root.join("locks").join(format!("{job_id}.lock"))
     }
 
+    /// The lock file of a lane (see `Lane::lock_name`), shared by every process on this home.
+    pub fn lane_lock_path(&self, name: &str) -> PathBuf {
+        self.root.join("locks").join(format!("{name}.lock"))
+    }
+
     /// The embedded default storage target: backups land here when no cloud target is set up.
     pub fn local_storage_dir(&self) -> PathBuf {
         self.root.join("storage")

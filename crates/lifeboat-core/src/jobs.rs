@@ -63,7 +63,70 @@ impl Drop for JobLock {
     }
 }
 
-/// Which jobs may run side by side in this process: one job per lane at a time.
+/// A lane held across processes: the app and a cron'd CLI run share the catalog, and one of
+/// them must not back up or restore an environment while the other does. An exclusive lock
+/// on a file per lane, held for the job's life; the holder writes who it is into the file so
+/// the one refused can say.
+#[derive(Debug)]
+pub struct LaneLock {
+    file: std::fs::File,
+}
+
+impl LaneLock {
+    /// Takes the lane's lock at `path`, or says which process holds it.
+    pub fn acquire(path: &std::path::Path, lane: &Lane, job_id: &str) -> Result<Self> {
+        use std::io::{Read, Seek, Write};
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorCode::Io,
+                format!("Cannot create the lane lock {}: {e}", path.display()),
+            )
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        // Never removed: a process unlinking it while another opens it would let two hold it.
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(io)?;
+        if let Err(e) = file.try_lock() {
+            let mut holder = String::new();
+            file.read_to_string(&mut holder).ok();
+            let holder = holder.trim();
+            return Err(match e {
+                std::fs::TryLockError::WouldBlock => lane.busy_elsewhere(holder),
+                std::fs::TryLockError::Error(e) => io(e),
+            });
+        }
+        let who = format!(
+            "{} (pid {}, job {job_id}, since {})",
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "Lifeboat".into()),
+            std::process::id(),
+            chrono::Local::now().format("%H:%M")
+        );
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        file.write_all(who.as_bytes()).map_err(io)?;
+        Ok(Self { file })
+    }
+}
+
+impl Drop for LaneLock {
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+/// Which jobs may run side by side: one job per lane at a time, in this process and (through
+/// `LaneLock`) across the processes sharing a catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lane {
     /// An environment's backups and restores.
@@ -81,6 +144,31 @@ impl Lane {
             _ => "A backup or restore of this environment is already running; wait for it or cancel it.",
         };
         Error::new(ErrorCode::AlreadyRunning, message)
+    }
+
+    fn busy_elsewhere(&self, holder: &str) -> Error {
+        let what = match self {
+            Self::Drill(_) => "A drill of this environment",
+            _ => "A backup or restore of this environment",
+        };
+        let elsewhere = if holder.is_empty() {
+            "another Lifeboat process".to_owned()
+        } else {
+            format!("another Lifeboat process, {holder}")
+        };
+        Error::new(
+            ErrorCode::AlreadyRunning,
+            format!("{what} is already running in {elsewhere}; wait for it or cancel it there."),
+        )
+    }
+
+    /// The name of the file whose lock holds the lane across processes; none for a job's own.
+    pub fn lock_name(&self) -> Option<String> {
+        match self {
+            Self::Environment(id) => Some(format!("lane-environment-{id}")),
+            Self::Drill(id) => Some(format!("lane-drill-{id}")),
+            Self::Own => None,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::new_id;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
-use crate::jobs::{Job, JobLock, JobOutcome, JobRequest, JobStatus, Lane};
+use crate::jobs::{Job, JobLock, JobOutcome, JobRequest, JobStatus, Lane, LaneLock};
 
 /// A job about to start, as its operation describes it.
 pub(crate) struct JobSpec<T> {
@@ -67,6 +67,15 @@ impl Context {
     {
         let job_id = new_id();
         let claim = self.jobs().claim(&spec.lane, &job_id)?;
+        // Then across processes: the app and a cron'd CLI run share the catalog.
+        let lane_lock = match spec.lane.lock_name() {
+            Some(name) => Some(LaneLock::acquire(
+                &self.home().lane_lock_path(&name),
+                &spec.lane,
+                &job_id,
+            )?),
+            None => None,
+        };
         let (job, lock) = self
             .open_job(&job_id, &spec.environment_id, &spec.request)
             .await?;
@@ -75,6 +84,7 @@ impl Context {
             let outcome = work(this.clone(), job_id.clone(), claim.cancel.clone()).await;
             this.close_job(&job_id, (spec.record)(&outcome)).await;
             drop(lock);
+            drop(lane_lock);
             drop(claim);
             outcome
         });
@@ -302,6 +312,38 @@ mod tests {
             .unwrap();
         release.send(()).unwrap();
         finished(again).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_lane_held_by_another_process_is_refused_naming_who_holds_it() {
+        let (_home, lb, env) = lifeboat().await;
+        // A second Lifeboat on the same home: its own registry, as in another process.
+        let other = Context::open(lb.home().clone()).await.unwrap();
+        let lane = || spec(&env, Lane::Environment(env.clone()));
+        let (first, running, release) = held(&lb, lane()).await.unwrap();
+
+        let refused = held(&other, lane()).await.expect_err("refused");
+        assert_eq!(refused.code, ErrorCode::AlreadyRunning);
+        assert!(
+            refused.message.contains("another Lifeboat process")
+                && refused.message.contains(&first.id)
+                && refused.message.contains(&std::process::id().to_string()),
+            "{}",
+            refused.message
+        );
+        assert!(crate::environments::refuse_if_busy(&other, &env).is_err());
+        // Its drill lane and jobs of their own are not held.
+        let (_, drill, drill_release) = held(&other, spec(&env, Lane::Drill(env.clone())))
+            .await
+            .unwrap();
+        drill_release.send(()).unwrap();
+        finished(drill).await.unwrap();
+
+        release.send(()).unwrap();
+        finished(running).await.unwrap();
+        let (_, again, release) = held(&other, lane()).await.unwrap();
+        release.send(()).unwrap();
+        assert_eq!(finished(again).await.unwrap(), 1);
     }
 
     #[tokio::test]

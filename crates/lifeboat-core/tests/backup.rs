@@ -446,6 +446,7 @@ async fn a_job_cut_off_by_a_crash_is_reported_interrupted_at_the_next_start() {
 #[tokio::test]
 async fn opening_the_catalog_elsewhere_leaves_a_running_backup_alone() {
     let f = fixture(Target::Local).await;
+    let earlier = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
     let mut lock = common::fixture::hold_lock(&f.database).await;
     let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
     common::fixture::waiting_on_lock(&f.database).await;
@@ -456,11 +457,35 @@ async fn opening_the_catalog_elsewhere_leaves_a_running_backup_alone() {
         JobStatus::Running
     );
     assert_eq!(other.clean_up_leftovers().await.unwrap(), 0);
+
+    // One job per environment across processes: a second backup and a restore are refused at
+    // once (not left waiting on the same table lock), saying who holds the environment.
+    let refused = other.start_backup(&both(&f.env_id, "")).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::AlreadyRunning);
+    assert!(refused.message.contains(&job.id), "{}", refused.message);
+    let restore = lifeboat_core::RestoreRequest {
+        backup_id: earlier.backup_id.clone(),
+        environment_id: f.env_id.clone(),
+        database: true,
+        media: true,
+        safety_backup: false,
+        confirmation: Some("production".into()),
+    };
+    assert_eq!(
+        other.start_restore(&restore).await.unwrap_err().code,
+        ErrorCode::AlreadyRunning
+    );
+    assert_eq!(
+        other.delete_environment(&f.env_id).await.unwrap_err().code,
+        ErrorCode::AlreadyRunning
+    );
+
     lock.execute("ROLLBACK").await.unwrap();
     assert_eq!(
         wait_finished(&f.lb, &job).await.status,
         JobStatus::Succeeded
     );
+    other.backup(&both(&f.env_id, "")).await.unwrap();
 }
 
 #[tokio::test]
