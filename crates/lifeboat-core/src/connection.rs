@@ -58,7 +58,19 @@ pub struct PgConnection {
     pub has_password: bool,
 }
 
-/// Connection settings as typed or parsed; `password: None` keeps the stored one.
+impl PgConnection {
+    /// Whether this saved connection's password may go with `input`: only to the host, port
+    /// and user it was saved for, so editing the host never hands it to another server.
+    pub fn password_fits(&self, input: &PgConnectionInput) -> bool {
+        self.has_password
+            && self.host.eq_ignore_ascii_case(&input.host)
+            && self.port == input.port
+            && self.user == input.user
+    }
+}
+
+/// Connection settings as typed or parsed; `password: None` keeps the stored one, as long as
+/// the host, port and user stay the ones it was saved for.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 #[ts(export)]

@@ -111,9 +111,12 @@ impl Context {
             }
             DrillPlaceInput::Server { connection } => connection.validated()?,
         };
-        let had_password = matches!(&env.drill_place, DrillPlace::Server { connection } if connection.has_password);
-        if let Some(password) = &server.password {
-            self.credentials().set(secret, password.clone()).await?;
+        // The saved password stays only with the server it was saved for.
+        let had_password = matches!(&env.drill_place, DrillPlace::Server { connection } if connection.password_fits(&server));
+        match &server.password {
+            Some(password) => self.credentials().set(secret, password.clone()).await?,
+            None if !had_password => self.forget_secret(secret).await,
+            None => {}
         }
         let connection = PgConnection {
             host: server.host,

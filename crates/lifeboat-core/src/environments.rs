@@ -141,8 +141,16 @@ impl Context {
                     .await?;
                 true
             }
-            Some(_) => had_password,
-            None => {
+            // Kept only for the server it was saved for; another host, port or user asks again.
+            Some(input)
+                if existing
+                    .connection
+                    .as_ref()
+                    .is_some_and(|c| c.password_fits(input)) =>
+            {
+                true
+            }
+            _ => {
                 if had_password {
                     self.credentials().delete(secret_of(id)).await?;
                 }
@@ -178,7 +186,7 @@ impl Context {
         if input.password.is_none() {
             if let Some(id) = environment_id {
                 let env = self.catalog().environment(id).await?;
-                if env.connection.is_some_and(|c| c.has_password) {
+                if env.connection.is_some_and(|c| c.password_fits(&input)) {
                     input.password = Some(self.credentials().get(secret_of(id)).await?);
                 }
             }

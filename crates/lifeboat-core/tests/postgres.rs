@@ -2,7 +2,7 @@
 
 mod common;
 
-use lifeboat_core::{EnvironmentInput, ErrorCode};
+use lifeboat_core::{EnvironmentChange, EnvironmentInput, ErrorCode};
 
 #[tokio::test]
 async fn reports_version_size_and_a_compatible_pg_dump() {
@@ -113,5 +113,25 @@ async fn a_saved_environment_is_tested_with_its_keyring_password() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::PgAuthFailed);
+
+    // The saved password goes only to the host, port and user it was saved for: the same
+    // server under another name is not sent it, and refuses.
+    let mut elsewhere = without_password.clone();
+    elsewhere.host = "localhost".into();
+    let err = lb
+        .test_connection(&elsewhere, Some(&env.id))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code, err.field.as_deref()),
+        (ErrorCode::PgAuthFailed, Some("password")),
+        "{err:?}"
+    );
+    // Saving the other host without a password forgets the saved one.
+    let moved = lb
+        .change_environment(&env.id, &EnvironmentChange::Connection(Some(elsewhere)))
+        .await
+        .unwrap();
+    assert!(!moved.connection.unwrap().has_password);
     lb.delete_environment(&env.id).await.unwrap();
 }

@@ -173,4 +173,17 @@ describe("ConnectionForm", () => {
     );
     expect(api.testConnection).toHaveBeenCalledTimes(1);
   });
+
+  it("asks for the password again once the host changes", async () => {
+    const user = userEvent.setup();
+    render(ConnectionForm, {
+      props: {
+        env: { ...env, connection: { host: "db", port: 5432, database: "shop", user: "app", sslMode: "prefer", hasPassword: true } },
+      },
+    });
+    const password = screen.getByTestId("pg-password");
+    expect(password).toHaveAttribute("placeholder", "••••• saved");
+    await user.type(screen.getByTestId("pg-host"), "-replica");
+    expect(password).not.toHaveAttribute("placeholder", "••••• saved");
+  });
 });
