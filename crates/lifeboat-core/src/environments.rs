@@ -16,6 +16,7 @@ use crate::jobs::{JobLock, Lane};
 use crate::media::{self, MediaStats};
 pub use crate::model::setup::DrillPlace;
 pub use crate::model::setup::Environment;
+use crate::model::setup::TargetConfig;
 use crate::postgres::{self, ConnectionReport};
 use crate::validation;
 
@@ -224,6 +225,48 @@ impl Context {
         media::stats(Path::new(path)).await
     }
 
+    /// A restore replaces the media directory whole: one that is the root, the home directory,
+    /// or holds (or sits inside) Lifeboat's own state or a local storage target would take
+    /// them with it.
+    async fn refuse_unsafe_media_dir(&self, dir: &Path) -> Result<()> {
+        let refuse = |why: String| Err(Error::validation("mediaDir", why));
+        let real = std::fs::canonicalize(dir)?;
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        if real.parent().is_none()
+            || home.is_some_and(|h| std::fs::canonicalize(h).is_ok_and(|h| h == real))
+        {
+            return refuse(format!(
+                "{} is too broad: a restore replaces the whole media directory. Choose the folder the application keeps its uploads in.",
+                dir.display()
+            ));
+        }
+        let mut kept = vec![(
+            "Lifeboat's own data".to_owned(),
+            self.home().root().to_owned(),
+        )];
+        for target in self.catalog().targets().await? {
+            if let TargetConfig::Local(local) = &target.config {
+                kept.push((
+                    format!("the storage target “{}”", target.name),
+                    local.path.clone().into(),
+                ));
+            }
+        }
+        for (what, path) in kept {
+            let Ok(path) = std::fs::canonicalize(&path) else {
+                continue;
+            };
+            if real.starts_with(&path) || path.starts_with(&real) {
+                return refuse(format!(
+                    "{} overlaps {what} ({}): a restore would replace it. Choose a folder apart from it.",
+                    dir.display(),
+                    path.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks an environment as it is to be saved. A media directory already saved is not
     /// checked again: renaming must not fail because a media drive is unmounted right now.
     async fn validate_environment(
@@ -243,8 +286,15 @@ impl Context {
                 Some(dir.to_owned())
             }
             Some(dir) => {
+                if !Path::new(dir).is_absolute() {
+                    return Err(Error::validation(
+                        "mediaDir",
+                        "Use an absolute path for the media directory.",
+                    ));
+                }
                 media::check_dir(Path::new(dir))
                     .map_err(|e| Error::field(e.code, "mediaDir", e.message))?;
+                self.refuse_unsafe_media_dir(Path::new(dir)).await?;
                 Some(dir.to_owned())
             }
         };

@@ -61,12 +61,22 @@ impl Home {
         self.root.join("scratch")
     }
 
+    /// Creates the home, readable by its owner only: it holds the catalog (where every database
+    /// and bucket is) and the default local storage target. A home made before is tightened.
     pub fn ensure(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.root).map_err(|e| {
+        let io = |e: std::io::Error| {
             Error::new(
                 ErrorCode::Io,
                 format!("Cannot create {}: {e}", self.root.display()),
             )
-        })
+        };
+        std::fs::create_dir_all(&self.root).map_err(io)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700))
+                .map_err(io)?;
+        }
+        Ok(())
     }
 }

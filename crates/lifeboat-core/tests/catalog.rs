@@ -112,11 +112,12 @@ async fn environments_belong_to_one_application_and_go_with_it() {
         (missing.code, missing.field.as_deref()),
         (ErrorCode::MediaDirMissing, Some("mediaDir"))
     );
-    with_media.media_dir = Some(home.path().display().to_string());
+    let media = tempfile::tempdir().unwrap();
+    with_media.media_dir = Some(media.path().display().to_string());
     let updated = lb.update_environment(&prod.id, &with_media).await.unwrap();
     assert_eq!(
         updated.media_dir.as_deref(),
-        Some(home.path().to_str().unwrap())
+        Some(media.path().to_str().unwrap())
     );
 
     let tree = lb.list_applications().await.unwrap();
@@ -260,4 +261,58 @@ async fn targets_in_use_and_the_default_target_cannot_be_deleted() {
     lb.delete_environment(&prod.id).await.unwrap();
     lb.delete_target(&nas.id).await.unwrap();
     assert_eq!(lb.list_targets().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_home_and_catalog_are_their_owners_only_even_when_made_before() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lifeboat");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _lb = Lifeboat::open(Home::at(&root)).await.unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&root), 0o700);
+    assert_eq!(mode(&root.join("catalog.sqlite")), 0o600);
+}
+
+#[tokio::test]
+async fn a_media_directory_a_restore_could_not_safely_replace_is_refused() {
+    let (home, lb) = common::lifeboat().await;
+    let app = lb.create_application("shop").await.unwrap();
+    let local = tempfile::tempdir().unwrap();
+    lb.create_target(&TargetInput {
+        name: "disk".into(),
+        config: TargetConfigInput::Local(LocalSettings {
+            path: local.path().display().to_string(),
+        }),
+    })
+    .await
+    .unwrap();
+    std::fs::create_dir(local.path().join("inside")).unwrap();
+    // The default target's folder, as the first backup leaves it.
+    std::fs::create_dir_all(home.path().join("storage")).unwrap();
+    let media = tempfile::tempdir().unwrap();
+    let refused = [
+        "/".to_owned(),
+        "relative/media".to_owned(),
+        home.path().display().to_string(),
+        home.path().join("storage").display().to_string(),
+        local.path().join("inside").display().to_string(),
+        // A folder holding Lifeboat's home.
+        home.path().parent().unwrap().display().to_string(),
+    ];
+    for (i, dir) in refused.iter().enumerate() {
+        let mut input = env_input(&app.id, &format!("env{i}"));
+        input.media_dir = Some(dir.clone());
+        let e = lb.create_environment(&input).await.unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::Validation, Some("mediaDir")),
+            "{dir}: {e:?}"
+        );
+    }
+    let mut input = env_input(&app.id, "fine");
+    input.media_dir = Some(media.path().display().to_string());
+    lb.create_environment(&input).await.unwrap();
 }

@@ -43,6 +43,12 @@ impl Catalog {
                 )
             })?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        // Its owner's only, like the home around it (SQLite creates it with the umask).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
         Ok(Self { pool })
     }
 
