@@ -2,6 +2,7 @@
 import type { SslMode } from "./SslMode";
 
 /**
- * Connection settings as typed or parsed; `password: None` keeps the stored one.
+ * Connection settings as typed or parsed; `password: None` keeps the stored one, as long as
+ * the host, port and user stay the ones it was saved for.
  */
 export type PgConnectionInput = { host: string, port: number, database: string, user: string, sslMode: SslMode, password: string | null, };
