@@ -681,3 +681,22 @@ async fn s3_writes_ask_for_server_side_encryption_and_artifacts_for_the_storage_
     );
     assert_eq!(header(&last, "x-amz-server-side-encryption"), None);
 }
+
+#[tokio::test]
+async fn media_with_a_link_leading_out_through_another_is_refused_at_backup_time() {
+    let f = fixture(Target::Local).await;
+    // Each alone stays inside; `d/l2` leads out through `d/l1`, the root itself.
+    std::fs::create_dir(f.media.path().join("d")).unwrap();
+    std::os::unix::fs::symlink("..", f.media.path().join("d/l1")).unwrap();
+    std::os::unix::fs::symlink("l1/..", f.media.path().join("d/l2")).unwrap();
+    let mut request = both(&f.env_id, "");
+    request.database = false;
+    let e = f.lb.backup(&request).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::UnsafeArchive, "{e:?}");
+    assert!(e.message.contains("d/l2"), "{}", e.message);
+    assert_eq!(
+        f.stored_objects().await,
+        Vec::<String>::new(),
+        "nothing kept"
+    );
+}

@@ -64,6 +64,9 @@ pub enum ArchiveError {
         path: String,
         why: String,
     },
+    /// A symlink leads outside the media directory (directly or through other links), which
+    /// restores refuse: the backup could never be restored.
+    UnsafeLink(String),
     /// Writing the archive failed (a stop request is one: see `crate::is_stopped`).
     Write(io::Error),
     Stopped,
@@ -93,6 +96,12 @@ pub fn archive<W: Write>(
         })?;
         entries.push(append(&mut tar, root, walked.path(), stop)?);
     }
+    // Refused here, with the path named, rather than found only when a restore refuses it.
+    let links = entries
+        .iter()
+        .filter_map(|e| Some((e.path.clone(), e.link_target.as_ref()?.into())))
+        .collect();
+    crate::media_reader::links_resolve_inside(&links).map_err(ArchiveError::UnsafeLink)?;
     let file_count = entries
         .iter()
         .filter(|e| e.kind != MediaEntryKind::Directory)

@@ -31,6 +31,8 @@ pub fn walk(
     let mut archive = tar::Archive::new(plain);
     let mut seen: BTreeMap<String, (MediaEntryKind, Option<String>)> = BTreeMap::new();
     let mut listing: Option<MediaManifest> = None;
+    // Judged once all are known: a link can lead outside only through another.
+    let mut links: BTreeMap<String, PathBuf> = BTreeMap::new();
     for entry in archive
         .entries()
         .map_err(|e| format!("not a tar archive ({e})"))?
@@ -81,12 +83,7 @@ pub fn walk(
                     .map_err(|e| format!("unreadable link target of {relative} ({e})"))?
                     .ok_or_else(|| format!("symlink {relative} has no target"))?
                     .into_owned();
-                if !link_stays_inside(&relative, &target) {
-                    return Err(format!(
-                        "symlink {relative} points outside the media root ({})",
-                        target.display()
-                    ));
-                }
+                links.insert(relative.clone(), target.clone());
                 Some(target)
             }
             _ => None,
@@ -103,6 +100,7 @@ pub fn walk(
             return Err(format!("{relative} appears twice in the archive"));
         }
     }
+    links_resolve_inside(&links)?;
     let listing = listing.ok_or("the archive has no media manifest")?;
     let listed: BTreeMap<&str, (MediaEntryKind, Option<String>)> = listing
         .entries
@@ -149,50 +147,132 @@ fn is_plain_relative(path: &Path) -> bool {
     path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 
-/// Whether a symlink at `relative` pointing to `target` resolves inside the root, judged on
-/// the names alone (nothing on disk is consulted, so nothing there can fool it).
-fn link_stays_inside(relative: &str, target: &Path) -> bool {
-    if target.is_absolute() {
-        return false;
-    }
-    // Depth of the directory holding the link, below the root.
-    let mut depth = relative.split('/').count() as i64 - 1;
+/// Where a symlink at `relative` pointing to `target` ends up once the other links of the
+/// archive are followed too, as path components below the root; `None` when it leaves the
+/// root on the way or loops. Names alone are consulted, never the disk.
+fn resolve_link(
+    relative: &str,
+    target: &Path,
+    links: &BTreeMap<String, PathBuf>,
+    hops: &mut u32,
+) -> Option<Vec<String>> {
+    let mut at: Vec<String> = relative.split('/').map(str::to_owned).collect();
+    at.pop();
+    follow(at, target, links, hops)
+}
+
+fn follow(
+    mut at: Vec<String>,
+    target: &Path,
+    links: &BTreeMap<String, PathBuf>,
+    hops: &mut u32,
+) -> Option<Vec<String>> {
+    // Deeper than any real tree of links: a loop.
+    const MAX_HOPS: u32 = 40;
     for component in target.components() {
         match component {
-            Component::Normal(_) => depth += 1,
-            Component::ParentDir => depth -= 1,
             Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return false,
-        }
-        if depth < 0 {
-            return false;
+            Component::ParentDir => {
+                at.pop()?;
+            }
+            Component::Normal(name) => {
+                at.push(name.to_string_lossy().into_owned());
+                if let Some(next) = links.get(&at.join("/")) {
+                    *hops += 1;
+                    if *hops > MAX_HOPS {
+                        return None;
+                    }
+                    at.pop();
+                    at = follow(at, next, links, hops)?;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
         }
     }
-    true
+    Some(at)
+}
+
+/// Every symlink of a tree resolves inside its root, also through other links (`d/l1 -> ..`
+/// stays inside; `d/l2 -> l1/..` does not). Names the first that does not.
+pub fn links_resolve_inside(links: &BTreeMap<String, PathBuf>) -> Result<(), String> {
+    for (relative, target) in links {
+        if resolve_link(relative, target, links, &mut 0).is_none() {
+            return Err(format!(
+                "symlink {relative} resolves outside the media root ({}, through the links around it)",
+                target.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn links(pairs: &[(&str, &str)]) -> BTreeMap<String, PathBuf> {
+        pairs
+            .iter()
+            .map(|(at, to)| ((*at).to_owned(), PathBuf::from(to)))
+            .collect()
+    }
+
     #[test]
     fn links_inside_the_root_are_accepted() {
-        assert!(link_stays_inside(
-            "uploads/latest.jpg",
-            Path::new("2026/11/photo.jpg")
-        ));
-        assert!(link_stays_inside("a/b/c", Path::new("../x")));
-        assert!(link_stays_inside("a/b/c", Path::new("../../x")));
-        assert!(link_stays_inside("a/b/c", Path::new("./../x/../y")));
+        for (at, to) in [
+            ("uploads/latest.jpg", "2026/11/photo.jpg"),
+            ("a/b/c", "../x"),
+            ("a/b/c", "../../x"),
+            ("a/b/c", "./../x/../y"),
+            ("d/l1", ".."),
+        ] {
+            assert!(
+                links_resolve_inside(&links(&[(at, to)])).is_ok(),
+                "{at} -> {to}"
+            );
+        }
     }
 
     #[test]
     fn links_leaving_the_root_are_refused() {
-        assert!(!link_stays_inside("top", Path::new("../x")));
-        assert!(!link_stays_inside("a/b", Path::new("../../x")));
-        assert!(!link_stays_inside("a/b", Path::new("/etc/passwd")));
-        // Dipping out and back in still touches the outside on the way.
-        assert!(!link_stays_inside("a", Path::new("../a/x")));
+        for (at, to) in [
+            ("top", "../x"),
+            ("a/b", "../../x"),
+            ("a/b", "/etc/passwd"),
+            // Dipping out and back in still touches the outside on the way.
+            ("a", "../a/x"),
+        ] {
+            assert!(
+                links_resolve_inside(&links(&[(at, to)])).is_err(),
+                "{at} -> {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn links_leading_out_through_other_links_are_refused() {
+        // Each alone stays inside; followed through `d/l1` (the root), `l1/..` is its parent.
+        let chained = links(&[("d/l1", ".."), ("d/l2", "l1/..")]);
+        let e = links_resolve_inside(&chained).unwrap_err();
+        assert!(e.contains("d/l2"), "{e}");
+        // Links that loop never resolve.
+        assert!(links_resolve_inside(&links(&[("a", "b"), ("b", "a")])).is_err());
+        // Through a link to a directory inside, a link stays inside.
+        assert!(links_resolve_inside(&links(&[("d/up", ".."), ("d/x", "up/d")])).is_ok());
+    }
+
+    #[test]
+    fn an_archive_whose_links_lead_out_together_is_refused() {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, target) in [("media/d/l1", ".."), ("media/d/l2", "l1/..")] {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            tar.append_link(&mut header, name, target).unwrap();
+        }
+        let archive = tar.into_inner().unwrap();
+        let e = walk(&mut archive.as_slice(), |_| Ok(None)).unwrap_err();
+        assert!(e.contains("d/l2") && e.contains("outside"), "{e}");
     }
 
     #[test]

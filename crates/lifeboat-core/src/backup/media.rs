@@ -27,6 +27,10 @@ pub fn archive(
             ErrorCode::MediaUnreadable,
             format!("Cannot back up {path}: {why}"),
         ),
+        ArchiveError::UnsafeLink(why) => Error::new(
+            ErrorCode::UnsafeArchive,
+            format!("The media directory cannot be backed up: {why}. Restores refuse such links, so no backup was made; replace the link with what it points to, or remove it."),
+        ),
         ArchiveError::Stopped => Error::cancelled(),
         ArchiveError::Write(e) => writer_error(e),
     })?;
