@@ -707,6 +707,24 @@ fn the_cli_starts_from_the_apps_defaults_and_confirms_what_it_destroys() {
         "{warning}"
     );
 
+    // A PGPASSWORD in Lifeboat's own environment is never sent in place of a saved one.
+    let no_password = format!(
+        "postgres://{}@{}:{}/{database}?sslmode=disable",
+        var("LIFEBOAT_TEST_PG_USER"),
+        var("LIFEBOAT_TEST_PG_HOST"),
+        var("LIFEBOAT_TEST_PG_PORT")
+    );
+    cli.ok(cli
+        .command(&["env", "add", "shop", "nopass", "--no-test"])
+        .env("LIFEBOAT_DATABASE_URL", no_password));
+    assert_eq!(
+        cli.fails(
+            cli.command(&["env", "test", "shop", "nopass"])
+                .env("PGPASSWORD", var("LIFEBOAT_TEST_PG_PASSWORD"))
+        ),
+        (1, "pg_auth_failed".into())
+    );
+
     // A database-only environment backs up without --db.
     cli.ok(cli
         .command(&["env", "add", "shop", "production"])

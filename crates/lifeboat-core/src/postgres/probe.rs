@@ -91,10 +91,9 @@ pub(crate) fn connect_options(input: &PgConnectionInput) -> PgConnectOptions {
             SslMode::VerifyCa => PgSslMode::VerifyCa,
             SslMode::VerifyFull => PgSslMode::VerifyFull,
         });
-    match &input.password {
-        Some(p) => options.password(p),
-        None => options,
-    }
+    // Never PGPASSWORD from Lifeboat's own environment (sqlx would read it): a password goes
+    // only where it was saved for, and the client tools get a cleaned environment too.
+    options.password(input.password.as_deref().unwrap_or(""))
 }
 
 fn connect_error(e: sqlx::Error, input: &PgConnectionInput) -> Error {
