@@ -224,7 +224,7 @@ async fn list_downloads(core: Core<'_>) -> Result<Vec<Job>> {
 
 /// Opens a folder in the system's file manager (a shell concern, so it lives here).
 #[tauri::command]
-fn show_in_folder(path: String) -> Result<()> {
+async fn show_in_folder(core: Core<'_>, path: String) -> Result<()> {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if cfg!(target_os = "windows") {
@@ -232,12 +232,7 @@ fn show_in_folder(path: String) -> Result<()> {
     } else {
         "xdg-open"
     };
-    if !std::path::Path::new(&path).is_dir() {
-        return Err(lifeboat_core::Error::validation(
-            "path",
-            format!("{path} is not a folder any more."),
-        ));
-    }
+    let path = core.download_folder(&path).await?;
     std::process::Command::new(opener)
         .arg(&path)
         .spawn()

@@ -160,12 +160,21 @@ impl<'a> RecoveryKeys<'a> {
         let mut options = std::fs::OpenOptions::new();
         // The native save dialog has already asked before replacing an existing file.
         options.write(true).create(true).truncate(true);
+        // Never through a symlink: that would overwrite whatever file it points at.
         #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        }
         let mut file = options.open(path).map_err(|e| {
+            let why = if e.raw_os_error() == Some(libc::ELOOP) {
+                "it is a symbolic link; choose a file name of its own".to_owned()
+            } else {
+                e.to_string()
+            };
             Error::new(
                 ErrorCode::Io,
-                format!("Cannot write the recovery key to {}: {e}", path.display()),
+                format!("Cannot write the recovery key to {}: {why}", path.display()),
             )
         })?;
         #[cfg(unix)]

@@ -95,6 +95,30 @@ impl Lifeboat {
         self.cx.catalog().backup(backup_id).await
     }
 
+    /// `path` when it is the folder of a recorded download: the only folders the app opens in
+    /// the file manager (a script in the window must not open anything else).
+    pub async fn download_folder(&self, path: &str) -> Result<std::path::PathBuf> {
+        let known = self
+            .cx
+            .list_downloads()
+            .await?
+            .into_iter()
+            .any(|job| matches!(&job.request, JobRequest::Download(r) if r.directory == path));
+        if !known {
+            return Err(Error::validation(
+                "path",
+                "Only the folder of a download can be shown.",
+            ));
+        }
+        if !Path::new(path).is_dir() {
+            return Err(Error::validation(
+                "path",
+                format!("{path} is not a folder any more."),
+            ));
+        }
+        Ok(path.into())
+    }
+
     /// Opens a saved target, for tools and tests that read what is stored.
     pub async fn storage_of(&self, target_id: &str) -> Result<Storage> {
         self.cx.storage_of(target_id).await

@@ -39,6 +39,13 @@ async fn a_download_restores_and_extracts_with_stock_tools() {
     let out = tempfile::tempdir().unwrap();
 
     let summary = f.lb.download(&request(&backup, out.path())).await.unwrap();
+    // The app opens a download's folder in the file manager, and no other folder.
+    let folder = out.path().display().to_string();
+    assert_eq!(f.lb.download_folder(&folder).await.unwrap(), out.path());
+    assert_eq!(
+        f.lb.download_folder("/etc").await.unwrap_err().code,
+        ErrorCode::Validation
+    );
     let stamp = chrono::DateTime::parse_from_rfc3339(&backup.created_at)
         .unwrap()
         .format("%Y%m%dT%H%M%SZ")

@@ -164,3 +164,17 @@ async fn the_recovery_key_counts_as_saved_once_it_went_to_a_file() {
     let saved = lb.info().await.unwrap().recovery_key_saved_at;
     assert!(saved.is_some_and(|at| chrono::DateTime::parse_from_rfc3339(&at).is_ok()));
 }
+
+#[tokio::test]
+async fn the_recovery_key_is_never_written_through_a_symlink() {
+    let (home, lb) = common::lifeboat().await;
+    let victim = home.path().join("victim.txt");
+    std::fs::write(&victim, "precious").unwrap();
+    let link = home.path().join("key.txt");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+
+    let e = lb.export_recovery_key(&link).await.unwrap_err();
+    assert!(e.message.contains("symbolic link"), "{}", e.message);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_eq!(lb.info().await.unwrap().recovery_key_saved_at, None);
+}
