@@ -160,8 +160,9 @@ impl Context {
     }
 
     async fn delete_backup(&self, record: &BackupRecord, storages: &mut Storages) -> Result<()> {
+        // Pinned, or a restore or download began reading it, since the decision.
         if !self.catalog().mark_deleting(&record.id).await? {
-            return Ok(()); // pinned since the decision
+            return Ok(());
         }
         let storage = storages.get(self, &record.target_id).await?;
         storage.delete_dir(&record.storage_dir).await?;

@@ -11,7 +11,7 @@ use common::fixture::{fixture, s3, Fixture, Target};
 use lifeboat_core::format::layout::MANIFEST_FILE;
 use lifeboat_core::format::manifest::BackupKind;
 use lifeboat_core::{
-    BackupRequest, ErrorCode, Home, Label, Lifeboat, RestoreRequest, RetentionPolicy,
+    BackupRequest, ErrorCode, Home, JobStatus, Label, Lifeboat, RestoreRequest, RetentionPolicy,
     S3ConfigInput, TargetConfigInput, TargetInput,
 };
 
@@ -361,4 +361,46 @@ async fn every_backup_applies_retention_as_it_ends() {
     aged.backup(BackupKind::OnDemand, Duration::zero()).await;
     let second = aged.backup(BackupKind::OnDemand, Duration::zero()).await;
     assert_eq!(in_catalog(&f).await, BTreeSet::from([second]));
+}
+
+#[tokio::test]
+async fn a_backup_a_job_began_reading_after_the_decision_is_not_marked_for_deletion() {
+    let f = fixture(Target::Local).await;
+    let backup =
+        f.lb.backup(&common::fixture::both(&f.env_id, ""))
+            .await
+            .unwrap();
+    // What a download records before it opens the backup, landing between retention's
+    // decision and its marking.
+    let reader = lifeboat_core::JobRequest::Download(lifeboat_core::DownloadRequest {
+        backup_id: backup.backup_id.clone(),
+        directory: "/tmp".into(),
+        database: true,
+        media: true,
+    });
+    f.lb.catalog()
+        .insert_job("reader", &f.env_id, &reader)
+        .await
+        .unwrap();
+    assert!(!f
+        .lb
+        .catalog()
+        .mark_deleting(&backup.backup_id)
+        .await
+        .unwrap());
+    assert!(
+        f.lb.backup_record(&backup.backup_id).await.is_ok(),
+        "still listed"
+    );
+
+    f.lb.catalog()
+        .finish_job("reader", JobStatus::Succeeded, None, None)
+        .await
+        .unwrap();
+    assert!(f
+        .lb
+        .catalog()
+        .mark_deleting(&backup.backup_id)
+        .await
+        .unwrap());
 }

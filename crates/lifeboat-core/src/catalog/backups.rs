@@ -166,11 +166,18 @@ impl Catalog {
 
     /// Hides a backup whose deletion from storage is about to begin; returns false when it
     /// was pinned (or is gone) in the meantime.
+    /// Marks a backup for deletion unless it is pinned or a running job reads it, in one
+    /// statement: a restore or download that started after retention decided still keeps it
+    /// (a reader records its job before it opens the backup, and never opens one marked).
     pub async fn mark_deleting(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("UPDATE backups SET deleting = 1 WHERE id = ? AND NOT pinned")
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        let done = sqlx::query(
+            "UPDATE backups SET deleting = 1 WHERE id = ? AND NOT pinned
+               AND NOT EXISTS (SELECT 1 FROM jobs WHERE status = 'running'
+                               AND json_extract(request, '$.backupId') = backups.id)",
+        )
+        .bind(id)
+        .execute(self.pool())
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
