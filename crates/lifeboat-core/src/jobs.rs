@@ -23,21 +23,7 @@ pub struct JobLock {
 
 impl JobLock {
     pub fn acquire(path: std::path::PathBuf) -> Result<Self> {
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::Io,
-                format!("Cannot create the job lock {}: {e}", path.display()),
-            )
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io)?;
+        let file = open_lock_file(&path)?;
         file.try_lock().map_err(|e| {
             Error::new(
                 ErrorCode::AlreadyRunning,
@@ -63,6 +49,27 @@ impl Drop for JobLock {
     }
 }
 
+/// Opens (creating it and its folder if needed) a file to take an exclusive lock on.
+fn open_lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| lock_error(path, &e))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| lock_error(path, &e))
+}
+
+fn lock_error(path: &std::path::Path, e: &std::io::Error) -> Error {
+    Error::new(
+        ErrorCode::Io,
+        format!("Cannot create the lock {}: {e}", path.display()),
+    )
+}
+
 /// A lane held across processes: the app and a cron'd CLI run share the catalog, and one of
 /// them must not back up or restore an environment while the other does. An exclusive lock
 /// on a file per lane, held for the job's life; the holder writes who it is into the file so
@@ -76,23 +83,9 @@ impl LaneLock {
     /// Takes the lane's lock at `path`, or says which process holds it.
     pub fn acquire(path: &std::path::Path, lane: &Lane, job_id: &str) -> Result<Self> {
         use std::io::{Read, Seek, Write};
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::Io,
-                format!("Cannot create the lane lock {}: {e}", path.display()),
-            )
-        };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
+        let io = |e: std::io::Error| lock_error(path, &e);
         // Never removed: a process unlinking it while another opens it would let two hold it.
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
+        let mut file = open_lock_file(path)?;
         if let Err(e) = file.try_lock() {
             let mut holder = String::new();
             file.read_to_string(&mut holder).ok();

@@ -91,8 +91,19 @@ pub fn decide(
     now: DateTime<Utc>,
 ) -> Vec<(String, Action)> {
     let mut kept_as: BTreeMap<usize, Option<Label>> = BTreeMap::new();
-    keep_on_demand(policy, backups, now, &mut kept_as);
-    keep_safety(policy, backups, now, &mut kept_as);
+    let recent = policy.on_demand_keep_recent as usize;
+    keep_recent_and_young(
+        BackupKind::OnDemand,
+        recent,
+        policy,
+        backups,
+        now,
+        &mut kept_as,
+    );
+    // A restore's safety backups have their own rule, so restores never push the user's own
+    // on-demand backups out of "the most recent": the newest is kept (the way back from the
+    // last restore) and the others for as long as on-demand backups are.
+    keep_recent_and_young(BackupKind::Safety, 1, policy, backups, now, &mut kept_as);
     keep_scheduled(policy, backups, &mut kept_as);
     backups
         .iter()
@@ -126,38 +137,18 @@ fn newest_first(backups: &[Candidate], kind: BackupKind) -> Vec<usize> {
     indices
 }
 
-fn keep_on_demand(
+/// Keeps the `recent` newest backups of `kind`, and any younger than the on-demand age.
+fn keep_recent_and_young(
+    kind: BackupKind,
+    recent: usize,
     policy: &RetentionPolicy,
     backups: &[Candidate],
     now: DateTime<Utc>,
     kept_as: &mut BTreeMap<usize, Option<Label>>,
 ) {
     let max_age = chrono::Duration::days(i64::from(policy.on_demand_max_age_days));
-    for (rank, i) in newest_first(backups, BackupKind::OnDemand)
-        .into_iter()
-        .enumerate()
-    {
-        if rank < policy.on_demand_keep_recent as usize || now - backups[i].created_at <= max_age {
-            kept_as.insert(i, None);
-        }
-    }
-}
-
-/// A restore's safety backups have their own rule, so restores never push the user's own
-/// on-demand backups out of "the most recent": the newest is kept (the way back from the last
-/// restore) and the others for as long as on-demand backups are.
-fn keep_safety(
-    policy: &RetentionPolicy,
-    backups: &[Candidate],
-    now: DateTime<Utc>,
-    kept_as: &mut BTreeMap<usize, Option<Label>>,
-) {
-    let max_age = chrono::Duration::days(i64::from(policy.on_demand_max_age_days));
-    for (rank, i) in newest_first(backups, BackupKind::Safety)
-        .into_iter()
-        .enumerate()
-    {
-        if rank == 0 || now - backups[i].created_at <= max_age {
+    for (rank, i) in newest_first(backups, kind).into_iter().enumerate() {
+        if rank < recent || now - backups[i].created_at <= max_age {
             kept_as.insert(i, None);
         }
     }

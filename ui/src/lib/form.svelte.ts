@@ -27,6 +27,13 @@ export class FormState {
     this.detail = null;
   }
 
+  /** Checks the input with `validate` and shows its errors; true when there are any. */
+  refuses(validate: () => FieldErrors | null): boolean {
+    const invalid = validate();
+    if (invalid) this.errors = invalid;
+    return invalid !== null;
+  }
+
   /** Shows a rejected command: inline under its field when the form has it, otherwise as `general`. */
   fail(e: unknown): void {
     this.general = this.failInline(e);
@@ -49,11 +56,7 @@ export class FormState {
    */
   async run(action: () => Promise<void>, validate?: () => FieldErrors | null): Promise<void> {
     this.clear();
-    const invalid = validate?.();
-    if (invalid) {
-      this.errors = invalid;
-      return;
-    }
+    if (validate && this.refuses(validate)) return;
     this.busy = true;
     try {
       await action();
