@@ -259,7 +259,10 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
     let mut aged = Aged::new(&f);
     let second = aged.backup(BackupKind::Scheduled, Duration::hours(1)).await;
     aged.forge().await;
-    let originals = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
+    // Matched by id: `forge` moved the catalog's dates but not the stored manifests', so the
+    // two lists need not come in the same order.
+    let mut originals = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
+    originals.sort_by(|a, b| a.id.cmp(&b.id));
     let target = f.lb.catalog().target(&f.target_id).await.unwrap();
     let lifeboat_core::TargetConfig::S3(s3) = target.config else {
         panic!("an S3 target")
@@ -293,7 +296,8 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
     assert_eq!(report.incomplete, vec!["shop/production/unfinished"]);
 
     let env = fresh.environment_named("shop", "production").await.unwrap();
-    let synced = fresh.catalog().backups_of(&env.id).await.unwrap();
+    let mut synced = fresh.catalog().backups_of(&env.id).await.unwrap();
+    synced.sort_by(|a, b| a.id.cmp(&b.id));
     assert_eq!(synced.len(), 2);
     for (original, synced) in originals.iter().zip(&synced) {
         assert_eq!(synced.id, original.id);
