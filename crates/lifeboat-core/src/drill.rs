@@ -419,13 +419,18 @@ impl Context {
         cancel: &CancellationToken,
     ) -> Result<Vec<VerifyCheck>> {
         let restored = async {
+            let dump = source
+                .fetch_proven(&part.artifact, progress, cancel)
+                .await?;
+            // Fetching was the progress; reading the proven copy is not counted again.
+            let uncounted = Arc::new(AtomicU64::new(0));
             let (toc, decision) = self
-                .decide_database(source, part, target, pg_restore, cancel)
+                .decide_database(dump.open(&uncounted)?, target, pg_restore, cancel)
                 .await?;
             if let Some(refusal) = decision.plan.refusal() {
                 return Err(refusal);
             }
-            let reader = source.open(&part.artifact, progress, cancel).await?;
+            let reader = dump.open(&uncounted)?;
             let (tool, conn, info, stop) = (
                 pg_restore.to_path_buf(),
                 target.clone(),

@@ -40,6 +40,9 @@ pub enum ErrorCode {
     ArtifactCorrupt,
     ChecksumMismatch,
     UnsafeArchive,
+    /// A backup whose manifest the recovery key does not vouch for (forged, foreign, or from
+    /// before manifests were authenticated): nothing is read from it until the user trusts it.
+    BackupUnauthenticated,
     PgServerTooOld,
     PgRestoreFailed,
     /// The dump needs something at the destination that only an administrator can provide

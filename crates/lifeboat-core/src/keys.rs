@@ -12,6 +12,7 @@ use age::x25519::{Identity, Recipient};
 use crate::catalog::Catalog;
 use crate::credentials::{Credentials, SecretRef};
 use crate::error::{Error, ErrorCode, Result};
+use lifeboat_format::authentication::ManifestKey;
 
 const RECIPIENT_SETTING: &str = "age_recipient";
 /// When the key last went to a file (exported, or imported from one): until then the user is
@@ -108,6 +109,12 @@ impl<'a> RecoveryKeys<'a> {
                 format!("The saved recovery key is unreadable: {e}"),
             )
         })
+    }
+
+    /// The key that seals and checks the manifests of backups encrypted to `recipient`.
+    pub async fn manifest_key(&self, recipient: &str) -> Result<ManifestKey> {
+        let identity = self.recovery_identity_for(recipient).await?;
+        Ok(ManifestKey::from_identity(&identity))
     }
 
     /// Makes the identity in an age key file this catalog's recovery key: backups made from now

@@ -55,7 +55,7 @@ pub use lifeboat_format as format;
 pub use lifeboat_format::manifest::{BackupKind, BackupManifest};
 pub use media::MediaStats;
 pub use model::activity::{ActivityItem, PruneRecord};
-pub use model::backup::{BackupEntry, BackupRecord, BackupRequest};
+pub use model::backup::{BackupEntry, BackupRecord, BackupRequest, QuarantinedBackup};
 pub use model::download::{DownloadRequest, DownloadSummary};
 pub use model::drill::{DrillReport, DrillRequest};
 pub use model::job::{Job, JobOutcome, JobRequest, JobStatus};

@@ -461,6 +461,19 @@ impl Lifeboat {
         self.cx.sync_catalog(target_id).await
     }
 
+    /// Backups found in storage that could not be authenticated.
+    pub async fn quarantined_backups(&self) -> Result<Vec<QuarantinedBackup>> {
+        self.cx.quarantined_backups().await
+    }
+
+    pub async fn trust_backup(&self, quarantined_id: &str) -> Result<SyncReport> {
+        self.cx.trust_backup(quarantined_id).await
+    }
+
+    pub async fn dismiss_quarantined(&self, quarantined_id: &str) -> Result<()> {
+        self.cx.dismiss_quarantined(quarantined_id).await
+    }
+
     /// The notification a job that just finished deserves: every download that finished or
     /// failed, and every scheduled backup that failed (a successful one is no news). Cancelled
     /// jobs were stopped by the user, who needs no telling. Failed restore drills notify too.

@@ -257,7 +257,7 @@ fn without_safety_backup(backup_id: &str, env_id: &str) -> RestoreRequest {
 }
 
 #[tokio::test]
-async fn a_flipped_byte_in_the_dump_stops_the_restore_with_nothing_changed() {
+async fn a_flipped_byte_in_the_dump_is_refused_before_pg_restore_with_nothing_changed() {
     let f = fixture(s3()).await;
     let good = f.lb.backup(&both(&f.env_id, "")).await.unwrap();
     let before = changed_state(&f).await;
@@ -272,7 +272,7 @@ async fn a_flipped_byte_in_the_dump_stops_the_restore_with_nothing_changed() {
         f.lb.restore(&without_safety_backup(&good.backup_id, &f.env_id))
             .await
             .unwrap_err();
-    assert_eq!(e.code, ErrorCode::ArtifactCorrupt, "{e:?}");
+    assert_eq!(e.code, ErrorCode::ChecksumMismatch, "{e:?}");
     assert_unchanged(&f, &before).await;
 }
 

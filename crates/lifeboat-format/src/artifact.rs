@@ -155,10 +155,39 @@ mod tests {
 
         let size = stored.len() as u64;
         let mut reader =
-            ArtifactReader::open(std::io::Cursor::new(stored), size, &identity).unwrap();
+            ArtifactReader::open(std::io::Cursor::new(stored), size, &info, &identity).unwrap();
         let mut back = Vec::new();
         std::io::Read::read_to_end(&mut reader, &mut back).unwrap();
         assert_eq!(back, plain);
         reader.finish(&info).unwrap();
+    }
+
+    #[test]
+    fn a_plaintext_beyond_the_manifest_or_a_stored_object_of_another_size_is_refused() {
+        let identity = age::x25519::Identity::generate();
+        let progress = Arc::new(AtomicU64::new(0));
+        let mut writer =
+            ArtifactWriter::new("bomb", &identity.to_public(), 3, Vec::new(), progress).unwrap();
+        // 64 MiB of zeros are a few KiB stored: a decompression bomb for a manifest that
+        // promised one KiB.
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..64 {
+            writer.write_all(&zeros).unwrap();
+        }
+        let (mut info, stored) = writer.finish().unwrap();
+        let size = stored.len() as u64;
+        info.plaintext_bytes = 1024;
+        let mut reader =
+            ArtifactReader::open(std::io::Cursor::new(stored.clone()), size, &info, &identity)
+                .unwrap();
+        let mut back = Vec::new();
+        let e = std::io::Read::read_to_end(&mut reader, &mut back).unwrap_err();
+        assert!(e.to_string().contains("longer than its manifest"), "{e}");
+        assert!(back.len() <= 1024);
+
+        let e = ArtifactReader::open(std::io::Cursor::new(stored), size + 1, &info, &identity)
+            .err()
+            .expect("a stored object of another size is refused");
+        assert!(matches!(e, crate::read::OpenError::WrongSize { .. }), "{e}");
     }
 }

@@ -1,12 +1,14 @@
 //! Lifeboat's storage format, as docs/storage-format.md describes it: where a backup's objects
-//! go (`layout`), the manifest that commits and describes a backup (`manifest`), an artifact
-//! written and read back as plaintext → zstd → age with both sides hashed (`artifact`, `read`),
-//! and the media archive with its own manifest (`media`, `media_reader`).
+//! go (`layout`), the manifest that commits and describes a backup (`manifest`) and vouches for
+//! who wrote it (`authentication`), an artifact written and read back as plaintext → zstd → age
+//! with both sides hashed (`artifact`, `read`), and the media archive with its own manifest
+//! (`media`, `media_reader`).
 //!
 //! Synchronous `std::io` throughout: no async runtime, database, object store or keyring, so
 //! the format builds and is tested alone, and anything that can hand it bytes can use it.
 
 pub mod artifact;
+pub mod authentication;
 pub mod layout;
 pub mod manifest;
 pub mod media;

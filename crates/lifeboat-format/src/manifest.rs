@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use crate::artifact::ArtifactInfo;
+use crate::authentication::Authentication;
 
 /// The newest manifest format this crate writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -148,4 +149,9 @@ pub struct BackupManifest {
     pub globals_note: Option<String>,
     pub compression: Compression,
     pub encryption: Encryption,
+    /// Vouches that the holder of the recovery key wrote this manifest (absent in manifests of
+    /// older Lifeboats, which are therefore not trusted when found in storage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub authentication: Option<Authentication>,
 }

@@ -22,6 +22,10 @@ pub struct ArchiveEntry<'a> {
     pub body: &'a mut dyn Read,
 }
 
+/// The media manifest is held in memory to be parsed; a million files take about 200 MiB, so
+/// anything beyond this is not one Lifeboat wrote.
+const MAX_MANIFEST_BYTES: u64 = 512 << 20;
+
 /// Walks the archive, handing each entry to `visit`, which returns the SHA-256 of what it read
 /// for files. Returns the media manifest once everything matched it.
 pub fn walk(
@@ -48,7 +52,16 @@ pub fn walk(
         let name = path.to_string_lossy().into_owned();
         if name == MANIFEST_NAME {
             let mut text = Vec::new();
-            entry.read_to_end(&mut text).map_err(|e| e.to_string())?;
+            (&mut entry)
+                .take(MAX_MANIFEST_BYTES + 1)
+                .read_to_end(&mut text)
+                .map_err(|e| e.to_string())?;
+            if text.len() as u64 > MAX_MANIFEST_BYTES {
+                return Err(format!(
+                    "the media manifest is larger than {} MiB",
+                    MAX_MANIFEST_BYTES >> 20
+                ));
+            }
             listing = Some(
                 serde_json::from_slice(&text)
                     .map_err(|e| format!("unreadable media manifest ({e})"))?,

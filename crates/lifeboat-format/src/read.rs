@@ -46,6 +46,8 @@ pub enum OpenError {
     WrongKey,
     /// Not an age file, or not zstd inside.
     Foreign(String),
+    /// The stored object is not the size the manifest gives: replaced or cut off.
+    WrongSize { stored: u64, manifest: u64 },
 }
 
 impl std::fmt::Display for OpenError {
@@ -53,7 +55,34 @@ impl std::fmt::Display for OpenError {
         match self {
             Self::WrongKey => f.write_str("the recovery key does not open it"),
             Self::Foreign(detail) => f.write_str(detail),
+            Self::WrongSize { stored, manifest } => write!(
+                f,
+                "it is {stored} bytes in storage but its manifest says {manifest}"
+            ),
         }
+    }
+}
+
+/// Fails once more than `left` bytes come out.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One byte more than allowed is enough to know the stream is too long.
+        let room = usize::try_from(self.left.saturating_add(1)).unwrap_or(usize::MAX);
+        let want = buf.len().min(room);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "the plaintext is longer than its manifest says",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }
 
@@ -65,14 +94,24 @@ pub struct ArtifactReader {
 }
 
 impl ArtifactReader {
+    /// Opens the stored bytes of the artifact `info` describes. Nothing past the manifest's
+    /// sizes is read: a longer stored object or a plaintext that inflates beyond what the
+    /// manifest says (a decompression bomb) ends in an error, not in unbounded work.
     pub fn open(
         source: impl Read + Send + 'static,
         stored_size: u64,
+        info: &ArtifactInfo,
         identity: &age::x25519::Identity,
     ) -> Result<Self, OpenError> {
+        if stored_size != info.stored_bytes {
+            return Err(OpenError::WrongSize {
+                stored: stored_size,
+                manifest: info.stored_bytes,
+            });
+        }
         let stored = Tally::default();
         let reader = BufReader::new(Tallied {
-            inner: source,
+            inner: source.take(info.stored_bytes),
             tally: stored.clone(),
         });
         let decryptor = age::Decryptor::new_buffered(reader)
@@ -85,9 +124,13 @@ impl ArtifactReader {
             })?;
         let decoder = zstd::Decoder::new(decrypted)
             .map_err(|e| OpenError::Foreign(format!("not zstd ({e})")))?;
+        let capped = Capped {
+            inner: decoder,
+            left: info.plaintext_bytes,
+        };
         Ok(Self {
             plain: Tallied {
-                inner: Box::new(decoder),
+                inner: Box::new(capped),
                 tally: Tally::default(),
             },
             stored,

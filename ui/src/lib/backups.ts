@@ -126,6 +126,7 @@ export function remainingMs(job: Job): number | null {
 
 const RESTORE_PHASES: Record<string, string> = {
   checking: "Checking…",
+  fetching: "Fetching and checking the backup…",
   "safety-backup": "Taking a safety backup…",
   restoring: "Restoring…",
   committing: "Committing…",

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { SyncReport } from "./bindings/SyncReport";
 import { syncSummary } from "./catalogSync";
 
 describe("syncSummary", () => {
@@ -9,6 +10,7 @@ describe("syncSummary", () => {
       environmentsCreated: ["shop/production"],
       incomplete: ["shop/production/x"],
       unreadable: [],
+      quarantined: [],
     });
     expect(summary.title).toBe("Imported 2 backups");
     expect(summary.description).toBe(
@@ -17,8 +19,20 @@ describe("syncSummary", () => {
   });
 
   it("says when nothing was new", () => {
-    const summary = syncSummary({ imported: [], alreadyKnown: 3, environmentsCreated: [], incomplete: [], unreadable: [] });
+    const summary = syncSummary({ imported: [], alreadyKnown: 3, environmentsCreated: [], incomplete: [], unreadable: [], quarantined: [] });
     expect(summary.title).toBe("No new backups found");
     expect(summary.description).toBe("3 backups already listed.");
+  });
+
+  it("says how many backups were not trusted", () => {
+    const summary = syncSummary({
+      imported: [],
+      alreadyKnown: 0,
+      environmentsCreated: [],
+      incomplete: [],
+      unreadable: [],
+      quarantined: [{ id: "q1" } as SyncReport["quarantined"][number]],
+    });
+    expect(summary.description).toContain("1 backup not trusted: its manifest could not be authenticated.");
   });
 });

@@ -13,6 +13,11 @@ export function syncSummary(report: SyncReport): { title: string; description: s
       `New ${report.environmentsCreated.length === 1 ? "environment" : "environments"}: ${report.environmentsCreated.join(", ")} (set a connection before restoring into them).`,
     );
   }
+  if (report.quarantined.length > 0) {
+    parts.push(
+      `${plural(report.quarantined.length, "backup")} not trusted: ${report.quarantined.length === 1 ? "its manifest" : "their manifests"} could not be authenticated. Review below before trusting.`,
+    );
+  }
   const skipped = report.incomplete.length + report.unreadable.length;
   if (skipped > 0) parts.push(`${plural(skipped, "folder")} skipped (unfinished or unreadable).`);
   return { title, description: parts.join(" ") };

@@ -16,6 +16,7 @@ use crate::jobs::{Job, JobRequest, JobStatus, Lane};
 use crate::repository::{Encoding, NewBackup, Place};
 use crate::running::{finished, nothing_produced, JobSpec};
 use crate::storage::Storage;
+use lifeboat_format::authentication::ManifestKey;
 use lifeboat_format::layout::{backup_dir, DATABASE_FILE, GLOBALS_FILE, MEDIA_FILE};
 use lifeboat_format::manifest::{
     BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
@@ -164,6 +165,7 @@ impl Context {
             target,
             storage,
             recipient,
+            manifest_key,
             zstd_level,
             database_plan,
             media_root,
@@ -196,6 +198,7 @@ impl Context {
             },
             Encoding {
                 recipient: recipient.clone(),
+                manifest_key,
                 zstd_level,
             },
             progress,
@@ -296,6 +299,7 @@ impl Context {
                         scheme: "age-x25519".into(),
                         recipient: recipient.to_string(),
                     },
+                    authentication: None,
                 };
                 sink.commit(manifest).await
             }
@@ -312,6 +316,7 @@ impl Context {
         let target = self.catalog().target(&env.target_id).await?;
         let storage = self.target_storage(&target).await?;
         let recipient = self.keys().recovery_recipient().await?;
+        let manifest_key = self.keys().manifest_key(&recipient.to_string()).await?;
         let settings = self.settings().await?;
         let database_plan = if request.database {
             let connection = self.environment_connection(&env.id).await?;
@@ -348,6 +353,7 @@ impl Context {
             target,
             storage,
             recipient,
+            manifest_key,
             zstd_level: settings.zstd_level,
             database_plan,
             media_root,
@@ -373,6 +379,7 @@ struct Prepared {
     target: crate::targets::StorageTarget,
     storage: Storage,
     recipient: age::x25519::Recipient,
+    manifest_key: ManifestKey,
     zstd_level: i32,
     database_plan: Option<(
         crate::connection::PgConnectionInput,

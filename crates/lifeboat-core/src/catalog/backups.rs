@@ -53,8 +53,16 @@ impl Catalog {
             .bind(id)
             .fetch_optional(self.pool())
             .await?;
-        row.ok_or_else(|| Error::new(ErrorCode::NotFound, format!("There is no backup {id}.")))?
-            .try_into()
+        if let Some(row) = row {
+            return row.try_into();
+        }
+        Err(match self.quarantine_reason(id).await? {
+            Some(reason) => Error::new(
+                ErrorCode::BackupUnauthenticated,
+                format!("Backup {id} was found in storage but is not trusted: {reason}. Nothing was read from it; trust it first (Settings → Storage, or `lifeboat catalog trust`) if you know where it came from."),
+            ),
+            None => Error::new(ErrorCode::NotFound, format!("There is no backup {id}.")),
+        })
     }
 
     pub async fn set_verification(

@@ -7,6 +7,7 @@ pub mod drills;
 pub mod environments;
 pub mod jobs;
 pub mod prunes;
+pub mod quarantine;
 pub mod settings;
 pub mod targets;
 pub mod uploads;

@@ -78,3 +78,20 @@ pub struct BackupEntry {
     pub job: Job,
     pub backup: Option<BackupRecord>,
 }
+
+/// A backup found in storage that could not be authenticated: listed apart, never restored,
+/// drilled, pruned or counted as newest until the user trusts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct QuarantinedBackup {
+    pub id: String,
+    /// Where it was found: the target, and the directory inside it.
+    pub target_id: String,
+    pub storage_dir: String,
+    /// Why it is not trusted, in one sentence.
+    pub reason: String,
+    pub found_at: String,
+    /// What the manifest claims, unverified.
+    pub manifest: BackupManifest,
+}

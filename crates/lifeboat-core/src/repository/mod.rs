@@ -8,5 +8,5 @@ pub(crate) mod artifact;
 mod read;
 mod write;
 
-pub(crate) use read::StoredBackup;
+pub(crate) use read::{ProvenArtifact, StoredBackup};
 pub(crate) use write::{Encoding, NewBackup, Place};

@@ -1,9 +1,18 @@
 //! Reading a stored backup back: its record, where it is stored, the key that decrypts it, and
 //! each artifact as a checked plaintext stream. Restore, download, verify and drill all read
 //! through here, so a backup that cannot be read is said the same way everywhere.
+//!
+//! A dump is SQL that pg_restore runs, and some of what SQL does survives a rollback
+//! (sequences, anything that leaves the database). So a dump is never streamed from storage
+//! into pg_restore: it is first fetched into an unnamed file under Lifeboat's home and proven to
+//! be, byte for byte, what the manifest says (`fetch_proven`); only then is it read.
 
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
 
 use tokio_util::sync::CancellationToken;
 
@@ -20,6 +29,8 @@ pub(crate) struct StoredBackup {
     pub record: BackupRecord,
     pub storage: Storage,
     pub identity: age::x25519::Identity,
+    /// Where proven copies of artifacts are kept while they are read (Lifeboat's home: 0700).
+    spool_dir: PathBuf,
 }
 
 impl StoredBackup {
@@ -38,21 +49,153 @@ impl StoredBackup {
             progress: progress.clone(),
         };
         let identity = self.identity.clone();
-        let name = artifact.name.clone();
-        blocking(move || {
-            ArtifactReader::open(source, size, &identity).map_err(|e| match e {
-                OpenError::WrongKey => Error::new(
-                    ErrorCode::RecoveryKeyMissing,
-                    format!("{name} was encrypted to another recovery key; import that key first."),
-                ),
-                OpenError::Foreign(detail) => Error::new(
-                    ErrorCode::ArtifactCorrupt,
-                    format!("{name} cannot be read: {detail}."),
-                ),
-            })
-        })
-        .await
+        let info = artifact.clone();
+        blocking(move || open_artifact(source, size, &info, &identity)).await
     }
+
+    /// The artifact fetched into an unnamed file (gone with the process, whatever happens) and
+    /// proven to be the stored bytes the manifest names before anything reads it. Stored bytes
+    /// fetched are added to `progress`.
+    pub async fn fetch_proven(
+        &self,
+        artifact: &ArtifactInfo,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<ProvenArtifact> {
+        let key = lifeboat_format::layout::object_key(&self.record.storage_dir, &artifact.name);
+        let (size, source) = self.storage.reader(&key, cancel).await?;
+        let name = artifact.name.clone();
+        if size != artifact.stored_bytes {
+            return Err(not_as_stored(
+                &name,
+                &OpenError::WrongSize {
+                    stored: size,
+                    manifest: artifact.stored_bytes,
+                }
+                .to_string(),
+            ));
+        }
+        let mut source = Counted {
+            inner: tokio_util::io::SyncIoBridge::new(source),
+            progress: progress.clone(),
+        }
+        .take(artifact.stored_bytes);
+        let (dir, info) = (self.spool_dir.clone(), artifact.clone());
+        let stop = cancel.clone();
+        let file = blocking(move || {
+            crate::disk::ensure_space(&dir, info.stored_bytes)?;
+            // An unnamed file: nothing to clean up after a crash, nothing another process can
+            // open by name. tempfile makes it 0600 with O_TMPFILE where the system has it.
+            let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
+                Error::new(
+                    ErrorCode::Io,
+                    format!("Cannot make a working file in {}: {e}", dir.display()),
+                )
+            })?;
+            let mut hasher = Sha256::new();
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut fetched = 0u64;
+            loop {
+                if stop.is_cancelled() {
+                    return Err(Error::cancelled());
+                }
+                let n = match source.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) if stop.is_cancelled() => return Err(Error::cancelled()),
+                    Err(e) => {
+                        return Err(Error::new(
+                            ErrorCode::StorageError,
+                            format!("Reading {} from storage failed: {e}", info.name),
+                        ))
+                    }
+                };
+                hasher.update(&buf[..n]);
+                fetched += n as u64;
+                file.write_all(&buf[..n]).map_err(|e| {
+                    Error::new(
+                        ErrorCode::Io,
+                        format!("Cannot write {} to {}: {e}", info.name, dir.display()),
+                    )
+                })?;
+            }
+            let sha256 = format!("{:x}", hasher.finalize());
+            if fetched != info.stored_bytes || sha256 != info.stored_sha256 {
+                return Err(not_as_stored(
+                    &info.name,
+                    &format!(
+                        "{fetched} bytes with sha256 {sha256}, but its manifest says {} bytes with sha256 {}",
+                        info.stored_bytes, info.stored_sha256
+                    ),
+                ));
+            }
+            Ok(file)
+        })
+        .await?;
+        Ok(ProvenArtifact {
+            file,
+            info: artifact.clone(),
+            identity: self.identity.clone(),
+            name,
+        })
+    }
+}
+
+/// An artifact whose stored bytes matched the manifest, held where only this process reads it.
+pub(crate) struct ProvenArtifact {
+    file: std::fs::File,
+    info: ArtifactInfo,
+    identity: age::x25519::Identity,
+    name: String,
+}
+
+impl ProvenArtifact {
+    /// The plaintext, from the start. Readers share one file position: open the next only
+    /// once the previous one is done with.
+    pub fn open(&self, progress: &Arc<AtomicU64>) -> Result<ArtifactReader> {
+        let io = |e: std::io::Error| {
+            Error::new(
+                ErrorCode::Io,
+                format!("Cannot read the fetched {}: {e}", self.name),
+            )
+        };
+        let mut file = self.file.try_clone().map_err(io)?;
+        file.rewind().map_err(io)?;
+        let source = Counted {
+            inner: file,
+            progress: progress.clone(),
+        };
+        open_artifact(source, self.info.stored_bytes, &self.info, &self.identity)
+    }
+}
+
+fn open_artifact(
+    source: impl Read + Send + 'static,
+    size: u64,
+    info: &ArtifactInfo,
+    identity: &age::x25519::Identity,
+) -> Result<ArtifactReader> {
+    let name = &info.name;
+    ArtifactReader::open(source, size, info, identity).map_err(|e| match e {
+        OpenError::WrongKey => Error::new(
+            ErrorCode::RecoveryKeyMissing,
+            format!("{name} was encrypted to another recovery key; import that key first."),
+        ),
+        OpenError::Foreign(detail) => Error::new(
+            ErrorCode::ArtifactCorrupt,
+            format!("{name} cannot be read: {detail}."),
+        ),
+        OpenError::WrongSize { .. } => not_as_stored(name, &e.to_string()),
+    })
+}
+
+/// The stored object is not the one the manifest describes: replaced, cut off or damaged.
+fn not_as_stored(name: &str, detail: &str) -> Error {
+    Error::new(
+        ErrorCode::ChecksumMismatch,
+        format!("{name} in storage is not what its manifest says, so nothing was read from it: {detail}."),
+    )
 }
 
 impl Context {
@@ -68,6 +211,7 @@ impl Context {
             record,
             storage,
             identity,
+            spool_dir: self.home().root().to_path_buf(),
         })
     }
 }

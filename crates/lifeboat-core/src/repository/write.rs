@@ -15,6 +15,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::backup::BackupRecord;
 use crate::storage::{Storage, Upload};
+use lifeboat_format::authentication::ManifestKey;
 use lifeboat_format::layout::{object_key, MANIFEST_FILE};
 use lifeboat_format::manifest::BackupManifest;
 
@@ -26,6 +27,7 @@ pub(crate) struct NewBackup<'a> {
     storage: Storage,
     dir: String,
     recipient: age::x25519::Recipient,
+    manifest_key: ManifestKey,
     zstd_level: i32,
     progress: Arc<AtomicU64>,
     cancel: CancellationToken,
@@ -42,6 +44,8 @@ pub(crate) struct Place {
 /// How a new backup's artifacts are written.
 pub(crate) struct Encoding {
     pub recipient: age::x25519::Recipient,
+    /// Seals the manifest, so a backup found in storage can be told from a forged one.
+    pub manifest_key: ManifestKey,
     pub zstd_level: i32,
 }
 
@@ -67,6 +71,7 @@ impl<'a> NewBackup<'a> {
             storage: place.storage,
             dir: place.dir,
             recipient: encoding.recipient,
+            manifest_key: encoding.manifest_key,
             zstd_level: encoding.zstd_level,
             progress,
             cancel,
@@ -158,7 +163,8 @@ impl<'a> NewBackup<'a> {
         }
     }
 
-    async fn write_manifest(&self, manifest: BackupManifest) -> Result<BackupManifest> {
+    async fn write_manifest(&self, mut manifest: BackupManifest) -> Result<BackupManifest> {
+        self.manifest_key.seal(&mut manifest);
         let body = serde_json::to_vec_pretty(&manifest)
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
         self.storage

@@ -27,10 +27,11 @@ pub use crate::model::restore::RestoreRequest;
 pub use crate::model::restore::RestoreSummary;
 use crate::model::verify::VerifyCheck;
 use crate::postgres::toc;
-use crate::repository::StoredBackup;
+use crate::repository::{ProvenArtifact, StoredBackup};
 use crate::running::{blocking, finished, produced, JobSpec};
 pub use database::DatabaseRestoreSummary;
 use lifeboat_format::manifest::{BackupKind, DatabasePart};
+use lifeboat_format::read::ArtifactReader;
 pub use media::MediaRestoreSummary;
 pub use plan::DatabaseRestorePlan;
 
@@ -53,6 +54,8 @@ struct Plan {
 struct DatabaseTarget {
     connection: PgConnectionInput,
     pg_restore: PathBuf,
+    /// The dump, proven to be what the manifest says before pg_restore sees a byte of it.
+    dump: ProvenArtifact,
     toc: toc::Toc,
     decision: plan::Decision,
 }
@@ -102,8 +105,13 @@ impl Context {
         let connection = self.environment_connection(&env.id).await?;
         let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
         let never = CancellationToken::new();
+        // Only the table of contents is read, by `pg_restore --list`, which runs nothing and
+        // connects nowhere: a preview need not fetch the whole dump. The restore itself reads
+        // nothing before the dump is proven.
+        let uncounted = Arc::new(AtomicU64::new(0));
+        let dump = source.open(&part.artifact, &uncounted, &never).await?;
         let (_, decision) = self
-            .decide_database(&source, part, &connection, &pg_restore, &never)
+            .decide_database(dump, &connection, &pg_restore, &never)
             .await?;
         Ok(decision.plan)
     }
@@ -112,15 +120,11 @@ impl Context {
     /// restoring it into `connection` does.
     pub(crate) async fn decide_database(
         &self,
-        source: &StoredBackup,
-        part: &DatabasePart,
+        mut reader: ArtifactReader,
         connection: &PgConnectionInput,
         pg_restore: &Path,
         cancel: &CancellationToken,
     ) -> Result<(toc::Toc, plan::Decision)> {
-        // Not counted as the job's progress: the restore reads these bytes again.
-        let uncounted = Arc::new(AtomicU64::new(0));
-        let mut reader = source.open(&part.artifact, &uncounted, cancel).await?;
         let (tool, stop) = (pg_restore.to_path_buf(), cancel.clone());
         let toc = blocking(move || toc::read(&tool, &mut reader, &stop)).await?;
         let destination = plan::Destination::inspect(connection).await?;
@@ -217,7 +221,7 @@ impl Context {
         self.set_phase(job_id, "checking", 0, true).await?;
         let plan = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
-            plan = self.plan_restore(request, cancel) => plan?,
+            plan = self.plan_restore(job_id, request, cancel) => plan?,
         };
         let safety_backup_id = if request.safety_backup {
             self.set_phase(job_id, "safety-backup", 0, true).await?;
@@ -249,6 +253,7 @@ impl Context {
 
     async fn plan_restore(
         &self,
+        job_id: &str,
         request: &RestoreRequest,
         cancel: &CancellationToken,
     ) -> Result<Plan> {
@@ -260,8 +265,11 @@ impl Context {
             (Some(part), true) => {
                 let connection = self.environment_connection(&env.id).await?;
                 let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
+                let dump = self.fetch_dump(job_id, &source, part, cancel).await?;
+                // Not counted as the job's progress: the restore reads these bytes again.
+                let uncounted = Arc::new(AtomicU64::new(0));
                 let (toc, decision) = self
-                    .decide_database(&source, part, &connection, &pg_restore, cancel)
+                    .decide_database(dump.open(&uncounted)?, &connection, &pg_restore, cancel)
                     .await?;
                 if let Some(refusal) = decision.plan.refusal() {
                     return Err(refusal);
@@ -269,6 +277,7 @@ impl Context {
                 Some(DatabaseTarget {
                     connection,
                     pg_restore,
+                    dump,
                     toc,
                     decision,
                 })
@@ -299,6 +308,23 @@ impl Context {
     }
 
     /// Backs up what the restore will overwrite; the restore does not start unless it succeeds.
+    /// Fetches the dump and proves it, as the job's "fetching" phase with its own progress.
+    pub(crate) async fn fetch_dump(
+        &self,
+        job_id: &str,
+        source: &StoredBackup,
+        part: &DatabasePart,
+        cancel: &CancellationToken,
+    ) -> Result<ProvenArtifact> {
+        let total = part.artifact.stored_bytes;
+        self.set_phase(job_id, "fetching", total, true).await?;
+        let progress = Arc::new(AtomicU64::new(0));
+        let ticker = self.report_progress(job_id, total, progress.clone());
+        let dump = source.fetch_proven(&part.artifact, &progress, cancel).await;
+        drop(ticker);
+        dump
+    }
+
     async fn safety_backup(
         &self,
         request: &RestoreRequest,
@@ -358,7 +384,7 @@ impl Context {
             let (Some(part), Some(target)) = (db_part, &plan.database) else {
                 return Ok(None);
             };
-            let reader = plan.source.open(&part.artifact, &progress, &stop).await?;
+            let reader = target.dump.open(&progress)?;
             let (connection, pg_restore) = (target.connection.clone(), target.pg_restore.clone());
             let (toc, decision) = (target.toc.clone(), target.decision.clone());
             let options = database::Options {
