@@ -5,9 +5,9 @@ use lifeboat_core::{
     ActivityItem, AppInfo, Application, ApplicationTree, BackupEntry, BackupRequest,
     BackupSchedule, ConnectionReport, DatabaseRestorePlan, DownloadRequest, DrillPlaceInput,
     DrillReport, DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus,
-    Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, Recurrence, RestorePreview,
-    RestoreRequest, Result, RetentionDecision, RetentionPolicy, Settings, StorageTarget,
-    SyncReport, TargetInput, TargetReport, VerifyReport,
+    Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, QuarantinedBackup, Recurrence,
+    RestorePreview, RestoreRequest, Result, RetentionDecision, RetentionPolicy, Settings,
+    StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
 };
 use tauri::State;
 
@@ -50,6 +50,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         retention_preview,
         prune,
         sync_catalog,
+        quarantined_backups,
+        trust_backup,
+        dismiss_quarantined,
         set_schedule,
         upcoming_runs,
         environment_statuses,
@@ -286,6 +289,21 @@ async fn prune(core: Core<'_>, environment_id: String) -> Result<PruneReport> {
 #[tauri::command]
 async fn sync_catalog(core: Core<'_>, target_id: String) -> Result<SyncReport> {
     core.sync_catalog(&target_id).await
+}
+
+#[tauri::command]
+async fn quarantined_backups(core: Core<'_>) -> Result<Vec<QuarantinedBackup>> {
+    core.quarantined_backups().await
+}
+
+#[tauri::command]
+async fn trust_backup(core: Core<'_>, id: String) -> Result<SyncReport> {
+    core.trust_backup(&id).await
+}
+
+#[tauri::command]
+async fn dismiss_quarantined(core: Core<'_>, id: String) -> Result<()> {
+    core.dismiss_quarantined(&id).await
 }
 
 #[tauri::command]

@@ -152,6 +152,24 @@ enum CatalogCommand {
         /// The storage target's name (see `lifeboat target list`).
         target: String,
     },
+    /// List the backups found in storage whose manifest the recovery key does not vouch for
+    /// (forged, made with another key, or by a Lifeboat from before manifests were
+    /// authenticated). Nothing restores, verifies or drills them until they are trusted.
+    Quarantined,
+    /// Trust a quarantined backup: it joins the catalog as its manifest claims. Only for a
+    /// backup you know you made; whoever can write to the bucket can make one.
+    Trust {
+        /// The quarantined entry's id (see `lifeboat catalog quarantined`).
+        id: String,
+        /// Trust without asking (required without a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Forget a quarantined backup (what is in storage stays; a later sync finds it again).
+    Dismiss {
+        /// The quarantined entry's id (see `lifeboat catalog quarantined`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -505,6 +523,17 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
         }
         Command::Catalog(CatalogCommand::Sync { target }) => {
             retention::sync(lb, &target, out).await
+        }
+        Command::Catalog(CatalogCommand::Quarantined) => retention::quarantined(lb, out).await,
+        Command::Catalog(CatalogCommand::Trust { id, yes }) => {
+            retention::trust(lb, &id, yes, out).await
+        }
+        Command::Catalog(CatalogCommand::Dismiss { id }) => {
+            lb.dismiss_quarantined(&id).await?;
+            out.show(&serde_json::json!({ "dismissed": id }), |_| {
+                format!("Forgot quarantined backup {id}; storage is unchanged.")
+            });
+            Ok(())
         }
         Command::Verify { backup_id } => {
             let report = lb.verify_backup(&backup_id).await?;

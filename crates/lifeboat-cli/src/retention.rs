@@ -1,7 +1,7 @@
-//! `lifeboat prune` and `lifeboat catalog sync`: what is in storage, made to match policy and
+//! `lifeboat prune` and `lifeboat catalog sync` (with its quarantine): what is in storage, made to match policy and
 //! catalog.
 
-use lifeboat_core::{human_bytes, Lifeboat, PruneReport, Result, SyncReport};
+use lifeboat_core::{human_bytes, Lifeboat, PruneReport, QuarantinedBackup, Result, SyncReport};
 
 use crate::output::{table, Output};
 
@@ -79,5 +79,81 @@ fn sync_text(report: &SyncReport) -> String {
             problem.directory, problem.reason
         ));
     }
+    for found in &report.quarantined {
+        lines.push(format!(
+            "Not trusted {}: {}. Quarantined as {} (see `lifeboat catalog quarantined`).",
+            found.storage_dir, found.reason, found.id
+        ));
+    }
     lines.join("\n")
+}
+
+pub async fn quarantined(lb: &Lifeboat, out: &Output) -> Result<()> {
+    let found = lb.quarantined_backups().await?;
+    let mut names = std::collections::HashMap::new();
+    for target in lb.list_targets().await? {
+        names.insert(target.id.clone(), target.name);
+    }
+    out.show(&found, |found| {
+        if found.is_empty() {
+            return "No quarantined backups.".to_owned();
+        }
+        found
+            .iter()
+            .map(|q| describe(q, names.get(&q.target_id).map_or("?", String::as_str)))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    });
+    Ok(())
+}
+
+/// Where a quarantined backup was found and what it claims, for deciding whether to trust it.
+fn describe(q: &QuarantinedBackup, target: &str) -> String {
+    let m = &q.manifest;
+    format!(
+        "{id}\n  found in   {target}: {dir} ({found})\n  claims     {app}/{env}, {kind} backup {backup} made {created}\n  key        {recipient}\n  not trusted because {reason}",
+        id = q.id,
+        dir = q.storage_dir,
+        found = q.found_at,
+        app = m.application.name,
+        env = m.environment.name,
+        kind = m.kind.as_str(),
+        backup = m.backup_id,
+        created = m.created_at,
+        recipient = m.encryption.recipient,
+        reason = q.reason,
+    )
+}
+
+pub async fn trust(lb: &Lifeboat, id: &str, yes: bool, out: &Output) -> Result<()> {
+    let found = lb
+        .quarantined_backups()
+        .await?
+        .into_iter()
+        .find(|q| q.id == id)
+        .ok_or_else(|| {
+            lifeboat_core::Error::new(
+                lifeboat_core::ErrorCode::NotFound,
+                format!(
+                    "There is no quarantined backup {id} (see `lifeboat catalog quarantined`)."
+                ),
+            )
+        })?;
+    let target = lb
+        .list_targets()
+        .await?
+        .into_iter()
+        .find(|t| t.id == found.target_id)
+        .map_or_else(|| "?".to_owned(), |t| t.name);
+    if !out.json {
+        eprintln!("{}", describe(&found, &target));
+    }
+    crate::confirm::typed(
+        yes,
+        "Trusting lets this backup be restored and its SQL run; trust only a backup you know you made",
+        &found.manifest.backup_id,
+    )?;
+    let report = lb.trust_backup(id).await?;
+    out.show(&report, sync_text);
+    Ok(())
 }

@@ -22,6 +22,7 @@ import type { Recurrence } from "./bindings/Recurrence";
 import type { PruneReport } from "./bindings/PruneReport";
 import type { RetentionDecision } from "./bindings/RetentionDecision";
 import type { RetentionPolicy } from "./bindings/RetentionPolicy";
+import type { QuarantinedBackup } from "./bindings/QuarantinedBackup";
 import type { SyncReport } from "./bindings/SyncReport";
 import type { BackupSchedule } from "./bindings/BackupSchedule";
 import type { EnvironmentStatus } from "./bindings/EnvironmentStatus";
@@ -242,6 +243,21 @@ export function prune(environmentId: string): Promise<PruneReport> {
  */
 export function syncCatalog(targetId: string): Promise<SyncReport> {
   return invoke("sync_catalog", { targetId });
+}
+
+/** Backups found in storage whose manifest the recovery key does not vouch for. */
+export function quarantinedBackups(): Promise<QuarantinedBackup[]> {
+  return invoke("quarantined_backups");
+}
+
+/** Trusts a quarantined backup: it joins the catalog as its manifest claims. */
+export function trustBackup(id: string): Promise<SyncReport> {
+  return invoke("trust_backup", { id });
+}
+
+/** Forgets a quarantined backup; storage is left as it is. */
+export function dismissQuarantined(id: string): Promise<void> {
+  return invoke("dismiss_quarantined", { id });
 }
 
 /** Sets (or, with null, removes) an environment's backup schedule; the running scheduler takes it up at once. */
