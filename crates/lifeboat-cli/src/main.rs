@@ -295,6 +295,10 @@ struct S3Args {
     /// encrypted by Lifeboat either way.
     #[arg(long)]
     no_server_side_encryption: bool,
+    /// Allow a plain http:// endpoint on another machine (INSECURE: requests and what they
+    /// carry cross the network readable and changeable). Not needed for localhost.
+    #[arg(long, requires = "endpoint")]
+    insecure_http: bool,
 }
 
 #[derive(Subcommand)]
@@ -924,6 +928,7 @@ async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {
                         storage_class: s3.storage_class,
                         access_key_id: s3.access_key_id,
                         server_side_encryption: s3.no_server_side_encryption.then_some(false),
+                        insecure_http: s3.insecure_http.then_some(true),
                     },
                     secret_access_key: Some(secret),
                 }),

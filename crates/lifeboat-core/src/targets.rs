@@ -251,7 +251,11 @@ fn validate_config(
                     &s.access_key_id,
                 )?,
                 server_side_encryption: s.server_side_encryption,
+                insecure_http: s.insecure_http.filter(|&on| on),
             };
+            if let Some(refusal) = settings.plain_http_refusal() {
+                return Err(refusal);
+            }
             let secret = s3.secret_access_key.clone().filter(|k| !k.is_empty());
             if secret.is_none() && !has_saved_secret {
                 return Err(Error::validation(
@@ -291,6 +295,7 @@ mod tests {
                 storage_class: String::new(),
                 access_key_id: "key".into(),
                 server_side_encryption: None,
+                insecure_http: None,
             },
             secret_access_key: Some("secret".into()),
         })
@@ -307,5 +312,35 @@ mod tests {
         // The bucket's own address, and AWS (no endpoint), work without it.
         assert!(validate_config(&s3(Some("https://backups.s3.example.com"), false), false).is_ok());
         assert!(validate_config(&s3(None, false), false).is_ok());
+    }
+
+    #[test]
+    fn plain_http_is_for_loopback_or_when_the_user_says_so() {
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://localhost:9000",
+            "http://[::1]:9000",
+        ] {
+            assert!(
+                validate_config(&s3(Some(local), true), false).is_ok(),
+                "{local}"
+            );
+        }
+        let remote = s3(Some("http://backups.example.com:9000"), true);
+        let e = validate_config(&remote, false).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("endpoint"));
+        assert!(e.message.contains("https://"), "{}", e.message);
+        assert!(validate_config(&s3(Some("https://backups.example.com"), true), false).is_ok());
+
+        let TargetConfigInput::S3(mut allowed) = remote else {
+            unreachable!()
+        };
+        allowed.settings.insecure_http = Some(true);
+        let (TargetConfig::S3(saved), _) =
+            validate_config(&TargetConfigInput::S3(allowed), false).unwrap()
+        else {
+            unreachable!()
+        };
+        assert_eq!(saved.settings.insecure_http, Some(true));
     }
 }

@@ -346,6 +346,7 @@ impl OwnS3 {
             storage_class: "STANDARD".into(),
             access_key_id: "own-key".into(),
             server_side_encryption: None,
+            insecure_http: None,
         }
     }
 

@@ -61,3 +61,16 @@ export function detectProvider(endpoint: string): ProviderId {
   if (e.includes("wasabisys.com")) return "wasabi";
   return "other";
 }
+
+/** Whether an endpoint is plain http:// to another machine, which the core refuses unless allowed. */
+export function isRemotePlainHttp(endpoint: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(endpoint.trim());
+  } catch {
+    return false;
+  }
+  if (url.protocol !== "http:") return false;
+  const host = url.hostname.toLowerCase();
+  return !(host === "localhost" || host === "[::1]" || /^127\.\d+\.\d+\.\d+$/.test(host));
+}

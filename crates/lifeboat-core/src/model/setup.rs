@@ -84,6 +84,32 @@ pub struct S3Settings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub server_side_encryption: Option<bool>,
+    /// Allow a plain `http://` endpoint on another machine: the requests, their signatures and
+    /// which backups exist cross the network readable and changeable. Loopback needs no flag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub insecure_http: Option<bool>,
+}
+
+impl S3Settings {
+    /// Why this endpoint may not be used as it is: plain HTTP to another machine, unless the
+    /// user said so.
+    pub fn plain_http_refusal(&self) -> Option<crate::error::Error> {
+        let endpoint = self.endpoint.as_deref()?;
+        let url = url::Url::parse(endpoint).ok()?;
+        let loopback = match url.host()? {
+            url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+            url::Host::Ipv4(ip) => ip.is_loopback(),
+            url::Host::Ipv6(ip) => ip.is_loopback(),
+        };
+        if url.scheme() != "http" || loopback || self.insecure_http == Some(true) {
+            return None;
+        }
+        Some(crate::error::Error::validation(
+            "endpoint",
+            "Plain http:// to another machine lets anyone on the network read and change what is sent. Use https://, or allow insecure HTTP for this target if the network is yours.",
+        ))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

@@ -87,6 +87,10 @@ impl Storage {
                 .map_err(|e| Error::new(ErrorCode::Internal, format!("Unknown S3 setting: {e}")))?;
             builder = builder.with_config(key, "AES256");
         }
+        // Targets saved before plain HTTP needed saying so are refused here, not silently used.
+        if let Some(refusal) = settings.plain_http_refusal() {
+            return Err(refusal);
+        }
         let plain_http = settings
             .endpoint
             .as_deref()

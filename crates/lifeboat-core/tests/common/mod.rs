@@ -41,6 +41,7 @@ pub fn s3_settings() -> S3Settings {
         storage_class: std::env::var("LIFEBOAT_TEST_S3_STORAGE_CLASS").unwrap_or_default(),
         access_key_id: var("LIFEBOAT_TEST_S3_ACCESS_KEY_ID"),
         server_side_encryption: None,
+        insecure_http: None,
     }
 }
 

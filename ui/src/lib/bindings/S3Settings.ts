@@ -9,4 +9,9 @@ endpoint: string | null, region: string, bucket: string, prefix: string, pathSty
  * Ask S3 to encrypt at rest too (SSE-S3, on top of Lifeboat's own encryption). `None`
  * means yes; turn it off for servers that reject the header.
  */
-serverSideEncryption?: boolean, };
+serverSideEncryption?: boolean, 
+/**
+ * Allow a plain `http://` endpoint on another machine: the requests, their signatures and
+ * which backups exist cross the network readable and changeable. Loopback needs no flag.
+ */
+insecureHttp?: boolean, };

@@ -43,6 +43,21 @@ describe("TargetDialog", () => {
     );
   });
 
+  it("offers insecure HTTP only for a plain http:// endpoint on another machine, and sends it when chosen", async () => {
+    const user = userEvent.setup();
+    render(TargetDialog, { props: { open: true, kind: "s3" } });
+    await fillS3(user, "http://127.0.0.1:9000");
+    expect(screen.queryByTestId("target-insecure-http")).not.toBeInTheDocument();
+    const endpoint = screen.getByTestId("target-endpoint");
+    await user.clear(endpoint);
+    await user.type(endpoint, "http://nas.example.com:9000");
+    await user.click(screen.getByTestId("target-insecure-http"));
+    await user.click(screen.getByTestId("target-submit"));
+    expect(api.createTarget).toHaveBeenCalledWith(
+      expect.objectContaining({ config: expect.objectContaining({ insecureHttp: true }) }),
+    );
+  });
+
   it("sends Amazon S3 itself no path-style addressing and hides the switch", async () => {
     const user = userEvent.setup();
     render(TargetDialog, { props: { open: true, kind: "s3" } });
