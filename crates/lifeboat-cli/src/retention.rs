@@ -9,7 +9,18 @@ pub async fn prune(lb: &Lifeboat, app: &str, env: &str, dry_run: bool, out: &Out
     let environment = lb.environment_named(app, env).await?;
     let report = lb.prune(&environment.id, dry_run).await?;
     out.show(&report, prune_text);
-    Ok(())
+    match report.failures.first() {
+        // Exit 1 so cron notices, after the report has said what was deleted.
+        Some(failure) => Err(lifeboat_core::Error::new(
+            lifeboat_core::ErrorCode::StorageError,
+            format!(
+                "{} backup(s) could not be deleted; the first: {}",
+                report.failures.len(),
+                failure.reason
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn prune_text(report: &PruneReport) -> String {
@@ -45,6 +56,12 @@ fn prune_text(report: &PruneReport) -> String {
         text.push_str(&format!(
             "\nFinished deleting {} backup(s) an earlier prune had begun.",
             report.finished_earlier
+        ));
+    }
+    for failure in &report.failures {
+        text.push_str(&format!(
+            "\nCould not delete {}: {} It stays, and the next prune tries again.",
+            failure.backup_id, failure.reason
         ));
     }
     text

@@ -69,7 +69,7 @@ pub use model::verify::{VerifyCheck, VerifyReport};
 pub use notices::Notice;
 pub use postgres::scratch::scratch_dir;
 pub use postgres::ConnectionReport;
-pub use prune::{PruneReport, RetentionDecision};
+pub use prune::{PruneFailure, PruneReport, RetentionDecision};
 pub use retention::{Label, RetentionPolicy};
 pub use schedule::{BackupSchedule, Recurrence};
 pub use scheduler::{upcoming_runs, Clock, EnvironmentStatus, FailedAttempt, Scheduler};

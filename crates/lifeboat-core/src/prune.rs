@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::model::activity::PruneRecord;
 use crate::retention::{self, Action, Candidate, Label, RetentionPolicy};
 use crate::storage::Storage;
+use lifeboat_format::layout::{object_key, MANIFEST_FILE};
 
 /// What retention does with one backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -44,11 +45,25 @@ pub struct PruneReport {
     pub decisions: Vec<RetentionDecision>,
     /// Deletions an earlier, interrupted prune had begun and this one finished.
     pub finished_earlier: u32,
+    /// Backups storage would not delete (each on its own: the others still go). One refused
+    /// before anything of it was deleted stays listed, with the reason.
+    pub failures: Vec<PruneFailure>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct PruneFailure {
+    pub backup_id: String,
+    pub reason: String,
 }
 
 impl PruneReport {
+    /// The backups this prune deleted.
     pub fn deleted(&self) -> impl Iterator<Item = &RetentionDecision> {
-        self.decisions.iter().filter(|d| d.delete)
+        self.decisions
+            .iter()
+            .filter(|d| d.delete && !self.failures.iter().any(|f| f.backup_id == d.backup_id))
     }
 }
 
@@ -88,22 +103,49 @@ impl Context {
     ) -> Result<PruneReport> {
         let env = self.catalog().environment(environment_id).await?;
         let mut storages = Storages::default();
+        let mut failures = Vec::new();
         let finished_earlier = if dry_run {
             0
         } else {
-            self.finish_deletions(environment_id, &mut storages).await?
+            self.finish_deletions(environment_id, &mut storages, &mut failures)
+                .await?
         };
         let records = self.catalog().backups_of(environment_id).await?;
         let decisions = self.decide(&env.retention, &records, now).await?;
+        let mut report = PruneReport {
+            environment_id: environment_id.to_owned(),
+            dry_run,
+            decisions,
+            finished_earlier,
+            failures: Vec::new(),
+        };
         if !dry_run {
-            for (decision, record) in decisions.iter().zip(&records) {
+            for (decision, record) in report.decisions.iter().zip(&records) {
                 if decision.delete {
-                    self.delete_backup(record, &mut storages).await?;
-                } else if let Some(label) = decision.label.filter(|l| record.label != Some(*l)) {
+                    if let Err(e) = self.delete_backup(record, &mut storages).await {
+                        tracing::warn!(
+                            backup_id = record.id,
+                            "retention could not delete it: {}",
+                            e.message
+                        );
+                        failures.push(PruneFailure {
+                            backup_id: record.id.clone(),
+                            reason: e.message,
+                        });
+                    }
+                    continue;
+                }
+                if let Some(label) = decision.label.filter(|l| record.label != Some(*l)) {
                     self.catalog().set_label(&record.id, label).await?;
                 }
+                if record.deletion_refused.is_some() {
+                    self.catalog()
+                        .set_deletion_refused(&record.id, None)
+                        .await?;
+                }
             }
-            let deleted: Vec<_> = decisions.iter().filter(|d| d.delete).collect();
+            report.failures = failures;
+            let deleted: Vec<_> = report.deleted().collect();
             if !deleted.is_empty() {
                 let prune = PruneRecord {
                     at: now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
@@ -113,12 +155,7 @@ impl Context {
                 self.catalog().record_prune(environment_id, &prune).await?;
             }
         }
-        Ok(PruneReport {
-            environment_id: environment_id.to_owned(),
-            dry_run,
-            decisions,
-            finished_earlier,
-        })
+        Ok(report)
     }
 
     async fn decide(
@@ -160,22 +197,50 @@ impl Context {
     }
 
     async fn delete_backup(&self, record: &BackupRecord, storages: &mut Storages) -> Result<()> {
+        let storage = storages.get(self, &record.target_id).await?;
         // Pinned, or a restore or download began reading it, since the decision.
         if !self.catalog().mark_deleting(&record.id).await? {
             return Ok(());
         }
-        let storage = storages.get(self, &record.target_id).await?;
+        // The manifest first: until it goes the backup is whole, so storage refusing it (Object
+        // Lock, a key that may not delete) leaves a backup to show again, with why.
+        let manifest = object_key(&record.storage_dir, MANIFEST_FILE);
+        if let Err(e) = storage.delete(&manifest).await {
+            self.catalog()
+                .set_deletion_refused(&record.id, Some(&e.message))
+                .await?;
+            return Err(e);
+        }
+        // From here it is no backup any more: what is left is finished by the next prune.
         storage.delete_dir(&record.storage_dir).await?;
         self.catalog().delete_backup(&record.id).await
     }
 
-    async fn finish_deletions(&self, environment_id: &str, storages: &mut Storages) -> Result<u32> {
+    async fn finish_deletions(
+        &self,
+        environment_id: &str,
+        storages: &mut Storages,
+        failures: &mut Vec<PruneFailure>,
+    ) -> Result<u32> {
         let pending = self.catalog().backups_being_deleted(environment_id).await?;
+        let mut finished = 0;
         for (id, target_id, dir) in &pending {
-            storages.get(self, target_id).await?.delete_dir(dir).await?;
-            self.catalog().delete_backup(id).await?;
+            let deleted = match storages.get(self, target_id).await {
+                Ok(storage) => storage.delete_dir(dir).await,
+                Err(e) => Err(e),
+            };
+            match deleted {
+                Ok(()) => {
+                    self.catalog().delete_backup(id).await?;
+                    finished += 1;
+                }
+                Err(e) => failures.push(PruneFailure {
+                    backup_id: id.clone(),
+                    reason: e.message,
+                }),
+            }
         }
-        Ok(pending.len() as u32)
+        Ok(finished)
     }
 }
 

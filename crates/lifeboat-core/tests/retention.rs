@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, Utc};
 use common::fixture::{fixture, s3, Fixture, Target};
+use common::s3_proxy::S3Proxy;
 use lifeboat_core::format::layout::MANIFEST_FILE;
 use lifeboat_core::format::manifest::BackupKind;
 use lifeboat_core::{
@@ -230,6 +231,59 @@ async fn a_prune_cut_off_after_deleting_from_storage_is_finished_by_the_next() {
         .await
         .unwrap()
         .is_empty());
+}
+
+#[tokio::test]
+async fn a_backup_storage_refuses_to_delete_stays_listed_and_the_others_still_go() {
+    let proxy = S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let mut settings = common::s3_settings();
+    settings.endpoint = Some(proxy.endpoint.clone());
+    let f = fixture(Target::S3(settings, common::s3_secret())).await;
+    let mut aged = Aged::new(&f);
+    let locked = aged.backup(BackupKind::OnDemand, Duration::days(60)).await;
+    let expired = aged.backup(BackupKind::OnDemand, Duration::days(50)).await;
+    for _ in 0..3 {
+        aged.backup(BackupKind::OnDemand, Duration::hours(1)).await;
+    }
+    aged.forge().await;
+    // Object Lock on one backup: storage answers every DELETE of its objects 403.
+    proxy.refuse_deletes_of(&locked);
+
+    let report = f.lb.prune(&f.env_id, false).await.unwrap();
+    assert_eq!(
+        report
+            .deleted()
+            .map(|d| d.backup_id.clone())
+            .collect::<Vec<_>>(),
+        vec![expired.clone()]
+    );
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert_eq!(report.failures[0].backup_id, locked);
+    let objects = f.stored_objects().await;
+    assert!(!objects.iter().any(|o| o.starts_with(expired.as_str())));
+    assert!(
+        committed_in_storage(&f).await.contains(&locked),
+        "nothing of the refused backup was deleted"
+    );
+    let record = f.lb.backup_record(&locked).await.unwrap();
+    let why = record.deletion_refused.expect("the reason is kept");
+    assert!(why.contains("may not") && why.contains("delete"), "{why}");
+    assert!(in_catalog(&f).await.contains(&locked), "it stays listed");
+
+    // The next prune still runs, tries again, and finishes once storage allows it.
+    let again = f.lb.prune(&f.env_id, false).await.unwrap();
+    assert_eq!(again.failures.len(), 1);
+    proxy.allow_deletes();
+    let finally = f.lb.prune(&f.env_id, false).await.unwrap();
+    assert!(finally.failures.is_empty(), "{:?}", finally.failures);
+    assert_eq!(
+        finally
+            .deleted()
+            .map(|d| d.backup_id.clone())
+            .collect::<Vec<_>>(),
+        vec![locked.clone()]
+    );
+    assert!(!in_catalog(&f).await.contains(&locked));
 }
 
 #[tokio::test]

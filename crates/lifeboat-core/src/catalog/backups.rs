@@ -6,7 +6,7 @@ use crate::retention::Label;
 use lifeboat_format::manifest::BackupManifest;
 
 const COLUMNS: &str =
-    "id, job_id, target_id, storage_dir, stored_bytes, manifest, verification, label, pinned";
+    "id, job_id, target_id, storage_dir, stored_bytes, manifest, verification, label, pinned, deletion_refused";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -19,6 +19,7 @@ struct Row {
     verification: Option<String>,
     label: Option<String>,
     pinned: bool,
+    deletion_refused: Option<String>,
 }
 
 impl TryFrom<Row> for BackupRecord {
@@ -42,6 +43,7 @@ impl TryFrom<Row> for BackupRecord {
             manifest,
             label: r.label.as_deref().and_then(Label::parse),
             pinned: r.pinned,
+            deletion_refused: r.deletion_refused,
         })
     }
 }
@@ -172,8 +174,6 @@ impl Catalog {
         Ok(())
     }
 
-    /// Hides a backup whose deletion from storage is about to begin; returns false when it
-    /// was pinned (or is gone) in the meantime.
     /// Marks a backup for deletion unless it is pinned or a running job reads it, in one
     /// statement: a restore or download that started after retention decided still keeps it
     /// (a reader records its job before it opens the backup, and never opens one marked).
@@ -187,6 +187,16 @@ impl Catalog {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Shows a backup again after storage refused to delete it, with why (`None`: clears it).
+    pub async fn set_deletion_refused(&self, id: &str, reason: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE backups SET deleting = 0, deletion_refused = ? WHERE id = ?")
+            .bind(reason)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Backups of an environment whose deletion from storage began: (id, target, directory).

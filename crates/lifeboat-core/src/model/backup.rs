@@ -37,6 +37,10 @@ pub struct BackupRecord {
     pub label: Option<crate::retention::Label>,
     /// Kept forever, whatever the retention policy says.
     pub pinned: bool,
+    /// Why storage refused retention's last attempt to delete it; the next prune tries again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub deletion_refused: Option<String>,
 }
 
 impl BackupRecord {
@@ -66,6 +70,7 @@ impl BackupRecord {
             verification: None,
             label: None,
             pinned: false,
+            deletion_refused: None,
         }
     }
 }

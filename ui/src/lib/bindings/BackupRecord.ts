@@ -22,4 +22,8 @@ label: Label | null,
 /**
  * Kept forever, whatever the retention policy says.
  */
-pinned: boolean, };
+pinned: boolean, 
+/**
+ * Why storage refused retention's last attempt to delete it; the next prune tries again.
+ */
+deletionRefused?: string, };

@@ -44,6 +44,16 @@ describe("BackupDetails: verification", () => {
     expect(screen.getByTestId("verification")).toHaveTextContent("Never verified");
   });
 
+  it("says why retention could not delete a backup", () => {
+    const { unmount } = render(BackupDetails, { props: { record: record() } });
+    expect(screen.queryByTestId("backup-details-deletion-refused")).not.toBeInTheDocument();
+    unmount();
+    render(BackupDetails, { props: { record: { ...record(), deletionRefused: "Storage refused: Access Denied." } } });
+    expect(screen.getByTestId("backup-details-deletion-refused")).toHaveTextContent(
+      "Retention could not delete it: Storage refused: Access Denied. The next prune tries again.",
+    );
+  });
+
   it("says whether the server's roles went beside the dump, and why not", () => {
     const withRoles = record();
     withRoles.manifest = {
