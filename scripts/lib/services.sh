@@ -41,8 +41,21 @@ start_postgres() {
   [ "$(id -u)" = 0 ] && chown postgres "$dir/pwfile"
   as_pg_owner "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 \
     --pwfile="$dir/pwfile" -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log"
+  # TLS with a certificate for "localhost" from a CA of the tests' own: a client that checks
+  # the server (verify-full) succeeds only when given LIFEBOAT_TEST_PG_CA.
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=Lifeboat test CA" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+    -keyout "$dir/data/server.key" -out "$dir/server.csr" 2>/dev/null
+  printf 'basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$dir/server.ext"
+  openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/server.ext" -out "$dir/data/server.crt" 2>/dev/null
+  chmod 600 "$dir/data/server.key"
+  [ "$(id -u)" = 0 ] && chown postgres "$dir/data/server.key" "$dir/data/server.crt"
+  export LIFEBOAT_TEST_PG_CA=$dir/ca.crt
   as_pg_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-p $LIFEBOAT_TEST_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+    -o "-p $LIFEBOAT_TEST_PG_PORT -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c ssl=on" start >/dev/null
   echo "PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$LIFEBOAT_TEST_PG_PORT"
 }
 

@@ -32,6 +32,17 @@ impl SslMode {
         }
     }
 
+    /// What a connection to `host` gets unless told otherwise: on this machine TLS adds
+    /// nothing, anywhere else the server must prove who it is (an active attacker could
+    /// otherwise downgrade `prefer` to plain text and read the password).
+    pub fn default_for(host: &str) -> Self {
+        if is_loopback(host) {
+            Self::Prefer
+        } else {
+            Self::VerifyFull
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [
             Self::Disable,
@@ -45,6 +56,15 @@ impl SslMode {
     }
 }
 
+/// Whether `host` is this machine: a loopback name or address, or a Unix socket directory.
+pub fn is_loopback(host: &str) -> bool {
+    host.starts_with('/')
+        || host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// Saved connection settings as shown to the UI: the password itself lives in the keyring.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -55,6 +75,12 @@ pub struct PgConnection {
     pub database: String,
     pub user: String,
     pub ssl_mode: SslMode,
+    /// A CA certificate file (PEM) that vouches for the server's certificate, for
+    /// verify-ca/verify-full: a managed provider's or a self-signed CA. The system's CAs when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub ssl_root_cert: Option<String>,
     pub has_password: bool,
 }
 
@@ -80,6 +106,12 @@ pub struct PgConnectionInput {
     pub database: String,
     pub user: String,
     pub ssl_mode: SslMode,
+    /// A CA certificate file (PEM) that vouches for the server's certificate, for
+    /// verify-ca/verify-full: a managed provider's or a self-signed CA. The system's CAs when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub ssl_root_cert: Option<String>,
     pub password: Option<String>,
 }
 
@@ -91,6 +123,7 @@ impl std::fmt::Debug for PgConnectionInput {
             .field("database", &self.database)
             .field("user", &self.user)
             .field("ssl_mode", &self.ssl_mode)
+            .field("ssl_root_cert", &self.ssl_root_cert)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
             .finish()
     }
@@ -105,6 +138,7 @@ impl PgConnectionInput {
             database: saved.database,
             user: saved.user,
             ssl_mode: saved.ssl_mode,
+            ssl_root_cert: saved.ssl_root_cert,
             password,
         }
     }
@@ -123,6 +157,16 @@ impl PgConnectionInput {
             database: validation::required("database", "Database", &self.database)?,
             user: validation::required("user", "User", &self.user)?,
             ssl_mode: self.ssl_mode,
+            ssl_root_cert: match self.ssl_root_cert.as_deref().map(str::trim) {
+                None | Some("") => None,
+                Some(path) if !std::path::Path::new(path).is_absolute() => {
+                    return Err(Error::validation(
+                        "sslRootCert",
+                        "Give the CA certificate file as an absolute path.",
+                    ))
+                }
+                Some(path) => Some(path.to_owned()),
+            },
             password: self.password.clone().filter(|p| !p.is_empty()),
         })
     }
@@ -164,11 +208,16 @@ pub fn parse_database_url(raw: &str) -> Result<PgConnectionInput> {
         return Err(invalid("it names no user (user@host)."));
     }
     let password = url.password().map(decode).transpose()?;
-    let mut ssl_mode = SslMode::default();
+    let mut ssl_mode = SslMode::default_for(&host);
+    let mut ssl_root_cert = None;
     for (key, value) in url.query_pairs() {
-        if key == "sslmode" {
-            ssl_mode = SslMode::parse(&value)
-                .ok_or_else(|| invalid(&format!("sslmode “{value}” is not known.")))?;
+        match &*key {
+            "sslmode" => {
+                ssl_mode = SslMode::parse(&value)
+                    .ok_or_else(|| invalid(&format!("sslmode “{value}” is not known.")))?;
+            }
+            "sslrootcert" => ssl_root_cert = Some(value.into_owned()),
+            _ => {}
         }
     }
     Ok(PgConnectionInput {
@@ -177,6 +226,7 @@ pub fn parse_database_url(raw: &str) -> Result<PgConnectionInput> {
         database,
         user,
         ssl_mode,
+        ssl_root_cert,
         password,
     })
 }
@@ -213,6 +263,22 @@ mod tests {
             (c.port, c.ssl_mode, c.password),
             (5432, SslMode::Prefer, None)
         );
+    }
+
+    #[test]
+    fn another_machine_must_prove_who_it_is_unless_the_url_says_otherwise() {
+        let c = parse_database_url("postgres://app@db.example.com/app").unwrap();
+        assert_eq!((c.ssl_mode, c.ssl_root_cert), (SslMode::VerifyFull, None));
+        for local in ["localhost", "127.0.0.1", "[::1]"] {
+            let c = parse_database_url(&format!("postgres://app@{local}/app")).unwrap();
+            assert_eq!(c.ssl_mode, SslMode::Prefer, "{local}");
+        }
+        let c = parse_database_url(
+            "postgres://app@db.example.com/app?sslmode=verify-ca&sslrootcert=/etc/ssl/rds.pem",
+        )
+        .unwrap();
+        assert_eq!(c.ssl_mode, SslMode::VerifyCa);
+        assert_eq!(c.ssl_root_cert.as_deref(), Some("/etc/ssl/rds.pem"));
     }
 
     #[test]

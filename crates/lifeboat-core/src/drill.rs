@@ -124,6 +124,7 @@ impl Context {
             database: server.database,
             user: server.user,
             ssl_mode: server.ssl_mode,
+            ssl_root_cert: server.ssl_root_cert,
             has_password: server.password.is_some() || had_password,
         };
         self.catalog()

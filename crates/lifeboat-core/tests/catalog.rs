@@ -157,6 +157,7 @@ async fn changes_to_different_parts_saved_at_once_all_stick() {
         database: "shop".into(),
         user: "shop".into(),
         ssl_mode: SslMode::Prefer,
+        ssl_root_cert: None,
         password: None,
     };
     let changes = [

@@ -135,3 +135,66 @@ async fn a_saved_environment_is_tested_with_its_keyring_password() {
     assert!(!moved.connection.unwrap().has_password);
     lb.delete_environment(&env.id).await.unwrap();
 }
+
+/// The test cluster's certificate says "localhost" and is signed by a CA of the tests' own
+/// (scripts/lib/services.sh), as a managed provider's or a self-signed server's is.
+fn checked_tls(database: &str, ca: Option<String>) -> lifeboat_core::PgConnectionInput {
+    lifeboat_core::PgConnectionInput {
+        host: "localhost".into(),
+        ssl_mode: lifeboat_core::SslMode::VerifyFull,
+        ssl_root_cert: ca,
+        ..common::pg_input(database)
+    }
+}
+
+#[tokio::test]
+async fn a_server_checked_against_its_ca_works_for_the_probe_and_the_backup_and_fails_without() {
+    let f = common::fixture::fixture(common::fixture::Target::Local).await;
+    let ca = common::var("LIFEBOAT_TEST_PG_CA");
+    let env = f.lb.environment(&f.env_id).await.unwrap();
+    let use_connection = |connection| EnvironmentInput {
+        application_id: env.application_id.clone(),
+        name: env.name.clone(),
+        connection: Some(connection),
+        media_dir: None,
+        target_id: Some(env.target_id.clone()),
+    };
+    let backup = lifeboat_core::BackupRequest {
+        environment_id: f.env_id.clone(),
+        database: true,
+        media: false,
+        note: None,
+        kind: lifeboat_core::BackupKind::OnDemand,
+    };
+
+    // Without the CA, nothing gets past the server's certificate: not Test connection, not the
+    // backup (whose pg_dump would check it the same way).
+    let unchecked = checked_tls(&f.database, None);
+    let e = f.lb.test_connection(&unchecked, None).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::PgTls, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("sslRootCert"));
+    f.lb.update_environment(&f.env_id, &use_connection(unchecked))
+        .await
+        .unwrap();
+    let e = f.lb.backup(&backup).await.unwrap_err();
+    assert_eq!(e.code, ErrorCode::PgTls, "{e:?}");
+
+    // With it, both work, and the dump went over TLS to the server the certificate names.
+    let checked = checked_tls(&f.database, Some(ca));
+    f.lb.test_connection(&checked, None).await.unwrap();
+    f.lb.update_environment(&f.env_id, &use_connection(checked))
+        .await
+        .unwrap();
+    let made = f.lb.backup(&backup).await.unwrap();
+    assert!(made.database.is_some());
+    let saved =
+        f.lb.environment(&f.env_id)
+            .await
+            .unwrap()
+            .connection
+            .unwrap();
+    assert_eq!(
+        saved.ssl_root_cert.as_deref(),
+        Some(common::var("LIFEBOAT_TEST_PG_CA").as_str())
+    );
+}

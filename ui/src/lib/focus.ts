@@ -8,6 +8,7 @@ export const FIELD_NAMES: Record<string, string> = {
   password: "password",
   database: "database",
   sslMode: "SSL mode",
+  sslRootCert: "CA certificate file",
   mediaDir: "media directory",
   targetId: "storage target",
 };

@@ -8,7 +8,7 @@ use crate::schedule::{StoredRecurrence, StoredSchedule};
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server";
+                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -20,6 +20,7 @@ struct Row {
     pg_database: Option<String>,
     pg_user: Option<String>,
     pg_ssl_mode: Option<String>,
+    pg_ssl_root_cert: Option<String>,
     pg_password_saved: bool,
     media_dir: Option<String>,
     target_id: String,
@@ -46,6 +47,7 @@ impl From<Row> for Environment {
                     .as_deref()
                     .and_then(SslMode::parse)
                     .unwrap_or_default(),
+                ssl_root_cert: r.pg_ssl_root_cert,
                 has_password: r.pg_password_saved,
             }),
             _ => None,
@@ -107,6 +109,7 @@ fn bind_fields<'q>(query: RowQuery<'q>, r: &EnvironmentRecord<'q>) -> RowQuery<'
         .bind(c.map(|c| c.database.as_str()))
         .bind(c.map(|c| c.user.as_str()))
         .bind(c.map(|c| c.ssl_mode.as_str()))
+        .bind(c.and_then(|c| c.ssl_root_cert.as_deref()))
         .bind(r.password_saved)
         .bind(r.media_dir)
         .bind(r.target_id)
@@ -116,8 +119,8 @@ impl Catalog {
     pub async fn insert_environment(&self, r: &EnvironmentRecord<'_>) -> Result<Environment> {
         let sql = format!(
             "INSERT INTO environments (name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode,
-                 pg_password_saved, media_dir, target_id, id, application_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+                 pg_ssl_root_cert, pg_password_saved, media_dir, target_id, id, application_id)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
         );
         let row = bind_fields(sqlx::query_as(&sql), r)
             .bind(r.id)
@@ -131,7 +134,8 @@ impl Catalog {
     pub async fn update_environment(&self, r: &EnvironmentRecord<'_>) -> Result<Environment> {
         let sql = format!(
             "UPDATE environments SET name = ?, pg_host = ?, pg_port = ?, pg_database = ?, pg_user = ?,
-                 pg_ssl_mode = ?, pg_password_saved = ?, media_dir = ?, target_id = ?
+                 pg_ssl_mode = ?, pg_ssl_root_cert = ?, pg_password_saved = ?, media_dir = ?,
+                 target_id = ?
              WHERE id = ? RETURNING {COLUMNS}"
         );
         let row = bind_fields(sqlx::query_as(&sql), r)

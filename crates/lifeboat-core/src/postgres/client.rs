@@ -21,7 +21,24 @@ pub fn pg_env(conn: &PgConnectionInput) -> Vec<(&'static str, String)> {
     if let Some(password) = &conn.password {
         env.push(("PGPASSWORD", password.clone()));
     }
+    // libpq looks for ~/.postgresql/root.crt unless told, where the probe (rustls) trusts
+    // Mozilla's CAs, which the system's bundle also holds: the configured file, else that.
+    if let Some(ca) = conn.ssl_root_cert.clone().or_else(system_ca_bundle) {
+        env.push(("PGSSLROOTCERT", ca));
+    }
     env
+}
+
+/// The operating system's CA bundle, where it has one file of them.
+fn system_ca_bundle() -> Option<String> {
+    [
+        "/etc/ssl/certs/ca-certificates.crt", // Debian, Ubuntu, Arch
+        "/etc/pki/tls/certs/ca-bundle.crt",   // Fedora, RHEL
+        "/etc/ssl/cert.pem",                  // macOS, Alpine
+    ]
+    .into_iter()
+    .find(|path| std::path::Path::new(path).is_file())
+    .map(str::to_owned)
 }
 
 /// `tool` set up to connect where `conn` says and nowhere else: PGSERVICE, PGHOSTADDR,

@@ -91,9 +91,33 @@ pub(crate) fn connect_options(input: &PgConnectionInput) -> PgConnectOptions {
             SslMode::VerifyCa => PgSslMode::VerifyCa,
             SslMode::VerifyFull => PgSslMode::VerifyFull,
         });
+    let options = match &input.ssl_root_cert {
+        Some(ca) => options.ssl_root_cert(ca),
+        None => options,
+    };
     // Never PGPASSWORD from Lifeboat's own environment (sqlx would read it): a password goes
     // only where it was saved for, and the client tools get a cleaned environment too.
     options.password(input.password.as_deref().unwrap_or(""))
+}
+
+/// The server's certificate did not check out against the CAs this connection trusts.
+fn untrusted_certificate(
+    input: &PgConnectionInput,
+    at: &str,
+    detail: String,
+) -> (ErrorCode, Option<&'static str>, String, String) {
+    let trusted = input
+        .ssl_root_cert
+        .as_deref()
+        .map_or("any CA this machine trusts".to_owned(), |ca| ca.to_owned());
+    (
+        ErrorCode::PgTls,
+        Some("sslRootCert"),
+        format!(
+            "{at} could not prove it is the server you mean: its certificate is not one {trusted} vouches for. Give the CA certificate file your provider publishes (or the one that signed a self-signed server's certificate)."
+        ),
+        detail,
+    )
 }
 
 fn connect_error(e: sqlx::Error, input: &PgConnectionInput) -> Error {
@@ -133,6 +157,10 @@ fn connect_error(e: sqlx::Error, input: &PgConnectionInput) -> Error {
                 db.message().to_owned(),
             ),
         },
+        // rustls reports a certificate it will not accept as an I/O error of the handshake.
+        sqlx::Error::Io(io) if io.to_string().contains("certificate") => {
+            untrusted_certificate(input, &at, io.to_string())
+        }
         sqlx::Error::Io(io) => {
             let (field, message) = match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => (
@@ -157,6 +185,11 @@ fn connect_error(e: sqlx::Error, input: &PgConnectionInput) -> Error {
                 message,
                 io.to_string(),
             )
+        }
+        sqlx::Error::Tls(tls)
+            if matches!(input.ssl_mode, SslMode::VerifyCa | SslMode::VerifyFull) =>
+        {
+            untrusted_certificate(input, &at, tls.to_string())
         }
         sqlx::Error::Tls(tls) => (
             ErrorCode::PgTls,

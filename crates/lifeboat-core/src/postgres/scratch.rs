@@ -153,6 +153,7 @@ impl ScratchCluster {
                     &uuid::Uuid::new_v4().simple().to_string()[..8]
                 ),
                 ssl_mode: SslMode::Disable,
+                ssl_root_cert: None,
                 password: Some(uuid::Uuid::new_v4().simple().to_string()),
             },
             running: false,

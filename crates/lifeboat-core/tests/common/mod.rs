@@ -27,6 +27,7 @@ pub fn pg_input(database: &str) -> PgConnectionInput {
         database: database.to_owned(),
         user: var("LIFEBOAT_TEST_PG_USER"),
         ssl_mode: SslMode::Disable,
+        ssl_root_cert: None,
         password: Some(var("LIFEBOAT_TEST_PG_PASSWORD")),
     }
 }

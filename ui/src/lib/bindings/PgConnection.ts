@@ -4,4 +4,10 @@ import type { SslMode } from "./SslMode";
 /**
  * Saved connection settings as shown to the UI: the password itself lives in the keyring.
  */
-export type PgConnection = { host: string, port: number, database: string, user: string, sslMode: SslMode, hasPassword: boolean, };
+export type PgConnection = { host: string, port: number, database: string, user: string, sslMode: SslMode, 
+/**
+ * A CA certificate file (PEM) that vouches for the server's certificate, for
+ * verify-ca/verify-full: a managed provider's or a self-signed CA. The system's CAs when
+ * absent.
+ */
+sslRootCert?: string, hasPassword: boolean, };

@@ -5,4 +5,10 @@ import type { SslMode } from "./SslMode";
  * Connection settings as typed or parsed; `password: None` keeps the stored one, as long as
  * the host, port and user stay the ones it was saved for.
  */
-export type PgConnectionInput = { host: string, port: number, database: string, user: string, sslMode: SslMode, password: string | null, };
+export type PgConnectionInput = { host: string, port: number, database: string, user: string, sslMode: SslMode, 
+/**
+ * A CA certificate file (PEM) that vouches for the server's certificate, for
+ * verify-ca/verify-full: a managed provider's or a self-signed CA. The system's CAs when
+ * absent.
+ */
+sslRootCert?: string, password: string | null, };

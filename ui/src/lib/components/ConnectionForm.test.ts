@@ -49,6 +49,27 @@ describe("ConnectionForm", () => {
     expect(screen.getByTestId("pg-sslmode")).toHaveTextContent("require");
   });
 
+  it("asks another machine to prove who it is, with the CA file the user gives", async () => {
+    vi.mocked(api.testConnection).mockRejectedValue({ code: "pg_tls", field: "sslRootCert", message: "db.example.com:5432 could not prove it is the server you mean" });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env } });
+    await user.type(screen.getByTestId("pg-host"), "localhost");
+    expect(screen.getByTestId("pg-sslmode")).toHaveTextContent("prefer");
+    expect(screen.queryByTestId("pg-ssl-root-cert")).not.toBeInTheDocument();
+
+    await user.clear(screen.getByTestId("pg-host"));
+    await user.type(screen.getByTestId("pg-host"), "db.example.com");
+    expect(screen.getByTestId("pg-sslmode")).toHaveTextContent("verify-full");
+    await user.type(screen.getByTestId("pg-database"), "shop");
+    await user.type(screen.getByTestId("pg-user"), "app");
+    await user.type(screen.getByTestId("pg-ssl-root-cert"), "/etc/ssl/provider-ca.pem");
+    await user.click(screen.getByTestId("test-connection"));
+    expect(api.testConnection).toHaveBeenCalledWith(
+      expect.objectContaining({ host: "db.example.com", sslMode: "verify-full", sslRootCert: "/etc/ssl/provider-ca.pem" }),
+      env.id,
+    );
+  });
+
   it("shows an invalid URL error inline", async () => {
     vi.mocked(api.parseDatabaseUrl).mockRejectedValue({
       code: "invalid_database_url",
