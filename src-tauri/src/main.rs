@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod instance;
 mod notifications;
 mod tray;
 
@@ -15,9 +16,31 @@ fn main() {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let lifeboat = match Home::from_env()
-        .and_then(|home| tauri::async_runtime::block_on(Lifeboat::open(home)))
-    {
+    let home = match Home::from_env().and_then(|home| home.ensure().map(|()| home)) {
+        Ok(home) => home,
+        Err(e) => {
+            tracing::error!(code = ?e.code, "Lifeboat cannot start: {}", e.message);
+            std::process::exit(1);
+        }
+    };
+    let owner = match instance::claim(home.root()) {
+        Ok(instance::Launch::First(owner)) => owner,
+        Ok(instance::Launch::AlreadyRunning) => {
+            tracing::info!(
+                "Lifeboat already runs for {}: its window was brought to the front.",
+                home.root().display()
+            );
+            return;
+        }
+        Err(e) => {
+            tracing::error!(
+                "Lifeboat cannot start: {} cannot be locked: {e}",
+                home.root().display()
+            );
+            std::process::exit(1);
+        }
+    };
+    let lifeboat = match tauri::async_runtime::block_on(Lifeboat::open(home)) {
         Ok(lifeboat) => lifeboat,
         Err(e) => {
             tracing::error!(code = ?e.code, "Lifeboat cannot start: {}", e.message);
@@ -32,6 +55,8 @@ fn main() {
             None,
         ))
         .setup(move |app| {
+            let handle = app.handle().clone();
+            owner.serve(move || tray::show(&handle));
             forward_job_events(app.handle().clone(), &events);
             if let Err(e) = tray::install(app.handle()) {
                 tracing::warn!("no tray icon: {e}");

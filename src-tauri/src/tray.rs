@@ -61,7 +61,8 @@ pub fn install(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
-fn show(app: &AppHandle) {
+/// Brings the main window back (from the tray, minimised or behind others).
+pub fn show(app: &AppHandle) {
     if let Some(window) = app.get_webview_window("main") {
         let shown = window
             .unminimize()
