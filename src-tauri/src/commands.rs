@@ -9,7 +9,11 @@ use lifeboat_core::{
     RestorePreview, RestoreRequest, Result, RetentionDecision, RetentionPolicy, Settings,
     StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
 };
-use tauri::State;
+use std::path::Path;
+
+use tauri::{AppHandle, State};
+
+use crate::dialogs::{self, Picked, Purpose};
 
 type Core<'a> = State<'a, Lifeboat>;
 
@@ -45,6 +49,9 @@ pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static 
         show_in_folder,
         export_recovery_key,
         import_recovery_key,
+        choose_download_folder,
+        choose_pg_bin_dir,
+        choose_media_folder,
         set_pinned,
         set_retention,
         retention_preview,
@@ -166,8 +173,21 @@ async fn get_settings(core: Core<'_>) -> Result<Settings> {
     core.settings().await
 }
 
+/// The client-tools folder is what Lifeboat executes: a new one must come from its dialog.
 #[tauri::command]
-async fn update_settings(core: Core<'_>, settings: Settings) -> Result<Settings> {
+async fn update_settings(
+    core: Core<'_>,
+    picked: State<'_, Picked>,
+    settings: Settings,
+) -> Result<Settings> {
+    let current = core.settings().await?;
+    if let Some(dir) = settings
+        .pg_bin_dir
+        .as_deref()
+        .filter(|dir| current.pg_bin_dir.as_deref() != Some(*dir))
+    {
+        picked.check(Purpose::PgBinDir, Path::new(dir), "pgBinDir")?;
+    }
     core.update_settings(&settings).await
 }
 
@@ -215,9 +235,59 @@ async fn start_restore(core: Core<'_>, request: RestoreRequest) -> Result<Job> {
     core.start_restore(&request).await
 }
 
+/// Decrypted production data goes only to a folder picked in the app's dialog, or to the
+/// folder of an earlier download (picked then).
 #[tauri::command]
-async fn start_download(core: Core<'_>, request: DownloadRequest) -> Result<Job> {
+async fn start_download(
+    core: Core<'_>,
+    picked: State<'_, Picked>,
+    request: DownloadRequest,
+) -> Result<Job> {
+    if core.download_folder(&request.directory).await.is_err() {
+        picked.check(
+            Purpose::DownloadFolder,
+            Path::new(&request.directory),
+            "directory",
+        )?;
+    }
     core.start_download(&request).await
+}
+
+#[tauri::command]
+async fn choose_download_folder(
+    app: AppHandle,
+    picked: State<'_, Picked>,
+    start: Option<String>,
+) -> Result<Option<String>> {
+    dialogs::pick_folder(
+        &app,
+        &picked,
+        Purpose::DownloadFolder,
+        "Choose where to write the download",
+        start,
+    )
+    .await
+}
+
+#[tauri::command]
+async fn choose_pg_bin_dir(
+    app: AppHandle,
+    picked: State<'_, Picked>,
+    start: Option<String>,
+) -> Result<Option<String>> {
+    dialogs::pick_folder(
+        &app,
+        &picked,
+        Purpose::PgBinDir,
+        "Choose the folder with pg_dump and pg_restore",
+        start,
+    )
+    .await
+}
+
+#[tauri::command]
+async fn choose_media_folder(app: AppHandle, start: Option<String>) -> Result<Option<String>> {
+    dialogs::pick_media_folder(&app, start).await
 }
 
 #[tauri::command]
@@ -248,14 +318,23 @@ async fn show_in_folder(core: Core<'_>, path: String) -> Result<()> {
         })
 }
 
+/// Asks where to write the key, in a dialog the app opens, and writes it: the window never
+/// names the file. The file written, or nothing when the dialog was cancelled.
 #[tauri::command]
-async fn export_recovery_key(core: Core<'_>, path: String) -> Result<()> {
-    core.export_recovery_key(std::path::Path::new(&path)).await
+async fn export_recovery_key(app: AppHandle, core: Core<'_>) -> Result<Option<String>> {
+    let Some(path) = dialogs::pick_key_destination(&app).await? else {
+        return Ok(None);
+    };
+    core.export_recovery_key(&path).await?;
+    Ok(Some(path.display().to_string()))
 }
 
 #[tauri::command]
-async fn import_recovery_key(core: Core<'_>, path: String) -> Result<String> {
-    core.import_recovery_key(std::path::Path::new(&path)).await
+async fn import_recovery_key(app: AppHandle, core: Core<'_>) -> Result<Option<String>> {
+    let Some(path) = dialogs::pick_key_file(&app).await? else {
+        return Ok(None);
+    };
+    core.import_recovery_key(&path).await.map(Some)
 }
 
 #[tauri::command]
@@ -398,4 +477,35 @@ async fn set_drill_place(
     place: DrillPlaceInput,
 ) -> Result<Environment> {
     core.set_drill_place(&environment_id, place).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The window can call exactly the commands the UI calls (ui/src/lib/api.ts is the one
+    /// place it calls them): a command nothing uses is only more for a script in the window to
+    /// reach.
+    #[test]
+    fn the_window_can_call_exactly_the_commands_the_ui_uses() {
+        let handler = include_str!("commands.rs");
+        let listed = handler
+            .split_once("generate_handler![")
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .expect("commands::handler lists its commands")
+            .0;
+        let registered: BTreeSet<&str> = listed
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        let api = include_str!("../../ui/src/lib/api.ts");
+        let used: BTreeSet<&str> = api
+            .split("invoke")
+            .skip(1)
+            .filter_map(|call| call.split('"').nth(1))
+            .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        assert_eq!(registered, used);
+    }
 }

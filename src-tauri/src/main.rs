@@ -2,6 +2,7 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod commands;
+mod dialogs;
 mod instance;
 mod notifications;
 mod tray;
@@ -71,6 +72,7 @@ fn main() {
             Ok(())
         })
         .manage(lifeboat)
+        .manage(dialogs::Picked::default())
         .invoke_handler(commands::handler())
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running Lifeboat");

@@ -52,6 +52,9 @@ export const config = {
   async beforeSession() {
     // Every spec file starts the app on an empty catalog of its own.
     process.env.LIFEBOAT_HOME = mkdtempSync(path.join(os.tmpdir(), 'lifeboat-e2e-'));
+    // The native folder dialog cannot be driven over WebDriver: the app's documented test hook
+    // (src-tauri/src/dialogs.rs) takes the download folder from its environment instead.
+    process.env.LIFEBOAT_E2E_DOWNLOAD_DIR = mkdtempSync(path.join(os.tmpdir(), 'lifeboat-e2e-download-'));
     driver = spawn('tauri-driver', ['--port', String(DRIVER_PORT)], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });

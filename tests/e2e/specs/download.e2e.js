@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect } from '@wdio/globals';
 import {
@@ -35,12 +34,8 @@ describe('Prepare download', () => {
     await row.click();
 
     await click('prepare-download');
-    // The native folder dialog cannot be driven over WebDriver: the dialog's documented test
-    // hook supplies the folder instead.
-    const folder = mkdtempSync(path.join(os.tmpdir(), 'lifeboat-e2e-download-'));
-    await browser.execute((dir) => {
-      window.__LIFEBOAT_E2E_DOWNLOAD_DIR__ = dir;
-    }, folder);
+    // The app's folder dialog answers with the folder wdio.conf.js gave it (LIFEBOAT_E2E_DOWNLOAD_DIR).
+    const folder = process.env.LIFEBOAT_E2E_DOWNLOAD_DIR;
     await click('download-choose-folder');
     await click('download-submit');
 

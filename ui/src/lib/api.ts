@@ -206,16 +206,37 @@ export function cancelJob(jobId: string): Promise<boolean> {
 }
 
 /**
- * Makes the age identity in a key file this computer's recovery key (backups made with it
- * elsewhere become readable here; new backups are encrypted to it). Resolves to its recipient.
+ * Asks for a key file (a native dialog the app opens) and makes the age identity in it this
+ * computer's recovery key (backups made with it elsewhere become readable here; new backups are
+ * encrypted to it). Resolves to its recipient, or null when the dialog was cancelled.
  */
-export function importRecoveryKey(path: string): Promise<string> {
-  return invoke("import_recovery_key", { path });
+export function importRecoveryKey(): Promise<string | null> {
+  return invoke("import_recovery_key");
 }
 
-/** Writes the recovery key (the secret that decrypts every backup) to a file. */
-export function exportRecoveryKey(path: string): Promise<null> {
-  return invoke("export_recovery_key", { path });
+/**
+ * Asks where to save the recovery key (the secret that decrypts every backup) and writes it
+ * there. Resolves to the file written, or null when the dialog was cancelled.
+ */
+export function exportRecoveryKey(): Promise<string | null> {
+  return invoke("export_recovery_key");
+}
+
+/**
+ * The native folder dialogs. Paths that decide where data goes or what runs are picked there,
+ * never typed in: the core accepts a download folder or client-tools folder only when it was.
+ * Each resolves to the folder, or null when the dialog was cancelled.
+ */
+export function chooseDownloadFolder(start: string | null): Promise<string | null> {
+  return invoke("choose_download_folder", { start });
+}
+
+export function choosePgBinDir(start: string | null): Promise<string | null> {
+  return invoke("choose_pg_bin_dir", { start });
+}
+
+export function chooseMediaFolder(start: string | null): Promise<string | null> {
+  return invoke("choose_media_folder", { start });
 }
 
 /** Pinned backups are kept forever, whatever the retention policy says. */

@@ -1,7 +1,6 @@
 // Exporting and importing the recovery key through the native file dialogs, shared by Settings,
 // the first-backup prompt, the Overview reminder and the welcome screen.
 import { toast } from "svelte-sonner";
-import { open as openDialog, save } from "@tauri-apps/plugin-dialog";
 import * as api from "./api";
 import { store } from "./state.svelte";
 
@@ -10,13 +9,8 @@ import { store } from "./state.svelte";
  * dialog resolves to false, a failure rejects with the command's error.
  */
 export async function exportRecoveryKey(): Promise<boolean> {
-  const path = await save({
-    title: "Export the recovery key",
-    defaultPath: "lifeboat-recovery-key.txt",
-    filters: [{ name: "Text file", extensions: ["txt"] }],
-  });
+  const path = await api.exportRecoveryKey();
   if (!path) return false;
-  await api.exportRecoveryKey(path);
   await store.refreshInfo();
   toast.success("Recovery key exported", {
     description: `Saved to ${path}. Keep it somewhere safe, away from this machine.`,
@@ -26,14 +20,8 @@ export async function exportRecoveryKey(): Promise<boolean> {
 
 /** Asks for a key file and imports it. Resolves to true once imported, false when cancelled. */
 export async function importRecoveryKey(): Promise<boolean> {
-  const path = await openDialog({
-    title: "Import a recovery key",
-    multiple: false,
-    directory: false,
-    filters: [{ name: "Text file", extensions: ["txt"] }],
-  });
-  if (typeof path !== "string") return false;
-  const recipient = await api.importRecoveryKey(path);
+  const recipient = await api.importRecoveryKey();
+  if (!recipient) return false;
   await store.refreshInfo();
   toast.success("Recovery key imported", {
     description: `Backups encrypted to ${recipient} can now be verified, downloaded and restored here; new backups use it too.`,

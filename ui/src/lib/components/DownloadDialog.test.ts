@@ -1,6 +1,5 @@
-import { describe, expect, it, vi, beforeEach, afterEach } from "vitest";
+import { describe, expect, it, vi, beforeEach } from "vitest";
 import { toast } from "svelte-sonner";
-import { open as openDialog } from "@tauri-apps/plugin-dialog";
 import { render, screen, within } from "@testing-library/svelte";
 import userEvent from "@testing-library/user-event";
 import DownloadDialog from "./DownloadDialog.svelte";
@@ -10,25 +9,19 @@ import { downloadJob, record, tree } from "../testing/fixtures";
 
 vi.mock("../api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../api")>();
-  return { ...actual, startDownload: vi.fn() };
+  return { ...actual, startDownload: vi.fn(), chooseDownloadFolder: vi.fn() };
 });
-vi.mock("@tauri-apps/plugin-dialog", () => ({ open: vi.fn() }));
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn(), info: vi.fn(), warning: vi.fn() } }));
 
 const ID = "20250303T143000Z-abcd1234";
-type E2EWindow = { __LIFEBOAT_E2E_DOWNLOAD_DIR__?: string };
 
 describe("DownloadDialog", () => {
   beforeEach(() => {
     vi.mocked(api.startDownload).mockReset().mockResolvedValue(downloadJob({ id: "d1", status: "queued" }));
-    vi.mocked(openDialog).mockReset();
+    vi.mocked(api.chooseDownloadFolder).mockReset().mockResolvedValue(null);
     vi.mocked(toast.info).mockReset();
     store.tree = tree;
     store.downloads = {};
-  });
-
-  afterEach(() => {
-    delete (window as E2EWindow).__LIFEBOAT_E2E_DOWNLOAD_DIR__;
   });
 
   it("offers the parts the backup holds, both ticked, and says what will be written", async () => {
@@ -65,14 +58,14 @@ describe("DownloadDialog", () => {
     expect(screen.getByTestId("download-size")).toHaveTextContent("12 MiB");
   });
 
-  it("takes the folder from the end-to-end hook, sends the request and closes at once", async () => {
-    (window as E2EWindow).__LIFEBOAT_E2E_DOWNLOAD_DIR__ = "/tmp/e2e-downloads";
+  it("takes the folder the app's dialog returns, sends the request and closes at once", async () => {
+    vi.mocked(api.chooseDownloadFolder).mockResolvedValue("/tmp/e2e-downloads");
     const user = userEvent.setup();
     render(DownloadDialog, { props: { open: true, record: record() } });
 
     expect(await screen.findByTestId("download-directory")).toHaveValue("");
     await user.click(screen.getByTestId("download-choose-folder"));
-    expect(openDialog).not.toHaveBeenCalled();
+    expect(api.chooseDownloadFolder).toHaveBeenCalledWith(null);
     expect(screen.getByTestId("download-directory")).toHaveValue("/tmp/e2e-downloads");
 
     await user.click(screen.getByTestId("download-database"));
@@ -89,13 +82,16 @@ describe("DownloadDialog", () => {
     expect(store.downloads.d1).toBeDefined();
   });
 
-  it("asks the native folder picker otherwise", async () => {
-    vi.mocked(openDialog).mockResolvedValue("/home/me/Exports");
+  it("keeps the folder when the picker is cancelled, and starts the picker from it", async () => {
+    store.downloads = { d9: downloadJob({ id: "d9", status: "succeeded", request: { directory: "/srv/exports" } }) };
+    vi.mocked(api.chooseDownloadFolder).mockResolvedValueOnce(null).mockResolvedValueOnce("/home/me/Exports");
     const user = userEvent.setup();
     render(DownloadDialog, { props: { open: true, record: record() } });
 
     await user.click(await screen.findByTestId("download-choose-folder"));
-    expect(openDialog).toHaveBeenCalledWith(expect.objectContaining({ directory: true, multiple: false, title: expect.any(String) }));
+    expect(api.chooseDownloadFolder).toHaveBeenCalledWith("/srv/exports");
+    expect(screen.getByTestId("download-directory")).toHaveValue("/srv/exports");
+    await user.click(screen.getByTestId("download-choose-folder"));
     expect(screen.getByTestId("download-directory")).toHaveValue("/home/me/Exports");
 
     await user.click(screen.getByTestId("download-submit"));
@@ -124,7 +120,7 @@ describe("DownloadDialog", () => {
   });
 
   it("shows the core's refusal inline when it is about a field, in an alert otherwise", async () => {
-    (window as E2EWindow).__LIFEBOAT_E2E_DOWNLOAD_DIR__ = "/gone";
+    vi.mocked(api.chooseDownloadFolder).mockResolvedValue("/gone");
     vi.mocked(api.startDownload).mockRejectedValueOnce({
       code: "validation",
       field: "directory",
