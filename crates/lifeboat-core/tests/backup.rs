@@ -377,6 +377,21 @@ async fn an_s3_server_stopping_mid_upload_fails_the_backup_and_leftovers_are_cle
     let mut lock = common::fixture::hold_lock(&f.database).await;
     let job = f.lb.start_backup(&both(&f.env_id, "")).await.unwrap();
     common::fixture::waiting_on_lock(&f.database).await;
+    // The media (not held by the lock) is stored first: a server killed mid-part can be left
+    // unable to abort that upload, which is the server's business, not what this tests.
+    let stored_media = async {
+        while !f
+            .stored_objects()
+            .await
+            .iter()
+            .any(|o| o.ends_with(MEDIA_FILE))
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), stored_media)
+        .await
+        .expect("the media artifact is stored while the dump waits on the lock");
     let (dir, port) = server.stop();
     lock.execute("ROLLBACK").await.unwrap();
     let job = wait_finished(&f.lb, &job).await;
