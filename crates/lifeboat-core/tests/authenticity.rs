@@ -9,8 +9,9 @@ mod common;
 use common::fixture::{both, fixture, s3, Fixture};
 use lifeboat_core::format::layout::{backup_dir, object_key, DATABASE_FILE, MANIFEST_FILE};
 use lifeboat_core::{
-    BackupKind, BackupManifest, BackupRequest, DrillRequest, EnvironmentInput, ErrorCode, Home,
-    Lifeboat, RestoreRequest, S3ConfigInput, TargetConfig, TargetConfigInput, TargetInput,
+    BackupKind, BackupManifest, BackupRequest, DownloadRequest, DrillRequest, EnvironmentInput,
+    ErrorCode, Home, Lifeboat, RestoreRequest, S3ConfigInput, TargetConfig, TargetConfigInput,
+    TargetInput,
 };
 use sqlx::Executor;
 
@@ -254,8 +255,17 @@ async fn a_forged_backup_is_quarantined_refused_and_never_the_newest() {
                 .await
                 .unwrap_err();
         assert_eq!(e.code, ErrorCode::BackupUnauthenticated, "{e:?}");
+        let folder = tempfile::tempdir().unwrap();
         for e in [
             f.lb.verify_backup(forged).await.unwrap_err(),
+            f.lb.download(&DownloadRequest {
+                backup_id: forged.clone(),
+                directory: folder.path().display().to_string(),
+                database: true,
+                media: false,
+            })
+            .await
+            .unwrap_err(),
             f.lb.drill(
                 &DrillRequest {
                     environment_id: f.env_id.clone(),
@@ -268,6 +278,11 @@ async fn a_forged_backup_is_quarantined_refused_and_never_the_newest() {
         ] {
             assert_eq!(e.code, ErrorCode::BackupUnauthenticated, "{e:?}");
         }
+        assert_eq!(
+            std::fs::read_dir(folder.path()).unwrap().count(),
+            0,
+            "nothing of it reached the download folder"
+        );
     }
     assert_eq!(
         (
