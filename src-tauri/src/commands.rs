@@ -11,13 +11,13 @@ use lifeboat_core::{
 };
 use std::path::Path;
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::dialogs::{self, Picked, Purpose};
 
 type Core<'a> = State<'a, Lifeboat>;
 
-pub fn handler() -> impl Fn(tauri::ipc::Invoke) -> bool + Send + Sync + 'static {
+pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
     tauri::generate_handler![
         app_info,
         list_applications,
@@ -254,8 +254,8 @@ async fn start_download(
 }
 
 #[tauri::command]
-async fn choose_download_folder(
-    app: AppHandle,
+async fn choose_download_folder<R: Runtime>(
+    app: AppHandle<R>,
     picked: State<'_, Picked>,
     start: Option<String>,
 ) -> Result<Option<String>> {
@@ -270,8 +270,8 @@ async fn choose_download_folder(
 }
 
 #[tauri::command]
-async fn choose_pg_bin_dir(
-    app: AppHandle,
+async fn choose_pg_bin_dir<R: Runtime>(
+    app: AppHandle<R>,
     picked: State<'_, Picked>,
     start: Option<String>,
 ) -> Result<Option<String>> {
@@ -286,7 +286,10 @@ async fn choose_pg_bin_dir(
 }
 
 #[tauri::command]
-async fn choose_media_folder(app: AppHandle, start: Option<String>) -> Result<Option<String>> {
+async fn choose_media_folder<R: Runtime>(
+    app: AppHandle<R>,
+    start: Option<String>,
+) -> Result<Option<String>> {
     dialogs::pick_media_folder(&app, start).await
 }
 
@@ -321,7 +324,10 @@ async fn show_in_folder(core: Core<'_>, path: String) -> Result<()> {
 /// Asks where to write the key, in a dialog the app opens, and writes it: the window never
 /// names the file. The file written, or nothing when the dialog was cancelled.
 #[tauri::command]
-async fn export_recovery_key(app: AppHandle, core: Core<'_>) -> Result<Option<String>> {
+async fn export_recovery_key<R: Runtime>(
+    app: AppHandle<R>,
+    core: Core<'_>,
+) -> Result<Option<String>> {
     let Some(path) = dialogs::pick_key_destination(&app).await? else {
         return Ok(None);
     };
@@ -330,7 +336,10 @@ async fn export_recovery_key(app: AppHandle, core: Core<'_>) -> Result<Option<St
 }
 
 #[tauri::command]
-async fn import_recovery_key(app: AppHandle, core: Core<'_>) -> Result<Option<String>> {
+async fn import_recovery_key<R: Runtime>(
+    app: AppHandle<R>,
+    core: Core<'_>,
+) -> Result<Option<String>> {
     let Some(path) = dialogs::pick_key_file(&app).await? else {
         return Ok(None);
     };
@@ -407,13 +416,13 @@ async fn environment_statuses(core: Core<'_>) -> Result<Vec<EnvironmentStatus>> 
 
 /// Whether Lifeboat starts at login (an OS setting, so the shell owns it).
 #[tauri::command]
-fn autostart_enabled(app: tauri::AppHandle) -> Result<bool> {
+fn autostart_enabled<R: Runtime>(app: AppHandle<R>) -> Result<bool> {
     use tauri_plugin_autostart::ManagerExt;
     app.autolaunch().is_enabled().map_err(autostart_error)
 }
 
 #[tauri::command]
-fn set_autostart(app: tauri::AppHandle, enabled: bool) -> Result<bool> {
+fn set_autostart<R: Runtime>(app: AppHandle<R>, enabled: bool) -> Result<bool> {
     use tauri_plugin_autostart::ManagerExt;
     let launcher = app.autolaunch();
     if enabled {
@@ -507,5 +516,90 @@ mod tests {
             .filter(|name| name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
             .collect();
         assert_eq!(registered, used);
+    }
+}
+
+/// Commands called the way the window calls them, through Tauri's mock runtime: what a script
+/// in the window can make the shell do with paths it makes up.
+#[cfg(test)]
+mod window_tests {
+    use lifeboat_core::{Home, Lifeboat};
+    use serde_json::{json, Value};
+    use tauri::test::{mock_builder, mock_context, noop_assets, MockRuntime, INVOKE_KEY};
+    use tauri::webview::InvokeRequest;
+    use tauri::WebviewWindow;
+
+    fn window(home: &std::path::Path) -> (tauri::App<MockRuntime>, WebviewWindow<MockRuntime>) {
+        let lifeboat =
+            tauri::async_runtime::block_on(Lifeboat::open(Home::at(home))).expect("a catalog");
+        let app = mock_builder()
+            .manage(lifeboat)
+            .manage(crate::dialogs::Picked::default())
+            .invoke_handler(super::handler())
+            .build(mock_context(noop_assets()))
+            .expect("the app builds");
+        let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
+            .build()
+            .expect("the window opens");
+        (app, window)
+    }
+
+    /// The error a command answered with (its `{code, message, field}`).
+    fn refusal(window: &WebviewWindow<MockRuntime>, cmd: &str, args: Value) -> Value {
+        let answer = tauri::test::get_ipc_response(
+            window,
+            InvokeRequest {
+                cmd: cmd.into(),
+                callback: tauri::ipc::CallbackFn(0),
+                error: tauri::ipc::CallbackFn(1),
+                url: "tauri://localhost".parse().unwrap(),
+                body: args.into(),
+                headers: Default::default(),
+                invoke_key: INVOKE_KEY.to_string(),
+            },
+        );
+        answer.expect_err(&format!("{cmd} was refused"))
+    }
+
+    #[test]
+    fn a_download_to_a_folder_the_dialog_did_not_return_is_refused_and_nothing_is_written() {
+        let home = tempfile::tempdir().unwrap();
+        let (_app, window) = window(home.path());
+        let elsewhere = tempfile::tempdir().unwrap();
+        let e = refusal(
+            &window,
+            "start_download",
+            json!({ "request": {
+                "backupId": "any", "directory": elsewhere.path(), "database": true, "media": true
+            }}),
+        );
+        assert_eq!(
+            (e["code"].as_str(), e["field"].as_str()),
+            (Some("validation"), Some("directory")),
+            "{e}"
+        );
+        assert_eq!(std::fs::read_dir(elsewhere.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_client_tools_folder_the_dialog_did_not_return_is_refused_and_settings_stay() {
+        let home = tempfile::tempdir().unwrap();
+        let (app, window) = window(home.path());
+        let lifeboat = tauri::Manager::state::<Lifeboat>(&app);
+        let before = tauri::async_runtime::block_on(lifeboat.settings()).unwrap();
+        let mut settings = serde_json::to_value(&before).unwrap();
+        settings["pgBinDir"] = json!("/tmp/evil-bin");
+        let e = refusal(&window, "update_settings", json!({ "settings": settings }));
+        assert_eq!(e["field"].as_str(), Some("pgBinDir"), "{e}");
+        let after = tauri::async_runtime::block_on(lifeboat.settings()).unwrap();
+        assert_eq!(after, before);
+    }
+
+    #[test]
+    fn only_the_folder_of_a_recorded_download_can_be_shown() {
+        let home = tempfile::tempdir().unwrap();
+        let (_app, window) = window(home.path());
+        let e = refusal(&window, "show_in_folder", json!({ "path": "/etc" }));
+        assert_eq!(e["field"].as_str(), Some("path"), "{e}");
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use lifeboat_core::{Error, Result};
-use tauri::AppHandle;
+use tauri::{AppHandle, Runtime};
 use tauri_plugin_dialog::{DialogExt, FileDialogBuilder};
 
 /// What a picked path is for: a path picked for one purpose does not serve another.
@@ -51,8 +51,8 @@ impl Picked {
 /// dialog. Only the process's environment can set it, never the window.
 const E2E_DOWNLOAD_DIR: &str = "LIFEBOAT_E2E_DOWNLOAD_DIR";
 
-pub async fn pick_folder(
-    app: &AppHandle,
+pub async fn pick_folder<R: Runtime>(
+    app: &AppHandle<R>,
     picked: &Picked,
     purpose: Purpose,
     title: &str,
@@ -77,7 +77,10 @@ pub async fn pick_folder(
 
 /// The media folder: not remembered, as the environment's settings check media folders
 /// themselves (and the CLI sets them without a dialog).
-pub async fn pick_media_folder(app: &AppHandle, start: Option<String>) -> Result<Option<String>> {
+pub async fn pick_media_folder<R: Runtime>(
+    app: &AppHandle<R>,
+    start: Option<String>,
+) -> Result<Option<String>> {
     let dialog = with_start(
         app.dialog().file().set_title("Choose the media folder"),
         start,
@@ -88,7 +91,7 @@ pub async fn pick_media_folder(app: &AppHandle, start: Option<String>) -> Result
 }
 
 /// Where to write the recovery key, picked in a save dialog.
-pub async fn pick_key_destination(app: &AppHandle) -> Result<Option<PathBuf>> {
+pub async fn pick_key_destination<R: Runtime>(app: &AppHandle<R>) -> Result<Option<PathBuf>> {
     let dialog = app
         .dialog()
         .file()
@@ -99,7 +102,7 @@ pub async fn pick_key_destination(app: &AppHandle) -> Result<Option<PathBuf>> {
 }
 
 /// A recovery key file to import, picked in an open dialog.
-pub async fn pick_key_file(app: &AppHandle) -> Result<Option<PathBuf>> {
+pub async fn pick_key_file<R: Runtime>(app: &AppHandle<R>) -> Result<Option<PathBuf>> {
     let dialog = app
         .dialog()
         .file()
@@ -108,10 +111,10 @@ pub async fn pick_key_file(app: &AppHandle) -> Result<Option<PathBuf>> {
     blocking(move || dialog.blocking_pick_file()).await
 }
 
-fn with_start(
-    dialog: FileDialogBuilder<tauri::Wry>,
+fn with_start<R: Runtime>(
+    dialog: FileDialogBuilder<R>,
     start: Option<String>,
-) -> FileDialogBuilder<tauri::Wry> {
+) -> FileDialogBuilder<R> {
     match start.filter(|s| !s.is_empty()) {
         Some(dir) => dialog.set_directory(dir),
         None => dialog,
