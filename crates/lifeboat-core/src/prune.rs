@@ -120,18 +120,24 @@ impl Context {
             failures: Vec::new(),
         };
         if !dry_run {
-            for (decision, record) in report.decisions.iter().zip(&records) {
+            for (decision, record) in report.decisions.iter_mut().zip(&records) {
                 if decision.delete {
-                    if let Err(e) = self.delete_backup(record, &mut storages).await {
-                        tracing::warn!(
-                            backup_id = record.id,
-                            "retention could not delete it: {}",
-                            e.message
-                        );
-                        failures.push(PruneFailure {
-                            backup_id: record.id.clone(),
-                            reason: e.message,
-                        });
+                    match self.delete_backup(record, &mut storages).await {
+                        Ok(true) => {}
+                        // Pinned, or a restore or download began reading it, since the
+                        // decision: it stays, and the report says so.
+                        Ok(false) => decision.delete = false,
+                        Err(e) => {
+                            tracing::warn!(
+                                backup_id = record.id,
+                                "retention could not delete it: {}",
+                                e.message
+                            );
+                            failures.push(PruneFailure {
+                                backup_id: record.id.clone(),
+                                reason: e.message,
+                            });
+                        }
                     }
                     continue;
                 }
@@ -196,11 +202,11 @@ impl Context {
             .collect())
     }
 
-    async fn delete_backup(&self, record: &BackupRecord, storages: &mut Storages) -> Result<()> {
+    /// Deletes one backup; false when it may not go after all.
+    async fn delete_backup(&self, record: &BackupRecord, storages: &mut Storages) -> Result<bool> {
         let storage = storages.get(self, &record.target_id).await?;
-        // Pinned, or a restore or download began reading it, since the decision.
         if !self.catalog().mark_deleting(&record.id).await? {
-            return Ok(());
+            return Ok(false);
         }
         // The manifest first: until it goes the backup is whole, so storage refusing it (Object
         // Lock, a key that may not delete) leaves a backup to show again, with why.
@@ -213,7 +219,8 @@ impl Context {
         }
         // From here it is no backup any more: what is left is finished by the next prune.
         storage.delete_dir(&record.storage_dir).await?;
-        self.catalog().delete_backup(&record.id).await
+        self.catalog().delete_backup(&record.id).await?;
+        Ok(true)
     }
 
     async fn finish_deletions(
