@@ -5,9 +5,9 @@ use lifeboat_core::{
     ActivityItem, AppInfo, Application, ApplicationTree, BackupEntry, BackupRequest,
     BackupSchedule, ConnectionReport, DatabaseRestorePlan, DownloadRequest, DrillPlaceInput,
     DrillReport, DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus,
-    Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, QuarantinedBackup, Recurrence,
-    RestorePreview, RestoreRequest, Result, RetentionDecision, RetentionPolicy, Settings,
-    StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
+    Hooks, Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, QuarantinedBackup,
+    Recurrence, RestorePreview, RestoreRequest, Result, RetentionDecision, RetentionPolicy,
+    Settings, StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
 };
 use std::path::Path;
 
@@ -52,6 +52,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         choose_download_folder,
         choose_pg_bin_dir,
         choose_media_folder,
+        set_hooks,
         set_pinned,
         set_retention,
         retention_preview,
@@ -344,6 +345,11 @@ async fn import_recovery_key<R: Runtime>(
         return Ok(None);
     };
     core.import_recovery_key(&path).await.map(Some)
+}
+
+#[tauri::command]
+async fn set_hooks(core: Core<'_>, environment_id: String, hooks: Hooks) -> Result<Environment> {
+    core.set_hooks(&environment_id, &hooks).await
 }
 
 #[tauri::command]

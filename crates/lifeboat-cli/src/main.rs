@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use lifeboat_core::{
     human_bytes, parse_database_url, BackupKind, BackupRequest, DownloadRequest, EnvironmentChange,
-    EnvironmentInput, Error, ErrorCode, Home, JobOutcome, JobStatus, Lifeboat, LocalSettings,
-    Result, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
+    EnvironmentInput, Error, ErrorCode, Home, HookPhase, JobOutcome, JobStatus, Lifeboat,
+    LocalSettings, Result, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
     DEFAULT_STORAGE_CLASS,
 };
 use output::{table, Output};
@@ -250,6 +250,25 @@ enum EnvCommand {
         app: String,
         /// The environment's name.
         env: String,
+    },
+    /// Set (or, with an empty COMMAND, remove) a command run around the environment's backups
+    /// or restores, e.g. Django's maintenance mode on before and off after. It runs with `sh -c`
+    /// on this machine, with LIFEBOAT_APPLICATION, LIFEBOAT_ENVIRONMENT, LIFEBOAT_JOB_ID and,
+    /// for after-hooks, LIFEBOAT_OUTCOME (succeeded, failed or cancelled) set. A failing
+    /// before-hook stops the job before anything is stored or changed; after-hooks always run.
+    Hook {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+        /// When it runs.
+        #[arg(value_parser = ["before-backup", "after-backup", "before-restore", "after-restore"])]
+        phase: String,
+        /// The shell command; empty removes the hook.
+        command: String,
+        /// How long each of the environment's hooks may run before it is stopped.
+        #[arg(long, value_name = "SECONDS")]
+        timeout: Option<u32>,
     },
     /// Remove an environment from Lifeboat, with its saved password (backups in storage stay).
     Rm {
@@ -876,6 +895,30 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     r.server_version,
                     human_bytes(r.database_size_bytes)
                 )
+            });
+        }
+        EnvCommand::Hook {
+            app,
+            env,
+            phase,
+            command,
+            timeout,
+        } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let phase = HookPhase::parse(&phase).expect("clap checked the phase");
+            let mut hooks = environment.hooks.clone();
+            hooks.set(phase, Some(command));
+            if let Some(timeout) = timeout {
+                hooks.timeout_seconds = timeout;
+            }
+            let changed = lb.set_hooks(&environment.id, &hooks).await?;
+            out.show(&changed.hooks, |h| match h.command(phase) {
+                Some(command) => format!(
+                    "{app}/{env} runs `{command}` {} (timeout {} s).",
+                    phase.as_str().replace('-', " "),
+                    h.timeout_seconds
+                ),
+                None => format!("{app}/{env} has no {} hook.", phase.as_str()),
             });
         }
         EnvCommand::Rm { app, env, yes } => {

@@ -1,6 +1,7 @@
 //! Environments (production, staging…): a PostgreSQL connection, a media directory and the
 //! storage target its backups go to.
 
+use crate::model::hooks::{HookPhase, Hooks};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,27 @@ struct ValidInput {
 }
 
 impl Context {
+    /// Sets the commands run around the environment's backups and restores.
+    pub async fn set_hooks(&self, environment_id: &str, hooks: &Hooks) -> Result<Environment> {
+        const MAX_TIMEOUT: u32 = 24 * 60 * 60;
+        if hooks.timeout_seconds == 0 || hooks.timeout_seconds > MAX_TIMEOUT {
+            return Err(Error::validation(
+                "timeoutSeconds",
+                format!("A hook's timeout is 1 to {MAX_TIMEOUT} seconds."),
+            ));
+        }
+        let mut cleaned = Hooks {
+            timeout_seconds: hooks.timeout_seconds,
+            ..Hooks::default()
+        };
+        for phase in HookPhase::ALL {
+            cleaned.set(phase, hooks.command(phase).map(|c| c.trim().to_owned()));
+        }
+        let _editing = self.environment_edits().lock().await;
+        self.catalog().environment(environment_id).await?;
+        self.catalog().set_hooks(environment_id, &cleaned).await
+    }
+
     pub async fn create_environment(&self, input: &EnvironmentInput) -> Result<Environment> {
         self.catalog().application(&input.application_id).await?;
         let valid = self.validate_environment(input, None).await?;

@@ -49,6 +49,8 @@ pub enum ErrorCode {
     /// (an extension, a schema, an object's ownership); nothing was changed.
     PgNeedsAdmin,
     SafetyBackupFailed,
+    /// An environment's hook failed or timed out; for a "before" hook nothing was done.
+    HookFailed,
     RestoreChecksFailed,
     DiskFull,
     /// A drill ran and one of its checks failed.

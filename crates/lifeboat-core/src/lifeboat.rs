@@ -432,6 +432,11 @@ impl Lifeboat {
         self.cx.set_retention(environment_id, policy).await
     }
 
+    /// Sets the commands run around the environment's backups and restores.
+    pub async fn set_hooks(&self, environment_id: &str, hooks: &Hooks) -> Result<Environment> {
+        self.cx.set_hooks(environment_id, hooks).await
+    }
+
     pub async fn set_pinned(&self, backup_id: &str, pinned: bool) -> Result<()> {
         self.cx.set_pinned(backup_id, pinned).await
     }

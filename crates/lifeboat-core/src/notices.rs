@@ -117,6 +117,7 @@ mod tests {
             outcome: None,
             created_at: String::new(),
             finished_at: None,
+            hooks: Vec::new(),
         }
     }
 

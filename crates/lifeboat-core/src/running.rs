@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::catalog::new_id;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::{self, HookJob, HookPhase};
 use crate::jobs::{Job, JobLock, JobOutcome, JobRequest, JobStatus, Lane, LaneLock};
 
 /// A job about to start, as its operation describes it.
@@ -51,6 +52,69 @@ pub(crate) async fn finished<T>(running: JoinHandle<Result<T>>) -> Result<T> {
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 impl Context {
+    /// Runs `work` between the environment's `before` and `after` hooks. A before-hook that
+    /// fails (or times out, or is cancelled) stops the job before `work` starts; the after-hook
+    /// runs whatever happened, and is never cancelled: it is what puts things back. Each run
+    /// goes into the job's record.
+    pub(crate) async fn with_hooks<T>(
+        &self,
+        job_id: &str,
+        environment_id: &str,
+        (before, after): (HookPhase, HookPhase),
+        cancel: &CancellationToken,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let env = self.catalog().environment(environment_id).await?;
+        let hooks = env.hooks;
+        if hooks.command(before).is_none() && hooks.command(after).is_none() {
+            return work.await;
+        }
+        let app = self.catalog().application(&env.application_id).await?;
+        let timeout = Duration::from_secs(hooks.timeout_seconds.into());
+        let mut job = HookJob {
+            application: &app.name,
+            environment: &env.name,
+            job_id,
+            outcome: None,
+        };
+        let outcome = match hooks.command(before) {
+            None => work.await,
+            Some(command) => {
+                self.set_phase(job_id, before.as_str(), 0, true).await?;
+                let run = hooks::run(before, command, timeout, &job, cancel).await?;
+                self.catalog().record_hook_run(job_id, &run).await?;
+                if cancel.is_cancelled() {
+                    Err(Error::cancelled())
+                } else if run.ok() {
+                    work.await
+                } else {
+                    Err(hooks::failure(&run, timeout))
+                }
+            }
+        };
+        if let Some(command) = hooks.command(after) {
+            job.outcome = Some(match &outcome {
+                Ok(_) => "succeeded",
+                Err(e) if e.code == ErrorCode::Cancelled => "cancelled",
+                Err(_) => "failed",
+            });
+            // The job's phase stays where the work ended: it tells whether anything changed.
+            let ran = hooks::run(after, command, timeout, &job, &CancellationToken::new()).await;
+            match ran {
+                Ok(run) => {
+                    if !run.ok() {
+                        tracing::warn!(job_id, "{}", hooks::failure(&run, timeout).message);
+                    }
+                    if let Err(e) = self.catalog().record_hook_run(job_id, &run).await {
+                        tracing::warn!(job_id, "cannot record the after-hook: {}", e.message);
+                    }
+                }
+                Err(e) => tracing::warn!(job_id, "{}", e.message),
+            }
+        }
+        outcome
+    }
+
     /// Starts a job: claims its lane (`already_running` when taken), records it, and runs
     /// `work` on a task of its own with the job's id and cancel token. Whatever the work
     /// returns is recorded as the job's end before the lane and the lock are freed; the

@@ -22,6 +22,7 @@ import type { Recurrence } from "./bindings/Recurrence";
 import type { PruneReport } from "./bindings/PruneReport";
 import type { RetentionDecision } from "./bindings/RetentionDecision";
 import type { RetentionPolicy } from "./bindings/RetentionPolicy";
+import type { Hooks } from "./bindings/Hooks";
 import type { QuarantinedBackup } from "./bindings/QuarantinedBackup";
 import type { SyncReport } from "./bindings/SyncReport";
 import type { BackupSchedule } from "./bindings/BackupSchedule";
@@ -237,6 +238,11 @@ export function choosePgBinDir(start: string | null): Promise<string | null> {
 
 export function chooseMediaFolder(start: string | null): Promise<string | null> {
   return invoke("choose_media_folder", { start });
+}
+
+/** Sets the commands run around the environment's backups and restores. */
+export function setHooks(environmentId: string, hooks: Hooks): Promise<Environment> {
+  return invoke("set_hooks", { environmentId, hooks });
 }
 
 /** Pinned backups are kept forever, whatever the retention policy says. */

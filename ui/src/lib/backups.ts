@@ -126,6 +126,7 @@ export function remainingMs(job: Job): number | null {
 
 const RESTORE_PHASES: Record<string, string> = {
   checking: "Checking…",
+  "before-restore": "Running the before-restore hook…",
   fetching: "Fetching and checking the backup…",
   "safety-backup": "Taking a safety backup…",
   restoring: "Restoring…",
@@ -142,6 +143,8 @@ export function phaseLabel(job: Job): string {
       return "Preparing";
     case "streaming":
       return "Compressing, encrypting and uploading";
+    case "before-backup":
+      return "Running the before-backup hook";
     case "downloading":
       return "Decrypting and writing the files";
     default:

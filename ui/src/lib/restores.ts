@@ -65,7 +65,7 @@ export function isConfirmed(preview: RestorePreview, typed: string): boolean {
 }
 
 // Phases before the point of no return: a restore that stopped in one changed nothing.
-const REVERSIBLE_PHASES = new Set(["", "checking", "fetching", "safety-backup", "restoring"]);
+const REVERSIBLE_PHASES = new Set(["", "checking", "before-restore", "fetching", "safety-backup", "restoring"]);
 
 /** Whether a restore that failed or was cancelled left its destination as it was. */
 export function leftDestinationAlone(job: Job): boolean {

@@ -12,6 +12,7 @@ use super::{database, media, writer_error, BackupEntry, BackupRequest};
 use crate::catalog::new_id;
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::HookPhase;
 use crate::jobs::{Job, JobRequest, JobStatus, Lane};
 use crate::repository::{Encoding, NewBackup, Place};
 use crate::running::{finished, nothing_produced, JobSpec};
@@ -59,10 +60,15 @@ impl Context {
             .start_job(
                 backup_job(&request),
                 move |this, job_id, cancel| async move {
-                    let manifest = this.run_backup(&job_id, &request, &cancel).await?;
-                    this.verify_after_backup(&job_id, &manifest.backup_id, &cancel)
-                        .await;
-                    Ok(manifest)
+                    let hooks = (HookPhase::BeforeBackup, HookPhase::AfterBackup);
+                    let backup = async {
+                        let manifest = this.run_backup(&job_id, &request, &cancel).await?;
+                        this.verify_after_backup(&job_id, &manifest.backup_id, &cancel)
+                            .await;
+                        Ok(manifest)
+                    };
+                    this.with_hooks(&job_id, &request.environment_id, hooks, &cancel, backup)
+                        .await
                 },
             )
             .await?;

@@ -8,7 +8,7 @@ use crate::schedule::{StoredRecurrence, StoredSchedule};
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server";
+                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -29,6 +29,7 @@ struct Row {
     schedule: Option<String>,
     drill_schedule: Option<String>,
     drill_server: Option<String>,
+    hooks: Option<String>,
 }
 
 impl From<Row> for Environment {
@@ -72,6 +73,10 @@ impl From<Row> for Environment {
             drill_place: r
                 .drill_server
                 .map(|json| drill_place(&json))
+                .unwrap_or_default(),
+            hooks: r
+                .hooks
+                .and_then(|json| serde_json::from_str(&json).ok())
                 .unwrap_or_default(),
         }
     }
@@ -207,6 +212,14 @@ impl Catalog {
     pub async fn set_drill_place(&self, id: &str, place: &DrillPlace) -> Result<Environment> {
         let stored = (*place != DrillPlace::Scratch).then_some(place);
         self.set_json_column(id, "drill_server", stored).await
+    }
+
+    pub async fn set_hooks(
+        &self,
+        id: &str,
+        hooks: &crate::model::hooks::Hooks,
+    ) -> Result<Environment> {
+        self.set_json_column(id, "hooks", Some(hooks)).await
     }
 
     /// Sets one of the environment's JSON columns (`column` is one of ours, never user input).

@@ -4,7 +4,7 @@ use crate::model::job::{Job, JobOutcome, JobRequest, JobStatus};
 
 const COLUMNS: &str =
     "id, environment_id, request, status, phase, bytes_done, bytes_total, bytes_per_second, \
-                       error_code, error_message, backup_id, cancellable, outcome, created_at, finished_at";
+                       error_code, error_message, backup_id, cancellable, outcome, created_at, finished_at, hooks";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -23,6 +23,7 @@ struct Row {
     outcome: Option<String>,
     created_at: String,
     finished_at: Option<String>,
+    hooks: Option<String>,
 }
 
 fn from_text<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
@@ -65,11 +66,33 @@ impl TryFrom<Row> for Job {
             outcome: r.outcome.and_then(|o| serde_json::from_str(&o).ok()),
             created_at: r.created_at,
             finished_at: r.finished_at,
+            hooks: r
+                .hooks
+                .and_then(|json| serde_json::from_str(&json).ok())
+                .unwrap_or_default(),
         })
     }
 }
 
 impl Catalog {
+    /// Adds a hook's run to its job's record.
+    pub async fn record_hook_run(
+        &self,
+        job_id: &str,
+        run: &crate::model::hooks::HookRun,
+    ) -> Result<()> {
+        let json = serde_json::to_string(run)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        sqlx::query(
+            "UPDATE jobs SET hooks = json_insert(COALESCE(hooks, '[]'), '$[#]', json(?)) WHERE id = ?",
+        )
+        .bind(json)
+        .bind(job_id)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     pub async fn insert_job(
         &self,
         id: &str,

@@ -75,6 +75,8 @@ pub struct Job {
     pub outcome: Option<JobOutcome>,
     pub created_at: String,
     pub finished_at: Option<String>,
+    /// The environment's hooks as they ran for this job, in order.
+    pub hooks: Vec<super::hooks::HookRun>,
 }
 
 impl Job {

@@ -6,6 +6,7 @@ pub mod activity;
 pub mod backup;
 pub mod download;
 pub mod drill;
+pub mod hooks;
 pub mod job;
 pub mod restore;
 pub mod settings;

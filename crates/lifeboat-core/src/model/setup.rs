@@ -43,6 +43,7 @@ pub struct Environment {
     pub drill_schedule: Option<StoredRecurrence>,
     /// Where drills restore the database.
     pub drill_place: DrillPlace,
+    pub hooks: crate::model::hooks::Hooks,
 }
 
 /// Where an environment's drills restore its database.

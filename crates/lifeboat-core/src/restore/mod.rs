@@ -20,6 +20,7 @@ use crate::connection::PgConnectionInput;
 use crate::context::Context;
 use crate::environments::Environment;
 use crate::error::{Error, ErrorCode, Result};
+use crate::hooks::HookPhase;
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 use crate::model::backup::BackupRequest;
 pub use crate::model::restore::RestorePreview;
@@ -223,32 +224,38 @@ impl Context {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
             plan = self.plan_restore(job_id, request, cancel) => plan?,
         };
-        let safety_backup_id = if request.safety_backup {
-            self.set_phase(job_id, "safety-backup", 0, true).await?;
-            Some(self.safety_backup(request, &plan, cancel).await?)
-        } else {
-            None
-        };
-        if let Some(dir) = &plan.media_dir {
-            self.catalog()
-                .set_job_local_dir(job_id, Some(&dir.display().to_string()))
-                .await?;
-        }
-        let outcome =
-            self.restore_artifacts(job_id, &plan, cancel)
-                .await
-                .map(|(database, media, checks)| RestoreSummary {
+        // Everything that can fail without touching anything has passed: the environment's
+        // before-restore hook (maintenance mode on) runs now, before the safety backup.
+        let hooks = (HookPhase::BeforeRestore, HookPhase::AfterRestore);
+        let restore = async {
+            let safety_backup_id = if request.safety_backup {
+                self.set_phase(job_id, "safety-backup", 0, true).await?;
+                Some(self.safety_backup(request, &plan, cancel).await?)
+            } else {
+                None
+            };
+            if let Some(dir) = &plan.media_dir {
+                self.catalog()
+                    .set_job_local_dir(job_id, Some(&dir.display().to_string()))
+                    .await?;
+            }
+            let outcome = self.restore_artifacts(job_id, &plan, cancel).await.map(
+                |(database, media, checks)| RestoreSummary {
                     backup_id: plan.source.record.id.clone(),
                     safety_backup_id,
                     database,
                     media,
                     checks,
                     duration_ms: started.elapsed().as_millis() as u64,
-                });
-        if plan.media_dir.is_some() {
-            self.catalog().set_job_local_dir(job_id, None).await?;
-        }
-        outcome
+                },
+            );
+            if plan.media_dir.is_some() {
+                self.catalog().set_job_local_dir(job_id, None).await?;
+            }
+            outcome
+        };
+        self.with_hooks(job_id, &request.environment_id, hooks, cancel, restore)
+            .await
     }
 
     async fn plan_restore(

@@ -26,6 +26,7 @@ export const environment: Environment = {
   schedule: null,
   drillSchedule: null,
   drillPlace: { kind: "scratch" },
+  hooks: { beforeBackup: null, afterBackup: null, beforeRestore: null, afterRestore: null, timeoutSeconds: 600 },
 };
 
 type JobOverrides<R> = Partial<Omit<Job, "request">> & { request?: Partial<R> };
@@ -46,6 +47,7 @@ function jobWith(request: JobRequest, overrides: Partial<Omit<Job, "request">>):
     outcome: null,
     createdAt: "2025-03-03T14:30:00.000Z",
     finishedAt: null,
+    hooks: [],
     ...overrides,
   };
 }
