@@ -82,6 +82,26 @@ describe("BackupList", () => {
     field.remove();
   });
 
+  it("warns when an after-hook failed after a good backup, with what it printed", () => {
+    const done = succeeded("j3");
+    done.job = {
+      ...done.job,
+      hooks: [
+        {
+          phase: "after-backup",
+          command: "./manage.py maintenance_mode off",
+          exitCode: 1,
+          timedOut: false,
+          output: "maintenance mode stays on\n",
+          durationMs: 40,
+        },
+      ],
+    };
+    render(BackupList, { props: { entries: [done] } });
+    expect(screen.getByTestId("backup-row-hook")).toHaveTextContent("The after-backup hook exited with 1.");
+    expect(screen.getByTestId("backup-row-hook-output")).toHaveTextContent("maintenance mode stays on");
+  });
+
   it("sets a restore's safety backup apart from the user's own", () => {
     const safety = { ...succeeded("j7"), job: job({ id: "j7", status: "succeeded", request: { kind: "safety" } }) };
     render(BackupList, { props: { entries: [safety, succeeded("j1")] } });
