@@ -11,6 +11,7 @@ use lifeboat_core::{Home, Lifeboat};
 use tauri::Emitter;
 
 fn main() {
+    lifeboat_core::forget_inherited_pg_settings();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")

@@ -360,8 +360,17 @@ enum KeyCommand {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    // Before the runtime's threads exist: see forget_inherited_pg_settings.
+    lifeboat_core::forget_inherited_pg_settings();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+        .block_on(cli_main())
+}
+
+async fn cli_main() -> ExitCode {
     let cli = Cli::parse();
     let out = Output { json: cli.json };
     let lifeboat = match Home::from_env() {

@@ -729,6 +729,11 @@ fn the_cli_starts_from_the_apps_defaults_and_confirms_what_it_destroys() {
     cli.ok(cli
         .command(&["env", "add", "shop", "production"])
         .env("LIFEBOAT_DATABASE_URL", database_url(&database)));
+    // Nor does any other PG* setting of Lifeboat's own environment reach the probe: the server
+    // refuses this one, so a probe that took it would fail.
+    cli.ok(cli
+        .command(&["env", "test", "shop", "production"])
+        .env("PGOPTIONS", "-c no_such_setting=1"));
     let made = cli.run(&["backup", "shop", "production"]);
     let id = made["backupId"].as_str().unwrap().to_owned();
     let record = &cli.run(&["backups", "shop", "production"])[0]["backup"];

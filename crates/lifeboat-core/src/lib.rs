@@ -69,6 +69,7 @@ pub use model::setup::{
 };
 pub use model::verify::{VerifyCheck, VerifyReport};
 pub use notices::Notice;
+pub use postgres::client::forget_inherited_pg_settings;
 pub use postgres::scratch::scratch_dir;
 pub use postgres::ConnectionReport;
 pub use prune::{PruneFailure, PruneReport, RetentionDecision};

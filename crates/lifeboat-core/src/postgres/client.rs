@@ -41,6 +41,20 @@ fn system_ca_bundle() -> Option<String> {
     .map(str::to_owned)
 }
 
+/// Removes every `PG*` variable from this process's environment. The shells call it first thing
+/// in `main`, before any thread exists: the connection probe (sqlx reads PGOPTIONS, PGSSLCERT,
+/// PGSSLROOTCERT… from the environment, with no way to turn that off) then connects where
+/// Lifeboat says and nowhere else, as the client tools, started with a cleaned environment, do.
+pub fn forget_inherited_pg_settings() {
+    let inherited: Vec<_> = std::env::vars_os()
+        .map(|(name, _)| name)
+        .filter(|name| name.to_string_lossy().starts_with("PG"))
+        .collect();
+    for name in inherited {
+        std::env::remove_var(name);
+    }
+}
+
 /// `tool` set up to connect where `conn` says and nowhere else: PGSERVICE, PGHOSTADDR,
 /// PGOPTIONS… inherited from a cron or CI environment must not point it elsewhere.
 pub fn pg_command(tool: &Path, conn: &PgConnectionInput) -> Command {
