@@ -70,6 +70,11 @@ describe("ConnectionForm", () => {
     );
   });
 
+  it("warns when a saved connection to another machine does not check the server", () => {
+    render(ConnectionForm, { props: { env: { ...env, connection: { host: "db.example.com", port: 5432, database: "shop", user: "app", sslMode: "prefer", hasPassword: true } } } });
+    expect(screen.getByTestId("pg-ssl-unchecked")).toHaveTextContent("does not check that db.example.com is the server you mean");
+  });
+
   it("shows an invalid URL error inline", async () => {
     vi.mocked(api.parseDatabaseUrl).mockRejectedValue({
       code: "invalid_database_url",
