@@ -49,9 +49,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         show_in_folder,
         export_recovery_key,
         import_recovery_key,
-        choose_download_folder,
-        choose_pg_bin_dir,
-        choose_media_folder,
+        choose_folder,
         set_hooks,
         set_pinned,
         set_retention,
@@ -255,43 +253,13 @@ async fn start_download(
 }
 
 #[tauri::command]
-async fn choose_download_folder<R: Runtime>(
+async fn choose_folder<R: Runtime>(
     app: AppHandle<R>,
     picked: State<'_, Picked>,
+    purpose: Purpose,
     start: Option<String>,
 ) -> Result<Option<String>> {
-    dialogs::pick_folder(
-        &app,
-        &picked,
-        Purpose::DownloadFolder,
-        "Choose where to write the download",
-        start,
-    )
-    .await
-}
-
-#[tauri::command]
-async fn choose_pg_bin_dir<R: Runtime>(
-    app: AppHandle<R>,
-    picked: State<'_, Picked>,
-    start: Option<String>,
-) -> Result<Option<String>> {
-    dialogs::pick_folder(
-        &app,
-        &picked,
-        Purpose::PgBinDir,
-        "Choose the folder with pg_dump and pg_restore",
-        start,
-    )
-    .await
-}
-
-#[tauri::command]
-async fn choose_media_folder<R: Runtime>(
-    app: AppHandle<R>,
-    start: Option<String>,
-) -> Result<Option<String>> {
-    dialogs::pick_media_folder(&app, start).await
+    dialogs::pick_folder(&app, &picked, purpose, start).await
 }
 
 #[tauri::command]

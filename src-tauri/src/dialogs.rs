@@ -11,11 +11,23 @@ use lifeboat_core::{Error, Result};
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_dialog::{DialogExt, FileDialogBuilder};
 
-/// What a picked path is for: a path picked for one purpose does not serve another.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// What a picked folder is for: a folder picked for one purpose does not serve another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Purpose {
     DownloadFolder,
     PgBinDir,
+    MediaFolder,
+}
+
+impl Purpose {
+    fn title(self) -> &'static str {
+        match self {
+            Self::DownloadFolder => "Choose where to write the download",
+            Self::PgBinDir => "Choose the folder with pg_dump and pg_restore",
+            Self::MediaFolder => "Choose the media folder",
+        }
+    }
 }
 
 /// Paths the user picked in this process's dialogs, by purpose.
@@ -51,21 +63,21 @@ impl Picked {
 /// dialog. Only the process's environment can set it, never the window.
 const E2E_DOWNLOAD_DIR: &str = "LIFEBOAT_E2E_DOWNLOAD_DIR";
 
+/// A folder picked for `purpose`, starting in `start`, remembered as picked for it.
 pub async fn pick_folder<R: Runtime>(
     app: &AppHandle<R>,
     picked: &Picked,
     purpose: Purpose,
-    title: &str,
     start: Option<String>,
 ) -> Result<Option<String>> {
     let preset = match purpose {
         Purpose::DownloadFolder => std::env::var_os(E2E_DOWNLOAD_DIR).map(PathBuf::from),
-        Purpose::PgBinDir => None,
+        Purpose::PgBinDir | Purpose::MediaFolder => None,
     };
     let chosen = match preset {
         Some(dir) => Some(dir),
         None => {
-            let dialog = with_start(app.dialog().file().set_title(title), start);
+            let dialog = with_start(app.dialog().file().set_title(purpose.title()), start);
             blocking(move || dialog.blocking_pick_folder()).await?
         }
     };
@@ -73,21 +85,6 @@ pub async fn pick_folder<R: Runtime>(
         picked.remember(purpose, &dir);
         dir.display().to_string()
     }))
-}
-
-/// The media folder: not remembered, as the environment's settings check media folders
-/// themselves (and the CLI sets them without a dialog).
-pub async fn pick_media_folder<R: Runtime>(
-    app: &AppHandle<R>,
-    start: Option<String>,
-) -> Result<Option<String>> {
-    let dialog = with_start(
-        app.dialog().file().set_title("Choose the media folder"),
-        start,
-    );
-    Ok(blocking(move || dialog.blocking_pick_folder())
-        .await?
-        .map(|dir| dir.display().to_string()))
 }
 
 /// Where to write the recovery key, picked in a save dialog.

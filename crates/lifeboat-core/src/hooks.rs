@@ -33,7 +33,11 @@ pub async fn run(
     stop: &CancellationToken,
 ) -> Result<HookRun, Error> {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new("sh")
+    let mut command_line = tokio::process::Command::new("sh");
+    // A group of its own, so that stopping the hook stops what it started too.
+    #[cfg(unix)]
+    command_line.process_group(0);
+    let mut child = command_line
         .arg("-c")
         .arg(command)
         .env("LIFEBOAT_HOOK", phase.as_str())
@@ -44,7 +48,6 @@ pub async fn run(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| {

@@ -10,8 +10,7 @@ use common::fixture::{both, fixture, s3, Fixture};
 use lifeboat_core::format::layout::{backup_dir, object_key, DATABASE_FILE, MANIFEST_FILE};
 use lifeboat_core::{
     BackupKind, BackupManifest, BackupRequest, DownloadRequest, DrillRequest, EnvironmentInput,
-    ErrorCode, Home, Lifeboat, RestoreRequest, S3ConfigInput, TargetConfig, TargetConfigInput,
-    TargetInput,
+    ErrorCode, RestoreRequest,
 };
 use sqlx::Executor;
 
@@ -196,21 +195,7 @@ async fn a_forged_backup_is_quarantined_refused_and_never_the_newest() {
     let before = with_canary(&f).await;
 
     // The machine that made the real backups, and a new machine with the same key.
-    let home = tempfile::tempdir().unwrap();
-    let fresh = Lifeboat::open(Home::at(home.path())).await.unwrap();
-    let TargetConfig::S3(s3) = f.lb.catalog().target(&f.target_id).await.unwrap().config else {
-        panic!("an S3 target")
-    };
-    let target = fresh
-        .create_target(&TargetInput {
-            name: "offsite".into(),
-            config: TargetConfigInput::S3(S3ConfigInput {
-                settings: s3.settings,
-                secret_access_key: Some(common::s3_secret()),
-            }),
-        })
-        .await
-        .unwrap();
+    let (_home, fresh, target) = f.elsewhere().await;
     for (lb, target_id) in [(&f.lb, &f.target_id), (&fresh, &target.id)] {
         let report = lb.sync_catalog(target_id).await.unwrap();
         let mut quarantined: Vec<&str> = report

@@ -11,10 +11,7 @@ use common::fixture::{fixture, s3, Fixture, Target};
 use common::s3_proxy::S3Proxy;
 use lifeboat_core::format::layout::MANIFEST_FILE;
 use lifeboat_core::format::manifest::BackupKind;
-use lifeboat_core::{
-    BackupRequest, ErrorCode, Home, JobStatus, Label, Lifeboat, RestoreRequest, RetentionPolicy,
-    S3ConfigInput, TargetConfigInput, TargetInput,
-};
+use lifeboat_core::{BackupRequest, ErrorCode, JobStatus, Label, RestoreRequest, RetentionPolicy};
 
 /// Real backups recorded as made some time before today's noon (UTC; fixed times of day keep
 /// "the same day" the same day whenever the test runs). The times are moved into the past only
@@ -317,10 +314,6 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
     // two lists need not come in the same order.
     let mut originals = f.lb.catalog().backups_of(&f.env_id).await.unwrap();
     originals.sort_by(|a, b| a.id.cmp(&b.id));
-    let target = f.lb.catalog().target(&f.target_id).await.unwrap();
-    let lifeboat_core::TargetConfig::S3(s3) = target.config else {
-        panic!("an S3 target")
-    };
     // A backup cut off before its manifest: reported, never imported.
     f.storage()
         .await
@@ -332,18 +325,7 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
         .unwrap();
 
     // A new machine: an empty catalog, the same bucket, the same keyring.
-    let home = tempfile::tempdir().unwrap();
-    let fresh = Lifeboat::open(Home::at(home.path())).await.unwrap();
-    let target = fresh
-        .create_target(&TargetInput {
-            name: "offsite".into(),
-            config: TargetConfigInput::S3(S3ConfigInput {
-                settings: s3.settings,
-                secret_access_key: Some(common::s3_secret()),
-            }),
-        })
-        .await
-        .unwrap();
+    let (_home, fresh, target) = f.elsewhere().await;
     let report = fresh.sync_catalog(&target.id).await.unwrap();
     assert_eq!(report.imported.len(), 2);
     assert_eq!(report.environments_created, vec!["shop/production"]);

@@ -223,21 +223,16 @@ export function exportRecoveryKey(): Promise<string | null> {
   return invoke("export_recovery_key");
 }
 
+/** What a folder is picked for: one picked for one purpose does not serve another. */
+export type FolderPurpose = "download-folder" | "pg-bin-dir" | "media-folder";
+
 /**
- * The native folder dialogs. Paths that decide where data goes or what runs are picked there,
- * never typed in: the core accepts a download folder or client-tools folder only when it was.
- * Each resolves to the folder, or null when the dialog was cancelled.
+ * The native folder dialog, opened by the app. Paths that decide where data goes or what runs
+ * are picked there, never typed in: the app accepts a download folder or client-tools folder
+ * only when it was. Resolves to the folder, or null when the dialog was cancelled.
  */
-export function chooseDownloadFolder(start: string | null): Promise<string | null> {
-  return invoke("choose_download_folder", { start });
-}
-
-export function choosePgBinDir(start: string | null): Promise<string | null> {
-  return invoke("choose_pg_bin_dir", { start });
-}
-
-export function chooseMediaFolder(start: string | null): Promise<string | null> {
-  return invoke("choose_media_folder", { start });
+export function chooseFolder(purpose: FolderPurpose, start: string | null): Promise<string | null> {
+  return invoke("choose_folder", { purpose, start });
 }
 
 /** Sets the commands run around the environment's backups and restores. */

@@ -42,15 +42,27 @@ impl StoredBackup {
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ArtifactReader> {
+        let (size, source) = self.stored(artifact, progress, cancel).await?;
+        let identity = self.identity.clone();
+        let info = artifact.clone();
+        blocking(move || open_artifact(source, size, &info, &identity)).await
+    }
+
+    /// The artifact's stored object: its size, and a blocking reader of it that adds what it
+    /// reads to `progress`.
+    async fn stored(
+        &self,
+        artifact: &ArtifactInfo,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<(u64, impl Read + Send + 'static)> {
         let key = lifeboat_format::layout::object_key(&self.record.storage_dir, &artifact.name);
         let (size, source) = self.storage.reader(&key, cancel).await?;
         let source = Counted {
             inner: tokio_util::io::SyncIoBridge::new(source),
             progress: progress.clone(),
         };
-        let identity = self.identity.clone();
-        let info = artifact.clone();
-        blocking(move || open_artifact(source, size, &info, &identity)).await
+        Ok((size, source))
     }
 
     /// The artifact fetched into an unnamed file (gone with the process, whatever happens) and
@@ -62,8 +74,7 @@ impl StoredBackup {
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ProvenArtifact> {
-        let key = lifeboat_format::layout::object_key(&self.record.storage_dir, &artifact.name);
-        let (size, source) = self.storage.reader(&key, cancel).await?;
+        let (size, source) = self.stored(artifact, progress, cancel).await?;
         let name = artifact.name.clone();
         if size != artifact.stored_bytes {
             return Err(not_as_stored(
@@ -75,11 +86,7 @@ impl StoredBackup {
                 .to_string(),
             ));
         }
-        let mut source = Counted {
-            inner: tokio_util::io::SyncIoBridge::new(source),
-            progress: progress.clone(),
-        }
-        .take(artifact.stored_bytes);
+        let mut source = source.take(artifact.stored_bytes);
         let (dir, info) = (self.spool_dir.clone(), artifact.clone());
         let stop = cancel.clone();
         let file = blocking(move || {

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use lifeboat_core::{
-    BackupKind, BackupRequest, EnvironmentInput, Job, Lifeboat, S3ConfigInput, S3Settings, Storage,
-    TargetConfigInput, TargetInput,
+    BackupKind, BackupRequest, EnvironmentInput, Home, Job, Lifeboat, S3ConfigInput, S3Settings,
+    Storage, StorageTarget, TargetConfig, TargetConfigInput, TargetInput,
 };
 use sqlx::Executor;
 
@@ -82,6 +82,34 @@ pub fn both(env_id: &str, note: &str) -> BackupRequest {
 }
 
 impl Fixture {
+    /// Another machine: an empty catalog in a home of its own, the same keyring, and this
+    /// fixture's bucket added as its storage target.
+    pub async fn elsewhere(&self) -> (tempfile::TempDir, Lifeboat, StorageTarget) {
+        let TargetConfig::S3(s3) = self
+            .lb
+            .catalog()
+            .target(&self.target_id)
+            .await
+            .unwrap()
+            .config
+        else {
+            panic!("an S3 target")
+        };
+        let home = tempfile::tempdir().unwrap();
+        let lb = Lifeboat::open(Home::at(home.path())).await.unwrap();
+        let target = lb
+            .create_target(&TargetInput {
+                name: "offsite".into(),
+                config: TargetConfigInput::S3(S3ConfigInput {
+                    settings: s3.settings,
+                    secret_access_key: Some(common::s3_secret()),
+                }),
+            })
+            .await
+            .unwrap();
+        (home, lb, target)
+    }
+
     pub async fn storage(&self) -> Storage {
         self.lb.storage_of(&self.target_id).await.unwrap()
     }

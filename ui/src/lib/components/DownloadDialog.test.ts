@@ -9,7 +9,7 @@ import { downloadJob, record, tree } from "../testing/fixtures";
 
 vi.mock("../api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../api")>();
-  return { ...actual, startDownload: vi.fn(), chooseDownloadFolder: vi.fn() };
+  return { ...actual, startDownload: vi.fn(), chooseFolder: vi.fn() };
 });
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn(), info: vi.fn(), warning: vi.fn() } }));
 
@@ -18,7 +18,7 @@ const ID = "20250303T143000Z-abcd1234";
 describe("DownloadDialog", () => {
   beforeEach(() => {
     vi.mocked(api.startDownload).mockReset().mockResolvedValue(downloadJob({ id: "d1", status: "queued" }));
-    vi.mocked(api.chooseDownloadFolder).mockReset().mockResolvedValue(null);
+    vi.mocked(api.chooseFolder).mockReset().mockResolvedValue(null);
     vi.mocked(toast.info).mockReset();
     store.tree = tree;
     store.downloads = {};
@@ -59,13 +59,13 @@ describe("DownloadDialog", () => {
   });
 
   it("takes the folder the app's dialog returns, sends the request and closes at once", async () => {
-    vi.mocked(api.chooseDownloadFolder).mockResolvedValue("/tmp/e2e-downloads");
+    vi.mocked(api.chooseFolder).mockResolvedValue("/tmp/e2e-downloads");
     const user = userEvent.setup();
     render(DownloadDialog, { props: { open: true, record: record() } });
 
     expect(await screen.findByTestId("download-directory")).toHaveValue("");
     await user.click(screen.getByTestId("download-choose-folder"));
-    expect(api.chooseDownloadFolder).toHaveBeenCalledWith(null);
+    expect(api.chooseFolder).toHaveBeenCalledWith("download-folder", null);
     expect(screen.getByTestId("download-directory")).toHaveValue("/tmp/e2e-downloads");
 
     await user.click(screen.getByTestId("download-database"));
@@ -84,12 +84,12 @@ describe("DownloadDialog", () => {
 
   it("keeps the folder when the picker is cancelled, and starts the picker from it", async () => {
     store.downloads = { d9: downloadJob({ id: "d9", status: "succeeded", request: { directory: "/srv/exports" } }) };
-    vi.mocked(api.chooseDownloadFolder).mockResolvedValueOnce(null).mockResolvedValueOnce("/home/me/Exports");
+    vi.mocked(api.chooseFolder).mockResolvedValueOnce(null).mockResolvedValueOnce("/home/me/Exports");
     const user = userEvent.setup();
     render(DownloadDialog, { props: { open: true, record: record() } });
 
     await user.click(await screen.findByTestId("download-choose-folder"));
-    expect(api.chooseDownloadFolder).toHaveBeenCalledWith("/srv/exports");
+    expect(api.chooseFolder).toHaveBeenCalledWith("download-folder", "/srv/exports");
     expect(screen.getByTestId("download-directory")).toHaveValue("/srv/exports");
     await user.click(screen.getByTestId("download-choose-folder"));
     expect(screen.getByTestId("download-directory")).toHaveValue("/home/me/Exports");
@@ -120,7 +120,7 @@ describe("DownloadDialog", () => {
   });
 
   it("shows the core's refusal inline when it is about a field, in an alert otherwise", async () => {
-    vi.mocked(api.chooseDownloadFolder).mockResolvedValue("/gone");
+    vi.mocked(api.chooseFolder).mockResolvedValue("/gone");
     vi.mocked(api.startDownload).mockRejectedValueOnce({
       code: "validation",
       field: "directory",
