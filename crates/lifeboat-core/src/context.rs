@@ -13,6 +13,7 @@ use crate::jobs::{JobLock, JobRegistry};
 use crate::keys::RecoveryKeys;
 use crate::model::settings::Settings;
 use crate::model::setup::{StorageTarget, TargetConfig};
+use crate::ssh::Ssh;
 use crate::storage::Storage;
 
 #[derive(Debug, Clone)]
@@ -84,6 +85,11 @@ impl Context {
 
     pub async fn settings(&self) -> Result<Settings> {
         self.catalog.settings().await
+    }
+
+    /// How this machine connects to servers over SSH, with the configured ssh_config.
+    pub fn ssh(&self, settings: &Settings) -> Ssh {
+        Ssh::new(&self.home, settings.ssh_config.as_deref())
     }
 
     /// Removing a secret whose owner is already gone from the catalog: a failure only means a

@@ -16,7 +16,7 @@ use ts_rs::TS;
 use crate::connection::{PgConnection, PgConnectionInput};
 use crate::context::Context;
 use crate::credentials::SecretRef;
-use crate::environments::{DrillPlace, Environment};
+use crate::environments::{DrillPlace, Environment, Reached};
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{Job, JobOutcome, JobRequest, Lane};
 pub use crate::model::drill::DrillReport;
@@ -133,18 +133,19 @@ impl Context {
     }
 
     /// The server an environment's drills restore on, when it is not a scratch cluster.
-    async fn drill_server(&self, environment_id: &str) -> Result<Option<PgConnectionInput>> {
+    async fn drill_server(&self, environment_id: &str) -> Result<Option<Reached>> {
         let env = self.catalog().environment(environment_id).await?;
         match env.drill_place {
             DrillPlace::Scratch => Ok(None),
-            DrillPlace::EnvironmentServer => {
-                Ok(Some(self.environment_connection(environment_id).await?))
-            }
+            DrillPlace::EnvironmentServer => Ok(Some(self.reach_database(environment_id).await?)),
             DrillPlace::Server { connection } => {
                 let secret = SecretRef::DrillPassword {
                     environment_id: env.id.clone(),
                 };
-                Ok(Some(self.with_password(connection, secret).await?))
+                Ok(Some(Reached {
+                    connection: self.with_password(connection, secret).await?,
+                    session: None,
+                }))
             }
         }
     }
@@ -223,7 +224,10 @@ impl Context {
         cancel: &CancellationToken,
     ) -> Result<DrillReport> {
         let on = match server {
-            Some(server) => DrillOn::Server(server),
+            Some(connection) => DrillOn::Server(Reached {
+                connection,
+                session: None,
+            }),
             None => match self.drill_server(environment_id).await? {
                 Some(server) => DrillOn::Server(server),
                 None => DrillOn::Scratch(scratch::scratch_dir(&self.home().scratch_dir(), job_id)),
@@ -282,6 +286,7 @@ impl Context {
             let started = Instant::now();
             let drilled = match on {
                 DrillOn::Server(server) => {
+                    let server = &server.connection;
                     self.drill_database(job_id, &source, part, server, false, &progress, cancel)
                         .await
                 }
@@ -511,7 +516,7 @@ impl Context {
             return Ok(());
         }
         match self.drill_server(environment_id).await? {
-            Some(server) => drop_database(&server, leftover).await,
+            Some(server) => drop_database(&server.connection, leftover).await,
             None => Ok(()),
         }
     }
@@ -566,7 +571,8 @@ async fn apply_roles(
 
 /// Where a drill restores the database.
 enum DrillOn {
-    Server(PgConnectionInput),
+    /// A server, through SSH while the drill runs when it is the environment's behind one.
+    Server(Reached),
     /// A scratch cluster to run in this directory.
     Scratch(PathBuf),
 }

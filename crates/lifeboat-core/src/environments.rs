@@ -19,7 +19,26 @@ pub use crate::model::setup::DrillPlace;
 pub use crate::model::setup::Environment;
 use crate::model::setup::TargetConfig;
 use crate::postgres::{self, ConnectionReport};
+use crate::ssh::{SshHostKey, SshSession};
 use crate::validation;
+
+/// A database as this machine reaches it; an SSH tunnel to it stays open while this lives.
+pub(crate) struct Reached {
+    pub connection: PgConnectionInput,
+    pub session: Option<SshSession>,
+}
+
+/// A database error met through a server, said with the server in it: the connection settings
+/// are as the server sees them.
+fn through_server(mut e: Error, server: &str, saved: &PgConnectionInput) -> Error {
+    if matches!(e.code, ErrorCode::PgUnreachable | ErrorCode::PgTimeout) {
+        e.message = format!(
+            "{server} could not reach PostgreSQL at {}:{}: check Host and Port as the server sees them (localhost, or its socket directory), and that its sshd allows forwarding (AllowTcpForwarding, AllowStreamLocalForwarding).",
+            saved.host, saved.port
+        );
+    }
+    e
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -206,16 +225,26 @@ impl Context {
         environment_id: Option<&str>,
     ) -> Result<ConnectionReport> {
         let mut input = input.validated()?;
-        if input.password.is_none() {
-            if let Some(id) = environment_id {
-                let env = self.catalog().environment(id).await?;
-                if env.connection.is_some_and(|c| c.password_fits(&input)) {
-                    input.password = Some(self.credentials().get(secret_of(id)).await?);
-                }
+        let mut server = None;
+        if let Some(id) = environment_id {
+            let env = self.catalog().environment(id).await?;
+            if input.password.is_none() && env.connection.is_some_and(|c| c.password_fits(&input)) {
+                input.password = Some(self.credentials().get(secret_of(id)).await?);
             }
+            server = env.server;
         }
-        let pg_bin_dir = self.settings().await?.pg_bin_dir;
-        postgres::probe(&input, pg_bin_dir.as_deref().map(Path::new)).await
+        let settings = self.settings().await?;
+        let pg_bin_dir = settings.pg_bin_dir.as_deref().map(Path::new);
+        let Some(server) = server else {
+            return postgres::probe(&input, pg_bin_dir).await;
+        };
+        let session = self.ssh(&settings).connect(&server).await?;
+        let forwarded = session.forward_postgres(&input).await?;
+        let mut report = postgres::probe(&forwarded, pg_bin_dir)
+            .await
+            .map_err(|e| through_server(e, &server, &input))?;
+        report.server = Some(server);
+        Ok(report)
     }
 
     pub async fn environment_connection(&self, environment_id: &str) -> Result<PgConnectionInput> {
@@ -227,6 +256,80 @@ impl Context {
             )
         })?;
         self.with_password(saved, secret_of(environment_id)).await
+    }
+
+    /// The environment's database as this machine reaches it: directly, or through its server
+    /// over SSH for as long as the returned value lives.
+    pub(crate) async fn reach_database(&self, environment_id: &str) -> Result<Reached> {
+        let connection = self.environment_connection(environment_id).await?;
+        let env = self.catalog().environment(environment_id).await?;
+        let Some(server) = env.server else {
+            return Ok(Reached {
+                connection,
+                session: None,
+            });
+        };
+        let settings = self.settings().await?;
+        let session = self.ssh(&settings).connect(&server).await?;
+        let forwarded = session.forward_postgres(&connection).await?;
+        // The tunnel is proven here, so that a failure says which hop it is at.
+        postgres::connect(&forwarded)
+            .await
+            .map_err(|e| through_server(e, &server, &connection))?;
+        Ok(Reached {
+            connection: forwarded,
+            session: Some(session),
+        })
+    }
+
+    /// Sets (or with `None` clears) the server the environment is reached through. Moving it
+    /// from one server to another forgets the database password: “localhost” is another
+    /// database there.
+    pub async fn set_server(&self, environment_id: &str, server: &str) -> Result<Environment> {
+        let server = crate::ssh::parse_server(server)?;
+        let _editing = self.environment_edits().lock().await;
+        let env = self.catalog().environment(environment_id).await?;
+        let moved = env.server.is_some() && env.server != server;
+        if moved && env.connection.as_ref().is_some_and(|c| c.has_password) {
+            self.credentials().delete(secret_of(environment_id)).await?;
+            let connection = env
+                .connection
+                .clone()
+                .map(|c| PgConnectionInput::from_saved(c, None));
+            let record = EnvironmentRecord {
+                id: environment_id,
+                application_id: &env.application_id,
+                name: &env.name,
+                connection: connection.as_ref(),
+                password_saved: false,
+                media_dir: env.media_dir.as_deref(),
+                target_id: &env.target_id,
+            };
+            self.catalog().update_environment(&record).await?;
+        }
+        self.catalog()
+            .set_server(environment_id, server.as_deref())
+            .await
+    }
+
+    /// The host keys the server offers that nobody has trusted yet (empty: all known).
+    pub async fn unknown_host_keys(&self, server: &str) -> Result<Vec<SshHostKey>> {
+        let server = crate::ssh::parse_server(server)?
+            .ok_or_else(|| Error::validation("server", "Give a server."))?;
+        let settings = self.settings().await?;
+        self.ssh(&settings).unknown_host_keys(&server).await
+    }
+
+    /// Trusts the server's host keys, if they are still the ones the user compared.
+    pub async fn trust_host_keys(
+        &self,
+        server: &str,
+        fingerprints: &[String],
+    ) -> Result<Vec<SshHostKey>> {
+        let server = crate::ssh::parse_server(server)?
+            .ok_or_else(|| Error::validation("server", "Give a server."))?;
+        let settings = self.settings().await?;
+        self.ssh(&settings).trust(&server, fingerprints).await
     }
 
     /// Saved connection settings with their password from the keyring, when one was saved.

@@ -51,6 +51,19 @@ pub enum ErrorCode {
     SafetyBackupFailed,
     /// An environment's hook failed or timed out; for a "before" hook nothing was done.
     HookFailed,
+    /// The environment's server offered a host key nobody has trusted yet: nothing was sent
+    /// to it. Its fingerprints are shown for the user to compare and trust.
+    SshHostUnknown,
+    /// The server's host key is not the one trusted before: someone may be in between, or the
+    /// server was reinstalled. Nothing was sent to it.
+    SshHostKeyChanged,
+    /// The server refused every key offered (agent, IdentityFile, default keys).
+    SshAuthFailed,
+    /// The server (or a jump host on the way) could not be reached.
+    SshUnreachable,
+    /// SSH reached the server but what was asked of it failed (a forward, a command), or no
+    /// `ssh` client is installed.
+    SshFailed,
     RestoreChecksFailed,
     DiskFull,
     /// A drill ran and one of its checks failed.

@@ -61,6 +61,11 @@ impl Home {
         self.root.join("scratch")
     }
 
+    /// SSH: Lifeboat's known_hosts, and one private directory per open connection.
+    pub fn ssh_dir(&self) -> PathBuf {
+        self.root.join("ssh")
+    }
+
     /// Creates the home, readable by its owner only: it holds the catalog (where every database
     /// and bucket is) and the default local storage target. A home made before is tightened.
     pub fn ensure(&self) -> Result<()> {

@@ -1,7 +1,8 @@
 //! Running an environment's hooks: commands around its backups and restores (Django's
 //! maintenance mode on and off, Celery workers stopped and started), run by `sh -c` on this
-//! machine with a timeout, what they print kept for the job's record. The whole process group
-//! is stopped at the timeout or on Cancel, so a hook's own children do not linger.
+//! machine, or on the environment's server over SSH, with a timeout, what they print kept for
+//! the job's record. The whole local process group is stopped at the timeout or on Cancel, so a
+//! hook's own children do not linger; on a server, `timeout` stops it there.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorCode};
+use crate::ssh::SshSession;
 pub(crate) use crate::model::hooks::{HookPhase, HookRun};
 
 /// What a hook is told about the job it runs for, as LIFEBOAT_* variables.
@@ -24,27 +26,64 @@ pub struct HookJob<'a> {
 /// The most of a hook's output kept: the end, where the error usually is.
 const KEPT_OUTPUT: usize = 64 * 1024;
 
-/// Runs one hook to its end, its timeout, or `stop`.
-pub async fn run(
+impl HookJob<'_> {
+    fn variables(&self, phase: HookPhase) -> [(&'static str, &str); 5] {
+        [
+            ("LIFEBOAT_HOOK", phase.as_str()),
+            ("LIFEBOAT_APPLICATION", self.application),
+            ("LIFEBOAT_ENVIRONMENT", self.environment),
+            ("LIFEBOAT_JOB_ID", self.job_id),
+            ("LIFEBOAT_OUTCOME", self.outcome.unwrap_or("")),
+        ]
+    }
+}
+
+/// `command` run by `sh -c` on this machine.
+pub fn local(phase: HookPhase, command: &str, job: &HookJob<'_>) -> tokio::process::Command {
+    let mut process = tokio::process::Command::new("sh");
+    process.arg("-c").arg(command).envs(job.variables(phase));
+    process
+}
+
+/// `command` run by `sh -c` on the server: sshd passes no variables, so `env` sets them, and
+/// `timeout` stops it there (closing the channel would leave it running).
+pub fn on_server(
+    session: &SshSession,
     phase: HookPhase,
     command: &str,
     timeout: Duration,
     job: &HookJob<'_>,
+) -> tokio::process::Command {
+    let mut line = "env".to_owned();
+    for (name, value) in job.variables(phase) {
+        line.push_str(&format!(" {name}={}", shell_quote(value)));
+    }
+    line.push_str(&format!(
+        " timeout -k 5 {} sh -c {}",
+        timeout.as_secs(),
+        shell_quote(command)
+    ));
+    session.command(&line)
+}
+
+/// `text` as one word for a POSIX shell.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Runs one hook (`process`, from `local` or `on_server`) to its end, its timeout, or `stop`.
+pub async fn run(
+    phase: HookPhase,
+    command: &str,
+    mut process: tokio::process::Command,
+    timeout: Duration,
     stop: &CancellationToken,
 ) -> Result<HookRun, Error> {
     let started = Instant::now();
-    let mut command_line = tokio::process::Command::new("sh");
     // A group of its own, so that stopping the hook stops what it started too.
     #[cfg(unix)]
-    command_line.process_group(0);
-    let mut child = command_line
-        .arg("-c")
-        .arg(command)
-        .env("LIFEBOAT_HOOK", phase.as_str())
-        .env("LIFEBOAT_APPLICATION", job.application)
-        .env("LIFEBOAT_ENVIRONMENT", job.environment)
-        .env("LIFEBOAT_JOB_ID", job.job_id)
-        .env("LIFEBOAT_OUTCOME", job.outcome.unwrap_or(""))
+    process.process_group(0);
+    let mut child = process
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

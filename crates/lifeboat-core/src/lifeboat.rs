@@ -437,6 +437,28 @@ impl Lifeboat {
         self.cx.set_hooks(environment_id, hooks).await
     }
 
+    /// Sets the server the environment is reached through over SSH (`[user@]host[:port]` or a
+    /// Host alias of the user's SSH config); empty clears it.
+    pub async fn set_server(&self, environment_id: &str, server: &str) -> Result<Environment> {
+        self.cx.set_server(environment_id, server).await
+    }
+
+    /// The host keys `server` (and any jump host on the way) offers that nobody has trusted
+    /// yet, to compare with what its administrator gives; empty when all are trusted.
+    pub async fn unknown_host_keys(&self, server: &str) -> Result<Vec<SshHostKey>> {
+        self.cx.unknown_host_keys(server).await
+    }
+
+    /// Trusts `server`'s host keys in Lifeboat's known_hosts, only if what it offers now is
+    /// exactly `fingerprints`, the ones the user compared.
+    pub async fn trust_host_keys(
+        &self,
+        server: &str,
+        fingerprints: &[String],
+    ) -> Result<Vec<SshHostKey>> {
+        self.cx.trust_host_keys(server, fingerprints).await
+    }
+
     pub async fn set_pinned(&self, backup_id: &str, pinned: bool) -> Result<()> {
         self.cx.set_pinned(backup_id, pinned).await
     }

@@ -65,7 +65,7 @@ impl Context {
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
         let env = self.catalog().environment(environment_id).await?;
-        let hooks = env.hooks;
+        let hooks = env.hooks.clone();
         if hooks.command(before).is_none() && hooks.command(after).is_none() {
             return work.await;
         }
@@ -81,7 +81,9 @@ impl Context {
             None => work.await,
             Some(command) => {
                 self.set_phase(job_id, before.as_str(), 0, true).await?;
-                let run = hooks::run(before, command, timeout, &job, cancel).await?;
+                let run = self
+                    .run_hook(&env, before, command, timeout, &job, cancel)
+                    .await?;
                 self.catalog().record_hook_run(job_id, &run).await?;
                 if cancel.is_cancelled() {
                     Err(Error::cancelled())
@@ -99,7 +101,9 @@ impl Context {
                 Err(_) => "failed",
             });
             // The job's phase stays where the work ended: it tells whether anything changed.
-            let ran = hooks::run(after, command, timeout, &job, &CancellationToken::new()).await;
+            let ran = self
+                .run_hook(&env, after, command, timeout, &job, &CancellationToken::new())
+                .await;
             match ran {
                 Ok(run) => {
                     if !run.ok() {
@@ -113,6 +117,26 @@ impl Context {
             }
         }
         outcome
+    }
+
+    /// Runs one hook where the environment lives: on its server over SSH, or here.
+    async fn run_hook(
+        &self,
+        env: &crate::model::setup::Environment,
+        phase: HookPhase,
+        command: &str,
+        timeout: Duration,
+        job: &HookJob<'_>,
+        stop: &CancellationToken,
+    ) -> Result<crate::hooks::HookRun> {
+        let Some(server) = &env.server else {
+            let process = hooks::local(phase, command, job);
+            return hooks::run(phase, command, process, timeout, stop).await;
+        };
+        let settings = self.settings().await?;
+        let session = self.ssh(&settings).connect(server).await?;
+        let process = hooks::on_server(&session, phase, command, timeout, job);
+        hooks::run(phase, command, process, timeout, stop).await
     }
 
     /// Starts a job: claims its lane (`already_running` when taken), records it, and runs

@@ -212,9 +212,10 @@ impl Context {
         )
         .await?;
         let database_part = async {
-            let Some((connection, report, pg_dump)) = &database_plan else {
+            let Some((reached, report, pg_dump)) = &database_plan else {
                 return Ok(None);
             };
+            let connection = &reached.connection;
             let migrations = {
                 let mut db = crate::postgres::connect(connection).await?;
                 crate::postgres::migrations::read(&mut db, None).await?
@@ -325,9 +326,9 @@ impl Context {
         let manifest_key = self.keys().manifest_key(&recipient.to_string()).await?;
         let settings = self.settings().await?;
         let database_plan = if request.database {
-            let connection = self.environment_connection(&env.id).await?;
+            let reached = self.reach_database(&env.id).await?;
             let report = crate::postgres::probe(
-                &connection,
+                &reached.connection,
                 settings.pg_bin_dir.as_deref().map(std::path::Path::new),
             )
             .await?;
@@ -340,7 +341,7 @@ impl Context {
                     ),
                 )
             })?;
-            Some((connection, report, pg_dump))
+            Some((reached, report, pg_dump))
         } else {
             None
         };
@@ -388,7 +389,7 @@ struct Prepared {
     manifest_key: ManifestKey,
     zstd_level: i32,
     database_plan: Option<(
-        crate::connection::PgConnectionInput,
+        crate::environments::Reached,
         crate::postgres::ConnectionReport,
         crate::postgres::PgDumpTool,
     )>,

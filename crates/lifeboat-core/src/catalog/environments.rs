@@ -8,7 +8,7 @@ use crate::schedule::{StoredRecurrence, StoredSchedule};
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks";
+                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks, ssh_server";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -30,6 +30,7 @@ struct Row {
     drill_schedule: Option<String>,
     drill_server: Option<String>,
     hooks: Option<String>,
+    ssh_server: Option<String>,
 }
 
 impl From<Row> for Environment {
@@ -78,6 +79,7 @@ impl From<Row> for Environment {
                 .hooks
                 .and_then(|json| serde_json::from_str(&json).ok())
                 .unwrap_or_default(),
+            server: r.ssh_server,
         }
     }
 }
@@ -220,6 +222,17 @@ impl Catalog {
         hooks: &crate::model::hooks::Hooks,
     ) -> Result<Environment> {
         self.set_json_column(id, "hooks", Some(hooks)).await
+    }
+
+    pub async fn set_server(&self, id: &str, server: Option<&str>) -> Result<Environment> {
+        let sql = format!("UPDATE environments SET ssh_server = ? WHERE id = ? RETURNING {COLUMNS}");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(server)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Environment::from)
+            .ok_or_else(|| Error::not_found("The environment"))
     }
 
     /// Sets one of the environment's JSON columns (`column` is one of ours, never user input).

@@ -9,6 +9,7 @@ const RESTORE_PRIVILEGES: &str = "restore_privileges";
 const RESTORE_OWNERSHIP: &str = "restore_ownership";
 const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
 const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
+const SSH_CONFIG: &str = "ssh_config";
 
 impl Catalog {
     pub async fn settings(&self) -> Result<Settings> {
@@ -27,6 +28,7 @@ impl Catalog {
                 .await?,
             keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA, false).await?,
             verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
+            ssh_config: self.setting(SSH_CONFIG).await?,
         })
     }
 
@@ -54,7 +56,22 @@ impl Catalog {
                 "Use a compression level from 1 to 19.",
             ));
         }
+        let ssh_config = settings
+            .ssh_config
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
+        if let Some(file) = ssh_config {
+            if !std::path::Path::new(file).is_absolute() || !std::path::Path::new(file).is_file()
+            {
+                return Err(Error::validation(
+                    "sshConfig",
+                    format!("{file} is not a file: give the SSH configuration's absolute path."),
+                ));
+            }
+        }
         self.set_setting(PG_BIN_DIR, dir).await?;
+        self.set_setting(SSH_CONFIG, ssh_config).await?;
         self.set_setting(ZSTD_LEVEL, Some(&settings.zstd_level.to_string()))
             .await?;
         for (key, on) in [

@@ -21,4 +21,8 @@ pub struct Settings {
     pub keep_replaced_media: bool,
     /// Every backup is read back and verified right after it is made (on unless turned off).
     pub verify_after_backup: bool,
+    /// The OpenSSH configuration servers are reached with (Host aliases, IdentityFile,
+    /// ProxyJump…); `~/.ssh/config` when unset.
+    #[serde(default)]
+    pub ssh_config: Option<String>,
 }

@@ -44,6 +44,9 @@ pub struct Environment {
     /// Where drills restore the database.
     pub drill_place: DrillPlace,
     pub hooks: crate::model::hooks::Hooks,
+    /// The server this environment is reached through over SSH (`[user@]host[:port]` or a Host
+    /// alias); its connection, media and hooks are then as that server sees them.
+    pub server: Option<String>,
 }
 
 /// Where an environment's drills restore its database.

@@ -23,6 +23,10 @@ pub struct ConnectionReport {
     /// The pg_dump backups will use; `None` when no installed one is new enough.
     pub pg_dump: Option<PgDumpTool>,
     pub pg_dump_candidates: Vec<PgDumpTool>,
+    /// The server the database was reached through over SSH, when it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub server: Option<String>,
 }
 
 /// Connects, reads the server version and database size, and picks a compatible pg_dump.
@@ -56,6 +60,7 @@ pub async fn probe(
         database_size_bytes: u64::try_from(size).unwrap_or(0),
         pg_dump: tools::choose_pg_dump(&candidates, server_major).cloned(),
         pg_dump_candidates: candidates,
+        server: None,
     })
 }
 

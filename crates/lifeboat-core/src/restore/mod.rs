@@ -54,6 +54,8 @@ struct Plan {
 /// Where a dump goes, with what pg_restore will leave out there.
 struct DatabaseTarget {
     connection: PgConnectionInput,
+    /// The SSH connection `connection` goes through, open until the restore ends.
+    _tunnel: Option<crate::ssh::SshSession>,
     pg_restore: PathBuf,
     /// The dump, proven to be what the manifest says before pg_restore sees a byte of it.
     dump: ProvenArtifact,
@@ -103,7 +105,8 @@ impl Context {
                 format!("{} has no database connection to restore into.", env.name),
             ));
         }
-        let connection = self.environment_connection(&env.id).await?;
+        let reached = self.reach_database(&env.id).await?;
+        let connection = reached.connection;
         let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
         let never = CancellationToken::new();
         // Only the table of contents is read, by `pg_restore --list`, which runs nothing and
@@ -270,7 +273,8 @@ impl Context {
         let settings = self.settings().await?;
         let database = match (&record.manifest.database, request.database) {
             (Some(part), true) => {
-                let connection = self.environment_connection(&env.id).await?;
+                let reached = self.reach_database(&env.id).await?;
+                let connection = reached.connection;
                 let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
                 let dump = self.fetch_dump(job_id, &source, part, cancel).await?;
                 // Not counted as the job's progress: the restore reads these bytes again.
@@ -283,6 +287,7 @@ impl Context {
                 }
                 Some(DatabaseTarget {
                     connection,
+                    _tunnel: reached.session,
                     pg_restore,
                     dump,
                     toc,
