@@ -1,5 +1,6 @@
 # Throwaway test services, sourced by scripts/test and the benchmarks:
-# a PostgreSQL cluster and an S3-compatible server, both on loopback, removed on exit.
+# a PostgreSQL cluster, an S3-compatible server and an OpenSSH server (with a second cluster
+# behind it), all on loopback, removed on exit.
 # Tests read their coordinates from LIFEBOAT_TEST_* variables; set LIFEBOAT_TEST_S3_ENDPOINT
 # (and the other S3 variables) beforehand to run the same tests against another S3 server.
 
@@ -82,7 +83,70 @@ start_s3() {
   echo "S3 (s3s-fs) on $LIFEBOAT_TEST_S3_ENDPOINT"
 }
 
+# An OpenSSH server on loopback with its own host key, a user who logs in with a key of the
+# tests' own, and a PostgreSQL cluster that listens only on a Unix socket: the one way to it
+# is through the SSH server (see pg_ident below). As root the user is a throwaway one (a fresh `useradd` is locked
+# until given a '*' password); otherwise sshd can only let in the user running it.
+start_ssh() {
+  local dir=$SERVICES_DIR/ssh bin user
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  mkdir -p "$dir" /run/sshd 2>/dev/null || mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    user=lifeboat-ssh
+    id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
+    usermod -p '*' "$user"
+  else
+    user=$(id -un)
+  fi
+  ssh-keygen -q -t ed25519 -N '' -C lifeboat-test-host -f "$dir/host_key"
+  ssh-keygen -q -t ed25519 -N '' -C lifeboat-test-client -f "$dir/client_key"
+  cp "$dir/client_key.pub" "$dir/authorized_keys"
+  chmod 644 "$dir/authorized_keys"
+  export LIFEBOAT_TEST_SSH_PORT=$(free_port)
+  export LIFEBOAT_TEST_SSH_USER=$user
+  export LIFEBOAT_TEST_SSH_KEY=$dir/client_key
+  export LIFEBOAT_TEST_SSH_HOST_KEY=$dir/host_key.pub
+  export LIFEBOAT_TEST_SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+  export LIFEBOAT_TEST_SSH_DIR=$dir
+  cat >"$dir/sshd_config" <<CONF
+Port $LIFEBOAT_TEST_SSH_PORT
+ListenAddress 127.0.0.1
+HostKey $dir/host_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+AllowTcpForwarding yes
+AllowStreamLocalForwarding yes
+Subsystem sftp internal-sftp
+StrictModes no
+CONF
+  "$LIFEBOAT_TEST_SSHD" -f "$dir/sshd_config" -E "$dir/sshd.log"
+  wait_for_port "$LIFEBOAT_TEST_SSH_PORT" sshd
+
+  # Peer authentication mapped for the SSH user alone: a connection that did not come through
+  # the SSH server (as that user) is refused, so a test that passes went through it.
+  local pg=$SERVICES_DIR/pg-ssh
+  mkdir -p "$pg/sock"
+  chmod 755 "$pg" "$pg/sock"
+  [ "$(id -u)" = 0 ] && chown postgres "$pg" "$pg/sock"
+  as_pg_owner "$bin/initdb" -D "$pg/data" -U postgres --auth-local=peer --auth-host=reject \
+    -E UTF8 --locale=C.UTF-8 >"$pg/initdb.log"
+  echo "local all all peer map=tunnel" | as_pg_owner tee "$pg/data/pg_hba.conf" >/dev/null
+  echo "tunnel $user postgres" | as_pg_owner tee "$pg/data/pg_ident.conf" >/dev/null
+  export LIFEBOAT_TEST_SSH_PG_PORT=$(free_port)
+  export LIFEBOAT_TEST_SSH_PG_SOCKET_DIR=$pg/sock
+  as_pg_owner "$bin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w \
+    -o "-p $LIFEBOAT_TEST_SSH_PG_PORT -k $pg/sock -c listen_addresses= -c fsync=off" start >/dev/null
+  echo "OpenSSH server on 127.0.0.1:$LIFEBOAT_TEST_SSH_PORT (user $user); PostgreSQL behind it on $pg/sock only"
+}
+
 stop_services() {
+  [ -f "$SERVICES_DIR/ssh/sshd.pid" ] && kill "$(cat "$SERVICES_DIR/ssh/sshd.pid")" 2>/dev/null || true
+  if [ -f "$SERVICES_DIR/pg-ssh/data/postmaster.pid" ]; then
+    as_pg_owner "$LIFEBOAT_TEST_PG_BIN/pg_ctl" -D "$SERVICES_DIR/pg-ssh/data" -m immediate stop >/dev/null 2>&1 || true
+  fi
   local dir=$SERVICES_DIR/pg
   if [ -f "$dir/data/postmaster.pid" ]; then
     as_pg_owner "$LIFEBOAT_TEST_PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true

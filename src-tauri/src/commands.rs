@@ -7,7 +7,7 @@ use lifeboat_core::{
     DrillReport, DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus,
     Hooks, Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, QuarantinedBackup,
     Recurrence, RestorePreview, RestoreRequest, Result, RetentionDecision, RetentionPolicy,
-    Settings, StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
+    Settings, SshHostKey, StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
 };
 use std::path::Path;
 
@@ -51,6 +51,10 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         import_recovery_key,
         choose_folder,
         set_hooks,
+        set_server,
+        ssh_hosts,
+        unknown_host_keys,
+        trust_host_keys,
         set_pinned,
         set_retention,
         retention_preview,
@@ -318,6 +322,30 @@ async fn import_recovery_key<R: Runtime>(
 #[tauri::command]
 async fn set_hooks(core: Core<'_>, environment_id: String, hooks: Hooks) -> Result<Environment> {
     core.set_hooks(&environment_id, &hooks).await
+}
+
+#[tauri::command]
+async fn set_server(core: Core<'_>, environment_id: String, server: String) -> Result<Environment> {
+    core.set_server(&environment_id, &server).await
+}
+
+#[tauri::command]
+async fn ssh_hosts(core: Core<'_>) -> Result<Vec<String>> {
+    core.ssh_hosts().await
+}
+
+#[tauri::command]
+async fn unknown_host_keys(core: Core<'_>, server: String) -> Result<Vec<SshHostKey>> {
+    core.unknown_host_keys(&server).await
+}
+
+#[tauri::command]
+async fn trust_host_keys(
+    core: Core<'_>,
+    server: String,
+    fingerprints: Vec<String>,
+) -> Result<Vec<SshHostKey>> {
+    core.trust_host_keys(&server, &fingerprints).await
 }
 
 #[tauri::command]

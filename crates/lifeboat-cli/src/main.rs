@@ -209,6 +209,11 @@ enum EnvCommand {
         /// The storage target (by name) backups go to; the built-in local one when absent.
         #[arg(long, value_name = "TARGET")]
         target: Option<String>,
+        /// Reach the environment through this server over SSH (`[user@]host[:port]` or a Host
+        /// alias); the database URL is then as the server sees it, e.g.
+        /// postgres://app@/shop?host=/var/run/postgresql. See `lifeboat env server`.
+        #[arg(long, value_name = "SERVER")]
+        server: Option<String>,
         /// Do not test the database connection after adding it.
         #[arg(long)]
         no_test: bool,
@@ -251,9 +256,37 @@ enum EnvCommand {
         /// The environment's name.
         env: String,
     },
+    /// Reach the environment through its server over SSH: its database connection is then as
+    /// the server sees it (localhost:5432, or its socket directory such as /var/run/postgresql),
+    /// and hooks run there. Your SSH configuration applies (Host aliases, HostName, User, Port,
+    /// IdentityFile, ProxyJump, the agent); Settings can name another one. A server not trusted
+    /// yet has its host key fingerprints printed, for `lifeboat env trust-host`.
+    Server {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+        /// `[user@]host[:port]` or a Host alias of your SSH configuration; "" to reach the
+        /// database directly again.
+        server: String,
+    },
+    /// Trust the host key of the environment's server (and of any ProxyJump host on the way),
+    /// recorded in Lifeboat's own known_hosts. Compare the fingerprints with the ones the
+    /// server's administrator gives you (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`).
+    TrustHost {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+        /// A fingerprint you compared (SHA256:…), once per key offered; without it the keys
+        /// are shown and you are asked to type "trust" (needs a terminal).
+        #[arg(long = "fingerprint", value_name = "SHA256:…")]
+        fingerprints: Vec<String>,
+    },
     /// Set (or, with an empty COMMAND, remove) a command run around the environment's backups
     /// or restores, e.g. Django's maintenance mode on before and off after. It runs with `sh -c`
-    /// on this machine, with LIFEBOAT_APPLICATION, LIFEBOAT_ENVIRONMENT, LIFEBOAT_JOB_ID and,
+    /// on this machine, or on the environment's server over SSH when it has one, with
+    /// LIFEBOAT_APPLICATION, LIFEBOAT_ENVIRONMENT, LIFEBOAT_JOB_ID and,
     /// for after-hooks, LIFEBOAT_OUTCOME (succeeded, failed or cancelled) set. A failing
     /// before-hook stops the job before anything is stored or changed; after-hooks always run.
     Hook {
@@ -750,6 +783,7 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
             no_database,
             media,
             target,
+            server,
             no_test,
         } => {
             let application = lb.application_named(&app).await?;
@@ -776,6 +810,17 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     target_id,
                 })
                 .await?;
+            let created = match server {
+                // A server refused leaves no half-made environment behind.
+                Some(server) => match lb.set_server(&created.id, &server).await {
+                    Ok(with_server) => with_server,
+                    Err(e) => {
+                        lb.delete_environment(&created.id).await?;
+                        return Err(e);
+                    }
+                },
+                None => created,
+            };
             // Saved either way: a server down right now is no reason to refuse the setup.
             if created.connection.is_some() && !no_test {
                 let tested = match lb.environment_connection(&created.id).await {
@@ -899,12 +944,76 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     format!("none of version {} or newer found", r.server_major),
                     |t| format!("{} ({})", t.version, t.path),
                 );
+                let through = r
+                    .server
+                    .as_ref()
+                    .map_or(String::new(), |s| format!("through SSH to {s}: "));
                 format!(
-                    "PostgreSQL {}, database {}; pg_dump {pg_dump}",
+                    "{through}PostgreSQL {}, database {}; pg_dump {pg_dump}",
                     r.server_version,
                     human_bytes(r.database_size_bytes)
                 )
             });
+        }
+        EnvCommand::Server { app, env, server } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let changed = lb.set_server(&environment.id, &server).await?;
+            let Some(server) = changed.server.clone() else {
+                out.show(&changed, |_| {
+                    format!("{app}/{env} is reached directly, without a server.")
+                });
+                return Ok(());
+            };
+            let keys = lb.unknown_host_keys(&server).await?;
+            out.show(&keys, |keys| {
+                if keys.is_empty() {
+                    return format!("{app}/{env} is reached through {server}; its host key is trusted.");
+                }
+                format!(
+                    "{app}/{env} is reached through {server}, whose host key is not trusted yet:\n{}\nCompare with the server's administrator, then: lifeboat env trust-host {app} {env}{}",
+                    host_keys(keys),
+                    keys.iter().map(|k| format!(" --fingerprint {}", k.fingerprint)).collect::<String>()
+                )
+            });
+        }
+        EnvCommand::TrustHost {
+            app,
+            env,
+            fingerprints,
+        } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let server = environment.server.clone().ok_or_else(|| {
+                Error::validation(
+                    "server",
+                    format!("{app}/{env} has no server: set one with `lifeboat env server`."),
+                )
+            })?;
+            let fingerprints = if fingerprints.is_empty() {
+                let keys = lb.unknown_host_keys(&server).await?;
+                if keys.is_empty() {
+                    out.show(&keys, |_| {
+                        format!("{server}'s host key is already trusted.")
+                    });
+                    return Ok(());
+                }
+                confirm::typed(
+                    false,
+                    &format!(
+                        "{server} offers:\n{}\nTrust only if these are the server's own",
+                        host_keys(&keys)
+                    ),
+                    "trust",
+                )
+                .map_err(|mut e| {
+                    e.message = e.message.replace("pass --yes", "pass each --fingerprint");
+                    e
+                })?;
+                keys.into_iter().map(|k| k.fingerprint).collect()
+            } else {
+                fingerprints
+            };
+            let trusted = lb.trust_host_keys(&server, &fingerprints).await?;
+            out.show(&trusted, |_| format!("{server}'s host key is trusted."));
         }
         EnvCommand::Hook {
             app,
@@ -944,6 +1053,14 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One line per host key: where, its type and its fingerprint.
+fn host_keys(keys: &[lifeboat_core::SshHostKey]) -> String {
+    keys.iter()
+        .map(|k| format!("  {}  {}  {}", k.host, k.key_type, k.fingerprint))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 async fn target(lb: &Lifeboat, cmd: TargetCommand, out: &Output) -> Result<()> {

@@ -781,3 +781,131 @@ fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
+
+/// An ssh-agent holding the harness's client key: the CLI reaches the SSH server the way a
+/// user's does, with no key named in any configuration. Stopped when dropped.
+struct Agent {
+    dir: tempfile::TempDir,
+    pid: String,
+}
+
+impl Agent {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("ssh-agent")
+            .arg("-s")
+            .arg("-a")
+            .arg(dir.path().join("agent.sock"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        let pid = text
+            .split(['=', ';'])
+            .map(str::trim)
+            .skip_while(|w| *w != "SSH_AGENT_PID")
+            .nth(1)
+            .unwrap()
+            .to_owned();
+        let agent = Self { dir, pid };
+        let added = Command::new("ssh-add")
+            .arg(var("LIFEBOAT_TEST_SSH_KEY"))
+            .env("SSH_AUTH_SOCK", agent.socket())
+            .output()
+            .unwrap();
+        assert!(added.status.success(), "{added:?}");
+        agent
+    }
+
+    fn socket(&self) -> std::path::PathBuf {
+        self.dir.path().join("agent.sock")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        Command::new("kill").arg(&self.pid).status().ok();
+    }
+}
+
+#[test]
+fn an_environment_behind_ssh_from_the_command_line() {
+    let cli = Cli::new();
+    let agent = Agent::start();
+    let with_agent = |args: &[&str]| {
+        let mut cmd = cli.command(args);
+        cmd.env("SSH_AUTH_SOCK", agent.socket())
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let server = format!(
+        "{}@127.0.0.1:{}",
+        var("LIFEBOAT_TEST_SSH_USER"),
+        var("LIFEBOAT_TEST_SSH_PORT")
+    );
+    // As the server sees it: its socket directory, peer authentication, no password.
+    let url = format!(
+        "postgres://postgres@/postgres?host={}&port={}",
+        var("LIFEBOAT_TEST_SSH_PG_SOCKET_DIR"),
+        var("LIFEBOAT_TEST_SSH_PG_PORT")
+    );
+    cli.run(&["app", "add", "shop"]);
+    cli.ok(
+        with_agent(&["env", "add", "shop", "production", "--server", &server])
+            .env("LIFEBOAT_DATABASE_URL", &url),
+    );
+    assert_eq!(
+        cli.fails(&mut with_agent(&["env", "test", "shop", "production"])),
+        (1, "ssh_host_unknown".into())
+    );
+
+    let offered = cli.ok(&mut with_agent(&[
+        "env",
+        "server",
+        "shop",
+        "production",
+        &server,
+    ]));
+    let fingerprint = offered[0]["fingerprint"].as_str().unwrap().to_owned();
+    let real = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(var("LIFEBOAT_TEST_SSH_HOST_KEY"))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&real.stdout).contains(&fingerprint));
+    // No terminal to ask on and no fingerprint given: refused, nothing trusted.
+    assert_eq!(
+        cli.fails(&mut with_agent(&[
+            "env",
+            "trust-host",
+            "shop",
+            "production"
+        ])),
+        (2, "validation".into())
+    );
+    assert_eq!(
+        cli.fails(&mut with_agent(&[
+            "env",
+            "trust-host",
+            "shop",
+            "production",
+            "--fingerprint",
+            "SHA256:other"
+        ])),
+        (1, "ssh_host_unknown".into())
+    );
+    cli.ok(&mut with_agent(&[
+        "env",
+        "trust-host",
+        "shop",
+        "production",
+        "--fingerprint",
+        &fingerprint,
+    ]));
+
+    let report = cli.ok(&mut with_agent(&["env", "test", "shop", "production"]));
+    assert_eq!(report["server"], server.as_str());
+    let made = cli.ok(&mut with_agent(&["backup", "shop", "production", "--db"]));
+    let id = made["backupId"].as_str().unwrap();
+    let listed = cli.run(&["backups", "shop", "production"]);
+    assert!(listed.to_string().contains(id), "{listed}");
+}

@@ -173,7 +173,9 @@ impl PgConnectionInput {
 }
 
 /// Parses `postgres://user:pass@host:5432/db?sslmode=require` (also `postgresql://`),
-/// decoding percent-escapes in the user, password and database name.
+/// decoding percent-escapes in the user, password and database name. As with libpq, `host=`
+/// and `port=` in the query name a host the URL leaves out, such as a socket directory:
+/// `postgres://app@/shop?host=/var/run/postgresql`.
 pub fn parse_database_url(raw: &str) -> Result<PgConnectionInput> {
     let invalid = |why: &str| {
         Error::field(
@@ -182,21 +184,37 @@ pub fn parse_database_url(raw: &str) -> Result<PgConnectionInput> {
             format!("This is not a PostgreSQL URL: {why}"),
         )
     };
-    let url = Url::parse(raw.trim()).map_err(|e| invalid(&e.to_string()))?;
+    // The URL standard refuses a user with no host (`app@/shop`), which libpq reads as "the
+    // host is in the query": a stand-in host, replaced by the query's below, lets it parse.
+    let raw = raw.trim();
+    let stand_in;
+    let raw = match raw.split_once("@/") {
+        Some((before, after)) if raw.contains("host=") => {
+            stand_in = format!("{before}@localhost/{after}");
+            stand_in.as_str()
+        }
+        _ => raw,
+    };
+    let url = Url::parse(raw).map_err(|e| invalid(&e.to_string()))?;
     if !matches!(url.scheme(), "postgres" | "postgresql") {
         return Err(invalid(&format!(
             "it starts with “{}://”, expected “postgres://”.",
             url.scheme()
         )));
     }
-    let host = url
-        .host_str()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| invalid("it names no host."))?;
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_owned();
+    let query_host = url
+        .query_pairs()
+        .find(|(key, _)| key == "host")
+        .map(|(_, value)| value.into_owned());
+    let host = match (query_host, url.host_str().filter(|h| !h.is_empty())) {
+        (Some(host), _) => host,
+        (None, Some(host)) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        (None, None) => return Err(invalid("it names no host.")),
+    };
+    let mut port = url.port().unwrap_or(DEFAULT_PORT);
     let decode =
         |s: &str| percent_decode(s).ok_or_else(|| invalid("it holds an invalid percent-escape."));
     let database = decode(url.path().trim_start_matches('/'))?;
@@ -217,12 +235,19 @@ pub fn parse_database_url(raw: &str) -> Result<PgConnectionInput> {
                     .ok_or_else(|| invalid(&format!("sslmode “{value}” is not known.")))?;
             }
             "sslrootcert" => ssl_root_cert = Some(value.into_owned()),
+            "port" => {
+                port = value
+                    .parse()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| invalid(&format!("port “{value}” is not a port.")))?;
+            }
             _ => {}
         }
     }
     Ok(PgConnectionInput {
         host,
-        port: url.port().unwrap_or(DEFAULT_PORT),
+        port,
         database,
         user,
         ssl_mode,
@@ -279,6 +304,16 @@ mod tests {
         .unwrap();
         assert_eq!(c.ssl_mode, SslMode::VerifyCa);
         assert_eq!(c.ssl_root_cert.as_deref(), Some("/etc/ssl/rds.pem"));
+    }
+
+    #[test]
+    fn a_socket_directory_comes_from_the_query_as_with_libpq() {
+        let c =
+            parse_database_url("postgres://app@/shop?host=/var/run/postgresql&port=5433").unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.ssl_mode),
+            ("/var/run/postgresql", 5433, SslMode::Prefer)
+        );
     }
 
     #[test]

@@ -224,12 +224,12 @@ impl Context {
         cancel: &CancellationToken,
     ) -> Result<DrillReport> {
         let on = match server {
-            Some(connection) => DrillOn::Server(Reached {
+            Some(connection) => DrillOn::Server(Box::new(Reached {
                 connection,
                 session: None,
-            }),
+            })),
             None => match self.drill_server(environment_id).await? {
-                Some(server) => DrillOn::Server(server),
+                Some(server) => DrillOn::Server(Box::new(server)),
                 None => DrillOn::Scratch(scratch::scratch_dir(&self.home().scratch_dir(), job_id)),
             },
         };
@@ -572,7 +572,7 @@ async fn apply_roles(
 /// Where a drill restores the database.
 enum DrillOn {
     /// A server, through SSH while the drill runs when it is the environment's behind one.
-    Server(Reached),
+    Server(Box<Reached>),
     /// A scratch cluster to run in this directory.
     Scratch(PathBuf),
 }

@@ -312,6 +312,12 @@ impl Context {
             .await
     }
 
+    /// The Host aliases of the user's SSH configuration, to offer as servers.
+    pub async fn ssh_hosts(&self) -> Result<Vec<String>> {
+        let settings = self.settings().await?;
+        Ok(self.ssh(&settings).host_aliases())
+    }
+
     /// The host keys the server offers that nobody has trusted yet (empty: all known).
     pub async fn unknown_host_keys(&self, server: &str) -> Result<Vec<SshHostKey>> {
         let server = crate::ssh::parse_server(server)?

@@ -11,8 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorCode};
-use crate::ssh::SshSession;
 pub(crate) use crate::model::hooks::{HookPhase, HookRun};
+use crate::ssh::SshSession;
 
 /// What a hook is told about the job it runs for, as LIFEBOAT_* variables.
 pub struct HookJob<'a> {

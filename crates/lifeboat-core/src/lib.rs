@@ -72,12 +72,12 @@ pub use model::verify::{VerifyCheck, VerifyReport};
 pub use notices::Notice;
 pub use postgres::client::forget_inherited_pg_settings;
 pub use postgres::scratch::scratch_dir;
-pub use ssh::SshHostKey;
 pub use postgres::ConnectionReport;
 pub use prune::{PruneFailure, PruneReport, RetentionDecision};
 pub use retention::{Label, RetentionPolicy};
 pub use schedule::{BackupSchedule, Recurrence};
 pub use scheduler::{upcoming_runs, Clock, EnvironmentStatus, FailedAttempt, Scheduler};
+pub use ssh::SshHostKey;
 pub use storage::Storage;
 pub use targets::{
     S3ConfigInput, TargetConfigInput, TargetInput, TargetReport, DEFAULT_STORAGE_CLASS,

@@ -443,6 +443,12 @@ impl Lifeboat {
         self.cx.set_server(environment_id, server).await
     }
 
+    /// The Host aliases of the user's SSH configuration (the one in Settings, else
+    /// `~/.ssh/config`), to offer as servers.
+    pub async fn ssh_hosts(&self) -> Result<Vec<String>> {
+        self.cx.ssh_hosts().await
+    }
+
     /// The host keys `server` (and any jump host on the way) offers that nobody has trusted
     /// yet, to compare with what its administrator gives; empty when all are trusted.
     pub async fn unknown_host_keys(&self, server: &str) -> Result<Vec<SshHostKey>> {

@@ -102,7 +102,14 @@ impl Context {
             });
             // The job's phase stays where the work ended: it tells whether anything changed.
             let ran = self
-                .run_hook(&env, after, command, timeout, &job, &CancellationToken::new())
+                .run_hook(
+                    &env,
+                    after,
+                    command,
+                    timeout,
+                    &job,
+                    &CancellationToken::new(),
+                )
                 .await;
             match ran {
                 Ok(run) => {

@@ -68,7 +68,9 @@ pub fn parse_server(text: &str) -> Result<Option<String>> {
     let host = server.rsplit_once('@').map_or(server, |(_, host)| host);
     if let Some((name, port)) = host.split_once(':') {
         if name.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(invalid("The port after “:” must be a number from 1 to 65535."));
+            return Err(invalid(
+                "The port after “:” must be a number from 1 to 65535.",
+            ));
         }
     }
     if host.is_empty() || server.starts_with('@') {
@@ -99,6 +101,33 @@ impl Ssh {
             dir: home.ssh_dir(),
             user_config: user_config.unwrap_or("~/.ssh/config").to_owned(),
         }
+    }
+
+    /// The Host aliases of the user's SSH configuration (patterns left out), to offer as
+    /// servers. Files it includes are not followed.
+    pub fn host_aliases(&self) -> Vec<String> {
+        let path = match self.user_config.strip_prefix("~/") {
+            Some(rest) => match dirs::home_dir() {
+                Some(home) => home.join(rest),
+                None => return Vec::new(),
+            },
+            None => PathBuf::from(&self.user_config),
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let mut aliases: Vec<String> = text
+            .lines()
+            .filter_map(|line| {
+                let (keyword, rest) = line
+                    .trim()
+                    .split_once(|c: char| c.is_whitespace() || c == '=')?;
+                keyword.eq_ignore_ascii_case("host").then_some(rest)
+            })
+            .flat_map(str::split_whitespace)
+            .filter(|alias| !alias.contains(['*', '?', '!']))
+            .map(str::to_owned)
+            .collect();
+        aliases.dedup();
+        aliases
     }
 
     /// Lifeboat's own known_hosts: the hosts trusted through it. `~/.ssh/known_hosts` is read
@@ -183,7 +212,11 @@ impl Ssh {
     /// exactly what the user compared (`fingerprints`): nothing else gets trusted in between.
     pub async fn trust(&self, server: &str, fingerprints: &[String]) -> Result<Vec<SshHostKey>> {
         let learned = self.learn(server).await?;
-        let mut offered: Vec<&str> = learned.keys.iter().map(|k| k.fingerprint.as_str()).collect();
+        let mut offered: Vec<&str> = learned
+            .keys
+            .iter()
+            .map(|k| k.fingerprint.as_str())
+            .collect();
         let mut confirmed: Vec<&str> = fingerprints.iter().map(String::as_str).collect();
         offered.sort_unstable();
         confirmed.sort_unstable();
@@ -433,9 +466,7 @@ impl SshSession {
         self.session
             .request_port_forward(
                 ForwardType::Local,
-                Socket::UnixSocket {
-                    path: local.into(),
-                },
+                Socket::UnixSocket { path: local.into() },
                 remote,
             )
             .await
@@ -465,8 +496,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_aliases_leave_patterns_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(
+            &config,
+            "Host prod staging\n  HostName 10.0.0.1\nHost *.internal !bastion\nhost=web1\nMatch all\n",
+        )
+        .unwrap();
+        let ssh = Ssh::new(&Home::at(dir.path()), config.to_str());
+        assert_eq!(ssh.host_aliases(), ["prod", "staging", "web1"]);
+    }
+
+    #[test]
     fn servers_are_hosts_users_ports_or_aliases() {
-        for ok in ["prod", "deploy@web1.example.com", "web1:2222", "app@10.0.0.5:22"] {
+        for ok in [
+            "prod",
+            "deploy@web1.example.com",
+            "web1:2222",
+            "app@10.0.0.5:22",
+        ] {
             assert_eq!(parse_server(ok).unwrap().as_deref(), Some(ok), "{ok}");
         }
         assert_eq!(parse_server("  ").unwrap(), None);

@@ -33,6 +33,7 @@ import type { ActivityItem } from "./bindings/ActivityItem";
 import type { DatabaseRestorePlan } from "./bindings/DatabaseRestorePlan";
 import type { RestoreRequest } from "./bindings/RestoreRequest";
 import type { Settings } from "./bindings/Settings";
+import type { SshHostKey } from "./bindings/SshHostKey";
 import type { StorageTarget } from "./bindings/StorageTarget";
 import type { TargetInput } from "./bindings/TargetInput";
 import type { TargetReport } from "./bindings/TargetReport";
@@ -238,6 +239,24 @@ export function chooseFolder(purpose: FolderPurpose, start: string | null): Prom
 /** Sets the commands run around the environment's backups and restores. */
 export function setHooks(environmentId: string, hooks: Hooks): Promise<Environment> {
   return invoke("set_hooks", { environmentId, hooks });
+}
+
+/** `[user@]host[:port]` or a Host alias of the user's SSH config; "" clears it. */
+export function setServer(environmentId: string, server: string): Promise<Environment> {
+  return invoke("set_server", { environmentId, server });
+}
+
+/** The Host aliases of the user's SSH configuration. */
+export function sshHosts(): Promise<string[]> {
+  return invoke("ssh_hosts");
+}
+
+export function unknownHostKeys(server: string): Promise<SshHostKey[]> {
+  return invoke("unknown_host_keys", { server });
+}
+
+export function trustHostKeys(server: string, fingerprints: string[]): Promise<SshHostKey[]> {
+  return invoke("trust_host_keys", { server, fingerprints });
 }
 
 /** Pinned backups are kept forever, whatever the retention policy says. */

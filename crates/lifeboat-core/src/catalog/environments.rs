@@ -225,7 +225,8 @@ impl Catalog {
     }
 
     pub async fn set_server(&self, id: &str, server: Option<&str>) -> Result<Environment> {
-        let sql = format!("UPDATE environments SET ssh_server = ? WHERE id = ? RETURNING {COLUMNS}");
+        let sql =
+            format!("UPDATE environments SET ssh_server = ? WHERE id = ? RETURNING {COLUMNS}");
         let row: Option<Row> = sqlx::query_as(&sql)
             .bind(server)
             .bind(id)

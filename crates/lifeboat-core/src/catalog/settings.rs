@@ -62,8 +62,7 @@ impl Catalog {
             .map(str::trim)
             .filter(|c| !c.is_empty());
         if let Some(file) = ssh_config {
-            if !std::path::Path::new(file).is_absolute() || !std::path::Path::new(file).is_file()
-            {
+            if !std::path::Path::new(file).is_absolute() || !std::path::Path::new(file).is_file() {
                 return Err(Error::validation(
                     "sshConfig",
                     format!("{file} is not a file: give the SSH configuration's absolute path."),

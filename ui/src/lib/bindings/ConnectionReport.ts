@@ -5,4 +5,8 @@ export type ConnectionReport = { serverVersion: string, serverMajor: number, dat
 /**
  * The pg_dump backups will use; `None` when no installed one is new enough.
  */
-pgDump: PgDumpTool | null, pgDumpCandidates: Array<PgDumpTool>, };
+pgDump: PgDumpTool | null, pgDumpCandidates: Array<PgDumpTool>, 
+/**
+ * The server the database was reached through over SSH, when it was.
+ */
+server?: string, };

@@ -10,4 +10,9 @@ export type Environment = { id: string, applicationId: string, name: string, con
 /**
  * Where drills restore the database.
  */
-drillPlace: DrillPlace, hooks: Hooks, };
+drillPlace: DrillPlace, hooks: Hooks, 
+/**
+ * The server this environment is reached through over SSH (`[user@]host[:port]` or a Host
+ * alias); its connection, media and hooks are then as that server sees them.
+ */
+server: string | null, };

@@ -22,4 +22,9 @@ keepReplacedMedia: boolean,
 /**
  * Every backup is read back and verified right after it is made (on unless turned off).
  */
-verifyAfterBackup: boolean, };
+verifyAfterBackup: boolean, 
+/**
+ * The OpenSSH configuration servers are reached with (Host aliases, IdentityFile,
+ * ProxyJump…); `~/.ssh/config` when unset.
+ */
+sshConfig: string | null, };

@@ -26,6 +26,7 @@ export const environment: Environment = {
   schedule: null,
   drillSchedule: null,
   drillPlace: { kind: "scratch" },
+  server: null,
   hooks: { beforeBackup: null, afterBackup: null, beforeRestore: null, afterRestore: null, timeoutSeconds: 600 },
 };
 

@@ -1,0 +1,469 @@
+//! Environments behind SSH, against a real OpenSSH server started by the harness (and a few
+//! more the tests start themselves), with a PostgreSQL cluster that listens only on a Unix
+//! socket and lets in only the SSH user: whatever reaches it went through the SSH server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::var;
+use lifeboat_core::{
+    BackupKind, BackupRequest, DrillPlaceInput, DrillRequest, EnvironmentInput, ErrorCode, Hooks,
+    Lifeboat, PgConnectionInput, RestoreRequest, SslMode,
+};
+
+/// `sql` run by psql in `database` behind the SSH server, as its user (the one the cluster lets
+/// in): the tests' own way in to set up and inspect, not the way under test.
+fn behind(database: &str, sql: &str) -> String {
+    let user = var("LIFEBOAT_TEST_SSH_USER");
+    let mut psql = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", &user, "--"]).arg(common::pg_tool("psql"));
+        c
+    } else {
+        Command::new(common::pg_tool("psql"))
+    };
+    psql.args(["-X", "-At", "-v", "ON_ERROR_STOP=1", "-h"])
+        .arg(var("LIFEBOAT_TEST_SSH_PG_SOCKET_DIR"))
+        .args([
+            "-p",
+            &var("LIFEBOAT_TEST_SSH_PG_PORT"),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]);
+    String::from_utf8(common::run(&mut psql))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn is_root() -> bool {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}_{nanos:x}")
+}
+
+/// A Django-shaped database on the cluster behind the SSH server.
+fn database_behind() -> String {
+    let name = unique("behind");
+    behind("postgres", &format!("CREATE DATABASE {name}"));
+    behind(&name, "CREATE EXTENSION pgcrypto");
+    behind(&name, common::FIXTURE_TABLES);
+    name
+}
+
+/// Every row of the fixture's tables, hashed.
+fn rows_of(database: &str) -> String {
+    behind(
+        database,
+        "SELECT (SELECT count(*) FROM shop_order) || ' ' || md5(
+            (SELECT string_agg(o::text, ',' ORDER BY id) FROM shop_order o) ||
+            (SELECT string_agg(u::text, ',' ORDER BY id) FROM auth_user u))",
+    )
+}
+
+/// The connection as the server sees it: its socket directory, peer authentication.
+fn as_the_server_sees_it(database: &str) -> PgConnectionInput {
+    PgConnectionInput {
+        host: var("LIFEBOAT_TEST_SSH_PG_SOCKET_DIR"),
+        port: var("LIFEBOAT_TEST_SSH_PG_PORT").parse().unwrap(),
+        database: database.to_owned(),
+        user: "postgres".into(),
+        ssl_mode: SslMode::Prefer,
+        ssl_root_cert: None,
+        password: None,
+    }
+}
+
+fn fingerprint_of_key(public_key: &Path) -> String {
+    let out = common::run(Command::new("ssh-keygen").arg("-lf").arg(public_key));
+    String::from_utf8(out)
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned()
+}
+
+/// An SSH configuration of the user's: `alias` for the harness's server, and this key for
+/// every host.
+fn write_ssh_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("ssh_config");
+    std::fs::write(
+        &path,
+        format!(
+            "Host lifeboat-test-server\n  HostName 127.0.0.1\n  Port {port}\n{extra}\n\
+             Host *\n  User {user}\n  IdentityFile {key}\n  IdentitiesOnly yes\n",
+            port = var("LIFEBOAT_TEST_SSH_PORT"),
+            user = var("LIFEBOAT_TEST_SSH_USER"),
+            key = var("LIFEBOAT_TEST_SSH_KEY"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+struct Setup {
+    _home: tempfile::TempDir,
+    lb: Lifeboat,
+    env_id: String,
+    database: String,
+}
+
+/// An environment whose database is behind the harness's SSH server, reached by `server`,
+/// with the user's SSH configuration `config` (extra lines for the alias).
+async fn setup(server: &str, config_extra: &str) -> Setup {
+    let (home, lb) = common::lifeboat().await;
+    let config = write_ssh_config(home.path(), config_extra);
+    let mut settings = lb.settings().await.unwrap();
+    settings.ssh_config = Some(config.display().to_string());
+    lb.update_settings(&settings).await.unwrap();
+    let database = database_behind();
+    let app = lb.create_application("shop").await.unwrap();
+    let env = lb
+        .create_environment(&EnvironmentInput {
+            application_id: app.id,
+            name: "production".into(),
+            connection: Some(as_the_server_sees_it(&database)),
+            media_dir: None,
+            target_id: None,
+        })
+        .await
+        .unwrap();
+    lb.set_server(&env.id, server).await.unwrap();
+    Setup {
+        _home: home,
+        lb,
+        env_id: env.id,
+        database,
+    }
+}
+
+async fn trust_all(lb: &Lifeboat, server: &str) {
+    let keys = lb.unknown_host_keys(server).await.unwrap();
+    let fingerprints: Vec<String> = keys.into_iter().map(|k| k.fingerprint).collect();
+    lb.trust_host_keys(server, &fingerprints).await.unwrap();
+}
+
+async fn test(s: &Setup) -> lifeboat_core::Result<lifeboat_core::ConnectionReport> {
+    let connection = s.lb.environment_connection(&s.env_id).await.unwrap();
+    s.lb.test_connection(&connection, Some(&s.env_id)).await
+}
+
+fn database_only(env_id: &str) -> BackupRequest {
+    BackupRequest {
+        environment_id: env_id.to_owned(),
+        database: true,
+        media: false,
+        note: None,
+        kind: BackupKind::OnDemand,
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_server_is_refused_until_the_user_trusts_the_key_they_compared() {
+    let s = setup("lifeboat-test-server", "").await;
+
+    let refused = test(&s).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::SshHostUnknown, "{refused:?}");
+    assert_eq!(refused.field.as_deref(), Some("server"));
+
+    let keys =
+        s.lb.unknown_host_keys("lifeboat-test-server")
+            .await
+            .unwrap();
+    let real = fingerprint_of_key(Path::new(&var("LIFEBOAT_TEST_SSH_HOST_KEY")));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(keys[0].fingerprint, real);
+    assert_eq!(keys[0].key_type, "ED25519");
+    assert_eq!(
+        keys[0].host,
+        format!("[127.0.0.1]:{}", var("LIFEBOAT_TEST_SSH_PORT"))
+    );
+
+    // A fingerprint other than the one offered trusts nothing.
+    let wrong =
+        s.lb.trust_host_keys("lifeboat-test-server", &["SHA256:not-the-key".to_owned()])
+            .await
+            .unwrap_err();
+    assert_eq!(wrong.code, ErrorCode::SshHostUnknown);
+    assert_eq!(test(&s).await.unwrap_err().code, ErrorCode::SshHostUnknown);
+
+    s.lb.trust_host_keys("lifeboat-test-server", &[real])
+        .await
+        .unwrap();
+    let report = test(&s).await.unwrap();
+    assert_eq!(report.server.as_deref(), Some("lifeboat-test-server"));
+    assert_eq!(report.server_major, 15);
+    assert!(s
+        .lb
+        .unknown_host_keys("lifeboat-test-server")
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn backup_restore_in_place_and_drill_go_through_the_server() {
+    let server = format!(
+        "{}@127.0.0.1:{}",
+        var("LIFEBOAT_TEST_SSH_USER"),
+        var("LIFEBOAT_TEST_SSH_PORT")
+    );
+    let s = setup(&server, "").await;
+    trust_all(&s.lb, &server).await;
+    let before = rows_of(&s.database);
+
+    let backup = s.lb.backup(&database_only(&s.env_id)).await.unwrap();
+    assert!(backup.database.is_some());
+
+    // Production breaks: rows gone, others changed.
+    behind(
+        &s.database,
+        "DELETE FROM shop_order WHERE id % 2 = 0; UPDATE auth_user SET username = 'x' || id",
+    );
+    assert_ne!(rows_of(&s.database), before);
+
+    let summary =
+        s.lb.restore(&RestoreRequest {
+            backup_id: backup.backup_id.clone(),
+            environment_id: s.env_id.clone(),
+            database: true,
+            media: false,
+            safety_backup: true,
+            confirmation: Some("production".into()),
+        })
+        .await
+        .unwrap();
+    assert!(summary.checks.iter().all(|c| c.ok), "{:?}", summary.checks);
+    assert!(summary.safety_backup_id.is_some());
+    assert_eq!(rows_of(&s.database), before);
+
+    s.lb.set_drill_place(&s.env_id, DrillPlaceInput::EnvironmentServer)
+        .await
+        .unwrap();
+    let drill =
+        s.lb.drill(
+            &DrillRequest {
+                environment_id: s.env_id.clone(),
+                backup_id: Some(backup.backup_id.clone()),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(drill.ok, "{:?}", drill.checks);
+    assert_eq!(
+        behind(
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname LIKE 'lifeboat_drill_%'"
+        ),
+        "0",
+        "the drill's database is dropped on the server"
+    );
+}
+
+#[tokio::test]
+async fn hooks_run_on_the_server_and_a_failing_one_stores_nothing() {
+    let s = setup("lifeboat-test-server", "").await;
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    s.lb.set_hooks(
+        &s.env_id,
+        &Hooks {
+            before_backup: Some(
+                "echo \"$LIFEBOAT_HOOK as $(id -un) for $LIFEBOAT_ENVIRONMENT\"".into(),
+            ),
+            after_backup: Some("echo \"after: $LIFEBOAT_OUTCOME\"".into()),
+            ..Hooks::default()
+        },
+    )
+    .await
+    .unwrap();
+    s.lb.backup(&database_only(&s.env_id)).await.unwrap();
+    let job = newest_backup_job(&s).await;
+    assert_eq!(
+        job.hooks[0].output,
+        format!(
+            "before-backup as {} for production\n",
+            var("LIFEBOAT_TEST_SSH_USER")
+        )
+    );
+    assert_eq!(job.hooks[1].output, "after: succeeded\n");
+
+    s.lb.set_hooks(
+        &s.env_id,
+        &Hooks {
+            before_backup: Some("echo no; exit 3".into()),
+            after_backup: Some("echo \"after: $LIFEBOAT_OUTCOME\"".into()),
+            ..Hooks::default()
+        },
+    )
+    .await
+    .unwrap();
+    let failed = s.lb.backup(&database_only(&s.env_id)).await.unwrap_err();
+    assert_eq!(failed.code, ErrorCode::HookFailed);
+    let backups = s.lb.list_backups(&s.env_id).await.unwrap();
+    assert_eq!(
+        backups.iter().filter(|b| b.backup.is_some()).count(),
+        1,
+        "nothing new was stored"
+    );
+    let job = newest_backup_job(&s).await;
+    assert_eq!(job.hooks[0].exit_code, Some(3));
+    assert_eq!(job.hooks[1].output, "after: failed\n");
+}
+
+async fn newest_backup_job(s: &Setup) -> lifeboat_core::Job {
+    s.lb.jobs_of(&s.env_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.request.kind() == "backup")
+        .expect("a backup job is recorded")
+}
+
+/// An sshd of the test's own on a free port, with `host_key`: gone when dropped.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Sshd {
+    fn start(host_key: &Path, port: Option<u16>) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = port.unwrap_or_else(common::closed_port);
+        let harness = var("LIFEBOAT_TEST_SSH_DIR");
+        let config = dir.path().join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {pid}\n\
+                 AuthorizedKeysFile {harness}/authorized_keys\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nAllowTcpForwarding yes\n\
+                 AllowStreamLocalForwarding yes\nStrictModes no\n",
+                key = host_key.display(),
+                pid = dir.path().join("sshd.pid").display(),
+            ),
+        )
+        .unwrap();
+        // sshd forks once it listens: when this returns, it accepts connections.
+        common::run(
+            Command::new(var("LIFEBOAT_TEST_SSHD"))
+                .arg("-f")
+                .arg(&config)
+                .arg("-E")
+                .arg(dir.path().join("sshd.log")),
+        );
+        Self { dir, port }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(self.dir.path().join("sshd.pid")) {
+            Command::new("kill").arg(pid.trim()).status().ok();
+        }
+    }
+}
+
+fn new_host_key(dir: &Path, name: &str) -> PathBuf {
+    let key = dir.join(name);
+    common::run(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key),
+    );
+    key
+}
+
+#[tokio::test]
+async fn a_changed_host_key_is_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let first = Sshd::start(&new_host_key(keys.path(), "first"), None);
+    let port = first.port;
+    let server = format!("127.0.0.1:{port}");
+    let s = setup(&server, "").await;
+    trust_all(&s.lb, &server).await;
+    assert!(test(&s).await.is_ok());
+
+    drop(first);
+    let _second = Sshd::start(&new_host_key(keys.path(), "second"), Some(port));
+    let refused = test(&s).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::SshHostKeyChanged, "{refused:?}");
+    let scan = s.lb.unknown_host_keys(&server).await.unwrap_err();
+    assert_eq!(scan.code, ErrorCode::SshHostKeyChanged);
+}
+
+#[tokio::test]
+async fn a_proxyjump_bastion_is_honoured_and_its_key_checked_too() {
+    let keys = tempfile::tempdir().unwrap();
+    let bastion_key = new_host_key(keys.path(), "bastion");
+    let bastion = Sshd::start(&bastion_key, None);
+    let s = setup(
+        "lifeboat-test-server",
+        &format!("  ProxyJump 127.0.0.1:{}", bastion.port),
+    )
+    .await;
+
+    let offered =
+        s.lb.unknown_host_keys("lifeboat-test-server")
+            .await
+            .unwrap();
+    let mut fingerprints: Vec<String> = offered.iter().map(|k| k.fingerprint.clone()).collect();
+    fingerprints.sort();
+    let mut expected = vec![
+        fingerprint_of_key(&bastion_key.with_extension("pub")),
+        fingerprint_of_key(Path::new(&var("LIFEBOAT_TEST_SSH_HOST_KEY"))),
+    ];
+    expected.sort();
+    assert_eq!(fingerprints, expected, "{offered:?}");
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let report = test(&s).await.unwrap();
+    assert_eq!(report.server_major, 15);
+}
+
+#[tokio::test]
+async fn a_key_the_server_does_not_accept_and_an_unreachable_server_say_so() {
+    let keys = tempfile::tempdir().unwrap();
+    let stranger = new_host_key(keys.path(), "stranger");
+    let s = setup(
+        "lifeboat-test-server",
+        &format!("  IdentityFile {}", stranger.display()),
+    )
+    .await;
+    // The alias's key comes first; IdentitiesOnly offers only the configured keys, so the
+    // harness's key (for every host) is offered too unless the alias says otherwise.
+    let config = s.lb.settings().await.unwrap().ssh_config.unwrap();
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        &format!(
+            "  IdentityFile {}\n  IdentitiesOnly",
+            var("LIFEBOAT_TEST_SSH_KEY")
+        ),
+        "  IdentitiesOnly",
+    );
+    std::fs::write(&config, text).unwrap();
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let refused = test(&s).await.unwrap_err();
+    assert_eq!(refused.code, ErrorCode::SshAuthFailed, "{refused:?}");
+
+    let closed = format!("127.0.0.1:{}", common::closed_port());
+    s.lb.set_server(&s.env_id, &closed).await.unwrap();
+    let unreachable = test(&s).await.unwrap_err();
+    assert_eq!(
+        unreachable.code,
+        ErrorCode::SshUnreachable,
+        "{unreachable:?}"
+    );
+}
