@@ -138,8 +138,12 @@ async fn test_connection(
 }
 
 #[tauri::command]
-async fn media_stats(core: Core<'_>, path: String) -> Result<MediaStats> {
-    core.media_stats(&path).await
+async fn media_stats(
+    core: Core<'_>,
+    path: String,
+    environment_id: Option<String>,
+) -> Result<MediaStats> {
+    core.media_stats(&path, environment_id.as_deref()).await
 }
 
 #[tauri::command]

@@ -14,7 +14,7 @@ use crate::context::Context;
 use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{JobLock, Lane};
-use crate::media::{self, MediaStats};
+use crate::media::{self, MediaStats, ServerDir};
 pub use crate::model::setup::DrillPlace;
 pub use crate::model::setup::Environment;
 use crate::model::setup::TargetConfig;
@@ -352,8 +352,29 @@ impl Context {
         Ok(PgConnectionInput::from_saved(saved, password))
     }
 
-    pub async fn media_stats(&self, path: &str) -> Result<MediaStats> {
+    /// The files and bytes under `path`: on the environment's server when it has one.
+    pub async fn media_stats(
+        &self,
+        path: &str,
+        environment_id: Option<&str>,
+    ) -> Result<MediaStats> {
+        if let Some(id) = environment_id {
+            if let Some(server) = self.catalog().environment(id).await?.server {
+                return self.server_media_stats(&server, path).await;
+            }
+        }
         media::stats(Path::new(path)).await
+    }
+
+    async fn server_media_stats(&self, server: &str, dir: &str) -> Result<MediaStats> {
+        let settings = self.settings().await?;
+        let session = self.ssh(&settings).connect(server).await?;
+        ServerDir {
+            session: &session,
+            dir,
+        }
+        .stats()
+        .await
     }
 
     /// A restore replaces the media directory whole: one that is the root, the home directory,
@@ -414,6 +435,14 @@ impl Context {
         let media_dir = match input.media_dir.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(dir) if existing.is_some_and(|e| e.media_dir.as_deref() == Some(dir)) => {
+                Some(dir.to_owned())
+            }
+            // On the server, relative to the SSH user's home unless absolute, as with scp.
+            Some(dir) if existing.is_some_and(|e| e.server.is_some()) => {
+                let server = existing.and_then(|e| e.server.clone()).unwrap_or_default();
+                self.server_media_stats(&server, dir)
+                    .await
+                    .map_err(|e| Error::field(e.code, "mediaDir", e.message))?;
                 Some(dir.to_owned())
             }
             Some(dir) => {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, ErrorCode};
 pub(crate) use crate::model::hooks::{HookPhase, HookRun};
-use crate::ssh::SshSession;
+use crate::ssh::{quote, SshSession};
 
 /// What a hook is told about the job it runs for, as LIFEBOAT_* variables.
 pub struct HookJob<'a> {
@@ -56,19 +56,14 @@ pub fn on_server(
 ) -> tokio::process::Command {
     let mut line = "env".to_owned();
     for (name, value) in job.variables(phase) {
-        line.push_str(&format!(" {name}={}", shell_quote(value)));
+        line.push_str(&format!(" {name}={}", quote(value)));
     }
     line.push_str(&format!(
         " timeout -k 5 {} sh -c {}",
         timeout.as_secs(),
-        shell_quote(command)
+        quote(command)
     ));
-    session.command(&line)
-}
-
-/// `text` as one word for a POSIX shell.
-fn shell_quote(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "'\\''"))
+    session.command(&line).into()
 }
 
 /// Runs one hook (`process`, from `local` or `on_server`) to its end, its timeout, or `stop`.

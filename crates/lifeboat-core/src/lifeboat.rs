@@ -242,8 +242,13 @@ impl Lifeboat {
         self.cx.environment_connection(environment_id).await
     }
 
-    pub async fn media_stats(&self, path: &str) -> Result<MediaStats> {
-        self.cx.media_stats(path).await
+    /// The files and bytes under `path`; on the environment's server when it has one.
+    pub async fn media_stats(
+        &self,
+        path: &str,
+        environment_id: Option<&str>,
+    ) -> Result<MediaStats> {
+        self.cx.media_stats(path, environment_id).await
     }
 
     pub async fn list_targets(&self) -> Result<Vec<StorageTarget>> {

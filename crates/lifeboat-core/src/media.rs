@@ -1,4 +1,5 @@
-//! An environment's media source: a local directory of user-uploaded files.
+//! An environment's media source: a directory of user-uploaded files, on this machine or on
+//! the environment's server (read there by `find` and `tar`, over SSH).
 
 use std::path::Path;
 
@@ -6,6 +7,7 @@ use serde::Serialize;
 use ts_rs::TS;
 
 use crate::error::{Error, ErrorCode, Result};
+use crate::ssh::{quote, SshSession};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -73,6 +75,99 @@ pub async fn stats(dir: &Path) -> Result<MediaStats> {
     })
     .await
     .map_err(|e| Error::new(ErrorCode::Internal, format!("Media scan failed: {e}")))?
+}
+
+/// A media directory on the environment's server, as the user gave it: a relative path is
+/// relative to the SSH user's home, as with scp.
+pub struct ServerDir<'a> {
+    pub session: &'a SshSession,
+    pub dir: &'a str,
+}
+
+/// Exit codes of `ServerDir::script` for a directory that is missing or is not one.
+const MISSING: i32 = 3;
+const NOT_A_DIRECTORY: i32 = 4;
+
+impl ServerDir<'_> {
+    /// `then` run on the server with `$d` set to the directory, once it is known to be one.
+    fn script(&self, then: &str) -> String {
+        // A name starting with "-" would be read as an option by find and tar.
+        let dir = if self.dir.starts_with('-') {
+            format!("./{}", self.dir)
+        } else {
+            self.dir.to_owned()
+        };
+        format!(
+            "d={}; [ -e \"$d\" ] || exit {MISSING}; [ -d \"$d\" ] || exit {NOT_A_DIRECTORY}; {then}",
+            quote(&dir)
+        )
+    }
+
+    /// The error for a script that exited with `code`, having said `stderr`.
+    pub fn failure(&self, code: Option<i32>, stderr: &str) -> Error {
+        Self::failure_at(self.session.server(), self.dir, code, stderr)
+    }
+
+    /// `failure`, for where no session is at hand (a blocking thread given only the command).
+    pub fn failure_at(server: &str, dir: &str, code: Option<i32>, stderr: &str) -> Error {
+        let at = format!("{dir} on {server}");
+        match code {
+            Some(MISSING) => {
+                Error::new(ErrorCode::MediaDirMissing, format!("{at} does not exist."))
+            }
+            Some(NOT_A_DIRECTORY) => Error::new(
+                ErrorCode::MediaNotADirectory,
+                format!("{at} is not a directory."),
+            ),
+            _ => {
+                let mut e = Error::new(
+                    ErrorCode::MediaUnreadable,
+                    format!(
+                        "Cannot read all of {at}: {}",
+                        crate::postgres::client::last_lines(stderr)
+                    ),
+                );
+                e.detail = Some(stderr.to_owned()).filter(|s| !s.is_empty());
+                e
+            }
+        }
+    }
+
+    /// Counts the files and bytes as `stats` does, by `find` on the server.
+    pub async fn stats(&self) -> Result<MediaStats> {
+        let script = self.script(
+            "find \"$d\" -mindepth 1 \\( -type f -printf 'f %s\\n' \\) -o \\( -type l -printf 'l 0\\n' \\)",
+        );
+        let output = tokio::process::Command::from(self.session.command(&script))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await?;
+        if !output.status.success() {
+            return Err(self.failure(
+                output.status.code(),
+                &String::from_utf8_lossy(&output.stderr),
+            ));
+        }
+        let mut stats = MediaStats {
+            file_count: 0,
+            total_bytes: 0,
+        };
+        for line in String::from_utf8_lossy(&output.stdout).lines() {
+            stats.file_count += 1;
+            stats.total_bytes += line
+                .split_once(' ')
+                .and_then(|(_, size)| size.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        Ok(stats)
+    }
+
+    /// `tar` on the server writing the tree to its standard output, in name order, hard links
+    /// as the files they are (the archive holds files, directories and symlinks only).
+    pub fn tar(&self) -> std::process::Command {
+        self.session
+            .command(&self.script("exec tar -cf - --sort=name --hard-dereference -C \"$d\" ."))
+    }
 }
 
 #[cfg(test)]

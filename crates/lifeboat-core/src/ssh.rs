@@ -192,7 +192,7 @@ impl Ssh {
             session,
             dir,
         };
-        let mut keepalive = session.command("cat");
+        let mut keepalive = tokio::process::Command::from(session.command("cat"));
         keepalive
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -413,6 +413,11 @@ fn ssh_missing(e: std::io::Error) -> Error {
     )
 }
 
+/// `text` as one word for the server's shell.
+pub fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
 /// One connection to a server, open while this lives.
 pub struct SshSession {
     server: String,
@@ -433,9 +438,14 @@ impl std::fmt::Debug for SshSession {
 }
 
 impl SshSession {
-    /// `remote` (a shell command line) run on the server over this connection.
-    pub fn command(&self, remote: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::new("ssh");
+    /// The server as the user gave it.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// `remote` (a shell command line, see `quote`) run on the server over this connection.
+    pub fn command(&self, remote: &str) -> std::process::Command {
+        let mut command = std::process::Command::new("ssh");
         command
             .arg("-F")
             .arg(&self.config)

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::Path;
 
 use common::fixture::{both, fixture, hold_lock, s3, wait_finished, waiting_on_lock, Fixture};
+use common::media_hashes;
 use lifeboat_core::format::artifact::ArtifactInfo;
 use lifeboat_core::format::layout::{DATABASE_FILE, MEDIA_FILE};
 use lifeboat_core::format::manifest::{BackupKind, BackupManifest};
@@ -28,27 +29,6 @@ fn restore_request(backup_id: &str, env_id: &str, confirmation: &str) -> Restore
         safety_backup: true,
         confirmation: Some(confirmation.to_owned()),
     }
-}
-
-/// Every entry of a media tree: file contents' SHA-256, directories, symlink targets.
-fn media_hashes(root: &Path) -> BTreeMap<String, String> {
-    walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .into_iter()
-        .map(|e| {
-            let e = e.unwrap();
-            let relative = e.path().strip_prefix(root).unwrap().display().to_string();
-            let kind = e.path_is_symlink();
-            let value = if kind {
-                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
-            } else if e.file_type().is_dir() {
-                "dir".to_owned()
-            } else {
-                format!("{:x}", Sha256::digest(std::fs::read(e.path()).unwrap()))
-            };
-            (relative, value)
-        })
-        .collect()
 }
 
 /// What a day of use does to production after the backup.

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use common::var;
 use lifeboat_core::{
-    BackupKind, BackupRequest, DrillPlaceInput, DrillRequest, EnvironmentInput, ErrorCode, Hooks,
-    Lifeboat, PgConnectionInput, RestoreRequest, SslMode,
+    BackupKind, BackupRequest, DrillPlaceInput, DrillRequest, EnvironmentChange, EnvironmentInput,
+    ErrorCode, Hooks, Lifeboat, PgConnectionInput, RestoreRequest, SslMode,
 };
 
 /// `sql` run by psql in `database` behind the SSH server, as its user (the one the cluster lets
@@ -465,5 +465,164 @@ async fn a_key_the_server_does_not_accept_and_an_unreachable_server_say_so() {
         unreachable.code,
         ErrorCode::SshUnreachable,
         "{unreachable:?}"
+    );
+}
+
+/// The SSH user's home directory, where a relative media path starts.
+fn ssh_home() -> PathBuf {
+    let entry =
+        common::run(Command::new("getent").args(["passwd", &var("LIFEBOAT_TEST_SSH_USER")]));
+    PathBuf::from(
+        String::from_utf8(entry)
+            .unwrap()
+            .trim()
+            .split(':')
+            .nth(5)
+            .unwrap(),
+    )
+}
+
+/// A media tree in the SSH user's home, theirs (as root the test makes it, then gives it away).
+/// Returns its path relative to that home, and removes it when dropped.
+struct MediaOnServer {
+    relative: String,
+    path: PathBuf,
+}
+
+impl MediaOnServer {
+    fn create() -> Self {
+        let relative = unique("lifeboat-media");
+        let path = ssh_home().join(&relative);
+        common::create_media_tree(&path);
+        if is_root() {
+            common::run(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
+                    .arg(&path),
+            );
+        }
+        Self { relative, path }
+    }
+}
+
+impl Drop for MediaOnServer {
+    fn drop(&mut self) {
+        std::fs::remove_dir_all(&self.path).ok();
+    }
+}
+
+#[tokio::test]
+async fn media_on_the_server_is_backed_up_over_ssh_and_restores_into_a_local_folder() {
+    let s = setup("lifeboat-test-server", "").await;
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let media = MediaOnServer::create();
+
+    let missing =
+        s.lb.change_environment(
+            &s.env_id,
+            &EnvironmentChange::MediaDir(Some("no-such-dir".into())),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (missing.code, missing.field.as_deref()),
+        (ErrorCode::MediaDirMissing, Some("mediaDir"))
+    );
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
+    )
+    .await
+    .unwrap();
+    let stats =
+        s.lb.media_stats(&media.relative, Some(&s.env_id))
+            .await
+            .unwrap();
+    let local_stats =
+        s.lb.media_stats(&media.path.display().to_string(), None)
+            .await
+            .unwrap();
+    assert_eq!(stats, local_stats);
+
+    let backup =
+        s.lb.backup(&BackupRequest {
+            media: true,
+            ..database_only(&s.env_id)
+        })
+        .await
+        .unwrap();
+    let part = backup.media.as_ref().expect("media was backed up");
+    assert_eq!(part.file_count, stats.file_count);
+    assert_eq!(part.total_bytes, stats.total_bytes);
+
+    // Into a folder on this machine: another environment, without a server.
+    let app = s.lb.environment(&s.env_id).await.unwrap().application_id;
+    let local = tempfile::tempdir().unwrap();
+    let here = local.path().join("media");
+    std::fs::create_dir(&here).unwrap();
+    std::fs::write(here.join("stray.txt"), b"not in the backup").unwrap();
+    let staging =
+        s.lb.create_environment(&EnvironmentInput {
+            application_id: app,
+            name: "staging".into(),
+            connection: None,
+            media_dir: Some(here.display().to_string()),
+            target_id: None,
+        })
+        .await
+        .unwrap();
+    s.lb.restore(&RestoreRequest {
+        backup_id: backup.backup_id.clone(),
+        environment_id: staging.id.clone(),
+        database: false,
+        media: true,
+        safety_backup: false,
+        confirmation: Some("staging".into()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        common::media_hashes(&here),
+        common::media_hashes(&media.path)
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_file_on_the_server_fails_the_backup_and_stores_nothing() {
+    if !is_root() {
+        // The SSH user is the one running the tests, who may read anything they own.
+        return;
+    }
+    let s = setup("lifeboat-test-server", "").await;
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let media = MediaOnServer::create();
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
+    )
+    .await
+    .unwrap();
+    let secret = media.path.join("uploads/zero-bytes.txt");
+    common::run(Command::new("chown").arg("root:root").arg(&secret));
+    common::run(Command::new("chmod").arg("600").arg(&secret));
+
+    let failed =
+        s.lb.backup(&BackupRequest {
+            media: true,
+            ..database_only(&s.env_id)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(failed.code, ErrorCode::MediaUnreadable, "{failed:?}");
+    assert!(
+        failed.message.contains("zero-bytes.txt"),
+        "{}",
+        failed.message
+    );
+    let listed = s.lb.list_backups(&s.env_id).await.unwrap();
+    assert!(
+        listed.iter().all(|b| b.backup.is_none()),
+        "nothing was listed"
     );
 }

@@ -96,6 +96,160 @@ pub fn archive<W: Write>(
         })?;
         entries.push(append(&mut tar, root, walked.path(), stop)?);
     }
+    finish(tar, entries)
+}
+
+/// Archives a tree that arrives as a tar stream (`tar -cf - -C DIR .`, run on the server the
+/// media lives on) exactly as `archive` archives a local directory: the same entries under
+/// `media/`, hashed on the way, then the media manifest. Entries other than files,
+/// directories and symlinks, and names that would leave the root, fail with the name given.
+/// The caller must also check that whatever produced `source` succeeded: a producer that
+/// skips an unreadable file leaves no trace in the stream.
+pub fn archive_stream<R: Read, W: Write>(
+    source: R,
+    out: W,
+    stop: &dyn Fn() -> bool,
+) -> Result<(W, Archived), ArchiveError> {
+    let mut tar = tar::Builder::new(out);
+    let mut entries = Vec::new();
+    let mut source = tar::Archive::new(source);
+    let stream = |e: io::Error| unreadable("the media directory's tar stream", &e.to_string());
+    for item in source.entries().map_err(stream)? {
+        if stop() {
+            return Err(ArchiveError::Stopped);
+        }
+        let mut item = item.map_err(stream)?;
+        let path = item.path().map_err(stream)?.into_owned();
+        let shown = path.display().to_string();
+        let relative = path
+            .to_str()
+            .ok_or_else(|| unreadable(&shown, "the name is not valid UTF-8"))?
+            .trim_start_matches("./")
+            .trim_end_matches('/')
+            .to_owned();
+        if relative.is_empty() || relative == "." {
+            continue;
+        }
+        if !crate::media_reader::is_plain_relative(Path::new(&relative)) {
+            return Err(unreadable(&shown, "the name leaves the media directory"));
+        }
+        let source_header = item.header().clone();
+        let kind = source_header.entry_type();
+        // With the file type bits, as st_mode has them: the manifest says what a backup of the
+        // same tree read from disk says.
+        let type_bits = if kind.is_dir() {
+            0o040000
+        } else if kind.is_symlink() {
+            0o120000
+        } else {
+            0o100000
+        };
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(type_bits | (source_header.mode().unwrap_or(0o644) & 0o7777));
+        header.set_mtime(source_header.mtime().unwrap_or(0));
+        header.set_uid(source_header.uid().unwrap_or(0));
+        header.set_gid(source_header.gid().unwrap_or(0));
+        let body = if kind.is_file() {
+            Body::File {
+                size: source_header.size().unwrap_or(0),
+                reader: &mut item,
+            }
+        } else if kind.is_dir() {
+            Body::Directory
+        } else if kind.is_symlink() {
+            let target = item
+                .link_name()
+                .map_err(stream)?
+                .ok_or_else(|| unreadable(&shown, "the symlink has no target"))?
+                .into_owned();
+            Body::Symlink(target)
+        } else {
+            return Err(unreadable(
+                &shown,
+                "it is not a regular file, directory or symlink",
+            ));
+        };
+        entries.push(record(&mut tar, &relative, &shown, header, body, stop)?);
+    }
+    finish(tar, entries)
+}
+
+/// What one entry holds, however it was found.
+enum Body<'r> {
+    File { size: u64, reader: &'r mut dyn Read },
+    Directory,
+    Symlink(std::path::PathBuf),
+}
+
+/// Appends one entry under `media/` and describes it for the media manifest. `header` carries
+/// its mode, times and owner.
+fn record<W: Write>(
+    tar: &mut tar::Builder<W>,
+    relative: &str,
+    shown: &str,
+    mut header: tar::Header,
+    body: Body<'_>,
+    stop: &dyn Fn() -> bool,
+) -> Result<MediaEntry, ArchiveError> {
+    let name = format!("{MEDIA_DIR}/{relative}");
+    let mut entry = MediaEntry {
+        path: relative.to_owned(),
+        kind: MediaEntryKind::File,
+        size: 0,
+        mtime: header.mtime().unwrap_or(0) as i64,
+        mode: header.mode().unwrap_or(0),
+        sha256: None,
+        link_target: None,
+    };
+    match body {
+        Body::Directory => {
+            entry.kind = MediaEntryKind::Directory;
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            tar.append_data(&mut header, format!("{name}/"), io::empty())
+                .map_err(ArchiveError::Write)?;
+        }
+        Body::Symlink(target) => {
+            entry.kind = MediaEntryKind::Symlink;
+            entry.link_target = Some(target.display().to_string());
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            tar.append_link(&mut header, &name, &target)
+                .map_err(ArchiveError::Write)?;
+        }
+        Body::File { size, reader } => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(size);
+            let mut reader = HashingReader {
+                inner: reader.take(size),
+                hasher: Sha256::new(),
+                bytes: 0,
+                failure: None,
+                stop,
+            };
+            let appended = tar.append_data(&mut header, &name, &mut reader);
+            if let Some(failure) = reader.failure.take() {
+                return Err(unreadable(shown, &failure));
+            }
+            appended.map_err(ArchiveError::Write)?;
+            if reader.bytes != size {
+                return Err(unreadable(
+                    shown,
+                    "the file changed while it was being backed up",
+                ));
+            }
+            entry.size = size;
+            entry.sha256 = Some(format!("{:x}", reader.hasher.finalize()));
+        }
+    }
+    Ok(entry)
+}
+
+/// Checks the links, then appends the media manifest after the entries and ends the tar.
+fn finish<W: Write>(
+    mut tar: tar::Builder<W>,
+    entries: Vec<MediaEntry>,
+) -> Result<(W, Archived), ArchiveError> {
     // Refused here, with the path named, rather than found only when a restore refuses it.
     let links = entries
         .iter()
@@ -144,70 +298,32 @@ fn append<W: Write>(
     let meta = std::fs::symlink_metadata(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
     let mut header = tar::Header::new_gnu();
     header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-    let name = format!("{MEDIA_DIR}/{relative}");
-    let mut entry = MediaEntry {
-        path: relative,
-        kind: MediaEntryKind::File,
-        size: 0,
-        mtime: header.mtime().unwrap_or(0) as i64,
-        mode: header.mode().unwrap_or(0),
-        sha256: None,
-        link_target: None,
-    };
     let kind = meta.file_type();
     if kind.is_dir() {
-        entry.kind = MediaEntryKind::Directory;
-        header.set_entry_type(tar::EntryType::Directory);
-        header.set_size(0);
-        tar.append_data(&mut header, format!("{name}/"), io::empty())
-            .map_err(ArchiveError::Write)?;
+        record(tar, &relative, &shown, header, Body::Directory, stop)
     } else if kind.is_symlink() {
         let target = std::fs::read_link(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
-        entry.kind = MediaEntryKind::Symlink;
-        entry.link_target = Some(target.display().to_string());
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        tar.append_link(&mut header, &name, &target)
-            .map_err(ArchiveError::Write)?;
+        record(tar, &relative, &shown, header, Body::Symlink(target), stop)
     } else if kind.is_file() {
-        let file = open_regular(path).map_err(|e| unreadable(&shown, &e))?;
+        let mut file = open_regular(path).map_err(|e| unreadable(&shown, &e))?;
         // The header comes from the opened file: a file replaced since the walk saw it is
         // archived as what was actually read.
         let meta = file
             .metadata()
             .map_err(|e| unreadable(&shown, &e.to_string()))?;
         header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
-        entry.mtime = header.mtime().unwrap_or(0) as i64;
-        entry.mode = header.mode().unwrap_or(0);
         let size = meta.len();
-        header.set_size(size);
-        let mut reader = HashingReader {
-            inner: file.take(size),
-            hasher: Sha256::new(),
-            bytes: 0,
-            failure: None,
-            stop,
+        let body = Body::File {
+            size,
+            reader: &mut file,
         };
-        let appended = tar.append_data(&mut header, &name, &mut reader);
-        if let Some(failure) = reader.failure.take() {
-            return Err(unreadable(&shown, &failure));
-        }
-        appended.map_err(ArchiveError::Write)?;
-        if reader.bytes != size {
-            return Err(unreadable(
-                &shown,
-                "the file changed while it was being backed up",
-            ));
-        }
-        entry.size = size;
-        entry.sha256 = Some(format!("{:x}", reader.hasher.finalize()));
+        record(tar, &relative, &shown, header, body, stop)
     } else {
-        return Err(unreadable(
+        Err(unreadable(
             &shown,
             "it is not a regular file, directory or symlink",
-        ));
+        ))
     }
-    Ok(entry)
 }
 
 /// Opens without following a symlink and without blocking on a FIFO swapped in since the walk,

@@ -156,7 +156,7 @@ pub fn copy_hashed(body: &mut dyn Read, out: &mut dyn Write) -> Result<String, S
     Ok(format!("{:x}", hasher.finalize()))
 }
 
-fn is_plain_relative(path: &Path) -> bool {
+pub(crate) fn is_plain_relative(path: &Path) -> bool {
     path.components().all(|c| matches!(c, Component::Normal(_)))
 }
 

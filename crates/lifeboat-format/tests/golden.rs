@@ -84,3 +84,57 @@ fn an_archive_written_today_walks_back_the_same_way() {
     .unwrap();
     assert_eq!(listing.entries.len(), 4);
 }
+
+/// A tree archived from `tar`'s output (the way media on a server arrives) is the archive of
+/// the same tree read from disk: same entries, same manifest, restorable the same way.
+#[test]
+fn a_tree_streamed_by_tar_archives_like_the_same_tree_on_disk() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("uploads/2026")).unwrap();
+    std::fs::write(root.path().join("uploads/a.txt"), b"hello\n").unwrap();
+    std::fs::write(root.path().join("uploads/2026/b.bin"), vec![7u8; 70_000]).unwrap();
+    std::os::unix::fs::symlink("a.txt", root.path().join("uploads/latest.txt")).unwrap();
+    let streamed = std::process::Command::new("tar")
+        .args(["-cf", "-", "--sort=name", "-C"])
+        .arg(root.path())
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(streamed.status.success());
+
+    let listed = |tar: &[u8]| {
+        let mut tar = tar;
+        media_reader::walk(&mut tar, |entry| match entry.kind {
+            MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
+            _ => Ok(None),
+        })
+        .unwrap()
+        .entries
+    };
+    let (from_disk, on_disk) =
+        lifeboat_format::media::archive(root.path(), Vec::new(), &|| false).unwrap();
+    let (from_stream, in_stream) =
+        lifeboat_format::media::archive_stream(&streamed.stdout[..], Vec::new(), &|| false)
+            .unwrap();
+    assert_eq!(in_stream, on_disk);
+    assert_eq!(listed(&from_stream), listed(&from_disk));
+
+    // What may not be archived is refused by name, as from disk.
+    let mut hostile = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Fifo);
+    header.set_size(0);
+    header.set_path("./uploads/pipe").unwrap();
+    header.set_cksum();
+    hostile.append(&header, std::io::empty()).unwrap();
+    let refused = lifeboat_format::media::archive_stream(
+        &hostile.into_inner().unwrap()[..],
+        Vec::new(),
+        &|| false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&refused, lifeboat_format::media::ArchiveError::Unreadable { path, .. } if path.contains("pipe")),
+        "{refused:?}"
+    );
+}

@@ -102,8 +102,9 @@ export function testConnection(
   return invoke("test_connection", { input, environmentId });
 }
 
-export function mediaStats(path: string): Promise<MediaStats> {
-  return invoke("media_stats", { path });
+/** Counted on the environment's server when it has one. */
+export function mediaStats(path: string, environmentId: string | null = null): Promise<MediaStats> {
+  return invoke("media_stats", { path, environmentId });
 }
 
 export function listTargets(): Promise<StorageTarget[]> {

@@ -1,13 +1,16 @@
 //! The media artifact: the media directory archived (`lifeboat_format::media`) into an
-//! artifact, with what goes wrong said in Lifeboat's error codes.
+//! artifact, from this machine's disk or streamed by `tar` on the environment's server, with
+//! what goes wrong said in Lifeboat's error codes.
 
 use std::path::Path;
+use std::process::Stdio;
 
 use lifeboat_format::media::{self, ArchiveError};
 use tokio_util::sync::CancellationToken;
 
 use super::writer_error;
 use crate::error::{Error, ErrorCode, Result};
+use crate::postgres::client::read_all;
 use crate::repository::artifact::{ArtifactInfo, ArtifactWriter};
 
 pub struct MediaOutcome {
@@ -22,7 +25,44 @@ pub fn archive(
     cancel: &CancellationToken,
 ) -> Result<MediaOutcome> {
     let stop = || cancel.is_cancelled();
-    let (out, archived) = media::archive(root, out, &stop).map_err(|e| match e {
+    finished(media::archive(root, out, &stop))
+}
+
+/// Archives what `tar` (from `ServerDir::tar`) streams: the tree read on the server and sent
+/// over SSH as it is read, never copied here first. The archive counts only if `tar` says it
+/// read everything; `failure` says why it did not.
+pub fn archive_from_server(
+    mut tar: std::process::Command,
+    failure: impl FnOnce(Option<i32>, &str) -> Error,
+    out: ArtifactWriter,
+    cancel: &CancellationToken,
+) -> Result<MediaOutcome> {
+    let mut child = tar
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| Error::new(ErrorCode::SshFailed, format!("Cannot run ssh: {e}")))?;
+    let said = read_all(child.stderr.take());
+    let stream = child.stdout.take().expect("stdout is piped");
+    let stop = || cancel.is_cancelled();
+    let archived = media::archive_stream(stream, out, &stop);
+    if archived.is_err() {
+        child.kill().ok();
+    }
+    let status = child.wait()?;
+    let said = said.join().unwrap_or_default();
+    if !status.success() && !cancel.is_cancelled() {
+        return Err(failure(status.code(), &said));
+    }
+    finished(archived)
+}
+
+/// The artifact of an archive that was written, or the archive's failure as Lifeboat's error.
+fn finished(
+    archived: Result<(ArtifactWriter, media::Archived), ArchiveError>,
+) -> Result<MediaOutcome> {
+    let (out, archived) = archived.map_err(|e| match e {
         ArchiveError::Unreadable { path, why } => Error::new(
             ErrorCode::MediaUnreadable,
             format!("Cannot back up {path}: {why}"),

@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::hooks::HookPhase;
 use crate::jobs::{Job, JobRequest, JobStatus, Lane};
+use crate::media::ServerDir;
 use crate::repository::{Encoding, NewBackup, Place};
 use crate::running::{finished, nothing_produced, JobSpec};
 use crate::storage::Storage;
@@ -243,15 +244,29 @@ impl Context {
             )))
         };
         let media_part = async {
-            let Some(root) = media_root.clone() else {
-                return Ok(None);
+            let stored = match &media_root {
+                None => return Ok(None),
+                Some(MediaSource::Local(root)) => {
+                    let root = root.clone();
+                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                        media::archive(&root, out, cancel)
+                    })
+                    .await
+                }
+                Some(MediaSource::Server { dir, session }) => {
+                    let on_server = ServerDir { session, dir };
+                    let tar = on_server.tar();
+                    let (server, dir) = (session.server().to_owned(), dir.clone());
+                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                        let failure = |code: Option<i32>, said: &str| {
+                            ServerDir::failure_at(&server, &dir, code, said)
+                        };
+                        media::archive_from_server(tar, failure, out, cancel)
+                    })
+                    .await
+                }
             };
-            let outcome = sink
-                .store(MEDIA_FILE, media_bytes, move |out, cancel| {
-                    media::archive(&root, out, cancel)
-                })
-                .await
-                .inspect_err(|_| sink.stop())?;
+            let outcome = stored.inspect_err(|_| sink.stop())?;
             Ok::<_, Error>(Some(MediaPart {
                 artifact: outcome.artifact,
                 file_count: outcome.file_count,
@@ -345,14 +360,26 @@ impl Context {
         } else {
             None
         };
-        let media_root = if request.media {
-            env.media_dir.clone().map(std::path::PathBuf::from)
-        } else {
-            None
-        };
-        let media_bytes = match &media_root {
-            Some(root) => crate::media::stats(root).await?.total_bytes,
-            None => 0,
+        let (media_root, media_bytes) = match (request.media, &env.media_dir, &env.server) {
+            (true, Some(dir), None) => {
+                let root = std::path::PathBuf::from(dir);
+                let bytes = crate::media::stats(&root).await?.total_bytes;
+                (Some(MediaSource::Local(root)), bytes)
+            }
+            (true, Some(dir), Some(server)) => {
+                let session = self.ssh(&settings).connect(server).await?;
+                let on_server = ServerDir {
+                    session: &session,
+                    dir,
+                };
+                let bytes = on_server.stats().await?.total_bytes;
+                let source = MediaSource::Server {
+                    dir: dir.clone(),
+                    session: Box::new(session),
+                };
+                (Some(source), bytes)
+            }
+            _ => (None, 0),
         };
         Ok(Prepared {
             env,
@@ -393,8 +420,18 @@ struct Prepared {
         crate::postgres::ConnectionReport,
         crate::postgres::PgDumpTool,
     )>,
-    media_root: Option<std::path::PathBuf>,
+    media_root: Option<MediaSource>,
     media_bytes: u64,
+}
+
+/// Where a backup reads the media tree.
+enum MediaSource {
+    Local(std::path::PathBuf),
+    /// A directory on the environment's server, over this session for the backup's length.
+    Server {
+        dir: String,
+        session: Box<crate::ssh::SshSession>,
+    },
 }
 
 /// The server's roles beside the dump, when the role may read them: a backup never fails for

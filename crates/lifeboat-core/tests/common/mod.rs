@@ -216,6 +216,30 @@ pub fn create_media_tree(root: &std::path::Path) {
     std::os::unix::fs::symlink("2026/11/photo.jpg", root.join("uploads/latest.jpg")).unwrap();
 }
 
+/// Every entry of a media tree: file contents' SHA-256, directories, symlink targets.
+pub fn media_hashes(root: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| {
+            let e = e.unwrap();
+            let relative = e.path().strip_prefix(root).unwrap().display().to_string();
+            let kind = e.path_is_symlink();
+            let value = if kind {
+                format!("-> {}", std::fs::read_link(e.path()).unwrap().display())
+            } else if e.file_type().is_dir() {
+                "dir".to_owned()
+            } else {
+                format!(
+                    "{:x}",
+                    <sha2::Sha256 as sha2::Digest>::digest(std::fs::read(e.path()).unwrap())
+                )
+            };
+            (relative, value)
+        })
+        .collect()
+}
+
 /// Runs a command, failing the test with its stderr when it fails.
 pub fn run(cmd: &mut std::process::Command) -> Vec<u8> {
     let out = cmd
