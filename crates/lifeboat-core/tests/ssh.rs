@@ -626,3 +626,65 @@ async fn an_unreadable_file_on_the_server_fails_the_backup_and_stores_nothing() 
         "nothing was listed"
     );
 }
+
+#[tokio::test]
+async fn a_restore_puts_the_servers_media_back_whole_and_leaves_no_staging_behind() {
+    let s = setup("lifeboat-test-server", "").await;
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let media = MediaOnServer::create();
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
+    )
+    .await
+    .unwrap();
+    let original = common::media_hashes(&media.path);
+    let backup =
+        s.lb.backup(&BackupRequest {
+            media: true,
+            ..database_only(&s.env_id)
+        })
+        .await
+        .unwrap();
+
+    // Production breaks: a file gone, one changed, a stray one added.
+    std::fs::remove_file(media.path.join("uploads/zero-bytes.txt")).unwrap();
+    std::fs::write(media.path.join("uploads/2026/11/photo.jpg"), b"overwritten").unwrap();
+    std::fs::write(media.path.join("uploads/stray.txt"), b"not in the backup").unwrap();
+    if is_root() {
+        common::run(
+            Command::new("chown")
+                .arg("-R")
+                .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
+                .arg(&media.path),
+        );
+    }
+    assert_ne!(common::media_hashes(&media.path), original);
+
+    let summary =
+        s.lb.restore(&RestoreRequest {
+            backup_id: backup.backup_id.clone(),
+            environment_id: s.env_id.clone(),
+            database: false,
+            media: true,
+            safety_backup: true,
+            confirmation: Some("production".into()),
+        })
+        .await
+        .unwrap();
+    assert!(summary.safety_backup_id.is_some());
+    assert!(summary.checks.iter().all(|c| c.ok), "{:?}", summary.checks);
+    let restored = summary.media.expect("media was restored");
+    assert_eq!(
+        restored.files,
+        backup.media.as_ref().unwrap().file_count - 1,
+        "files, not the link"
+    );
+    assert_eq!(common::media_hashes(&media.path), original);
+    let leftovers: Vec<String> = std::fs::read_dir(ssh_home())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&format!(".{}.lifeboat-", media.relative)))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -19,6 +19,8 @@ pub struct ArchiveEntry<'a> {
     pub mode: u32,
     pub mtime: u64,
     pub link_target: Option<PathBuf>,
+    /// The body's length, as the archive's header gives it.
+    pub size: u64,
     pub body: &'a mut dyn Read,
 }
 
@@ -89,6 +91,7 @@ pub fn walk(
         };
         let mode = header.mode().unwrap_or(0o644);
         let mtime = header.mtime().unwrap_or(0);
+        let size = header.size().unwrap_or(0);
         let link_target = match kind {
             MediaEntryKind::Symlink => {
                 let target = entry
@@ -107,6 +110,7 @@ pub fn walk(
             mode,
             mtime,
             link_target,
+            size,
             body: &mut entry,
         })?;
         if seen.insert(relative.clone(), (kind, sha256)).is_some() {
@@ -132,6 +136,35 @@ pub fn walk(
         ));
     }
     Ok(listing)
+}
+
+/// A reader that hashes what passes through it, for a visitor that hands a body on to
+/// something that reads (a tar builder) rather than writes.
+pub struct HashingRead<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> HashingRead<R> {
+    pub fn new(inner: R) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// The SHA-256 of everything read, in hex.
+    pub fn sha256(self) -> String {
+        format!("{:x}", self.hasher.finalize())
+    }
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Hashes an entry's body; what a visitor that only checks returns for files.

@@ -8,6 +8,7 @@
 pub mod database;
 pub mod media;
 pub mod plan;
+mod server_media;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -46,9 +47,30 @@ fn looks_like_production(name: &str) -> bool {
 struct Plan {
     source: StoredBackup,
     database: Option<DatabaseTarget>,
-    media_dir: Option<PathBuf>,
+    media_dir: Option<MediaDest>,
     privileges: bool,
     keep_replaced_media: bool,
+}
+
+/// Where the media goes.
+enum MediaDest {
+    Local(PathBuf),
+    /// A directory on the environment's server, over this session until the restore ends.
+    Server {
+        dir: String,
+        session: Box<crate::ssh::SshSession>,
+    },
+}
+
+impl MediaDest {
+    /// What is recorded for a repair after a crash: a local path (always absolute), or the
+    /// server and directory on lines of their own.
+    fn recorded(&self) -> String {
+        match self {
+            Self::Local(dir) => dir.display().to_string(),
+            Self::Server { dir, session } => format!("ssh\n{}\n{dir}", session.server()),
+        }
+    }
 }
 
 /// Where a dump goes, with what pg_restore will leave out there.
@@ -165,6 +187,24 @@ impl Context {
     /// A restore cut off by a crash: its media staging removed, or a swap it was in the
     /// middle of finished or undone.
     pub(crate) async fn repair_interrupted_restore(&self, job_id: &str, local: &str) -> Result<()> {
+        if let Some(("ssh", rest)) = local.split_once('\n') {
+            let (server, dir) = rest.split_once('\n').unwrap_or((rest, ""));
+            let settings = self.settings().await?;
+            let session = self.ssh(&settings).connect(server).await?;
+            let mut recover = server_media::recover_command(&session, dir, job_id);
+            let out =
+                blocking(move || Ok(recover.stdin(std::process::Stdio::null()).output()?)).await?;
+            if !out.status.success() {
+                return Err(Error::new(
+                    ErrorCode::SshFailed,
+                    format!(
+                        "Cannot put {dir} on {server} right: {}",
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                ));
+            }
+            return Ok(());
+        }
         let (id, local) = (job_id.to_owned(), PathBuf::from(local));
         blocking(move || media::recover(&local, &id)).await
     }
@@ -237,9 +277,9 @@ impl Context {
             } else {
                 None
             };
-            if let Some(dir) = &plan.media_dir {
+            if let Some(dest) = &plan.media_dir {
                 self.catalog()
-                    .set_job_local_dir(job_id, Some(&dir.display().to_string()))
+                    .set_job_local_dir(job_id, Some(&dest.recorded()))
                     .await?;
             }
             let outcome = self.restore_artifacts(job_id, &plan, cancel).await.map(
@@ -296,8 +336,16 @@ impl Context {
             }
             _ => None,
         };
-        let media_dir = match (&record.manifest.media, request.media) {
-            (Some(part), true) => {
+        let media_dir = match (&record.manifest.media, request.media, &env.server) {
+            (Some(_), true, Some(server)) => {
+                // The server's free space is its own to judge: tar fails there, cleanly, when full.
+                let session = self.ssh(&settings).connect(server).await?;
+                Some(MediaDest::Server {
+                    dir: env.media_dir.clone().unwrap_or_default(),
+                    session: Box::new(session),
+                })
+            }
+            (Some(part), true, None) => {
                 let dir = PathBuf::from(env.media_dir.clone().unwrap_or_default());
                 let parent = dir.parent().unwrap_or(&dir).to_path_buf();
                 let existing = parent
@@ -306,7 +354,7 @@ impl Context {
                     .unwrap_or(&parent)
                     .to_path_buf();
                 crate::disk::ensure_space(&existing, part.total_bytes)?;
-                Some(dir)
+                Some(MediaDest::Local(dir))
             }
             _ => None,
         };
@@ -344,7 +392,18 @@ impl Context {
         cancel: &CancellationToken,
     ) -> Result<String> {
         // A media directory that does not exist yet holds nothing to lose.
-        let media = plan.media_dir.as_ref().is_some_and(|d| d.exists());
+        let media = match &plan.media_dir {
+            None => false,
+            Some(MediaDest::Local(dir)) => dir.exists(),
+            Some(MediaDest::Server { dir, session }) => {
+                let on_server = crate::media::ServerDir { session, dir };
+                match on_server.stats().await {
+                    Ok(_) => true,
+                    Err(e) if e.code == ErrorCode::MediaDirMissing => false,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let backup = BackupRequest {
             environment_id: request.environment_id.clone(),
             database: plan.database.is_some(),
@@ -423,16 +482,27 @@ impl Context {
             .inspect_err(|_| stop.cancel())
         };
         let staged_media = async {
-            let (Some(part), Some(dir)) = (media_part, &plan.media_dir) else {
+            let (Some(part), Some(dest)) = (media_part, &plan.media_dir) else {
                 return Ok(None);
             };
             let reader = plan.source.open(&part.artifact, &progress, &stop).await?;
-            let (info, dir, job_id) = (part.artifact.clone(), dir.clone(), job_id.to_owned());
+            let info = part.artifact.clone();
             let cancel = stop.clone();
-            blocking(move || media::stage(reader, &info, &dir, &job_id, &cancel))
-                .await
-                .map(Some)
-                .inspect_err(|_| stop.cancel())
+            let staged = match dest {
+                MediaDest::Local(dir) => {
+                    let (dir, job_id) = (dir.clone(), job_id.to_owned());
+                    blocking(move || media::stage(reader, &info, &dir, &job_id, &cancel))
+                        .await
+                        .map(Staged::Local)
+                }
+                MediaDest::Server { dir, session } => {
+                    let commands = server_media::commands(session, dir, job_id);
+                    blocking(move || server_media::stage(reader, &info, commands, &cancel))
+                        .await
+                        .map(Staged::Server)
+                }
+            };
+            staged.map(Some).inspect_err(|_| stop.cancel())
         };
         let (staged_database, staged_media) = tokio::join!(staged_database, staged_media);
         drop(ticker);
@@ -473,7 +543,15 @@ impl Context {
             Some(staged) => {
                 let keep = plan.keep_replaced_media;
                 let files = staged.files();
-                let summary = blocking(move || staged.swap(keep)).await.map_err(|e| {
+                let swapped = match (staged, &plan.media_dir) {
+                    (Staged::Server(staged), Some(MediaDest::Server { dir, session })) => {
+                        let swap = server_media::swap_command(session, dir, job_id, keep);
+                        blocking(move || staged.swap(swap)).await
+                    }
+                    (Staged::Local(staged), _) => blocking(move || staged.swap(keep)).await,
+                    (Staged::Server(_), _) => unreachable!("staged on a server only for one"),
+                };
+                let summary = swapped.map_err(|e| {
                     if database_summary.is_some() {
                         Error::new(
                             e.code,
@@ -496,6 +574,21 @@ impl Context {
             None => None,
         };
         Ok((database_summary, media_summary, checks))
+    }
+}
+
+/// Media staged for the swap, here or on the environment's server.
+enum Staged {
+    Local(media::StagedMedia),
+    Server(server_media::StagedOnServer),
+}
+
+impl Staged {
+    fn files(&self) -> u64 {
+        match self {
+            Self::Local(staged) => staged.files(),
+            Self::Server(staged) => staged.files(),
+        }
     }
 }
 
