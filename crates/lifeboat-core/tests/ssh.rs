@@ -342,6 +342,11 @@ struct Sshd {
 
 impl Sshd {
     fn start(host_key: &Path, port: Option<u16>) -> Self {
+        Self::start_with(host_key, port, "")
+    }
+
+    /// With `extra` lines of sshd_config.
+    fn start_with(host_key: &Path, port: Option<u16>, extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = port.unwrap_or_else(common::closed_port);
         let harness = var("LIFEBOAT_TEST_SSH_DIR");
@@ -352,7 +357,7 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {pid}\n\
                  AuthorizedKeysFile {harness}/authorized_keys\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nAllowTcpForwarding yes\n\
-                 AllowStreamLocalForwarding yes\nStrictModes no\n",
+                 AllowStreamLocalForwarding yes\nStrictModes no\n{extra}\n",
                 key = host_key.display(),
                 pid = dir.path().join("sshd.pid").display(),
             ),
@@ -368,6 +373,42 @@ impl Sshd {
         );
         Self { dir, port }
     }
+
+    /// Kills this sshd and every process it started (its connections, their commands): the
+    /// server gone mid-job, as when it reboots or the network drops.
+    fn kill_all(&self) {
+        let pid: u32 = std::fs::read_to_string(self.dir.path().join("sshd.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let mut doomed = vec![pid];
+        let mut i = 0;
+        while i < doomed.len() {
+            doomed.extend(children_of(doomed[i]));
+            i += 1;
+        }
+        for pid in doomed {
+            Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .ok();
+        }
+    }
+}
+
+/// The processes whose parent is `pid`, from /proc.
+fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let child: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+            // "pid (name) state ppid …": the name may hold spaces, never ") ".
+            let ppid: u32 = stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()?;
+            (ppid == pid).then_some(child)
+        })
+        .collect()
 }
 
 impl Drop for Sshd {
@@ -687,4 +728,76 @@ async fn a_restore_puts_the_servers_media_back_whole_and_leaves_no_staging_behin
         .filter(|name| name.starts_with(&format!(".{}.lifeboat-", media.relative)))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn a_server_gone_mid_backup_fails_it_cleanly_with_nothing_stored() {
+    // The server's tar tells the test it started (through a FIFO), then stops itself: the
+    // backup is mid-stream for as long as the test wants, with no timing involved.
+    let gate = tempfile::tempdir().unwrap();
+    let fifo = gate.path().join("started");
+    common::run(Command::new("mkfifo").args(["-m", "666"]).arg(&fifo));
+    let real_tar = String::from_utf8(common::run(
+        Command::new("sh").args(["-c", "command -v tar"]),
+    ))
+    .unwrap();
+    std::fs::write(
+        gate.path().join("tar"),
+        format!(
+            "#!/bin/sh\necho $$ > {}\nkill -STOP $$\nexec {} \"$@\"\n",
+            fifo.display(),
+            real_tar.trim()
+        ),
+    )
+    .unwrap();
+    common::run(
+        Command::new("chmod")
+            .arg("755")
+            .arg(gate.path())
+            .arg(gate.path().join("tar")),
+    );
+    let keys = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_with(
+        &new_host_key(keys.path(), "host"),
+        None,
+        &format!("SetEnv PATH={}:/usr/bin:/bin", gate.path().display()),
+    );
+    let server = format!("127.0.0.1:{}", sshd.port);
+    let s = setup(&server, "").await;
+    trust_all(&s.lb, &server).await;
+    let media = MediaOnServer::create();
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
+    )
+    .await
+    .unwrap();
+
+    let job =
+        s.lb.start_backup(&BackupRequest {
+            database: false,
+            media: true,
+            ..database_only(&s.env_id)
+        })
+        .await
+        .unwrap();
+    let started = tokio::task::spawn_blocking(move || std::fs::read_to_string(fifo).unwrap());
+    started.await.unwrap();
+    sshd.kill_all();
+
+    let ended = common::fixture::wait_finished(&s.lb, &job).await;
+    let error = ended.error.expect("the backup failed");
+    assert_eq!(error.code, ErrorCode::SshUnreachable, "{error:?}");
+    let listed = s.lb.list_backups(&s.env_id).await.unwrap();
+    assert!(
+        listed.iter().all(|b| b.backup.is_none()),
+        "nothing is listed"
+    );
+    let stored: Vec<_> = walkdir::WalkDir::new(s._home.path().join("storage"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(stored.is_empty(), "nothing is left in storage: {stored:?}");
 }
