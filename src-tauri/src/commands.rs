@@ -55,6 +55,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         ssh_hosts,
         unknown_host_keys,
         trust_host_keys,
+        test_server,
+        set_ssh_key_passphrase,
         set_pinned,
         set_retention,
         retention_preview,
@@ -350,6 +352,16 @@ async fn trust_host_keys(
     fingerprints: Vec<String>,
 ) -> Result<Vec<SshHostKey>> {
     core.trust_host_keys(&server, &fingerprints).await
+}
+
+#[tauri::command]
+async fn test_server(core: Core<'_>, server: String) -> Result<()> {
+    core.test_server(&server).await
+}
+
+#[tauri::command]
+async fn set_ssh_key_passphrase(core: Core<'_>, key: String, passphrase: String) -> Result<()> {
+    core.set_ssh_key_passphrase(&key, &passphrase).await
 }
 
 #[tauri::command]

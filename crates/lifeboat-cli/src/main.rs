@@ -283,6 +283,15 @@ enum EnvCommand {
         #[arg(long = "fingerprint", value_name = "SHA256:…")]
         fingerprints: Vec<String>,
     },
+    /// Connect to the environment's server as a backup would. When it wants a key protected by
+    /// a passphrase that no agent holds, the passphrase is asked for (or read from
+    /// $LIFEBOAT_SSH_KEY_PASSPHRASE), checked against the key, and kept in the system keyring.
+    SshLogin {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+    },
     /// Set (or, with an empty COMMAND, remove) a command run around the environment's backups
     /// or restores, e.g. Django's maintenance mode on before and off after. It runs with `sh -c`
     /// on this machine, or on the environment's server over SSH when it has one, with
@@ -974,6 +983,31 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     host_keys(keys),
                     keys.iter().map(|k| format!(" --fingerprint {}", k.fingerprint)).collect::<String>()
                 )
+            });
+        }
+        EnvCommand::SshLogin { app, env } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let server = environment.server.clone().ok_or_else(|| {
+                Error::validation(
+                    "server",
+                    format!("{app}/{env} has no server: set one with `lifeboat env server`."),
+                )
+            })?;
+            match lb.test_server(&server).await {
+                Err(e) if e.code == ErrorCode::SshKeyLocked => {
+                    let key = e.detail.clone().unwrap_or_default();
+                    let passphrase = secrets::required(
+                        "LIFEBOAT_SSH_KEY_PASSPHRASE",
+                        &format!("Passphrase of {key}: "),
+                        &format!("The passphrase of {key}"),
+                    )?;
+                    lb.set_ssh_key_passphrase(&key, &passphrase).await?;
+                    lb.test_server(&server).await?;
+                }
+                tested => tested?,
+            }
+            out.show(&serde_json::json!({ "server": server }), |_| {
+                format!("Connected to {server}.")
             });
         }
         EnvCommand::TrustHost {

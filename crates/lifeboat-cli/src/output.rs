@@ -49,6 +49,15 @@ impl Output {
             if let Some(detail) = &e.detail {
                 eprintln!("  detail: {detail}");
             }
+            // The app asks on the spot; here, the command that does.
+            let next = match e.code {
+                ErrorCode::SshHostUnknown => Some("lifeboat env trust-host APP ENV"),
+                ErrorCode::SshKeyLocked => Some("lifeboat env ssh-login APP ENV"),
+                _ => None,
+            };
+            if let Some(next) = next {
+                eprintln!("  then: {next}");
+            }
         }
         exit_code(e)
     }

@@ -902,6 +902,8 @@ fn an_environment_behind_ssh_from_the_command_line() {
         &fingerprint,
     ]));
 
+    let login = cli.ok(&mut with_agent(&["env", "ssh-login", "shop", "production"]));
+    assert_eq!(login["server"], server.as_str());
     let report = cli.ok(&mut with_agent(&["env", "test", "shop", "production"]));
     assert_eq!(report["server"], server.as_str());
     let made = cli.ok(&mut with_agent(&["backup", "shop", "production", "--db"]));

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use crate::catalog::Catalog;
 use crate::credentials::{Credentials, SecretRef};
-use crate::error::Result;
+use crate::error::{ErrorCode, Result};
 use crate::home::Home;
 use crate::jobs::{JobLock, JobRegistry};
 use crate::keys::RecoveryKeys;
 use crate::model::settings::Settings;
 use crate::model::setup::{StorageTarget, TargetConfig};
-use crate::ssh::Ssh;
+use crate::ssh::{key_locked, Ssh, SshSession};
 use crate::storage::Storage;
 
 #[derive(Debug, Clone)]
@@ -90,6 +90,30 @@ impl Context {
     /// How this machine connects to servers over SSH, with the configured ssh_config.
     pub fn ssh(&self, settings: &Settings) -> Ssh {
         Ssh::new(&self.home, settings.ssh_config.as_deref())
+    }
+
+    /// Connects to an environment's server, unlocking with the keyring's passphrases the keys
+    /// it would offer; a refusal when a key's passphrase is unknown asks for that passphrase.
+    pub async fn connect_server(&self, server: &str) -> Result<SshSession> {
+        let settings = self.settings().await?;
+        let ssh = self.ssh(&settings);
+        let (mut unlocked, mut locked) = (Vec::new(), Vec::new());
+        for key in ssh.encrypted_keys(server).await? {
+            let secret = SecretRef::SshKeyPassphrase {
+                key: key.display().to_string(),
+            };
+            match self.credentials.get(secret).await {
+                Ok(passphrase) => unlocked.push((key, passphrase)),
+                Err(e) if e.code == ErrorCode::SecretMissing => locked.push(key),
+                Err(e) => return Err(e),
+            }
+        }
+        match ssh.connect(server, &unlocked).await {
+            Err(e) if e.code == ErrorCode::SshAuthFailed && !locked.is_empty() => {
+                Err(key_locked(server, &locked[0]))
+            }
+            connected => connected,
+        }
     }
 
     /// Removing a secret whose owner is already gone from the catalog: a failure only means a

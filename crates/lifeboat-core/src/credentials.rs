@@ -27,6 +27,10 @@ pub enum SecretRef {
     RecoveryKey {
         recipient: String,
     },
+    /// The passphrase of an SSH private key, found by the key file's path.
+    SshKeyPassphrase {
+        key: String,
+    },
 }
 
 impl SecretRef {
@@ -40,6 +44,7 @@ impl SecretRef {
                 format!("environment:{environment_id}:drill-password")
             }
             Self::RecoveryKey { recipient } => format!("recovery-key:{recipient}"),
+            Self::SshKeyPassphrase { key } => format!("ssh-key:{key}:passphrase"),
         }
     }
 }

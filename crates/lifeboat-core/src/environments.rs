@@ -238,7 +238,7 @@ impl Context {
         let Some(server) = server else {
             return postgres::probe(&input, pg_bin_dir).await;
         };
-        let session = self.ssh(&settings).connect(&server).await?;
+        let session = self.connect_server(&server).await?;
         let forwarded = session.forward_postgres(&input).await?;
         let mut report = postgres::probe(&forwarded, pg_bin_dir)
             .await
@@ -269,8 +269,7 @@ impl Context {
                 session: None,
             });
         };
-        let settings = self.settings().await?;
-        let session = self.ssh(&settings).connect(&server).await?;
+        let session = self.connect_server(&server).await?;
         let forwarded = session.forward_postgres(&connection).await?;
         // The tunnel is proven here, so that a failure says which hop it is at.
         postgres::connect(&forwarded)
@@ -326,6 +325,38 @@ impl Context {
         self.ssh(&settings).unknown_host_keys(&server).await
     }
 
+    /// Connects to `server` as a job would (host key checked, keys unlocked from the keyring).
+    pub async fn test_server(&self, server: &str) -> Result<()> {
+        let server = crate::ssh::parse_server(server)?
+            .ok_or_else(|| Error::validation("server", "Give a server."))?;
+        self.connect_server(&server).await.map(drop)
+    }
+
+    /// Keeps the passphrase of an SSH key in the keyring, once it is shown to unlock the key.
+    pub async fn set_ssh_key_passphrase(&self, key: &str, passphrase: &str) -> Result<()> {
+        let path = Path::new(key.trim());
+        if !path.is_absolute() || !path.is_file() {
+            return Err(Error::validation(
+                "key",
+                format!("{} is not a key file.", path.display()),
+            ));
+        }
+        if passphrase.is_empty() {
+            return Err(Error::validation(
+                "passphrase",
+                "Enter the key's passphrase.",
+            ));
+        }
+        let settings = self.settings().await?;
+        self.ssh(&settings)
+            .check_passphrase(path, passphrase)
+            .await?;
+        let secret = SecretRef::SshKeyPassphrase {
+            key: path.display().to_string(),
+        };
+        self.credentials().set(secret, passphrase.to_owned()).await
+    }
+
     /// Trusts the server's host keys, if they are still the ones the user compared.
     pub async fn trust_host_keys(
         &self,
@@ -367,8 +398,7 @@ impl Context {
     }
 
     async fn server_media_stats(&self, server: &str, dir: &str) -> Result<MediaStats> {
-        let settings = self.settings().await?;
-        let session = self.ssh(&settings).connect(server).await?;
+        let session = self.connect_server(server).await?;
         ServerDir {
             session: &session,
             dir,

@@ -59,6 +59,9 @@ pub enum ErrorCode {
     SshHostKeyChanged,
     /// The server refused every key offered (agent, IdentityFile, default keys).
     SshAuthFailed,
+    /// A key the server may want is protected by a passphrase Lifeboat was not given (or the
+    /// one given does not unlock it); `detail` names the key file.
+    SshKeyLocked,
     /// The server (or a jump host on the way) could not be reached.
     SshUnreachable,
     /// SSH reached the server but what was asked of it failed (a forward, a command), or no

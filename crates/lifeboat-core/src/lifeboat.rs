@@ -460,6 +460,18 @@ impl Lifeboat {
         self.cx.unknown_host_keys(server).await
     }
 
+    /// Connects to `server` as a job would: its host key checked, passphrase-protected keys
+    /// unlocked from the keyring. `ssh_key_locked` names a key whose passphrase is needed.
+    pub async fn test_server(&self, server: &str) -> Result<()> {
+        self.cx.test_server(server).await
+    }
+
+    /// Keeps the passphrase of an SSH private key (an absolute path) in the system keyring,
+    /// once it is shown to unlock the key; connections then unlock it without asking.
+    pub async fn set_ssh_key_passphrase(&self, key: &str, passphrase: &str) -> Result<()> {
+        self.cx.set_ssh_key_passphrase(key, passphrase).await
+    }
+
     /// Trusts `server`'s host keys in Lifeboat's known_hosts, only if what it offers now is
     /// exactly `fingerprints`, the ones the user compared.
     pub async fn trust_host_keys(

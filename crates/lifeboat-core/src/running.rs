@@ -140,8 +140,7 @@ impl Context {
             let process = hooks::local(phase, command, job);
             return hooks::run(phase, command, process, timeout, stop).await;
         };
-        let settings = self.settings().await?;
-        let session = self.ssh(&settings).connect(server).await?;
+        let session = self.connect_server(server).await?;
         let process = hooks::on_server(&session, phase, command, timeout, job);
         hooks::run(phase, command, process, timeout, stop).await
     }

@@ -167,8 +167,14 @@ impl Ssh {
         Ok(path)
     }
 
-    /// Connects to `server`, checking its host key against what the user trusted.
-    pub async fn connect(&self, server: &str) -> Result<SshSession> {
+    /// Connects to `server`, checking its host key against what the user trusted. `unlocked`:
+    /// passphrase-protected keys with their passphrases, offered through an agent of this
+    /// session's own (the user's agent is then not asked).
+    pub async fn connect(
+        &self,
+        server: &str,
+        unlocked: &[(PathBuf, String)],
+    ) -> Result<SshSession> {
         let dir = self.session_dir()?;
         let config = self.write_config(dir.path(), &[self.known_hosts()], "yes")?;
         let mut builder = SessionBuilder::default();
@@ -179,6 +185,16 @@ impl Ssh {
             .control_persist(ControlPersist::IdleFor(
                 NonZeroUsize::new(ORPHAN_LINGER).expect("not zero"),
             ));
+        let agent = if unlocked.is_empty() {
+            None
+        } else {
+            let agent = Agent::start(dir.path()).await?;
+            for (key, passphrase) in unlocked {
+                agent.add(key, passphrase).await?;
+            }
+            builder.ssh_auth_sock(&agent.socket);
+            Some(agent)
+        };
         let session = match builder.connect(destination(server)).await {
             Ok(session) => session,
             // Why it failed is learned by connecting again with everything on stderr: the
@@ -190,6 +206,7 @@ impl Ssh {
             keepalive: None,
             config,
             session,
+            _agent: agent,
             dir,
         };
         let mut keepalive = tokio::process::Command::from(session.command("cat"));
@@ -200,6 +217,43 @@ impl Ssh {
             .kill_on_drop(true);
         session.keepalive = Some(keepalive.spawn().map_err(ssh_missing)?);
         Ok(session)
+    }
+
+    /// The identity files `ssh` would offer `server` (its configuration's IdentityFile, else
+    /// the defaults) that exist and are protected by a passphrase.
+    pub async fn encrypted_keys(&self, server: &str) -> Result<Vec<PathBuf>> {
+        let dir = self.session_dir()?;
+        let config = self.write_config(dir.path(), &[self.known_hosts()], "yes")?;
+        let resolved = tokio::process::Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(&config)
+            .arg("--")
+            .arg(destination(server))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(ssh_missing)?;
+        let mut encrypted = Vec::new();
+        for line in String::from_utf8_lossy(&resolved.stdout).lines() {
+            let Some(file) = line.strip_prefix("identityfile ") else {
+                continue;
+            };
+            let key = match file.strip_prefix("~/") {
+                Some(rest) => dirs::home_dir().unwrap_or_default().join(rest),
+                None => PathBuf::from(file),
+            };
+            if key.is_file() && is_encrypted(&key).await {
+                encrypted.push(key);
+            }
+        }
+        Ok(encrypted)
+    }
+
+    /// Whether `passphrase` unlocks `key`: it is added to an agent of its own, then forgotten.
+    pub async fn check_passphrase(&self, key: &Path, passphrase: &str) -> Result<()> {
+        let dir = self.session_dir()?;
+        Agent::start(dir.path()).await?.add(key, passphrase).await
     }
 
     /// The host keys `server` (and any jump host on the way) offers that nobody has trusted:
@@ -293,6 +347,123 @@ impl Ssh {
             Err(e) => e,
         }
     }
+}
+
+/// Whether a private key needs a passphrase: `ssh-keygen -y` with an empty one fails.
+async fn is_encrypted(key: &Path) -> bool {
+    tokio::process::Command::new("ssh-keygen")
+        .args(["-y", "-P", "", "-f"])
+        .arg(key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| !s.success())
+}
+
+/// An ssh-agent of one session's own, holding keys unlocked with passphrases from the keyring
+/// (the only way to hand `ssh` a passphrase without a prompt). It runs `cat` reading a pipe
+/// from Lifeboat: when Lifeboat drops it, or dies, the pipe closes, `cat` ends, and the agent,
+/// whose parent `cat` is, exits with it, the keys with it.
+struct Agent {
+    socket: PathBuf,
+    askpass: PathBuf,
+    _life: tokio::process::Child,
+}
+
+impl Agent {
+    async fn start(dir: &Path) -> Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let socket = dir.join("agent.sock");
+        let mut life = tokio::process::Command::new("ssh-agent")
+            .arg("-a")
+            .arg(&socket)
+            .args(["--", "sh", "-c", "echo ready; exec cat >/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(ssh_missing)?;
+        // The command runs once the agent listens: its first line says the socket is there.
+        let mut ready = String::new();
+        let stdout = life.stdout.take().expect("stdout is piped");
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut ready)
+            .await
+            .map_err(ssh_missing)?;
+        if ready.trim() != "ready" {
+            return Err(Error::new(ErrorCode::SshFailed, "ssh-agent did not start."));
+        }
+        // Prints the passphrase ssh-add is given in its environment (nothing secret on disk,
+        // nothing in an argument list), once: ssh-add asks again after a wrong one, and a
+        // second answer would loop forever; refusing it makes ssh-add give up.
+        let askpass = dir.join("askpass");
+        std::fs::write(
+            &askpass,
+            "#!/bin/sh\n[ -e \"$0.asked\" ] && exit 1\n: > \"$0.asked\"\nprintf '%s\\n' \"$LIFEBOAT_SSH_PASSPHRASE\"\n",
+        )?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&askpass, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Ok(Self {
+            socket,
+            askpass,
+            _life: life,
+        })
+    }
+
+    async fn add(&self, key: &Path, passphrase: &str) -> Result<()> {
+        std::fs::remove_file(self.askpass.with_extension("asked")).ok();
+        let adding = tokio::process::Command::new("ssh-add")
+            .arg("-q")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .env("SSH_ASKPASS", &self.askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("LIFEBOAT_SSH_PASSPHRASE", passphrase)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        // An ssh-add too old for SSH_ASKPASS_REQUIRE would wait for a terminal instead.
+        let added = tokio::time::timeout(CONNECT_TIMEOUT, adding)
+            .await
+            .map_err(|_| {
+                Error::new(
+                    ErrorCode::SshFailed,
+                    "ssh-add did not take the passphrase: OpenSSH 8.4 or newer is needed.",
+                )
+            })?
+            .map_err(ssh_missing)?;
+        if added.status.success() {
+            return Ok(());
+        }
+        let mut e = Error::field(
+            ErrorCode::SshKeyLocked,
+            "passphrase",
+            format!("This passphrase does not unlock {}.", key.display()),
+        );
+        e.detail = Some(String::from_utf8_lossy(&added.stderr).trim().to_owned())
+            .filter(|d| !d.is_empty());
+        Err(e)
+    }
+}
+
+/// The error for a key the server may want that needs a passphrase nobody gave yet.
+pub fn key_locked(server: &str, key: &Path) -> Error {
+    let mut e = Error::field(
+        ErrorCode::SshKeyLocked,
+        "passphrase",
+        format!(
+            "{server} refused the keys offered, and {} is protected by a passphrase: enter it once and Lifeboat keeps it in the system keyring.",
+            key.display()
+        ),
+    );
+    e.detail = Some(key.display().to_string());
+    e
 }
 
 struct Learned {
@@ -426,6 +597,7 @@ pub struct SshSession {
     keepalive: Option<tokio::process::Child>,
     config: PathBuf,
     session: openssh::Session,
+    _agent: Option<Agent>,
     dir: TempDir,
 }
 

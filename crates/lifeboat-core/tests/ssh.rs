@@ -801,3 +801,57 @@ async fn a_server_gone_mid_backup_fails_it_cleanly_with_nothing_stored() {
         .collect();
     assert!(stored.is_empty(), "nothing is left in storage: {stored:?}");
 }
+
+#[tokio::test]
+async fn a_passphrase_protected_key_is_unlocked_with_the_passphrase_kept_in_the_keyring() {
+    let keys = tempfile::tempdir().unwrap();
+    let key = keys.path().join("locked");
+    common::run(
+        Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "open sesame", "-f"])
+            .arg(&key),
+    );
+    // The server accepts it (the harness's authorized_keys is the tests' to add to).
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let authorized = Path::new(&var("LIFEBOAT_TEST_SSH_DIR")).join("authorized_keys");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(authorized)
+        .unwrap();
+    std::io::Write::write_all(&mut file, public.as_bytes()).unwrap();
+
+    let s = setup("lifeboat-test-server", "").await;
+    // This user's configuration offers that key alone.
+    let config = s.lb.settings().await.unwrap().ssh_config.unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "Host lifeboat-test-server\n  HostName 127.0.0.1\n  Port {}\n  User {}\n  IdentityFile {}\n  IdentitiesOnly yes\n",
+            var("LIFEBOAT_TEST_SSH_PORT"),
+            var("LIFEBOAT_TEST_SSH_USER"),
+            key.display()
+        ),
+    )
+    .unwrap();
+    trust_all(&s.lb, "lifeboat-test-server").await;
+
+    let locked = test(&s).await.unwrap_err();
+    assert_eq!(locked.code, ErrorCode::SshKeyLocked, "{locked:?}");
+    assert_eq!(locked.detail.as_deref(), Some(key.to_str().unwrap()));
+
+    let wrong =
+        s.lb.set_ssh_key_passphrase(key.to_str().unwrap(), "open sesamo")
+            .await
+            .unwrap_err();
+    assert_eq!(
+        (wrong.code, wrong.field.as_deref()),
+        (ErrorCode::SshKeyLocked, Some("passphrase"))
+    );
+    assert_eq!(test(&s).await.unwrap_err().code, ErrorCode::SshKeyLocked);
+
+    s.lb.set_ssh_key_passphrase(key.to_str().unwrap(), "open sesame")
+        .await
+        .unwrap();
+    let report = test(&s).await.unwrap();
+    assert_eq!(report.server_major, 15);
+}

@@ -256,6 +256,16 @@ export function unknownHostKeys(server: string): Promise<SshHostKey[]> {
   return invoke("unknown_host_keys", { server });
 }
 
+/** Connects as a job would; `ssh_key_locked` names a key whose passphrase is needed. */
+export function testServer(server: string): Promise<void> {
+  return invoke("test_server", { server });
+}
+
+/** Kept in the system keyring once it is shown to unlock the key. */
+export function setSshKeyPassphrase(key: string, passphrase: string): Promise<void> {
+  return invoke("set_ssh_key_passphrase", { key, passphrase });
+}
+
 export function trustHostKeys(server: string, fingerprints: string[]): Promise<SshHostKey[]> {
   return invoke("trust_host_keys", { server, fingerprints });
 }

@@ -367,7 +367,7 @@ impl Context {
                 (Some(MediaSource::Local(root)), bytes)
             }
             (true, Some(dir), Some(server)) => {
-                let session = self.ssh(&settings).connect(server).await?;
+                let session = self.connect_server(server).await?;
                 let on_server = ServerDir {
                     session: &session,
                     dir,

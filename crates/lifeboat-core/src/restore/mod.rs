@@ -189,8 +189,7 @@ impl Context {
     pub(crate) async fn repair_interrupted_restore(&self, job_id: &str, local: &str) -> Result<()> {
         if let Some(("ssh", rest)) = local.split_once('\n') {
             let (server, dir) = rest.split_once('\n').unwrap_or((rest, ""));
-            let settings = self.settings().await?;
-            let session = self.ssh(&settings).connect(server).await?;
+            let session = self.connect_server(server).await?;
             let mut recover = server_media::recover_command(&session, dir, job_id);
             let out =
                 blocking(move || Ok(recover.stdin(std::process::Stdio::null()).output()?)).await?;
@@ -339,7 +338,7 @@ impl Context {
         let media_dir = match (&record.manifest.media, request.media, &env.server) {
             (Some(_), true, Some(server)) => {
                 // The server's free space is its own to judge: tar fails there, cleanly, when full.
-                let session = self.ssh(&settings).connect(server).await?;
+                let session = self.connect_server(server).await?;
                 Some(MediaDest::Server {
                     dir: env.media_dir.clone().unwrap_or_default(),
                     session: Box::new(session),

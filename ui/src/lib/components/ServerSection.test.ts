@@ -8,7 +8,15 @@ import { environment } from "../testing/fixtures";
 vi.mock("svelte-sonner", () => ({ toast: { success: vi.fn(), error: vi.fn() } }));
 vi.mock("../api", async (importOriginal) => {
   const actual = await importOriginal<typeof import("../api")>();
-  return { ...actual, setServer: vi.fn(), sshHosts: vi.fn(), unknownHostKeys: vi.fn(), trustHostKeys: vi.fn() };
+  return {
+    ...actual,
+    setServer: vi.fn(),
+    sshHosts: vi.fn(),
+    unknownHostKeys: vi.fn(),
+    trustHostKeys: vi.fn(),
+    testServer: vi.fn(),
+    setSshKeyPassphrase: vi.fn(),
+  };
 });
 
 const key = { host: "[web1.example.com]:2222", keyType: "ED25519", fingerprint: "SHA256:abcDEF123" };
@@ -21,6 +29,8 @@ describe("ServerSection", () => {
     vi.mocked(api.sshHosts).mockReset().mockResolvedValue(["prod", "staging"]);
     vi.mocked(api.unknownHostKeys).mockReset().mockResolvedValue([key]);
     vi.mocked(api.trustHostKeys).mockReset().mockResolvedValue([key]);
+    vi.mocked(api.testServer).mockReset().mockResolvedValue(undefined);
+    vi.mocked(api.setSshKeyPassphrase).mockReset().mockResolvedValue(undefined);
   });
 
   it("offers the SSH config's aliases, saves the server, and trusts only the fingerprint shown", async () => {
@@ -42,6 +52,32 @@ describe("ServerSection", () => {
     await user.click(within(dialog).getByRole("button", { name: "Trust" }));
     expect(api.trustHostKeys).toHaveBeenCalledWith("deploy@web1.example.com:2222", ["SHA256:abcDEF123"]);
     expect(await screen.findByTestId("server-trusted")).toBeInTheDocument();
+    expect(api.testServer).toHaveBeenCalledWith("deploy@web1.example.com:2222");
+  });
+
+  it("asks once for a locked key's passphrase, then connects with it", async () => {
+    vi.mocked(api.unknownHostKeys).mockResolvedValue([]);
+    vi.mocked(api.testServer)
+      .mockRejectedValueOnce({
+        code: "ssh_key_locked",
+        message: "web1 refused the keys offered, and /home/me/.ssh/id_ed25519 is protected by a passphrase.",
+        field: "passphrase",
+        detail: "/home/me/.ssh/id_ed25519",
+      })
+      .mockResolvedValueOnce(undefined);
+    const user = userEvent.setup();
+    render(ServerSection, { props: { env: environment } });
+    await user.type(screen.getByTestId("server-input"), "web1");
+    await user.click(screen.getByTestId("save-server"));
+
+    const prompt = await screen.findByTestId("key-passphrase");
+    expect(prompt).toHaveTextContent("/home/me/.ssh/id_ed25519");
+    await user.type(screen.getByTestId("key-passphrase-input"), "open sesame");
+    await user.click(screen.getByTestId("unlock-key"));
+
+    expect(api.setSshKeyPassphrase).toHaveBeenCalledWith("/home/me/.ssh/id_ed25519", "open sesame");
+    expect(await screen.findByTestId("server-trusted")).toBeInTheDocument();
+    expect(screen.queryByTestId("key-passphrase")).toBeNull();
   });
 
   it("shows a changed host key as the error it is, with what SSH said, trusting nothing", async () => {
