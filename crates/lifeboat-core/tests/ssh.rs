@@ -855,3 +855,61 @@ async fn a_passphrase_protected_key_is_unlocked_with_the_passphrase_kept_in_the_
     let report = test(&s).await.unwrap();
     assert_eq!(report.server_major, 15);
 }
+
+#[tokio::test]
+async fn a_restore_cut_off_on_the_server_is_put_right_at_the_next_start() {
+    let s = setup("lifeboat-test-server", "").await;
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let media = MediaOnServer::create();
+    let original = common::media_hashes(&media.path);
+    // What a Lifeboat killed mid-swap leaves: the job recorded with where it worked, its
+    // staging directory, and the old tree moved aside with nothing in its place yet.
+    let job_id = "0123abcd-cut-off";
+    let request = lifeboat_core::JobRequest::Restore(RestoreRequest {
+        backup_id: "20261129T000000Z-00000000".into(),
+        environment_id: s.env_id.clone(),
+        database: false,
+        media: true,
+        safety_backup: false,
+        confirmation: None,
+    });
+    let catalog = s.lb.catalog();
+    catalog
+        .insert_job(job_id, &s.env_id, &request)
+        .await
+        .unwrap();
+    catalog
+        .set_job_local_dir(
+            job_id,
+            Some(&format!("ssh\nlifeboat-test-server\n{}", media.relative)),
+        )
+        .await
+        .unwrap();
+    catalog.interrupt_job(job_id).await.unwrap();
+    let home = ssh_home();
+    let staging = home.join(format!(".{}.lifeboat-restore-{job_id}", media.relative));
+    let replaced = home.join(format!(".{}.lifeboat-replaced-{job_id}", media.relative));
+    std::fs::create_dir(&staging).unwrap();
+    std::fs::write(staging.join("half.txt"), b"half written").unwrap();
+    std::fs::rename(&media.path, &replaced).unwrap();
+    if is_root() {
+        for dir in [&staging, &replaced] {
+            common::run(
+                Command::new("chown")
+                    .arg("-R")
+                    .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
+                    .arg(dir),
+            );
+        }
+    }
+
+    assert_eq!(s.lb.clean_up_leftovers().await.unwrap(), 1);
+    assert!(!staging.exists(), "the staging directory is removed");
+    assert!(!replaced.exists());
+    assert_eq!(
+        common::media_hashes(&media.path),
+        original,
+        "the old tree is back"
+    );
+    assert!(catalog.pending_local_repairs().await.unwrap().is_empty());
+}

@@ -1,5 +1,7 @@
 // Error and busy state shared by the app's forms and dialogs.
 import { untrack } from "svelte";
+import { isAppError } from "./api";
+import type { ErrorCode } from "./bindings/ErrorCode";
 import { errorDetail, splitError, type FieldErrors } from "./errors";
 import { store } from "./state.svelte";
 
@@ -10,6 +12,8 @@ export class FormState {
   general = $state<string | null>(null);
   /** What the server said behind the last error, shown on request. */
   detail = $state<string | null>(null);
+  /** The code of the last error, to say where it happened. */
+  code = $state<ErrorCode | null>(null);
   busy = $state(false);
 
   /** `fields`: the API fields the form shows inline errors for. */
@@ -25,6 +29,7 @@ export class FormState {
     this.errors = {};
     this.general = null;
     this.detail = null;
+    this.code = null;
   }
 
   /** Checks the input with `validate` and shows its errors; true when there are any. */
@@ -47,6 +52,7 @@ export class FormState {
     const split = splitError(e, this.fields);
     this.errors = split.fields;
     this.detail = errorDetail(e);
+    this.code = isAppError(e) ? e.code : null;
     return split.general;
   }
 

@@ -170,6 +170,24 @@ describe("ConnectionForm", () => {
     expect(screen.queryByTestId("connection-error")).not.toBeInTheDocument();
   });
 
+  it("through a server, says which hop failed: SSH or PostgreSQL behind it", async () => {
+    vi.mocked(api.testConnection)
+      .mockRejectedValueOnce({ code: "ssh_unreachable", field: "server", message: "Cannot reach web1 over SSH." })
+      .mockRejectedValueOnce({ code: "pg_unreachable", field: null, message: "web1 could not reach PostgreSQL." });
+    const user = userEvent.setup();
+    render(ConnectionForm, { props: { env: { ...env, server: "web1" } } });
+    await user.type(screen.getByTestId("pg-host"), "/var/run/postgresql");
+    await user.type(screen.getByTestId("pg-database"), "shop");
+    await user.type(screen.getByTestId("pg-user"), "shop");
+
+    await user.click(screen.getByTestId("test-connection"));
+    expect(await screen.findByTestId("connection-error")).toHaveTextContent("SSH to web1 failed");
+    await user.click(screen.getByTestId("test-connection"));
+    await vi.waitFor(() =>
+      expect(screen.getByTestId("connection-error")).toHaveTextContent("Reached web1 over SSH, but PostgreSQL failed"),
+    );
+  });
+
   it("tests the connection on Save and keeps a failing one unsaved unless told to", async () => {
     vi.mocked(api.testConnection).mockRejectedValue({
       code: "pg_auth_failed",
