@@ -36,6 +36,7 @@ Environment:
                                   (default: the platform's data directory)
   LIFEBOAT_DATABASE_URL           the database URL for `env add` and `env set --database`
   LIFEBOAT_S3_SECRET_ACCESS_KEY   the S3 secret for `target add-s3`
+  LIFEBOAT_SSH_KEY_PASSPHRASE     an SSH key's passphrase for `env ssh-login`
   LIFEBOAT_LOG                    log filter, e.g. `lifeboat_core=debug`
 Secrets are never taken as arguments: without their variable, a terminal prompt asks.
 
@@ -203,7 +204,8 @@ enum EnvCommand {
         /// The environment has no database (only media); no URL is asked for.
         #[arg(long)]
         no_database: bool,
-        /// The media directory to back up and restore into.
+        /// The media directory to back up and restore into; with --server, a path on the server
+        /// (relative to the SSH user's home).
         #[arg(long, value_name = "DIR")]
         media: Option<PathBuf>,
         /// The storage target (by name) backups go to; the built-in local one when absent.
@@ -810,24 +812,45 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                 Some(name) => Some(lb.target_named(&name).await?.id),
                 None => None,
             };
+            let media = media.map(|m| m.display().to_string());
+            // With a server the media directory is one of its own: set once the server is.
             let created = lb
                 .create_environment(&EnvironmentInput {
                     application_id: application.id,
                     name: env,
                     connection,
-                    media_dir: media.map(|m| m.display().to_string()),
+                    media_dir: if server.is_some() {
+                        None
+                    } else {
+                        media.clone()
+                    },
                     target_id,
                 })
                 .await?;
             let created = match server {
-                // A server refused leaves no half-made environment behind.
-                Some(server) => match lb.set_server(&created.id, &server).await {
-                    Ok(with_server) => with_server,
-                    Err(e) => {
-                        lb.delete_environment(&created.id).await?;
-                        return Err(e);
+                // A server or media directory refused leaves no half-made environment behind.
+                Some(server) => {
+                    let on_server = async {
+                        let with_server = lb.set_server(&created.id, &server).await?;
+                        match media {
+                            Some(dir) => {
+                                lb.change_environment(
+                                    &created.id,
+                                    &EnvironmentChange::MediaDir(Some(dir)),
+                                )
+                                .await
+                            }
+                            None => Ok(with_server),
+                        }
+                    };
+                    match on_server.await {
+                        Ok(done) => done,
+                        Err(e) => {
+                            lb.delete_environment(&created.id).await?;
+                            return Err(e);
+                        }
                     }
-                },
+                }
                 None => created,
             };
             // Saved either way: a server down right now is no reason to refuse the setup.

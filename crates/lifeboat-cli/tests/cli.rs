@@ -848,11 +848,29 @@ fn an_environment_behind_ssh_from_the_command_line() {
         var("LIFEBOAT_TEST_SSH_PG_SOCKET_DIR"),
         var("LIFEBOAT_TEST_SSH_PG_PORT")
     );
+    // Media the SSH user can read, given as the server sees it (it is this machine here).
+    let media = tempfile::tempdir().unwrap();
+    std::fs::write(media.path().join("logo.png"), b"not really a png").unwrap();
+    let readable = |path: &Path, mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    readable(media.path(), 0o755);
+    readable(&media.path().join("logo.png"), 0o644);
     cli.run(&["app", "add", "shop"]);
-    cli.ok(
-        with_agent(&["env", "add", "shop", "production", "--server", &server])
-            .env("LIFEBOAT_DATABASE_URL", &url),
-    );
+    // The server is not trusted yet: the media directory is kept unchecked, not refused.
+    let added = cli.ok(with_agent(&[
+        "env",
+        "add",
+        "shop",
+        "production",
+        "--server",
+        &server,
+        "--media",
+    ])
+    .arg(media.path())
+    .env("LIFEBOAT_DATABASE_URL", &url));
+    assert_eq!(added["mediaDir"], media.path().to_str().unwrap());
     assert_eq!(
         cli.fails(&mut with_agent(&["env", "test", "shop", "production"])),
         (1, "ssh_host_unknown".into())
@@ -906,8 +924,9 @@ fn an_environment_behind_ssh_from_the_command_line() {
     assert_eq!(login["server"], server.as_str());
     let report = cli.ok(&mut with_agent(&["env", "test", "shop", "production"]));
     assert_eq!(report["server"], server.as_str());
-    let made = cli.ok(&mut with_agent(&["backup", "shop", "production", "--db"]));
+    let made = cli.ok(&mut with_agent(&["backup", "shop", "production"]));
     let id = made["backupId"].as_str().unwrap();
     let listed = cli.run(&["backups", "shop", "production"]);
     assert!(listed.to_string().contains(id), "{listed}");
+    assert!(listed.to_string().contains("\"fileCount\":1"), "{listed}");
 }

@@ -28,6 +28,18 @@ pub(crate) struct Reached {
     pub session: Option<SshSession>,
 }
 
+fn is_ssh(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::SshHostUnknown
+            | ErrorCode::SshHostKeyChanged
+            | ErrorCode::SshAuthFailed
+            | ErrorCode::SshKeyLocked
+            | ErrorCode::SshUnreachable
+            | ErrorCode::SshFailed
+    )
+}
+
 /// A database error met through a server, said with the server in it: the connection settings
 /// are as the server sees them.
 fn through_server(mut e: Error, server: &str, saved: &PgConnectionInput) -> Error {
@@ -470,9 +482,13 @@ impl Context {
             // On the server, relative to the SSH user's home unless absolute, as with scp.
             Some(dir) if existing.is_some_and(|e| e.server.is_some()) => {
                 let server = existing.and_then(|e| e.server.clone()).unwrap_or_default();
-                self.server_media_stats(&server, dir)
-                    .await
-                    .map_err(|e| Error::field(e.code, "mediaDir", e.message))?;
+                match self.server_media_stats(&server, dir).await {
+                    Ok(_) => {}
+                    // A server not trusted or reached yet cannot say; backups and the media
+                    // section will, once it can.
+                    Err(e) if is_ssh(e.code) => {}
+                    Err(e) => return Err(Error::field(e.code, "mediaDir", e.message)),
+                }
                 Some(dir.to_owned())
             }
             Some(dir) => {
