@@ -32,12 +32,16 @@ pub fn ensure_space(dir: &Path, needed: u64) -> Result<()> {
             format!("Cannot read the free space of {}: {e}", dir.display()),
         )
     })?;
+    room_for(&dir.display().to_string(), available, needed)
+}
+
+/// Fails with `disk_full` unless `available` bytes at `place` hold `needed`.
+pub fn room_for(place: &str, available: u64, needed: u64) -> Result<()> {
     if available < needed {
         return Err(Error::new(
             ErrorCode::DiskFull,
             format!(
-                "{} has {} free but {} are needed.",
-                dir.display(),
+                "{place} has {} free but {} are needed.",
                 human_bytes(available),
                 human_bytes(needed)
             ),

@@ -913,3 +913,71 @@ async fn a_restore_cut_off_on_the_server_is_put_right_at_the_next_start() {
     );
     assert!(catalog.pending_local_repairs().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_restore_that_would_not_fit_on_the_server_changes_nothing_there() {
+    if !is_root() {
+        // A small filesystem of the test's own needs mount(8).
+        return;
+    }
+    let s = setup("lifeboat-test-server", "").await;
+    trust_all(&s.lb, "lifeboat-test-server").await;
+    let media = MediaOnServer::create();
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
+    )
+    .await
+    .unwrap();
+    let backup =
+        s.lb.backup(&BackupRequest {
+            media: true,
+            ..database_only(&s.env_id)
+        })
+        .await
+        .unwrap();
+
+    // The destination now lives on a filesystem smaller than the backup's media.
+    let small = common::Mount::tmpfs("size=128k,mode=0777");
+    let dest = small.path().join("media");
+    std::fs::create_dir(&dest).unwrap();
+    std::fs::write(dest.join("kept.txt"), b"what was there").unwrap();
+    common::run(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
+            .arg(&dest),
+    );
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::MediaDir(Some(dest.display().to_string())),
+    )
+    .await
+    .unwrap();
+    let refused =
+        s.lb.restore(&RestoreRequest {
+            backup_id: backup.backup_id.clone(),
+            environment_id: s.env_id.clone(),
+            database: false,
+            media: true,
+            safety_backup: false,
+            confirmation: Some("production".into()),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, ErrorCode::DiskFull, "{refused:?}");
+    assert!(
+        refused.message.contains("lifeboat-test-server"),
+        "{}",
+        refused.message
+    );
+    let there: Vec<_> = std::fs::read_dir(small.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(there, ["media"], "no staging directory was made");
+    assert_eq!(
+        std::fs::read(dest.join("kept.txt")).unwrap(),
+        b"what was there"
+    );
+}

@@ -336,11 +336,12 @@ impl Context {
             _ => None,
         };
         let media_dir = match (&record.manifest.media, request.media, &env.server) {
-            (Some(_), true, Some(server)) => {
-                // The server's free space is its own to judge: tar fails there, cleanly, when full.
+            (Some(part), true, Some(server)) => {
                 let session = self.connect_server(server).await?;
+                let dir = env.media_dir.clone().unwrap_or_default();
+                server_media::ensure_space(&session, &dir, job_id, part.total_bytes).await?;
                 Some(MediaDest::Server {
-                    dir: env.media_dir.clone().unwrap_or_default(),
+                    dir,
                     session: Box::new(session),
                 })
             }

@@ -93,6 +93,48 @@ pub fn recover_command(session: &SshSession, dir: &str, job_id: &str) -> Command
     ))
 }
 
+/// Fails with `disk_full` unless the filesystem the staging directory goes on (beside the
+/// destination, or its nearest existing ancestor) has room for `needed` bytes: the old tree
+/// stays until the swap, so the whole backup must fit beside it.
+pub async fn ensure_space(
+    session: &SshSession,
+    dir: &str,
+    job_id: &str,
+    needed: u64,
+) -> Result<()> {
+    let probe = script(
+        dir,
+        job_id,
+        "q=\"$p\"; while [ ! -d \"$q\" ]; do q=$(dirname -- \"$q\"); done; df -Pk -- \"$q\"",
+    );
+    let out = tokio::process::Command::from(session.command(&probe))
+        .stdin(Stdio::null())
+        .output()
+        .await?;
+    let said = String::from_utf8_lossy(&out.stdout);
+    // POSIX df -P: a header, then "filesystem blocks used available capacity mount".
+    let available_kib = said
+        .lines()
+        .nth(1)
+        .and_then(|line| line.split_whitespace().nth(3))
+        .and_then(|kib| kib.parse::<u64>().ok());
+    match available_kib {
+        Some(kib) => crate::disk::room_for(
+            &format!("The disk of {dir} on {}", session.server()),
+            kib * 1024,
+            needed,
+        ),
+        None => Err(failed(
+            ErrorCode::SshFailed,
+            format!(
+                "Cannot read the free space beside {dir} on {}.",
+                session.server()
+            ),
+            &String::from_utf8_lossy(&out.stderr),
+        )),
+    }
+}
+
 /// A media tree staged on the server, checked there, waiting to be swapped in; dropping it
 /// removes it.
 pub struct StagedOnServer {
