@@ -1010,12 +1010,7 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
         }
         EnvCommand::SshLogin { app, env } => {
             let environment = lb.environment_named(&app, &env).await?;
-            let server = environment.server.clone().ok_or_else(|| {
-                Error::validation(
-                    "server",
-                    format!("{app}/{env} has no server: set one with `lifeboat env server`."),
-                )
-            })?;
+            let server = server_of(&environment, &app, &env)?;
             match lb.test_server(&server).await {
                 Err(e) if e.code == ErrorCode::SshKeyLocked => {
                     let key = e.detail.clone().unwrap_or_default();
@@ -1039,12 +1034,7 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
             fingerprints,
         } => {
             let environment = lb.environment_named(&app, &env).await?;
-            let server = environment.server.clone().ok_or_else(|| {
-                Error::validation(
-                    "server",
-                    format!("{app}/{env} has no server: set one with `lifeboat env server`."),
-                )
-            })?;
+            let server = server_of(&environment, &app, &env)?;
             let fingerprints = if fingerprints.is_empty() {
                 let keys = lb.unknown_host_keys(&server).await?;
                 if keys.is_empty() {
@@ -1110,6 +1100,16 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The environment's server, or an error saying how to set one.
+fn server_of(environment: &lifeboat_core::Environment, app: &str, env: &str) -> Result<String> {
+    environment.server.clone().ok_or_else(|| {
+        Error::validation(
+            "server",
+            format!("{app}/{env} has no server: set one with `lifeboat env server`."),
+        )
+    })
 }
 
 /// One line per host key: where, its type and its fingerprint.

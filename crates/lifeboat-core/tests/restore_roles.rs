@@ -4,9 +4,9 @@
 
 mod common;
 
+use common::fixture::database_only;
 use lifeboat_core::{
-    BackupKind, BackupRequest, DatabaseRestorePlan, EnvironmentInput, ErrorCode, Lifeboat,
-    PgConnectionInput, RestoreRequest,
+    DatabaseRestorePlan, EnvironmentInput, ErrorCode, Lifeboat, PgConnectionInput, RestoreRequest,
 };
 use sqlx::{Connection, Executor};
 
@@ -32,16 +32,6 @@ async fn environment(lb: &Lifeboat, name: &str, connection: &PgConnectionInput) 
     .await
     .unwrap()
     .id
-}
-
-fn database_backup(env_id: &str) -> BackupRequest {
-    BackupRequest {
-        environment_id: env_id.to_owned(),
-        database: true,
-        media: false,
-        note: None,
-        kind: BackupKind::OnDemand,
-    }
 }
 
 fn database_restore(backup_id: &str, env_id: &str, confirmation: &str) -> RestoreRequest {
@@ -108,7 +98,7 @@ async fn restoring_in_place_as_the_apps_own_role_keeps_the_extensions_a_superuse
     let original = common::fingerprint_of(&mut app).await;
     let extensions_before = extensions(&mut superuser).await;
     let env_id = environment(&lb, "production", &conn).await;
-    let good = lb.backup(&database_backup(&env_id)).await.unwrap();
+    let good = lb.backup(&database_only(&env_id)).await.unwrap();
     app.execute(
         "UPDATE shop_order SET total = 0 WHERE id < 100; DELETE FROM shop_order WHERE id > 4000;
          SELECT nextval('shop_invoice_number');",
@@ -217,7 +207,7 @@ async fn a_platform_admin_role_owning_the_extensions_and_a_schema_does_not_stop_
     let original = common::fingerprint_of(&mut app).await;
     let extensions_before = extensions(&mut superuser).await;
     let env_id = environment(&lb, "production", &conn).await;
-    let good = lb.backup(&database_backup(&env_id)).await.unwrap();
+    let good = lb.backup(&database_only(&env_id)).await.unwrap();
     app.execute("DELETE FROM reporting.daily WHERE orders > 100; DELETE FROM shop_order;")
         .await
         .unwrap();
@@ -305,7 +295,7 @@ async fn an_extension_the_role_may_not_create_stops_the_restore_before_any_chang
     staging.close().await.ok();
     let production = environment(&lb, "production", &source).await;
     let staging_env = environment(&lb, "staging", &destination).await;
-    let good = lb.backup(&database_backup(&production)).await.unwrap();
+    let good = lb.backup(&database_only(&production)).await.unwrap();
 
     let plan = lb
         .restore_database_plan(&good.backup_id, &staging_env)
@@ -374,7 +364,7 @@ async fn the_roles_go_beside_the_dump_and_a_scratch_drill_restores_the_owners_wi
     app.execute(common::FIXTURE_TABLES).await.unwrap();
     app.close().await.ok();
     let env_id = environment(&lb, "production", &conn).await;
-    let backup = lb.backup(&database_backup(&env_id)).await.unwrap();
+    let backup = lb.backup(&database_only(&env_id)).await.unwrap();
 
     // The application's role may read the roles (not their passwords).
     let globals = backup.globals.as_ref().expect("a roles artifact");
@@ -438,7 +428,7 @@ async fn a_role_that_may_not_read_the_roles_still_backs_up_and_says_why_they_are
     let original = common::fingerprint_of(&mut app).await;
     let env_id = environment(&lb, "production", &conn).await;
 
-    let backup = lb.backup(&database_backup(&env_id)).await.unwrap();
+    let backup = lb.backup(&database_only(&env_id)).await.unwrap();
     assert_eq!(backup.globals, None);
     let note = backup.globals_note.as_deref().unwrap();
     assert!(

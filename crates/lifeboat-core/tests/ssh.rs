@@ -7,10 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::fixture::{both, database_only};
 use common::var;
 use lifeboat_core::{
-    BackupKind, BackupRequest, DrillPlaceInput, DrillRequest, EnvironmentChange, EnvironmentInput,
-    ErrorCode, Hooks, Lifeboat, PgConnectionInput, RestoreRequest, SslMode,
+    BackupRequest, DrillPlaceInput, DrillRequest, EnvironmentChange, EnvironmentInput, ErrorCode,
+    Hooks, Lifeboat, PgConnectionInput, RestoreRequest, SslMode,
 };
 
 /// `sql` run by psql in `database` behind the SSH server, as its user (the one the cluster lets
@@ -151,6 +152,25 @@ async fn setup(server: &str, config_extra: &str) -> Setup {
     }
 }
 
+/// A restore of `backup_id` into `s`'s own environment, with a safety backup first.
+fn in_place(s: &Setup, backup_id: &str, database: bool, media: bool) -> RestoreRequest {
+    RestoreRequest {
+        backup_id: backup_id.to_owned(),
+        environment_id: s.env_id.clone(),
+        database,
+        media,
+        safety_backup: true,
+        confirmation: Some("production".into()),
+    }
+}
+
+/// `setup` with the server's host key trusted.
+async fn trusted(server: &str) -> Setup {
+    let s = setup(server, "").await;
+    trust_all(&s.lb, server).await;
+    s
+}
+
 async fn trust_all(lb: &Lifeboat, server: &str) {
     let keys = lb.unknown_host_keys(server).await.unwrap();
     let fingerprints: Vec<String> = keys.into_iter().map(|k| k.fingerprint).collect();
@@ -160,16 +180,6 @@ async fn trust_all(lb: &Lifeboat, server: &str) {
 async fn test(s: &Setup) -> lifeboat_core::Result<lifeboat_core::ConnectionReport> {
     let connection = s.lb.environment_connection(&s.env_id).await.unwrap();
     s.lb.test_connection(&connection, Some(&s.env_id)).await
-}
-
-fn database_only(env_id: &str) -> BackupRequest {
-    BackupRequest {
-        environment_id: env_id.to_owned(),
-        database: true,
-        media: false,
-        note: None,
-        kind: BackupKind::OnDemand,
-    }
 }
 
 #[tokio::test]
@@ -237,16 +247,9 @@ async fn backup_restore_in_place_and_drill_go_through_the_server() {
     assert_ne!(rows_of(&s.database), before);
 
     let summary =
-        s.lb.restore(&RestoreRequest {
-            backup_id: backup.backup_id.clone(),
-            environment_id: s.env_id.clone(),
-            database: true,
-            media: false,
-            safety_backup: true,
-            confirmation: Some("production".into()),
-        })
-        .await
-        .unwrap();
+        s.lb.restore(&in_place(&s, &backup.backup_id, true, false))
+            .await
+            .unwrap();
     assert!(summary.checks.iter().all(|c| c.ok), "{:?}", summary.checks);
     assert!(summary.safety_backup_id.is_some());
     assert_eq!(rows_of(&s.database), before);
@@ -277,8 +280,7 @@ async fn backup_restore_in_place_and_drill_go_through_the_server() {
 
 #[tokio::test]
 async fn hooks_run_on_the_server_and_a_failing_one_stores_nothing() {
-    let s = setup("lifeboat-test-server", "").await;
-    trust_all(&s.lb, "lifeboat-test-server").await;
+    let s = trusted("lifeboat-test-server").await;
     s.lb.set_hooks(
         &s.env_id,
         &Hooks {
@@ -535,15 +537,32 @@ impl MediaOnServer {
         let relative = unique("lifeboat-media");
         let path = ssh_home().join(&relative);
         common::create_media_tree(&path);
-        if is_root() {
-            common::run(
-                Command::new("chown")
-                    .arg("-R")
-                    .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
-                    .arg(&path),
-            );
-        }
+        give_to_ssh_user(&path);
         Self { relative, path }
+    }
+
+    /// A tree made and set as `s`'s media directory, given as relative to the SSH user's home.
+    async fn of(s: &Setup) -> Self {
+        let media = Self::create();
+        s.lb.change_environment(
+            &s.env_id,
+            &EnvironmentChange::MediaDir(Some(media.relative.clone())),
+        )
+        .await
+        .unwrap();
+        media
+    }
+}
+
+/// As root the test makes files in the SSH user's home: they become that user's, as theirs.
+fn give_to_ssh_user(path: &Path) {
+    if is_root() {
+        common::run(
+            Command::new("chown")
+                .arg("-R")
+                .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
+                .arg(path),
+        );
     }
 }
 
@@ -555,8 +574,7 @@ impl Drop for MediaOnServer {
 
 #[tokio::test]
 async fn media_on_the_server_is_backed_up_over_ssh_and_restores_into_a_local_folder() {
-    let s = setup("lifeboat-test-server", "").await;
-    trust_all(&s.lb, "lifeboat-test-server").await;
+    let s = trusted("lifeboat-test-server").await;
     let media = MediaOnServer::create();
 
     let missing =
@@ -586,13 +604,7 @@ async fn media_on_the_server_is_backed_up_over_ssh_and_restores_into_a_local_fol
             .unwrap();
     assert_eq!(stats, local_stats);
 
-    let backup =
-        s.lb.backup(&BackupRequest {
-            media: true,
-            ..database_only(&s.env_id)
-        })
-        .await
-        .unwrap();
+    let backup = s.lb.backup(&both(&s.env_id, "")).await.unwrap();
     let part = backup.media.as_ref().expect("media was backed up");
     assert_eq!(part.file_count, stats.file_count);
     assert_eq!(part.total_bytes, stats.total_bytes);
@@ -635,26 +647,13 @@ async fn an_unreadable_file_on_the_server_fails_the_backup_and_stores_nothing() 
         // The SSH user is the one running the tests, who may read anything they own.
         return;
     }
-    let s = setup("lifeboat-test-server", "").await;
-    trust_all(&s.lb, "lifeboat-test-server").await;
-    let media = MediaOnServer::create();
-    s.lb.change_environment(
-        &s.env_id,
-        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
-    )
-    .await
-    .unwrap();
+    let s = trusted("lifeboat-test-server").await;
+    let media = MediaOnServer::of(&s).await;
     let secret = media.path.join("uploads/zero-bytes.txt");
     common::run(Command::new("chown").arg("root:root").arg(&secret));
     common::run(Command::new("chmod").arg("600").arg(&secret));
 
-    let failed =
-        s.lb.backup(&BackupRequest {
-            media: true,
-            ..database_only(&s.env_id)
-        })
-        .await
-        .unwrap_err();
+    let failed = s.lb.backup(&both(&s.env_id, "")).await.unwrap_err();
     assert_eq!(failed.code, ErrorCode::MediaUnreadable, "{failed:?}");
     assert!(
         failed.message.contains("zero-bytes.txt"),
@@ -670,49 +669,22 @@ async fn an_unreadable_file_on_the_server_fails_the_backup_and_stores_nothing() 
 
 #[tokio::test]
 async fn a_restore_puts_the_servers_media_back_whole_and_leaves_no_staging_behind() {
-    let s = setup("lifeboat-test-server", "").await;
-    trust_all(&s.lb, "lifeboat-test-server").await;
-    let media = MediaOnServer::create();
-    s.lb.change_environment(
-        &s.env_id,
-        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
-    )
-    .await
-    .unwrap();
+    let s = trusted("lifeboat-test-server").await;
+    let media = MediaOnServer::of(&s).await;
     let original = common::media_hashes(&media.path);
-    let backup =
-        s.lb.backup(&BackupRequest {
-            media: true,
-            ..database_only(&s.env_id)
-        })
-        .await
-        .unwrap();
+    let backup = s.lb.backup(&both(&s.env_id, "")).await.unwrap();
 
     // Production breaks: a file gone, one changed, a stray one added.
     std::fs::remove_file(media.path.join("uploads/zero-bytes.txt")).unwrap();
     std::fs::write(media.path.join("uploads/2026/11/photo.jpg"), b"overwritten").unwrap();
     std::fs::write(media.path.join("uploads/stray.txt"), b"not in the backup").unwrap();
-    if is_root() {
-        common::run(
-            Command::new("chown")
-                .arg("-R")
-                .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
-                .arg(&media.path),
-        );
-    }
+    give_to_ssh_user(&media.path);
     assert_ne!(common::media_hashes(&media.path), original);
 
     let summary =
-        s.lb.restore(&RestoreRequest {
-            backup_id: backup.backup_id.clone(),
-            environment_id: s.env_id.clone(),
-            database: false,
-            media: true,
-            safety_backup: true,
-            confirmation: Some("production".into()),
-        })
-        .await
-        .unwrap();
+        s.lb.restore(&in_place(&s, &backup.backup_id, false, true))
+            .await
+            .unwrap();
     assert!(summary.safety_backup_id.is_some());
     assert!(summary.checks.iter().all(|c| c.ok), "{:?}", summary.checks);
     let restored = summary.media.expect("media was restored");
@@ -765,13 +737,7 @@ async fn a_server_gone_mid_backup_fails_it_cleanly_with_nothing_stored() {
     let server = format!("127.0.0.1:{}", sshd.port);
     let s = setup(&server, "").await;
     trust_all(&s.lb, &server).await;
-    let media = MediaOnServer::create();
-    s.lb.change_environment(
-        &s.env_id,
-        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
-    )
-    .await
-    .unwrap();
+    let _media = MediaOnServer::of(&s).await;
 
     let job =
         s.lb.start_backup(&BackupRequest {
@@ -858,8 +824,7 @@ async fn a_passphrase_protected_key_is_unlocked_with_the_passphrase_kept_in_the_
 
 #[tokio::test]
 async fn a_restore_cut_off_on_the_server_is_put_right_at_the_next_start() {
-    let s = setup("lifeboat-test-server", "").await;
-    trust_all(&s.lb, "lifeboat-test-server").await;
+    let s = trusted("lifeboat-test-server").await;
     let media = MediaOnServer::create();
     let original = common::media_hashes(&media.path);
     // What a Lifeboat killed mid-swap leaves: the job recorded with where it worked, its
@@ -892,15 +857,8 @@ async fn a_restore_cut_off_on_the_server_is_put_right_at_the_next_start() {
     std::fs::create_dir(&staging).unwrap();
     std::fs::write(staging.join("half.txt"), b"half written").unwrap();
     std::fs::rename(&media.path, &replaced).unwrap();
-    if is_root() {
-        for dir in [&staging, &replaced] {
-            common::run(
-                Command::new("chown")
-                    .arg("-R")
-                    .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
-                    .arg(dir),
-            );
-        }
+    for dir in [&staging, &replaced] {
+        give_to_ssh_user(dir);
     }
 
     assert_eq!(s.lb.clean_up_leftovers().await.unwrap(), 1);
@@ -920,34 +878,16 @@ async fn a_restore_that_would_not_fit_on_the_server_changes_nothing_there() {
         // A small filesystem of the test's own needs mount(8).
         return;
     }
-    let s = setup("lifeboat-test-server", "").await;
-    trust_all(&s.lb, "lifeboat-test-server").await;
-    let media = MediaOnServer::create();
-    s.lb.change_environment(
-        &s.env_id,
-        &EnvironmentChange::MediaDir(Some(media.relative.clone())),
-    )
-    .await
-    .unwrap();
-    let backup =
-        s.lb.backup(&BackupRequest {
-            media: true,
-            ..database_only(&s.env_id)
-        })
-        .await
-        .unwrap();
+    let s = trusted("lifeboat-test-server").await;
+    let _media = MediaOnServer::of(&s).await;
+    let backup = s.lb.backup(&both(&s.env_id, "")).await.unwrap();
 
     // The destination now lives on a filesystem smaller than the backup's media.
     let small = common::Mount::tmpfs("size=128k,mode=0777");
     let dest = small.path().join("media");
     std::fs::create_dir(&dest).unwrap();
     std::fs::write(dest.join("kept.txt"), b"what was there").unwrap();
-    common::run(
-        Command::new("chown")
-            .arg("-R")
-            .arg(format!("{0}:{0}", var("LIFEBOAT_TEST_SSH_USER")))
-            .arg(&dest),
-    );
+    give_to_ssh_user(&dest);
     s.lb.change_environment(
         &s.env_id,
         &EnvironmentChange::MediaDir(Some(dest.display().to_string())),
@@ -956,12 +896,8 @@ async fn a_restore_that_would_not_fit_on_the_server_changes_nothing_there() {
     .unwrap();
     let refused =
         s.lb.restore(&RestoreRequest {
-            backup_id: backup.backup_id.clone(),
-            environment_id: s.env_id.clone(),
-            database: false,
-            media: true,
             safety_backup: false,
-            confirmation: Some("production".into()),
+            ..in_place(&s, &backup.backup_id, false, true)
         })
         .await
         .unwrap_err();

@@ -112,20 +112,7 @@ pub fn stage(
     if let Some(e) = failure {
         return Err(e);
     }
-    walked.map_err(|detail| {
-        let code = if detail.starts_with("unsafe entry")
-            || detail.contains("outside")
-            || detail.starts_with("unexpected entry type")
-        {
-            ErrorCode::UnsafeArchive
-        } else {
-            ErrorCode::ArtifactCorrupt
-        };
-        Error::new(
-            code,
-            format!("The media archive was refused, so nothing was restored: {detail}."),
-        )
-    })?;
+    walked.map_err(|detail| refused(&detail))?;
     plain.finish(info).map_err(|e| {
         Error::new(
             ErrorCode::ChecksumMismatch,
@@ -146,6 +133,22 @@ pub fn stage(
         return Err(Error::cancelled());
     }
     Ok(staged)
+}
+
+/// The error for an archive `media_reader::walk` refused: unsafe, or damaged.
+pub(super) fn refused(detail: &str) -> Error {
+    let code = if detail.starts_with("unsafe entry")
+        || detail.contains("outside")
+        || detail.starts_with("unexpected entry type")
+    {
+        ErrorCode::UnsafeArchive
+    } else {
+        ErrorCode::ArtifactCorrupt
+    };
+    Error::new(
+        code,
+        format!("The media archive was refused, so nothing was restored: {detail}."),
+    )
 }
 
 fn write_file(

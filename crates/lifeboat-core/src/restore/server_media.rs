@@ -164,6 +164,18 @@ fn failed(code: ErrorCode, message: String, said: &str) -> Error {
     e
 }
 
+/// The server's tar did not write everything; what it said is the story.
+fn not_written(shown: &str, said: &str) -> Error {
+    failed(
+        ErrorCode::SshFailed,
+        format!(
+            "Writing the restored media to {shown} failed: {}",
+            last_lines(said)
+        ),
+        said,
+    )
+}
+
 pub fn stage(
     mut plain: ArtifactReader,
     info: &ArtifactInfo,
@@ -254,32 +266,13 @@ pub fn stage(
         (Some(_), Err(_)) => {
             drop(tar);
             child.wait().ok();
-            let said = said.join().unwrap_or_default();
-            return Err(failed(
-                ErrorCode::SshFailed,
-                format!(
-                    "Writing the restored media to {shown} failed: {}",
-                    last_lines(&said)
-                ),
-                &said,
-            ));
+            return Err(not_written(&shown, &said.join().unwrap_or_default()));
         }
         (None, Err(detail)) => {
             drop(tar);
             child.kill().ok();
             child.wait().ok();
-            let code = if detail.starts_with("unsafe entry")
-                || detail.contains("outside")
-                || detail.starts_with("unexpected entry type")
-            {
-                ErrorCode::UnsafeArchive
-            } else {
-                ErrorCode::ArtifactCorrupt
-            };
-            return Err(Error::new(
-                code,
-                format!("The media archive was refused, so nothing was restored: {detail}."),
-            ));
+            return Err(super::media::refused(&detail));
         }
     };
     for (relative, target, mtime) in links {
@@ -305,16 +298,8 @@ pub fn stage(
     stdin.flush().ok();
     drop(stdin);
     let status = child.wait()?;
-    let said = said.join().unwrap_or_default();
     if !status.success() {
-        return Err(failed(
-            ErrorCode::SshFailed,
-            format!(
-                "Writing the restored media to {shown} failed: {}",
-                last_lines(&said)
-            ),
-            &said,
-        ));
+        return Err(not_written(&shown, &said.join().unwrap_or_default()));
     }
     plain.finish(info).map_err(|e| {
         Error::new(

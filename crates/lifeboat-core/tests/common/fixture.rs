@@ -71,6 +71,15 @@ pub fn s3() -> Target {
     Target::S3(common::s3_settings(), common::s3_secret())
 }
 
+/// An on-demand backup of the database alone.
+pub fn database_only(env_id: &str) -> BackupRequest {
+    BackupRequest {
+        media: false,
+        note: None,
+        ..both(env_id, "")
+    }
+}
+
 pub fn both(env_id: &str, note: &str) -> BackupRequest {
     BackupRequest {
         environment_id: env_id.to_owned(),
