@@ -79,6 +79,70 @@ pub fn parse_server(text: &str) -> Result<Option<String>> {
     Ok(Some(server.to_owned()))
 }
 
+/// `~/x` under `home`; an Include's relative path is relative to `~/.ssh`, as ssh reads it.
+fn expand(path: &str, home: &Path) -> PathBuf {
+    match path.strip_prefix("~/") {
+        Some(rest) => home.join(rest),
+        None if Path::new(path).is_relative() => home.join(".ssh").join(path),
+        None => PathBuf::from(path),
+    }
+}
+
+/// The keyword of an ssh_config line and the rest of it.
+fn keyword(line: &str) -> Option<(&str, &str)> {
+    line.trim()
+        .split_once(|c: char| c.is_whitespace() || c == '=')
+}
+
+fn collect_aliases(file: &Path, home: &Path, depth: u32, aliases: &mut Vec<String>) {
+    // ssh itself stops at 16 levels; a few are enough to offer names.
+    if depth > 4 {
+        return;
+    }
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    for (word, rest) in text.lines().filter_map(keyword) {
+        if word.eq_ignore_ascii_case("host") {
+            aliases.extend(
+                rest.split_whitespace()
+                    .filter(|alias| !alias.contains(['*', '?', '!']))
+                    .map(str::to_owned),
+            );
+        } else if word.eq_ignore_ascii_case("include") {
+            for pattern in rest.split_whitespace() {
+                for included in matching(&expand(pattern, home)) {
+                    collect_aliases(&included, home, depth + 1, aliases);
+                }
+            }
+        }
+    }
+}
+
+/// The files a pattern names: itself, or with one `*` in its last part, those matching it.
+fn matching(pattern: &Path) -> Vec<PathBuf> {
+    let name = pattern
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    let (Some(name), Some(dir)) = (name, pattern.parent()) else {
+        return Vec::new();
+    };
+    let Some((prefix, suffix)) = name.split_once('*') else {
+        return vec![pattern.to_path_buf()];
+    };
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .map(|n| n.to_string_lossy())
+                .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// `ssh`'s destination for a server: a port needs the `ssh://` form.
 fn destination(server: &str) -> String {
     if server.contains(':') {
@@ -104,29 +168,15 @@ impl Ssh {
     }
 
     /// The Host aliases of the user's SSH configuration (patterns left out), to offer as
-    /// servers. Files it includes are not followed.
+    /// servers, with those of the files it includes (`Include conf.d/*`).
     pub fn host_aliases(&self) -> Vec<String> {
-        let path = match self.user_config.strip_prefix("~/") {
-            Some(rest) => match dirs::home_dir() {
-                Some(home) => home.join(rest),
-                None => return Vec::new(),
-            },
-            None => PathBuf::from(&self.user_config),
+        let Some(home) = dirs::home_dir() else {
+            return Vec::new();
         };
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let mut aliases: Vec<String> = text
-            .lines()
-            .filter_map(|line| {
-                let (keyword, rest) = line
-                    .trim()
-                    .split_once(|c: char| c.is_whitespace() || c == '=')?;
-                keyword.eq_ignore_ascii_case("host").then_some(rest)
-            })
-            .flat_map(str::split_whitespace)
-            .filter(|alias| !alias.contains(['*', '?', '!']))
-            .map(str::to_owned)
-            .collect();
-        aliases.dedup();
+        let mut aliases = Vec::new();
+        collect_aliases(&expand(&self.user_config, &home), &home, 0, &mut aliases);
+        let mut seen = std::collections::HashSet::new();
+        aliases.retain(|alias| seen.insert(alias.clone()));
         aliases
     }
 
@@ -678,16 +728,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn host_aliases_leave_patterns_out() {
+    fn host_aliases_leave_patterns_out_and_follow_includes() {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config");
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
         std::fs::write(
             &config,
-            "Host prod staging\n  HostName 10.0.0.1\nHost *.internal !bastion\nhost=web1\nMatch all\n",
+            format!(
+                "Host prod staging\n  HostName 10.0.0.1\nHost *.internal !bastion\nhost=web1\nInclude {}/conf.d/*.conf\nMatch all\n",
+                dir.path().display()
+            ),
         )
         .unwrap();
+        std::fs::write(dir.path().join("conf.d/b.conf"), "Host bastion prod\n").unwrap();
+        std::fs::write(dir.path().join("conf.d/a.conf"), "Host db1\n").unwrap();
+        std::fs::write(dir.path().join("conf.d/notes.txt"), "Host ignored\n").unwrap();
         let ssh = Ssh::new(&Home::at(dir.path()), config.to_str());
-        assert_eq!(ssh.host_aliases(), ["prod", "staging", "web1"]);
+        assert_eq!(
+            ssh.host_aliases(),
+            ["prod", "staging", "web1", "db1", "bastion"]
+        );
     }
 
     #[test]
