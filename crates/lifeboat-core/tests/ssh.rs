@@ -336,6 +336,22 @@ async fn newest_backup_job(s: &Setup) -> lifeboat_core::Job {
         .expect("a backup job is recorded")
 }
 
+/// No backup is listed and no file is left in the (local) storage target.
+async fn assert_nothing_stored(s: &Setup) {
+    let listed = s.lb.list_backups(&s.env_id).await.unwrap();
+    assert!(
+        listed.iter().all(|b| b.backup.is_none()),
+        "nothing is listed"
+    );
+    let stored: Vec<_> = walkdir::WalkDir::new(s._home.path().join("storage"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    assert!(stored.is_empty(), "nothing is left in storage: {stored:?}");
+}
+
 /// An sshd of the test's own on a free port, with `host_key`: gone when dropped.
 struct Sshd {
     dir: tempfile::TempDir,
@@ -754,18 +770,7 @@ async fn a_server_gone_mid_backup_fails_it_cleanly_with_nothing_stored() {
     let ended = common::fixture::wait_finished(&s.lb, &job).await;
     let error = ended.error.expect("the backup failed");
     assert_eq!(error.code, ErrorCode::SshUnreachable, "{error:?}");
-    let listed = s.lb.list_backups(&s.env_id).await.unwrap();
-    assert!(
-        listed.iter().all(|b| b.backup.is_none()),
-        "nothing is listed"
-    );
-    let stored: Vec<_> = walkdir::WalkDir::new(s._home.path().join("storage"))
-        .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().display().to_string())
-        .collect();
-    assert!(stored.is_empty(), "nothing is left in storage: {stored:?}");
+    assert_nothing_stored(&s).await;
 }
 
 #[tokio::test]
@@ -916,4 +921,69 @@ async fn a_restore_that_would_not_fit_on_the_server_changes_nothing_there() {
         std::fs::read(dest.join("kept.txt")).unwrap(),
         b"what was there"
     );
+}
+
+#[tokio::test]
+async fn a_server_gone_mid_dump_fails_the_backup_with_nothing_stored() {
+    let keys = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(&new_host_key(keys.path(), "host"), None);
+    let server = format!("127.0.0.1:{}", sshd.port);
+    let s = trusted(&server).await;
+
+    // A migration holds a lock: pg_dump, through the tunnel, waits on it — mid-dump for as
+    // long as the test wants. psql says when it holds the lock.
+    let user = var("LIFEBOAT_TEST_SSH_USER");
+    let mut locker = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", &user, "--"]).arg(common::pg_tool("psql"));
+        c
+    } else {
+        Command::new(common::pg_tool("psql"))
+    };
+    let mut locker = locker
+        .args(["-X", "-q", "-h"])
+        .arg(var("LIFEBOAT_TEST_SSH_PG_SOCKET_DIR"))
+        .args([
+            "-p",
+            &var("LIFEBOAT_TEST_SSH_PG_PORT"),
+            "-U",
+            "postgres",
+            "-d",
+            &s.database,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut to_psql = locker.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut to_psql,
+        b"BEGIN; LOCK TABLE shop_order IN ACCESS EXCLUSIVE MODE;\n\\echo locked\n",
+    )
+    .unwrap();
+    let mut said = std::io::BufReader::new(locker.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut said, &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    let job = s.lb.start_backup(&database_only(&s.env_id)).await.unwrap();
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'lifeboat' AND wait_event_type = 'Lock'",
+        s.database
+    );
+    let mut waited = 0;
+    while behind("postgres", &waiting) != "1" {
+        waited += 1;
+        assert!(waited < 600, "pg_dump never waited on the lock");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    sshd.kill_all();
+
+    let ended = common::fixture::wait_finished(&s.lb, &job).await;
+    std::io::Write::write_all(&mut to_psql, b"ROLLBACK;\n").ok();
+    drop(to_psql);
+    locker.wait().ok();
+    let error = ended.error.expect("the backup failed");
+    assert_eq!(error.code, ErrorCode::PgDumpFailed, "{error:?}");
+    assert_nothing_stored(&s).await;
 }
