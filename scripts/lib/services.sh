@@ -133,12 +133,17 @@ CONF
   [ "$(id -u)" = 0 ] && chown postgres "$pg" "$pg/sock"
   as_pg_owner "$bin/initdb" -D "$pg/data" -U postgres --auth-local=peer --auth-host=reject \
     -E UTF8 --locale=C.UTF-8 >"$pg/initdb.log"
-  echo "local all all peer map=tunnel" | as_pg_owner tee "$pg/data/pg_hba.conf" >/dev/null
+  # Members of lifeboat_password log in with a password instead, through the same socket.
+  printf 'local all +lifeboat_password scram-sha-256\nlocal all all peer map=tunnel\n' |
+    as_pg_owner tee "$pg/data/pg_hba.conf" >/dev/null
   echo "tunnel $user postgres" | as_pg_owner tee "$pg/data/pg_ident.conf" >/dev/null
   export LIFEBOAT_TEST_SSH_PG_PORT=$(free_port)
   export LIFEBOAT_TEST_SSH_PG_SOCKET_DIR=$pg/sock
   as_pg_owner "$bin/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w \
     -o "-p $LIFEBOAT_TEST_SSH_PG_PORT -k $pg/sock -c listen_addresses= -c fsync=off" start >/dev/null
+  local psql=("$bin/psql" -X -q -h "$pg/sock" -p "$LIFEBOAT_TEST_SSH_PG_PORT" -U postgres -d postgres)
+  if [ "$(id -u)" = 0 ]; then runuser -u "$user" -- "${psql[@]}" -c "CREATE ROLE lifeboat_password NOLOGIN"
+  else "${psql[@]}" -c "CREATE ROLE lifeboat_password NOLOGIN"; fi
   echo "OpenSSH server on 127.0.0.1:$LIFEBOAT_TEST_SSH_PORT (user $user); PostgreSQL behind it on $pg/sock only"
 }
 

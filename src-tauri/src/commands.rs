@@ -52,6 +52,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         choose_folder,
         set_hooks,
         set_server,
+        set_dump_on_server,
         ssh_hosts,
         unknown_host_keys,
         trust_host_keys,
@@ -333,6 +334,15 @@ async fn set_hooks(core: Core<'_>, environment_id: String, hooks: Hooks) -> Resu
 #[tauri::command]
 async fn set_server(core: Core<'_>, environment_id: String, server: String) -> Result<Environment> {
     core.set_server(&environment_id, &server).await
+}
+
+#[tauri::command]
+async fn set_dump_on_server(
+    core: Core<'_>,
+    environment_id: String,
+    on_server: bool,
+) -> Result<Environment> {
+    core.set_dump_on_server(&environment_id, on_server).await
 }
 
 #[tauri::command]

@@ -272,6 +272,19 @@ enum EnvCommand {
         /// database directly again.
         server: String,
     },
+    /// Choose where the environment's pg_dump runs: `server` runs the server's own (its client
+    /// tools match its PostgreSQL; the dump streams back over SSH, checked the same way),
+    /// `here` runs this computer's. A server's is also used whenever this computer has none
+    /// new enough.
+    DumpOn {
+        /// The application's name.
+        app: String,
+        /// The environment's name.
+        env: String,
+        /// Where pg_dump runs.
+        #[arg(value_parser = ["here", "server"])]
+        place: String,
+    },
     /// Trust the host key of the environment's server (and of any ProxyJump host on the way),
     /// recorded in Lifeboat's own known_hosts. Compare the fingerprints with the ones the
     /// server's administrator gives you (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`).
@@ -980,6 +993,10 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     .server
                     .as_ref()
                     .map_or(String::new(), |s| format!("through SSH to {s}: "));
+                let pg_dump = match (&r.pg_dump_on_server, &r.server) {
+                    (Some(t), Some(s)) => format!("{} ({}) on {s}", t.version, t.path),
+                    _ => pg_dump,
+                };
                 format!(
                     "{through}PostgreSQL {}, database {}; pg_dump {pg_dump}",
                     r.server_version,
@@ -1006,6 +1023,19 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                     host_keys(keys),
                     keys.iter().map(|k| format!(" --fingerprint {}", k.fingerprint)).collect::<String>()
                 )
+            });
+        }
+        EnvCommand::DumpOn { app, env, place } => {
+            let environment = lb.environment_named(&app, &env).await?;
+            let changed = lb
+                .set_dump_on_server(&environment.id, place == "server")
+                .await?;
+            out.show(&changed, |e| {
+                if e.dump_on_server {
+                    format!("{app}/{env} runs pg_dump on its server.")
+                } else {
+                    format!("{app}/{env} runs pg_dump on this computer when it has one new enough.")
+                }
             });
         }
         EnvCommand::SshLogin { app, env } => {

@@ -142,8 +142,10 @@ impl Context {
                 let secret = SecretRef::DrillPassword {
                     environment_id: env.id.clone(),
                 };
+                let connection = self.with_password(connection, secret).await?;
                 Ok(Some(Reached {
-                    connection: self.with_password(connection, secret).await?,
+                    as_server_sees_it: connection.clone(),
+                    connection,
                     session: None,
                 }))
             }
@@ -225,6 +227,7 @@ impl Context {
     ) -> Result<DrillReport> {
         let on = match server {
             Some(connection) => DrillOn::Server(Box::new(Reached {
+                as_server_sees_it: connection.clone(),
                 connection,
                 session: None,
             })),

@@ -25,6 +25,9 @@ use crate::validation;
 /// A database as this machine reaches it; an SSH tunnel to it stays open while this lives.
 pub(crate) struct Reached {
     pub connection: PgConnectionInput,
+    /// The connection as the environment's server sees it (the saved one): what a program
+    /// run there connects with.
+    pub as_server_sees_it: PgConnectionInput,
     pub session: Option<SshSession>,
 }
 
@@ -237,13 +240,13 @@ impl Context {
         environment_id: Option<&str>,
     ) -> Result<ConnectionReport> {
         let mut input = input.validated()?;
-        let mut server = None;
+        let (mut server, mut dump_on_server) = (None, false);
         if let Some(id) = environment_id {
             let env = self.catalog().environment(id).await?;
             if input.password.is_none() && env.connection.is_some_and(|c| c.password_fits(&input)) {
                 input.password = Some(self.credentials().get(secret_of(id)).await?);
             }
-            server = env.server;
+            (server, dump_on_server) = (env.server, env.dump_on_server);
         }
         let settings = self.settings().await?;
         let pg_bin_dir = settings.pg_bin_dir.as_deref().map(Path::new);
@@ -255,6 +258,11 @@ impl Context {
         let mut report = postgres::probe(&forwarded, pg_bin_dir)
             .await
             .map_err(|e| through_server(e, &server, &input))?;
+        if dump_on_server || report.pg_dump.is_none() {
+            let found = postgres::tools::find_on_server(&session).await;
+            report.pg_dump_on_server =
+                postgres::tools::choose_pg_dump(&found, report.server_major).cloned();
+        }
         report.server = Some(server);
         Ok(report)
     }
@@ -277,6 +285,7 @@ impl Context {
         let env = self.catalog().environment(environment_id).await?;
         let Some(server) = env.server else {
             return Ok(Reached {
+                as_server_sees_it: connection.clone(),
                 connection,
                 session: None,
             });
@@ -289,6 +298,7 @@ impl Context {
             .map_err(|e| through_server(e, &server, &connection))?;
         Ok(Reached {
             connection: forwarded,
+            as_server_sees_it: connection,
             session: Some(session),
         })
     }
@@ -320,6 +330,25 @@ impl Context {
         }
         self.catalog()
             .set_server(environment_id, server.as_deref())
+            .await
+    }
+
+    /// Whether pg_dump runs on the environment's server (which it must have).
+    pub async fn set_dump_on_server(
+        &self,
+        environment_id: &str,
+        on_server: bool,
+    ) -> Result<Environment> {
+        let _editing = self.environment_edits().lock().await;
+        let env = self.catalog().environment(environment_id).await?;
+        if on_server && env.server.is_none() {
+            return Err(Error::validation(
+                "dumpOnServer",
+                "Set the environment's server first.",
+            ));
+        }
+        self.catalog()
+            .set_dump_on_server(environment_id, on_server)
             .await
     }
 

@@ -448,6 +448,16 @@ impl Lifeboat {
         self.cx.set_server(environment_id, server).await
     }
 
+    /// Whether pg_dump runs on the environment's server, with its client tools, rather than
+    /// here (it also does whenever this machine has none new enough).
+    pub async fn set_dump_on_server(
+        &self,
+        environment_id: &str,
+        on_server: bool,
+    ) -> Result<Environment> {
+        self.cx.set_dump_on_server(environment_id, on_server).await
+    }
+
     /// The Host aliases of the user's SSH configuration (the one in Settings, else
     /// `~/.ssh/config`), to offer as servers.
     pub async fn ssh_hosts(&self) -> Result<Vec<String>> {

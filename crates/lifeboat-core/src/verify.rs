@@ -37,16 +37,30 @@ impl Context {
         let backup = self.open_backup(backup_id).await?;
         let manifest = &backup.record.manifest;
         let mut checks = Vec::new();
+        // Held while the dump is listed, when it is listed on the environment's server.
+        let mut _session = None;
         if let Some(db) = &manifest.database {
             let configured = self.settings().await?.pg_bin_dir;
-            let pg_restore = pg_restore_for(
-                configured.as_deref().map(Path::new),
-                major_of(&db.pg_dump_version),
-            )
-            .await;
+            let needed = major_of(&db.pg_dump_version);
+            let here = pg_restore_for(configured.as_deref().map(Path::new), needed).await;
+            let lister = match here {
+                Some(pg_restore) => {
+                    let mut command = std::process::Command::new(pg_restore);
+                    command.arg("--list");
+                    Some(command)
+                }
+                None => {
+                    let on_server = self
+                        .pg_restore_on_server(&manifest.environment.id, needed)
+                        .await;
+                    on_server.map(|(session, command)| {
+                        _session = Some(session);
+                        command
+                    })
+                }
+            };
             let stop = cancel.clone();
-            let inspect: Inspect =
-                Box::new(move |plain| list_dump(plain, pg_restore.as_deref(), &stop));
+            let inspect: Inspect = Box::new(move |plain| list_dump(plain, lister, &stop));
             checks.extend(check_stored(&backup, "database", &db.artifact, inspect, cancel).await?);
         }
         if let Some(globals) = &manifest.globals {
@@ -72,6 +86,33 @@ impl Context {
             .set_verification(&backup.record.id, &report)
             .await?;
         Ok(report)
+    }
+}
+
+impl Context {
+    /// A `pg_restore --list` of major `needed` or newer on the server of the environment a
+    /// backup came from, for a dump made there that no pg_restore here can read; `None` when
+    /// there is none (the check then says why it could not look).
+    async fn pg_restore_on_server(
+        &self,
+        environment_id: &str,
+        needed: u32,
+    ) -> Option<(crate::ssh::SshSession, std::process::Command)> {
+        let server = self
+            .catalog()
+            .environment(environment_id)
+            .await
+            .ok()?
+            .server?;
+        let session = self.connect_server(&server).await.ok()?;
+        let found = crate::postgres::tools::find_on_server(&session).await;
+        let tool = crate::postgres::tools::choose_pg_dump(&found, needed)?;
+        let beside = Path::new(&tool.path).with_file_name("pg_restore");
+        let command = session.command(&format!(
+            "exec {} --list",
+            crate::ssh::quote(&beside.display().to_string())
+        ));
+        Some((session, command))
     }
 }
 
@@ -137,11 +178,11 @@ fn check_artifact(
 /// Feeds the whole dump to `pg_restore --list` and reports how many entries it read.
 fn list_dump(
     plain: &mut dyn Read,
-    pg_restore: Option<&Path>,
+    lister: Option<std::process::Command>,
     cancel: &CancellationToken,
 ) -> std::result::Result<String, String> {
-    let pg_restore = pg_restore.ok_or("no pg_restore new enough for this dump is installed")?;
-    let listing = toc::list(pg_restore, plain, true, cancel).map_err(|e| e.to_string())?;
+    let lister = lister.ok_or("no pg_restore new enough for this dump is installed")?;
+    let listing = toc::list_with(lister, plain, true, cancel).map_err(|e| e.to_string())?;
     let entries = toc::Toc::parse(&listing).entries.len();
     Ok(format!("pg_restore --list read {entries} entries"))
 }

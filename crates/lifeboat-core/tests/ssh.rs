@@ -987,3 +987,97 @@ async fn a_server_gone_mid_dump_fails_the_backup_with_nothing_stored() {
     assert_eq!(error.code, ErrorCode::PgDumpFailed, "{error:?}");
     assert_nothing_stored(&s).await;
 }
+
+#[tokio::test]
+async fn pg_dump_runs_on_the_server_when_asked_with_its_password_kept_out_of_argv() {
+    // The test's sshd records every command it is asked to run, then runs it.
+    let gate = tempfile::tempdir().unwrap();
+    let log = gate.path().join("commands.log");
+    std::fs::write(&log, b"").unwrap();
+    std::fs::write(
+        gate.path().join("record"),
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$SSH_ORIGINAL_COMMAND\" >> {}\nexec sh -c \"$SSH_ORIGINAL_COMMAND\"\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    common::run(
+        Command::new("chmod")
+            .arg("755")
+            .arg(gate.path())
+            .arg(gate.path().join("record")),
+    );
+    common::run(Command::new("chmod").arg("666").arg(&log));
+    let keys = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start_with(
+        &new_host_key(keys.path(), "host"),
+        None,
+        &format!("ForceCommand {}/record", gate.path().display()),
+    );
+    let server = format!("127.0.0.1:{}", sshd.port);
+    let s = trusted(&server).await;
+
+    // The application's own role, which logs in with a password there.
+    let role = unique("shop");
+    let password = format!("pw-{role}");
+    behind(
+        "postgres",
+        &format!("CREATE ROLE {role} LOGIN PASSWORD '{password}' IN ROLE lifeboat_password"),
+    );
+    behind(
+        &s.database,
+        &format!(
+            "ALTER DATABASE {db} OWNER TO {role}; ALTER TABLE django_migrations OWNER TO {role};
+             ALTER TABLE auth_user OWNER TO {role}; ALTER TABLE shop_order OWNER TO {role};
+             ALTER SEQUENCE shop_invoice_number OWNER TO {role}",
+            db = s.database
+        ),
+    );
+    s.lb.change_environment(
+        &s.env_id,
+        &EnvironmentChange::Connection(Some(PgConnectionInput {
+            user: role.clone(),
+            password: Some(password.clone()),
+            ..as_the_server_sees_it(&s.database)
+        })),
+    )
+    .await
+    .unwrap();
+    s.lb.set_dump_on_server(&s.env_id, true).await.unwrap();
+
+    let report = test(&s).await.unwrap();
+    let there = report
+        .pg_dump_on_server
+        .expect("the server's pg_dump is reported");
+    assert_eq!(there.major, report.server_major);
+
+    let before = rows_of(&s.database);
+    let backup = s.lb.backup(&database_only(&s.env_id)).await.unwrap();
+    let record = s.lb.backup_record(&backup.backup_id).await.unwrap();
+    let verified = record.verification.expect("verified after the backup");
+    assert!(verified.ok, "{:?}", verified.checks);
+    assert!(
+        backup.globals.is_some(),
+        "the roles came from the server's pg_dumpall"
+    );
+
+    let ran = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        ran.lines()
+            .any(|l| l.contains(&there.path) && l.contains("--format=custom")),
+        "pg_dump ran on the server: {ran}"
+    );
+    assert!(ran.contains("pg_dumpall"), "{ran}");
+    assert!(
+        !ran.contains(&password),
+        "the password is never in a command line"
+    );
+
+    // And the dump restores: rows changed, then put back through the tunnel.
+    behind(&s.database, "DELETE FROM shop_order WHERE id > 10");
+    s.lb.restore(&in_place(&s, &backup.backup_id, true, false))
+        .await
+        .unwrap();
+    assert_eq!(rows_of(&s.database), before);
+}

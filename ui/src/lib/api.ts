@@ -247,6 +247,11 @@ export function setServer(environmentId: string, server: string): Promise<Enviro
   return invoke("set_server", { environmentId, server });
 }
 
+/** Whether pg_dump runs on the environment's server, with its own client tools. */
+export function setDumpOnServer(environmentId: string, onServer: boolean): Promise<Environment> {
+  return invoke("set_dump_on_server", { environmentId, onServer });
+}
+
 /** The Host aliases of the user's SSH configuration. */
 export function sshHosts(): Promise<string[]> {
   return invoke("ssh_hosts");

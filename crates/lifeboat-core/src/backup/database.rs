@@ -13,42 +13,111 @@ use tokio_util::sync::CancellationToken;
 use super::writer_error;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
-use crate::postgres::client::{last_lines, pg_command, read_all};
+use crate::postgres::client::{last_lines, on_server_line, pg_command, read_all};
 use crate::repository::artifact::{ArtifactInfo, ArtifactWriter};
+use crate::ssh::{quote, SshSession};
 
 pub struct DumpOutcome {
     pub artifact: ArtifactInfo,
     pub toc_entries: u64,
 }
 
+/// The two programs a dump runs: pg_dump writing the archive, and `pg_restore --list` reading
+/// it on the way. Here, or on the environment's server (see `on_server`).
+pub struct Dumper {
+    pub dump: Command,
+    pub list: Command,
+    /// Sent as the first line of pg_dump's input, for a pg_dump on a server: over SSH there is
+    /// no other way in but the argument list, which everyone on the server can read.
+    pub password: Option<String>,
+    /// How pg_dump is named in errors.
+    pub name: String,
+}
+
+impl Dumper {
+    /// pg_dump on this machine, with the pg_restore beside it.
+    pub fn here(pg_dump: &Path, conn: &PgConnectionInput) -> Self {
+        let mut dump = pg_command(pg_dump, conn);
+        dump.args(DUMP_ARGS);
+        let mut list = Command::new(pg_dump.with_file_name("pg_restore"));
+        list.arg("--list");
+        Self {
+            dump,
+            list,
+            password: None,
+            name: pg_dump.display().to_string(),
+        }
+    }
+
+    /// pg_dump on the environment's server (`pg_dump` is its path there), connecting as the
+    /// server sees the database; the archive checked by `list`, a pg_restore here if one is
+    /// new enough, else the one beside pg_dump there.
+    pub fn on_server(
+        session: &SshSession,
+        pg_dump: &str,
+        conn: &PgConnectionInput,
+        local_pg_restore: Option<&Path>,
+    ) -> Self {
+        let args: Vec<String> = DUMP_ARGS.iter().map(|a| (*a).to_owned()).collect();
+        let line = on_server_line(conn, pg_dump, &args);
+        let list = match local_pg_restore {
+            Some(pg_restore) => {
+                let mut list = Command::new(pg_restore);
+                list.arg("--list");
+                list
+            }
+            None => {
+                let beside = Path::new(pg_dump).with_file_name("pg_restore");
+                session.command(&format!(
+                    "exec {} --list",
+                    quote(&beside.display().to_string())
+                ))
+            }
+        };
+        Self {
+            dump: session.command(&line),
+            list,
+            password: Some(conn.password.clone().unwrap_or_default()),
+            name: format!("{pg_dump} on {}", session.server()),
+        }
+    }
+}
+
+/// A migration holding a lock must fail the backup, not stall it (and the environment).
+const DUMP_ARGS: [&str; 4] = [
+    "--format=custom",
+    "--compress=0",
+    "--no-password",
+    "--lock-wait-timeout=120s",
+];
+
 pub fn dump(
-    pg_dump: &Path,
-    conn: &PgConnectionInput,
+    dumper: Dumper,
     mut out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<DumpOutcome> {
-    let mut dumper = pg_command(pg_dump, conn)
-        // A migration holding a lock must fail the backup, not stall it (and the environment).
-        .args([
-            "--format=custom",
-            "--compress=0",
-            "--no-password",
-            "--lock-wait-timeout=120s",
-        ])
-        .stdin(Stdio::null())
+    let Dumper {
+        dump: mut dump_command,
+        list: mut list_command,
+        password,
+        name,
+    } = dumper;
+    let mut dumper = dump_command
+        .stdin(if password.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| {
-            Error::new(
-                ErrorCode::PgDumpMissing,
-                format!("Cannot run {}: {e}", pg_dump.display()),
-            )
-        })?;
+        .map_err(|e| Error::new(ErrorCode::PgDumpMissing, format!("Cannot run {name}: {e}")))?;
+    if let (Some(password), Some(mut stdin)) = (password, dumper.stdin.take()) {
+        // A line, then the end: pg_dump itself reads nothing more.
+        stdin.write_all(format!("{password}\n").as_bytes()).ok();
+    }
     let dump_errors = read_all(dumper.stderr.take());
-    let pg_restore = pg_dump.with_file_name("pg_restore");
-    let mut lister = match Command::new(&pg_restore)
-        .arg("--list")
+    let mut lister = match list_command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -60,7 +129,7 @@ pub fn dump(
             dumper.wait().ok();
             return Err(Error::new(
                 ErrorCode::PgDumpMissing,
-                format!("Cannot run {} to check the dump: {e}", pg_restore.display()),
+                format!("Cannot run pg_restore to check the dump: {e}"),
             ));
         }
     };

@@ -221,22 +221,29 @@ impl Context {
                 let mut db = crate::postgres::connect(connection).await?;
                 crate::postgres::migrations::read(&mut db, None).await?
             };
-            let path = std::path::PathBuf::from(&pg_dump.path);
-            let (tool, conn) = (path.clone(), connection.clone());
+            let dumper = match (&pg_dump.on_server, &reached.session) {
+                (Some(local_pg_restore), Some(session)) => database::Dumper::on_server(
+                    session,
+                    &pg_dump.tool.path,
+                    &reached.as_server_sees_it,
+                    local_pg_restore.as_deref(),
+                ),
+                _ => database::Dumper::here(std::path::Path::new(&pg_dump.tool.path), connection),
+            };
             let outcome = sink
                 .store(DATABASE_FILE, database_bytes, move |out, cancel| {
-                    database::dump(&tool, &conn, out, cancel)
+                    database::dump(dumper, out, cancel)
                 })
                 .await
                 .inspect_err(|_| sink.stop())?;
-            let globals = store_globals(&sink, &path, connection)
+            let globals = store_globals(&sink, pg_dump, reached)
                 .await
                 .inspect_err(|_| sink.stop())?;
             Ok(Some((
                 DatabasePart {
                     artifact: outcome.artifact,
                     server_version: report.server_version.clone(),
-                    pg_dump_version: pg_dump.version.clone(),
+                    pg_dump_version: pg_dump.tool.version.clone(),
                     toc_entries: outcome.toc_entries,
                     migrations,
                 },
@@ -347,15 +354,9 @@ impl Context {
                 settings.pg_bin_dir.as_deref().map(std::path::Path::new),
             )
             .await?;
-            let pg_dump = report.pg_dump.clone().ok_or_else(|| {
-                Error::new(
-                    ErrorCode::PgDumpMissing,
-                    format!(
-                        "No pg_dump of version {} or newer is installed; install the PostgreSQL {} client tools.",
-                        report.server_major, report.server_major
-                    ),
-                )
-            })?;
+            let pg_dump = self
+                .choose_dumper(&env, &reached, &report, &settings)
+                .await?;
             Some((reached, report, pg_dump))
         } else {
             None
@@ -418,10 +419,64 @@ struct Prepared {
     database_plan: Option<(
         crate::environments::Reached,
         crate::postgres::ConnectionReport,
-        crate::postgres::PgDumpTool,
+        DumpWith,
     )>,
     media_root: Option<MediaSource>,
     media_bytes: u64,
+}
+
+/// The pg_dump a backup runs, and where.
+struct DumpWith {
+    tool: crate::postgres::PgDumpTool,
+    /// Set when `tool` is on the environment's server: the pg_restore here that can check what
+    /// it writes, if one is new enough (else the one beside it there checks it).
+    on_server: Option<Option<std::path::PathBuf>>,
+}
+
+impl Context {
+    /// Here when this machine has a pg_dump new enough and the environment does not ask for
+    /// its server's; on the server when it has one new enough.
+    async fn choose_dumper(
+        &self,
+        env: &crate::environments::Environment,
+        reached: &crate::environments::Reached,
+        report: &crate::postgres::ConnectionReport,
+        settings: &crate::model::settings::Settings,
+    ) -> Result<DumpWith> {
+        let major = report.server_major;
+        match (&reached.session, report.pg_dump.clone()) {
+            (Some(session), here) if env.dump_on_server || here.is_none() => {
+                let found = crate::postgres::tools::find_on_server(session).await;
+                let tool = crate::postgres::tools::choose_pg_dump(&found, major)
+                    .cloned()
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::PgDumpMissing,
+                            format!(
+                                "Neither this computer nor {} has pg_dump {major} or newer; install the PostgreSQL {major} client tools on either.",
+                                session.server()
+                            ),
+                        )
+                    })?;
+                let bin_dir = settings.pg_bin_dir.as_deref().map(std::path::Path::new);
+                let checker = crate::postgres::tools::pg_restore_for(bin_dir, tool.major).await;
+                Ok(DumpWith {
+                    tool,
+                    on_server: Some(checker),
+                })
+            }
+            (_, Some(tool)) => Ok(DumpWith {
+                tool,
+                on_server: None,
+            }),
+            (_, None) => Err(Error::new(
+                ErrorCode::PgDumpMissing,
+                format!(
+                    "No pg_dump of version {major} or newer is installed; install the PostgreSQL {major} client tools."
+                ),
+            )),
+        }
+    }
 }
 
 /// Where a backup reads the media tree.
@@ -438,13 +493,31 @@ enum MediaSource {
 /// want of them, it says why they are missing.
 async fn store_globals(
     backup: &NewBackup<'_>,
-    pg_dump: &std::path::Path,
-    connection: &crate::connection::PgConnectionInput,
+    pg_dump: &DumpWith,
+    reached: &crate::environments::Reached,
 ) -> Result<(Option<GlobalsPart>, Option<String>)> {
-    let (tool, conn) = (pg_dump.to_path_buf(), connection.clone());
-    let sql =
-        crate::running::blocking(move || Ok(crate::postgres::roles::dump_globals(&tool, &conn)))
-            .await?;
+    let sql = match (&pg_dump.on_server, &reached.session) {
+        (Some(_), Some(session)) => {
+            let (command, password) = crate::postgres::roles::globals_on_server(
+                session,
+                &pg_dump.tool.path,
+                &reached.as_server_sees_it,
+            );
+            crate::running::blocking(move || {
+                Ok(crate::postgres::roles::read_globals(
+                    command,
+                    Some(password),
+                ))
+            })
+            .await?
+        }
+        _ => {
+            let tool = std::path::PathBuf::from(&pg_dump.tool.path);
+            let conn = reached.connection.clone();
+            crate::running::blocking(move || Ok(crate::postgres::roles::dump_globals(&tool, &conn)))
+                .await?
+        }
+    };
     let sql = match sql {
         Ok(sql) => sql,
         Err(why) => {

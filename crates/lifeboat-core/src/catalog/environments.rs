@@ -8,7 +8,7 @@ use crate::schedule::{StoredRecurrence, StoredSchedule};
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks, ssh_server";
+                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks, ssh_server, dump_on_server";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -31,6 +31,7 @@ struct Row {
     drill_server: Option<String>,
     hooks: Option<String>,
     ssh_server: Option<String>,
+    dump_on_server: bool,
 }
 
 impl From<Row> for Environment {
@@ -80,6 +81,7 @@ impl From<Row> for Environment {
                 .and_then(|json| serde_json::from_str(&json).ok())
                 .unwrap_or_default(),
             server: r.ssh_server,
+            dump_on_server: r.dump_on_server,
         }
     }
 }
@@ -229,6 +231,18 @@ impl Catalog {
             format!("UPDATE environments SET ssh_server = ? WHERE id = ? RETURNING {COLUMNS}");
         let row: Option<Row> = sqlx::query_as(&sql)
             .bind(server)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(Environment::from)
+            .ok_or_else(|| Error::not_found("The environment"))
+    }
+
+    pub async fn set_dump_on_server(&self, id: &str, on_server: bool) -> Result<Environment> {
+        let sql =
+            format!("UPDATE environments SET dump_on_server = ? WHERE id = ? RETURNING {COLUMNS}");
+        let row: Option<Row> = sqlx::query_as(&sql)
+            .bind(on_server)
             .bind(id)
             .fetch_optional(self.pool())
             .await?;

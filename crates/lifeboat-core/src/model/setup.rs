@@ -47,6 +47,9 @@ pub struct Environment {
     /// The server this environment is reached through over SSH (`[user@]host[:port]` or a Host
     /// alias); its connection, media and hooks are then as that server sees them.
     pub server: Option<String>,
+    /// With a server: pg_dump runs there, with its own client tools. It also does whenever
+    /// this machine has no pg_dump new enough for the database.
+    pub dump_on_server: bool,
 }
 
 /// Where an environment's drills restore its database.

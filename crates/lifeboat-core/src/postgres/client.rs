@@ -7,6 +7,7 @@ use std::process::Command;
 use std::thread::JoinHandle;
 
 use crate::connection::PgConnectionInput;
+use crate::ssh::quote;
 
 pub fn pg_env(conn: &PgConnectionInput) -> Vec<(&'static str, String)> {
     let mut env = vec![
@@ -39,6 +40,27 @@ fn system_ca_bundle() -> Option<String> {
     .into_iter()
     .find(|path| std::path::Path::new(path).is_file())
     .map(str::to_owned)
+}
+
+/// The shell line that runs `program` on an environment's server connected where `conn` says
+/// (as the server sees it): settings as `env` variables, the password read from the first line
+/// of its input, never its argument list, which everyone on the server can read.
+pub fn on_server_line(conn: &PgConnectionInput, program: &str, args: &[String]) -> String {
+    let mut line =
+        "IFS= read -r pw; if [ -n \"$pw\" ]; then PGPASSWORD=$pw; export PGPASSWORD; fi; exec env"
+            .to_owned();
+    // PGSSLROOTCERT names a file on this machine; the server has its own.
+    for (name, value) in pg_env(conn)
+        .into_iter()
+        .filter(|(name, _)| !matches!(*name, "PGPASSWORD" | "PGSSLROOTCERT"))
+    {
+        line.push_str(&format!(" {name}={}", quote(&value)));
+    }
+    line.push_str(&format!(" {}", quote(program)));
+    for arg in args {
+        line.push_str(&format!(" {}", quote(arg)));
+    }
+    line
 }
 
 /// Removes every `PG*` variable from this process's environment. The shells call it first thing

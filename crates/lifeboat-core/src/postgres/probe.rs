@@ -27,6 +27,11 @@ pub struct ConnectionReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub server: Option<String>,
+    /// The pg_dump backups run on that server: when the environment asks for it, or when this
+    /// machine has none new enough.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub pg_dump_on_server: Option<PgDumpTool>,
 }
 
 /// Connects, reads the server version and database size, and picks a compatible pg_dump.
@@ -61,6 +66,7 @@ pub async fn probe(
         pg_dump: tools::choose_pg_dump(&candidates, server_major).cloned(),
         pg_dump_candidates: candidates,
         server: None,
+        pg_dump_on_server: None,
     })
 }
 

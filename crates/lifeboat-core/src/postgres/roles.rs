@@ -8,12 +8,24 @@ use std::process::Stdio;
 
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
-use crate::postgres::client::{conninfo_dbname, last_lines, pg_command, read_all};
+use crate::postgres::client::{conninfo_dbname, last_lines, on_server_line, pg_command, read_all};
+use crate::ssh::SshSession;
 
 /// `pg_dumpall --roles-only` output above this is not kept. It is read into memory, so that a
 /// role that may not read the globals fails before any upload begins; real servers' globals
 /// are kilobytes.
 pub const GLOBALS_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The arguments of `pg_dumpall --roles-only` for `conn`'s database.
+fn globals_args(conn: &PgConnectionInput) -> Vec<String> {
+    // The environment's own database: pg_dumpall ignores --dbname's, and the role may be
+    // allowed no other.
+    ["--roles-only", "--no-role-passwords", "--no-password", "-l"]
+        .iter()
+        .map(|a| (*a).to_owned())
+        .chain([conninfo_dbname(&conn.database)])
+        .collect()
+}
 
 /// The server's roles (without passwords) and their memberships as SQL, from the pg_dumpall
 /// beside `pg_dump`; or why they could not be read.
@@ -21,18 +33,44 @@ pub fn dump_globals(
     pg_dump: &Path,
     conn: &PgConnectionInput,
 ) -> std::result::Result<Vec<u8>, String> {
-    let pg_dumpall = pg_dump.with_file_name("pg_dumpall");
-    let mut child = pg_command(&pg_dumpall, conn)
-        .args(["--roles-only", "--no-role-passwords", "--no-password"])
-        // The environment's own database: pg_dumpall ignores --dbname's, and the role may
-        // be allowed no other.
-        .arg("-l")
-        .arg(conninfo_dbname(&conn.database))
-        .stdin(Stdio::null())
+    let mut command = pg_command(&pg_dump.with_file_name("pg_dumpall"), conn);
+    command.args(globals_args(conn));
+    read_globals(command, None)
+}
+
+/// What `dump_globals` runs on the environment's server (the pg_dumpall beside `pg_dump`
+/// there), with the password its first input line carries: for `read_globals`.
+pub fn globals_on_server(
+    session: &SshSession,
+    pg_dump: &str,
+    conn: &PgConnectionInput,
+) -> (std::process::Command, String) {
+    let pg_dumpall = Path::new(pg_dump).with_file_name("pg_dumpall");
+    let line = on_server_line(conn, &pg_dumpall.display().to_string(), &globals_args(conn));
+    (
+        session.command(&line),
+        conn.password.clone().unwrap_or_default(),
+    )
+}
+
+/// Runs a prepared pg_dumpall and reads the roles it writes (see `dump_globals`).
+pub fn read_globals(
+    mut command: std::process::Command,
+    password: Option<String>,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut child = command
+        .stdin(if password.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", pg_dumpall.display()))?;
+        .map_err(|e| format!("cannot run pg_dumpall: {e}"))?;
+    if let (Some(password), Some(mut stdin)) = (password, child.stdin.take()) {
+        std::io::Write::write_all(&mut stdin, format!("{password}\n").as_bytes()).ok();
+    }
     let errors = read_all(child.stderr.take());
     let mut sql = Vec::new();
     let read = child

@@ -156,13 +156,24 @@ pub fn list(
     to_end: bool,
     cancel: &CancellationToken,
 ) -> std::result::Result<String, ListError> {
-    let mut child = Command::new(pg_restore)
-        .arg("--list")
+    let mut command = Command::new(pg_restore);
+    command.arg("--list");
+    list_with(command, plain, to_end, cancel)
+}
+
+/// `list` with a prepared `pg_restore --list` (one on the environment's server, say).
+pub fn list_with(
+    mut command: Command,
+    plain: &mut dyn Read,
+    to_end: bool,
+    cancel: &CancellationToken,
+) -> std::result::Result<String, ListError> {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| ListError::Tool(format!("cannot run {}: {e}", pg_restore.display())))?;
+        .map_err(|e| ListError::Tool(format!("cannot run pg_restore: {e}")))?;
     let mut stdin = child.stdin.take();
     // Both outputs are read beside the feeding: a large one would otherwise fill its pipe.
     let stdout = crate::postgres::client::read_all(child.stdout.take());

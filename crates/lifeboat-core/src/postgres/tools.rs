@@ -67,6 +67,40 @@ async fn describe(path: &Path) -> Option<PgDumpTool> {
     })
 }
 
+/// Every pg_dump the environment's server has (its distribution's versioned directories and
+/// its PATH), with the version each reports, newest first.
+pub async fn find_on_server(session: &crate::ssh::SshSession) -> Vec<PgDumpTool> {
+    const LIST: &str = "for p in /usr/lib/postgresql/*/bin/pg_dump /usr/pgsql-*/bin/pg_dump $(command -v pg_dump); do [ -x \"$p\" ] && printf '%s\\t%s\\n' \"$p\" \"$(\"$p\" --version)\"; done; true";
+    let Ok(output) = tokio::process::Command::from(session.command(LIST))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+    else {
+        return Vec::new();
+    };
+    parse_found(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// `path<TAB>pg_dump --version` lines as tools, each path once, newest first.
+fn parse_found(text: &str) -> Vec<PgDumpTool> {
+    let mut tools: Vec<PgDumpTool> = Vec::new();
+    for (path, said) in text.lines().filter_map(|l| l.split_once('\t')) {
+        let Some(version) = parse_version("pg_dump", said) else {
+            continue;
+        };
+        if tools.iter().any(|t| t.path == path) {
+            continue;
+        }
+        tools.push(PgDumpTool {
+            path: path.to_owned(),
+            major: major_of(&version),
+            version,
+        });
+    }
+    tools.sort_by_key(|t| std::cmp::Reverse(t.major));
+    tools
+}
+
 /// An installed PostgreSQL server: the directory holding initdb, pg_ctl and postgres.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PgServerTools {
@@ -180,6 +214,20 @@ mod tests {
         assert_eq!(choose_pg_dump(&tools, 15).map(|t| t.major), Some(16));
         assert_eq!(choose_pg_dump(&tools, 14).map(|t| t.major), Some(14));
         assert_eq!(choose_pg_dump(&tools, 18), None);
+    }
+
+    #[test]
+    fn a_servers_pg_dumps_are_read_from_their_version_lines() {
+        let found = parse_found(
+            "/usr/lib/postgresql/16/bin/pg_dump\tpg_dump (PostgreSQL) 16.4 (Ubuntu 16.4-1)\n\
+             /usr/bin/pg_dump\tpg_dump (PostgreSQL) 16.4 (Ubuntu 16.4-1)\n\
+             /usr/lib/postgresql/14/bin/pg_dump\tpg_dump (PostgreSQL) 14.9\n\
+             /usr/lib/postgresql/16/bin/pg_dump\tpg_dump (PostgreSQL) 16.4\n\
+             /opt/broken/pg_dump\tsomething else\n",
+        );
+        let majors: Vec<u32> = found.iter().map(|t| t.major).collect();
+        assert_eq!(majors, [16, 16, 14]);
+        assert_eq!(found[2].path, "/usr/lib/postgresql/14/bin/pg_dump");
     }
 
     #[tokio::test]

@@ -9,4 +9,9 @@ pgDump: PgDumpTool | null, pgDumpCandidates: Array<PgDumpTool>,
 /**
  * The server the database was reached through over SSH, when it was.
  */
-server?: string, };
+server?: string, 
+/**
+ * The pg_dump backups run on that server: when the environment asks for it, or when this
+ * machine has none new enough.
+ */
+pgDumpOnServer?: PgDumpTool, };

@@ -15,4 +15,9 @@ drillPlace: DrillPlace, hooks: Hooks,
  * The server this environment is reached through over SSH (`[user@]host[:port]` or a Host
  * alias); its connection, media and hooks are then as that server sees them.
  */
-server: string | null, };
+server: string | null, 
+/**
+ * With a server: pg_dump runs there, with its own client tools. It also does whenever
+ * this machine has no pg_dump new enough for the database.
+ */
+dumpOnServer: boolean, };

@@ -16,6 +16,7 @@ vi.mock("../api", async (importOriginal) => {
     trustHostKeys: vi.fn(),
     testServer: vi.fn(),
     setSshKeyPassphrase: vi.fn(),
+    setDumpOnServer: vi.fn(),
   };
 });
 
@@ -31,6 +32,22 @@ describe("ServerSection", () => {
     vi.mocked(api.trustHostKeys).mockReset().mockResolvedValue([key]);
     vi.mocked(api.testServer).mockReset().mockResolvedValue(undefined);
     vi.mocked(api.setSshKeyPassphrase).mockReset().mockResolvedValue(undefined);
+    vi.mocked(api.setDumpOnServer)
+      .mockReset()
+      .mockImplementation(async (_id, onServer) => ({ ...environment, server: "web1", dumpOnServer: onServer }));
+  });
+
+  it("offers to run pg_dump on the server once there is one, and saves the choice", async () => {
+    const onsaved = vi.fn();
+    const user = userEvent.setup();
+    const { rerender } = render(ServerSection, { props: { env: environment, onsaved } });
+    expect(screen.queryByTestId("dump-on-server")).toBeNull();
+    await rerender({ env: { ...environment, server: "web1" }, onsaved });
+
+    await user.click(screen.getByTestId("dump-on-server"));
+    expect(api.setDumpOnServer).toHaveBeenCalledWith(environment.id, true);
+    await vi.waitFor(() => expect(onsaved).toHaveBeenCalled());
+    expect(screen.getByTestId("dump-on-server")).toBeChecked();
   });
 
   it("offers the SSH config's aliases, saves the server, and trusts only the fingerprint shown", async () => {

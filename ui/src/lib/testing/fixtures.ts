@@ -27,6 +27,7 @@ export const environment: Environment = {
   drillSchedule: null,
   drillPlace: { kind: "scratch" },
   server: null,
+  dumpOnServer: false,
   hooks: { beforeBackup: null, afterBackup: null, beforeRestore: null, afterRestore: null, timeoutSeconds: 600 },
 };
 
