@@ -625,6 +625,35 @@ async fn media_on_the_server_is_backed_up_over_ssh_and_restores_into_a_local_fol
     assert_eq!(part.file_count, stats.file_count);
     assert_eq!(part.total_bytes, stats.total_bytes);
 
+    // The download is the same plain tar as a local directory's: identical files.
+    let out = tempfile::tempdir().unwrap();
+    let downloaded =
+        s.lb.download(&lifeboat_core::DownloadRequest {
+            backup_id: backup.backup_id.clone(),
+            directory: out.path().display().to_string(),
+            database: false,
+            media: true,
+        })
+        .await
+        .unwrap();
+    let tar = downloaded
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("-media.tar"))
+        .expect("a media tar");
+    let unpacked = tempfile::tempdir().unwrap();
+    common::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tar.path)
+            .arg("-C")
+            .arg(unpacked.path()),
+    );
+    assert_eq!(
+        common::media_hashes(&unpacked.path().join("media")),
+        common::media_hashes(&media.path)
+    );
+
     // Into a folder on this machine: another environment, without a server.
     let app = s.lb.environment(&s.env_id).await.unwrap().application_id;
     let local = tempfile::tempdir().unwrap();
@@ -1080,4 +1109,45 @@ async fn pg_dump_runs_on_the_server_when_asked_with_its_password_kept_out_of_arg
         .await
         .unwrap();
     assert_eq!(rows_of(&s.database), before);
+}
+
+#[tokio::test]
+async fn a_local_folders_backup_restores_onto_the_server() {
+    let s = trusted("lifeboat-test-server").await;
+    let media = MediaOnServer::of(&s).await;
+    // Another environment whose media is a folder on this machine, with other content.
+    let app = s.lb.environment(&s.env_id).await.unwrap().application_id;
+    let here = tempfile::tempdir().unwrap();
+    common::create_media_tree(here.path());
+    std::fs::write(
+        here.path().join("uploads/only-here.txt"),
+        b"from the laptop",
+    )
+    .unwrap();
+    let laptop =
+        s.lb.create_environment(&EnvironmentInput {
+            application_id: app,
+            name: "laptop".into(),
+            connection: None,
+            media_dir: Some(here.path().display().to_string()),
+            target_id: None,
+        })
+        .await
+        .unwrap();
+    let backup =
+        s.lb.backup(&BackupRequest {
+            database: false,
+            media: true,
+            ..database_only(&laptop.id)
+        })
+        .await
+        .unwrap();
+
+    s.lb.restore(&in_place(&s, &backup.backup_id, false, true))
+        .await
+        .unwrap();
+    assert_eq!(
+        common::media_hashes(&media.path),
+        common::media_hashes(here.path())
+    );
 }
