@@ -660,6 +660,29 @@ impl std::fmt::Debug for SshSession {
 }
 
 impl SshSession {
+    /// Whether the connection still stands (its master answers).
+    pub async fn alive(&self) -> bool {
+        self.session.check().await.is_ok()
+    }
+
+    /// `e`, or when this connection has dropped meanwhile, that: the cause a failed job on it
+    /// should name, rather than what the drop did to a program using it.
+    pub async fn explain(&self, e: Error) -> Error {
+        if e.code == ErrorCode::Cancelled || self.alive().await {
+            return e;
+        }
+        let mut lost = Error::field(
+            ErrorCode::SshUnreachable,
+            "server",
+            format!(
+                "The connection to {} was lost during the job; nothing was stored.",
+                self.server
+            ),
+        );
+        lost.detail = Some(e.message);
+        lost
+    }
+
     /// The server as the user gave it.
     pub fn server(&self) -> &str {
         &self.server

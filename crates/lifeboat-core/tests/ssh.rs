@@ -953,7 +953,7 @@ async fn a_restore_that_would_not_fit_on_the_server_changes_nothing_there() {
 }
 
 #[tokio::test]
-async fn a_server_gone_mid_dump_fails_the_backup_with_nothing_stored() {
+async fn a_server_gone_mid_dump_fails_the_backup_as_unreachable_with_nothing_stored() {
     let keys = tempfile::tempdir().unwrap();
     let sshd = Sshd::start(&new_host_key(keys.path(), "host"), None);
     let server = format!("127.0.0.1:{}", sshd.port);
@@ -1013,7 +1013,8 @@ async fn a_server_gone_mid_dump_fails_the_backup_with_nothing_stored() {
     drop(to_psql);
     locker.wait().ok();
     let error = ended.error.expect("the backup failed");
-    assert_eq!(error.code, ErrorCode::PgDumpFailed, "{error:?}");
+    assert_eq!(error.code, ErrorCode::SshUnreachable, "{error:?}");
+    assert!(error.message.contains(&server), "{}", error.message);
     assert_nothing_stored(&s).await;
 }
 

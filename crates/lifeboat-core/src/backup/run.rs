@@ -230,12 +230,21 @@ impl Context {
                 ),
                 _ => database::Dumper::here(std::path::Path::new(&pg_dump.tool.path), connection),
             };
-            let outcome = sink
+            let dumped = sink
                 .store(DATABASE_FILE, database_bytes, move |out, cancel| {
                     database::dump(dumper, out, cancel)
                 })
-                .await
-                .inspect_err(|_| sink.stop())?;
+                .await;
+            let outcome = match (dumped, &reached.session) {
+                (Ok(outcome), _) => outcome,
+                (Err(e), session) => {
+                    sink.stop();
+                    return Err(match session {
+                        Some(session) => session.explain(e).await,
+                        None => e,
+                    });
+                }
+            };
             let globals = store_globals(&sink, pg_dump, reached)
                 .await
                 .inspect_err(|_| sink.stop())?;

@@ -77,7 +77,7 @@ impl MediaDest {
 struct DatabaseTarget {
     connection: PgConnectionInput,
     /// The SSH connection `connection` goes through, open until the restore ends.
-    _tunnel: Option<crate::ssh::SshSession>,
+    tunnel: Option<crate::ssh::SshSession>,
     pg_restore: PathBuf,
     /// The dump, proven to be what the manifest says before pg_restore sees a byte of it.
     dump: ProvenArtifact,
@@ -326,7 +326,7 @@ impl Context {
                 }
                 Some(DatabaseTarget {
                     connection,
-                    _tunnel: reached.session,
+                    tunnel: reached.session,
                     pg_restore,
                     dump,
                     toc,
@@ -465,7 +465,7 @@ impl Context {
             };
             let info = part.artifact.clone();
             let cancel = stop.clone();
-            blocking(move || {
+            let staged = blocking(move || {
                 database::stage(
                     &pg_restore,
                     &connection,
@@ -477,9 +477,17 @@ impl Context {
                     &cancel,
                 )
             })
-            .await
-            .map(Some)
-            .inspect_err(|_| stop.cancel())
+            .await;
+            match (staged, &target.tunnel) {
+                (Ok(staged), _) => Ok(Some(staged)),
+                (Err(e), tunnel) => {
+                    stop.cancel();
+                    Err(match tunnel {
+                        Some(tunnel) => tunnel.explain(e).await,
+                        None => e,
+                    })
+                }
+            }
         };
         let staged_media = async {
             let (Some(part), Some(dest)) = (media_part, &plan.media_dir) else {
