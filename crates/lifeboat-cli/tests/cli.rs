@@ -924,6 +924,19 @@ fn an_environment_behind_ssh_from_the_command_line() {
     assert_eq!(login["server"], server.as_str());
     let report = cli.ok(&mut with_agent(&["env", "test", "shop", "production"]));
     assert_eq!(report["server"], server.as_str());
+    assert!(
+        report["pgDumpOnServer"].is_null(),
+        "this machine's pg_dump fits"
+    );
+    cli.ok(&mut with_agent(&[
+        "env",
+        "dump-on",
+        "shop",
+        "production",
+        "server",
+    ]));
+    let report = cli.ok(&mut with_agent(&["env", "test", "shop", "production"]));
+    assert_eq!(report["pgDumpOnServer"]["major"], report["serverMajor"]);
     let made = cli.ok(&mut with_agent(&["backup", "shop", "production"]));
     let id = made["backupId"].as_str().unwrap();
     let listed = cli.run(&["backups", "shop", "production"]);

@@ -112,16 +112,6 @@ impl ServerDir<'_> {
     pub fn failure_at(server: &str, dir: &str, code: Option<i32>, stderr: &str) -> Error {
         let at = format!("{dir} on {server}");
         match code {
-            // ssh's own exit code: the connection, not the command, failed.
-            Some(255) => {
-                let mut e = Error::field(
-                    ErrorCode::SshUnreachable,
-                    "server",
-                    format!("The connection to {server} was lost while reading {dir}; nothing was stored."),
-                );
-                e.detail = Some(stderr.to_owned()).filter(|s| !s.is_empty());
-                e
-            }
             Some(MISSING) => {
                 Error::new(ErrorCode::MediaDirMissing, format!("{at} does not exist."))
             }

@@ -1152,3 +1152,35 @@ async fn a_local_folders_backup_restores_onto_the_server() {
         common::media_hashes(here.path())
     );
 }
+
+#[tokio::test]
+async fn the_ssh_configuration_setting_names_an_existing_file_and_a_server_is_needed_to_dump_there()
+{
+    let (_home, lb) = common::lifeboat().await;
+    let mut settings = lb.settings().await.unwrap();
+    for bad in ["relative/config", "/no/such/ssh_config"] {
+        settings.ssh_config = Some(bad.into());
+        let refused = lb.update_settings(&settings).await.unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("sshConfig"), "{bad}");
+    }
+    assert_eq!(
+        lb.settings().await.unwrap().ssh_config,
+        None,
+        "nothing was saved"
+    );
+
+    let app = lb.create_application("shop").await.unwrap();
+    let env = lb
+        .create_environment(&EnvironmentInput {
+            application_id: app.id,
+            name: "production".into(),
+            connection: None,
+            media_dir: None,
+            target_id: None,
+        })
+        .await
+        .unwrap();
+    let refused = lb.set_dump_on_server(&env.id, true).await.unwrap_err();
+    assert_eq!(refused.field.as_deref(), Some("dumpOnServer"));
+    assert!(!lb.environment(&env.id).await.unwrap().dump_on_server);
+}

@@ -273,13 +273,18 @@ impl Context {
                     let on_server = ServerDir { session, dir };
                     let tar = on_server.tar();
                     let (server, dir) = (session.server().to_owned(), dir.clone());
-                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
-                        let failure = |code: Option<i32>, said: &str| {
-                            ServerDir::failure_at(&server, &dir, code, said)
-                        };
-                        media::archive_from_server(tar, failure, out, cancel)
-                    })
-                    .await
+                    let read = sink
+                        .store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                            let failure = |code: Option<i32>, said: &str| {
+                                ServerDir::failure_at(&server, &dir, code, said)
+                            };
+                            media::archive_from_server(tar, failure, out, cancel)
+                        })
+                        .await;
+                    match read {
+                        Err(e) => Err(session.explain(e).await),
+                        read => read,
+                    }
                 }
             };
             let outcome = stored.inspect_err(|_| sink.stop())?;

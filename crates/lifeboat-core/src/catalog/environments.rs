@@ -227,27 +227,12 @@ impl Catalog {
     }
 
     pub async fn set_server(&self, id: &str, server: Option<&str>) -> Result<Environment> {
-        let sql =
-            format!("UPDATE environments SET ssh_server = ? WHERE id = ? RETURNING {COLUMNS}");
-        let row: Option<Row> = sqlx::query_as(&sql)
-            .bind(server)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(Environment::from)
-            .ok_or_else(|| Error::not_found("The environment"))
+        self.set_column(id, "ssh_server", server.map(str::to_owned))
+            .await
     }
 
     pub async fn set_dump_on_server(&self, id: &str, on_server: bool) -> Result<Environment> {
-        let sql =
-            format!("UPDATE environments SET dump_on_server = ? WHERE id = ? RETURNING {COLUMNS}");
-        let row: Option<Row> = sqlx::query_as(&sql)
-            .bind(on_server)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
-        row.map(Environment::from)
-            .ok_or_else(|| Error::not_found("The environment"))
+        self.set_column(id, "dump_on_server", on_server).await
     }
 
     /// Sets one of the environment's JSON columns (`column` is one of ours, never user input).
@@ -261,9 +246,17 @@ impl Catalog {
             .map(serde_json::to_string)
             .transpose()
             .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        self.set_column(id, column, json).await
+    }
+
+    /// Sets one column of the environment (`column` is one of ours, never user input).
+    async fn set_column<T>(&self, id: &str, column: &str, value: T) -> Result<Environment>
+    where
+        T: Send + for<'q> sqlx::Encode<'q, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+    {
         let sql = format!("UPDATE environments SET {column} = ? WHERE id = ? RETURNING {COLUMNS}");
         let row: Option<Row> = sqlx::query_as(&sql)
-            .bind(json)
+            .bind(value)
             .bind(id)
             .fetch_optional(self.pool())
             .await?;

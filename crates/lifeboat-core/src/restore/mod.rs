@@ -505,9 +505,13 @@ impl Context {
                 }
                 MediaDest::Server { dir, session } => {
                     let commands = server_media::commands(session, dir, job_id);
-                    blocking(move || server_media::stage(reader, &info, commands, &cancel))
-                        .await
-                        .map(Staged::Server)
+                    let staged =
+                        blocking(move || server_media::stage(reader, &info, commands, &cancel))
+                            .await;
+                    match staged {
+                        Ok(staged) => Ok(Staged::Server(staged)),
+                        Err(e) => Err(session.explain(e).await),
+                    }
                 }
             };
             staged.map(Some).inspect_err(|_| stop.cancel())
