@@ -31,6 +31,10 @@ pub enum SecretRef {
     SshKeyPassphrase {
         key: String,
     },
+    /// The secret access key of the bucket an environment's media is in.
+    MediaS3SecretKey {
+        environment_id: String,
+    },
 }
 
 impl SecretRef {
@@ -45,6 +49,9 @@ impl SecretRef {
             }
             Self::RecoveryKey { recipient } => format!("recovery-key:{recipient}"),
             Self::SshKeyPassphrase { key } => format!("ssh-key:{key}:passphrase"),
+            Self::MediaS3SecretKey { environment_id } => {
+                format!("environment:{environment_id}:media-s3-secret-key")
+            }
         }
     }
 }

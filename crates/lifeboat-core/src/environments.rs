@@ -15,9 +15,10 @@ use crate::credentials::SecretRef;
 use crate::error::{Error, ErrorCode, Result};
 use crate::jobs::{JobLock, Lane};
 use crate::media::{self, MediaStats, ServerDir};
+use crate::media_bucket::{BucketMedia, MediaBucketCheck};
 pub use crate::model::setup::DrillPlace;
 pub use crate::model::setup::Environment;
-use crate::model::setup::TargetConfig;
+use crate::model::setup::{MediaBucket, MediaBucketInput, TargetConfig};
 use crate::postgres::{self, ConnectionReport};
 use crate::ssh::{SshHostKey, SshSession};
 use crate::validation;
@@ -223,7 +224,13 @@ impl Context {
             media_dir: valid.media_dir.as_deref(),
             target_id: &valid.target_id,
         };
-        self.catalog().update_environment(&record).await
+        let updated = self.catalog().update_environment(&record).await?;
+        // A media directory replaces a media bucket: the environment has one or the other.
+        if valid.media_dir.is_some() && existing.media_bucket.is_some() {
+            self.forget_secret(media_secret_of(id)).await;
+            return self.catalog().set_media_bucket(id, None).await;
+        }
+        Ok(updated)
     }
 
     pub async fn delete_environment(&self, id: &str) -> Result<()> {
@@ -231,7 +238,133 @@ impl Context {
         refuse_if_busy(self, id)?;
         self.catalog().delete_environment(id).await?;
         self.forget_secret(secret_of(id)).await;
+        self.forget_secret(media_secret_of(id)).await;
         Ok(())
+    }
+
+    /// Sets the bucket the environment's media is in (replacing a media directory), once its
+    /// objects can be listed with the key given; `None` forgets the bucket and its key.
+    pub async fn set_media_bucket(
+        &self,
+        environment_id: &str,
+        input: Option<&MediaBucketInput>,
+    ) -> Result<Environment> {
+        let _editing = self.environment_edits().lock().await;
+        let env = self.catalog().environment(environment_id).await?;
+        let Some(input) = input else {
+            self.forget_secret(media_secret_of(environment_id)).await;
+            return self.catalog().set_media_bucket(environment_id, None).await;
+        };
+        let (bucket, secret) = self.valid_media_bucket(&env, input).await?;
+        BucketMedia::open(&bucket, &secret)?
+            .list()
+            .await
+            .map_err(|e| Error {
+                field: e.field.clone().or(Some("bucket".into())),
+                ..e
+            })?;
+        if input.secret_access_key.is_some() {
+            self.credentials()
+                .set(media_secret_of(environment_id), secret)
+                .await?;
+        }
+        self.catalog()
+            .set_media_bucket(environment_id, Some(&bucket))
+            .await
+    }
+
+    /// What the key may do in the bucket (given, or the environment's saved one), each
+    /// permission on its own, and how many objects and bytes there are.
+    pub async fn check_media_bucket(
+        &self,
+        environment_id: &str,
+        input: Option<&MediaBucketInput>,
+    ) -> Result<MediaBucketCheck> {
+        let env = self.catalog().environment(environment_id).await?;
+        let bucket = match input {
+            Some(input) => {
+                let (bucket, secret) = self.valid_media_bucket(&env, input).await?;
+                BucketMedia::open(&bucket, &secret)?
+            }
+            None => self.open_media_bucket(&env).await?.ok_or_else(|| {
+                Error::validation("media", "This environment's media is not in a bucket.")
+            })?,
+        };
+        Ok(bucket.check(true).await)
+    }
+
+    /// The environment's media bucket, opened with its key from the keyring.
+    pub(crate) async fn open_media_bucket(&self, env: &Environment) -> Result<Option<BucketMedia>> {
+        let Some(bucket) = &env.media_bucket else {
+            return Ok(None);
+        };
+        let secret = self.credentials().get(media_secret_of(&env.id)).await?;
+        BucketMedia::open(bucket, &secret).map(Some)
+    }
+
+    /// The bucket as it will be saved, with the secret key to use: the one given, else the saved
+    /// one while the endpoint and access key are the ones it was saved for.
+    async fn valid_media_bucket(
+        &self,
+        env: &Environment,
+        input: &MediaBucketInput,
+    ) -> Result<(MediaBucket, String)> {
+        let given = &input.bucket;
+        let bucket = MediaBucket {
+            endpoint: given
+                .endpoint
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(|e| e.trim_end_matches('/').to_owned()),
+            region: match given.region.trim() {
+                "" => "us-east-1".to_owned(),
+                region => region.to_owned(),
+            },
+            bucket: given.bucket.trim().to_owned(),
+            prefix: given.prefix.trim().trim_matches('/').to_owned(),
+            path_style: given.path_style,
+            access_key_id: given.access_key_id.trim().to_owned(),
+            insecure_http: given.insecure_http.filter(|&allowed| allowed),
+        };
+        if bucket.bucket.is_empty() || bucket.bucket.contains('/') {
+            return Err(Error::validation(
+                "bucket",
+                "Give the bucket's name alone (the folder inside it goes in Prefix).",
+            ));
+        }
+        if bucket.access_key_id.is_empty() {
+            return Err(Error::validation("accessKeyId", "Give the access key ID."));
+        }
+        if let Some(endpoint) = &bucket.endpoint {
+            if !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+                || url::Url::parse(endpoint).is_err()
+            {
+                return Err(Error::validation(
+                    "endpoint",
+                    "Give the endpoint as a URL, e.g. https://s3.example.com.",
+                ));
+            }
+        }
+        if let Some(refusal) = bucket.s3_settings().plain_http_refusal() {
+            return Err(refusal);
+        }
+        let secret = match input.secret_access_key.as_deref().map(str::trim) {
+            Some(secret) if !secret.is_empty() => secret.to_owned(),
+            _ => {
+                let saved_for = env.media_bucket.as_ref().is_some_and(|saved| {
+                    saved.endpoint == bucket.endpoint && saved.access_key_id == bucket.access_key_id
+                });
+                let saved = match saved_for {
+                    true => self.credentials().get(media_secret_of(&env.id)).await.ok(),
+                    false => None,
+                };
+                saved.ok_or_else(|| {
+                    Error::validation("secretAccessKey", "Give the secret access key.")
+                })?
+            }
+        };
+        Ok((bucket, secret))
     }
 
     pub async fn test_connection(
@@ -570,6 +703,12 @@ pub(crate) fn refuse_if_busy(lifeboat: &Context, environment_id: &str) -> Result
         ));
     }
     Ok(())
+}
+
+fn media_secret_of(environment_id: &str) -> SecretRef {
+    SecretRef::MediaS3SecretKey {
+        environment_id: environment_id.to_owned(),
+    }
 }
 
 fn secret_of(environment_id: &str) -> SecretRef {

@@ -24,6 +24,10 @@ pub enum ErrorCode {
     MediaDirMissing,
     MediaNotADirectory,
     MediaUnreadable,
+    /// The media bucket's key may read but not write: a restore into it was refused.
+    MediaBucketReadOnly,
+    /// A restore into a media bucket was cut off after some objects were written.
+    MediaRestoreIncomplete,
     TargetInUse,
     S3AuthFailed,
     S3BucketMissing,

@@ -26,6 +26,7 @@ mod keys;
 mod lifeboat;
 mod lookup;
 mod media;
+mod media_bucket;
 mod model;
 mod notices;
 mod postgres;
@@ -56,6 +57,7 @@ pub use lifeboat::{AppInfo, Lifeboat};
 pub use lifeboat_format as format;
 pub use lifeboat_format::manifest::{BackupKind, BackupManifest};
 pub use media::MediaStats;
+pub use media_bucket::{AccessCheck, MediaBucketCheck};
 pub use model::activity::{ActivityItem, PruneRecord};
 pub use model::backup::{BackupEntry, BackupRecord, BackupRequest, QuarantinedBackup};
 pub use model::download::{DownloadRequest, DownloadSummary};
@@ -65,8 +67,8 @@ pub use model::job::{Job, JobOutcome, JobRequest, JobStatus};
 pub use model::restore::{DatabaseRestorePlan, RestorePreview, RestoreRequest, RestoreSummary};
 pub use model::settings::Settings;
 pub use model::setup::{
-    Application, ApplicationTree, DrillPlace, Environment, LocalSettings, S3Settings,
-    StorageTarget, TargetConfig,
+    Application, ApplicationTree, DrillPlace, Environment, LocalSettings, MediaBucket,
+    MediaBucketInput, S3Settings, StorageTarget, TargetConfig,
 };
 pub use model::verify::{VerifyCheck, VerifyReport};
 pub use notices::Notice;

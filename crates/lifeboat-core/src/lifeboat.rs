@@ -448,6 +448,26 @@ impl Lifeboat {
         self.cx.set_server(environment_id, server).await
     }
 
+    /// Puts the environment's media in a bucket (prefix, endpoint, key; the secret goes to the
+    /// keyring), replacing a media directory, once its objects can be listed; `None` forgets it.
+    pub async fn set_media_bucket(
+        &self,
+        environment_id: &str,
+        input: Option<&crate::MediaBucketInput>,
+    ) -> Result<Environment> {
+        self.cx.set_media_bucket(environment_id, input).await
+    }
+
+    /// Lists, reads and writes in the media bucket (the one given, else the environment's),
+    /// each told apart: a read-only key can back up but not restore.
+    pub async fn check_media_bucket(
+        &self,
+        environment_id: &str,
+        input: Option<&crate::MediaBucketInput>,
+    ) -> Result<crate::MediaBucketCheck> {
+        self.cx.check_media_bucket(environment_id, input).await
+    }
+
     /// Whether pg_dump runs on the environment's server, with its client tools, rather than
     /// here (it also does whenever this machine has none new enough).
     pub async fn set_dump_on_server(

@@ -387,6 +387,7 @@ fn hostile_archive(name: &[u8], kind: tar::EntryType, link: Option<&str>) -> Vec
                 mode: 0o644,
                 sha256: Some(format!("{:x}", Sha256::digest(good))),
                 link_target: None,
+                object: None,
             },
             MediaEntry {
                 path: relative,
@@ -402,6 +403,7 @@ fn hostile_archive(name: &[u8], kind: tar::EntryType, link: Option<&str>) -> Vec
                     .is_none()
                     .then(|| format!("{:x}", Sha256::digest(body))),
                 link_target: link.map(str::to_owned),
+                object: None,
             },
         ],
     };

@@ -38,6 +38,37 @@ pub struct MediaEntry {
     pub mode: u32,
     pub sha256: Option<String>,
     pub link_target: Option<String>,
+    /// For an object read from a bucket: how it is served and its user metadata, so a restore
+    /// into a bucket writes them back. Absent for what was read from a disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub object: Option<ObjectAttributes>,
+}
+
+/// An object's HTTP attributes and user metadata (`x-amz-meta-*`, without the prefix), as S3
+/// stores them beside its content.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ObjectAttributes {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub content_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub content_language: Option<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[ts(as = "Option<std::collections::BTreeMap<String, String>>", optional)]
+    pub metadata: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -174,6 +205,59 @@ pub fn archive_stream<R: Read, W: Write>(
     finish(tar, entries)
 }
 
+/// One entry of a tree that is not on a disk (a bucket's objects), owned, so whoever reads the
+/// tree can hand it over from another thread.
+pub struct SourceEntry {
+    /// Relative to the media root, `/`-separated.
+    pub path: String,
+    /// Seconds since the Unix epoch.
+    pub mtime: i64,
+    /// A file's size and content; `None` for a directory.
+    pub body: Option<(u64, Box<dyn Read + Send>)>,
+    pub object: Option<ObjectAttributes>,
+}
+
+/// Archives a tree given entry by entry, a directory before what it holds, as `archive` archives
+/// a directory: files as mode 0644 and directories as 0755 (a bucket has neither owners nor
+/// modes), hashed on the way, then the media manifest.
+pub fn archive_entries<W: Write>(
+    entries: impl Iterator<Item = Result<SourceEntry, ArchiveError>>,
+    out: W,
+    stop: &dyn Fn() -> bool,
+) -> Result<(W, Archived), ArchiveError> {
+    let mut tar = tar::Builder::new(out);
+    let mut recorded = Vec::new();
+    for source in entries {
+        if stop() {
+            return Err(ArchiveError::Stopped);
+        }
+        let SourceEntry {
+            path,
+            mtime,
+            body,
+            object,
+        } = source?;
+        if path.is_empty() || !crate::media_reader::is_plain_relative(Path::new(&path)) {
+            return Err(unreadable(&path, "the name cannot be a file's path"));
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_mtime(mtime.max(0) as u64);
+        header.set_mode(if body.is_some() { 0o100644 } else { 0o040755 });
+        let mut body = body;
+        let body = match &mut body {
+            Some((size, reader)) => Body::File {
+                size: *size,
+                reader: reader.as_mut(),
+            },
+            None => Body::Directory,
+        };
+        let mut entry = record(&mut tar, &path, &path, header, body, stop)?;
+        entry.object = object;
+        recorded.push(entry);
+    }
+    finish(tar, recorded)
+}
+
 /// What one entry holds, however it was found.
 enum Body<'r> {
     File { size: u64, reader: &'r mut dyn Read },
@@ -200,6 +284,7 @@ fn record<W: Write>(
         mode: header.mode().unwrap_or(0),
         sha256: None,
         link_target: None,
+        object: None,
     };
     match body {
         Body::Directory => {

@@ -154,8 +154,8 @@ impl<R: Read> HashingRead<R> {
     }
 
     /// The SHA-256 of everything read, in hex.
-    pub fn sha256(self) -> String {
-        format!("{:x}", self.hasher.finalize())
+    pub fn sha256(&self) -> String {
+        format!("{:x}", self.hasher.clone().finalize())
     }
 }
 

@@ -1,5 +1,6 @@
 //! The media artifact: the media directory archived (`lifeboat_format::media`) into an
-//! artifact, from this machine's disk or streamed by `tar` on the environment's server, with
+//! artifact, from this machine's disk, streamed by `tar` on the environment's server or read
+//! from a bucket's objects, with
 //! what goes wrong said in Lifeboat's error codes.
 
 use std::path::Path;
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::writer_error;
 use crate::error::{Error, ErrorCode, Result};
+use crate::media_bucket::{BucketMedia, Listed};
 use crate::postgres::client::read_all;
 use crate::repository::artifact::{ArtifactInfo, ArtifactWriter};
 
@@ -56,6 +58,16 @@ pub fn archive_from_server(
         return Err(failure(status.code(), &said));
     }
     finished(archived)
+}
+
+/// Archives the listed objects of a media bucket, read a few at a time.
+pub fn archive_from_bucket(
+    bucket: &BucketMedia,
+    listed: Vec<Listed>,
+    out: ArtifactWriter,
+    cancel: &CancellationToken,
+) -> Result<MediaOutcome> {
+    finished(bucket.archive(listed, out, cancel)?)
 }
 
 /// The artifact of an archive that was written, or the archive's failure as Lifeboat's error.

@@ -144,7 +144,7 @@ impl Context {
                 "This environment has no database connection yet.",
             ));
         }
-        if request.media && env.media_dir.is_none() {
+        if request.media && !env.has_media() {
             return Err(Error::validation(
                 "media",
                 "This environment has no media directory yet.",
@@ -269,6 +269,13 @@ impl Context {
                     })
                     .await
                 }
+                Some(MediaSource::Bucket { bucket, listed }) => {
+                    let (bucket, listed) = (bucket.clone(), listed.clone());
+                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                        media::archive_from_bucket(&bucket, listed, out, cancel)
+                    })
+                    .await
+                }
                 Some(MediaSource::Server { dir, session }) => {
                     let on_server = ServerDir { session, dir };
                     let tar = on_server.tar();
@@ -375,7 +382,17 @@ impl Context {
         } else {
             None
         };
+        let bucket = match request.media {
+            true => self.open_media_bucket(&env).await?,
+            false => None,
+        };
         let (media_root, media_bytes) = match (request.media, &env.media_dir, &env.server) {
+            _ if bucket.is_some() => {
+                let bucket = bucket.expect("checked");
+                let listed = bucket.list().await?;
+                let bytes = listed.iter().map(|l| l.size).sum();
+                (Some(MediaSource::Bucket { bucket, listed }), bytes)
+            }
             (true, Some(dir), None) => {
                 let root = std::path::PathBuf::from(dir);
                 let bytes = crate::media::stats(&root).await?.total_bytes;
@@ -496,6 +513,11 @@ impl Context {
 /// Where a backup reads the media tree.
 enum MediaSource {
     Local(std::path::PathBuf),
+    /// The objects of a media bucket, as listed before the backup began.
+    Bucket {
+        bucket: crate::media_bucket::BucketMedia,
+        listed: Vec<crate::media_bucket::Listed>,
+    },
     /// A directory on the environment's server, over this session for the backup's length.
     Server {
         dir: String,

@@ -1,14 +1,14 @@
 use super::{name_conflict, Catalog};
 use crate::connection::{PgConnection, PgConnectionInput, SslMode};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::setup::{DrillPlace, Environment};
+use crate::model::setup::{DrillPlace, Environment, MediaBucket};
 use crate::retention::RetentionPolicy;
 use crate::schedule::{StoredRecurrence, StoredSchedule};
 
 const DUPLICATE: &str = "This application already has an environment with this name.";
 const COLUMNS: &str =
     "id, application_id, name, pg_host, pg_port, pg_database, pg_user, pg_ssl_mode, \
-                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks, ssh_server, dump_on_server";
+                       pg_ssl_root_cert, pg_password_saved, media_dir, target_id, created_at, retention, schedule, drill_schedule, drill_server, hooks, ssh_server, dump_on_server, media_bucket";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -32,6 +32,7 @@ struct Row {
     hooks: Option<String>,
     ssh_server: Option<String>,
     dump_on_server: bool,
+    media_bucket: Option<String>,
 }
 
 impl From<Row> for Environment {
@@ -82,6 +83,9 @@ impl From<Row> for Environment {
                 .unwrap_or_default(),
             server: r.ssh_server,
             dump_on_server: r.dump_on_server,
+            media_bucket: r
+                .media_bucket
+                .and_then(|json| serde_json::from_str(&json).ok()),
         }
     }
 }
@@ -233,6 +237,19 @@ impl Catalog {
 
     pub async fn set_dump_on_server(&self, id: &str, on_server: bool) -> Result<Environment> {
         self.set_column(id, "dump_on_server", on_server).await
+    }
+
+    /// Sets (or with `None` clears) the bucket the media is in; setting one clears the media
+    /// directory, as the environment has one or the other.
+    pub async fn set_media_bucket(
+        &self,
+        id: &str,
+        bucket: Option<&MediaBucket>,
+    ) -> Result<Environment> {
+        if bucket.is_some() {
+            self.set_column(id, "media_dir", None::<String>).await?;
+        }
+        self.set_json_column(id, "media_bucket", bucket).await
     }
 
     /// Sets one of the environment's JSON columns (`column` is one of ours, never user input).

@@ -84,6 +84,14 @@ pub struct MediaRestoreSummary {
     pub bytes: u64,
     /// Where the replaced directory was kept, when the settings ask for it.
     pub kept_copy: Option<String>,
+    /// Into a bucket: the objects written (the others were already as backed up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub written: Option<u64>,
+    /// Into a bucket: the objects under the prefix the backup does not have, deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub deleted: Option<u64>,
 }
 
 /// One object the plan leaves as it is, or that needs an administrator first.

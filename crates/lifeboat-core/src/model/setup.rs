@@ -50,6 +50,71 @@ pub struct Environment {
     /// With a server: pg_dump runs there, with its own client tools. It also does whenever
     /// this machine has no pg_dump new enough for the database.
     pub dump_on_server: bool,
+    /// Media kept in a bucket (django-storages) instead of a directory; `media_dir` is then
+    /// `None`.
+    pub media_bucket: Option<MediaBucket>,
+}
+
+impl Environment {
+    /// Whether it has media to back up or restore into, a directory or a bucket.
+    pub fn has_media(&self) -> bool {
+        self.media_dir.is_some() || self.media_bucket.is_some()
+    }
+}
+
+/// Where in an S3-compatible bucket an environment's media objects are: every object under
+/// `prefix` is a file, its key relative to the prefix its path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct MediaBucket {
+    /// For S3-compatible services; `None` means AWS.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    /// Without leading or trailing `/`; empty for the whole bucket.
+    pub prefix: String,
+    pub path_style: bool,
+    pub access_key_id: String,
+    /// Allow a plain `http://` endpoint on another machine (see `S3Settings`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub insecure_http: Option<bool>,
+}
+
+impl MediaBucket {
+    /// `s3://bucket/prefix`, as the CLI takes it and messages name it.
+    pub fn url(&self) -> String {
+        match self.prefix.as_str() {
+            "" => format!("s3://{}", self.bucket),
+            prefix => format!("s3://{}/{prefix}", self.bucket),
+        }
+    }
+
+    /// The bucket as a storage target's settings are, to open it the same way: no storage class
+    /// or server-side encryption of Lifeboat's, the bucket's own defaults apply.
+    pub fn s3_settings(&self) -> S3Settings {
+        S3Settings {
+            endpoint: self.endpoint.clone(),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            prefix: self.prefix.clone(),
+            path_style: self.path_style,
+            storage_class: String::new(),
+            access_key_id: self.access_key_id.clone(),
+            server_side_encryption: Some(false),
+            insecure_http: self.insecure_http,
+        }
+    }
+}
+
+/// A media bucket as the user gives it; `None` keeps the saved secret key.
+#[derive(Debug, Clone, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct MediaBucketInput {
+    pub bucket: MediaBucket,
+    pub secret_access_key: Option<String>,
 }
 
 /// Where an environment's drills restore its database.

@@ -141,9 +141,11 @@ impl<'a> NewBackup<'a> {
         match (produced?, uploaded) {
             (Ok(value), Ok(())) => Ok(value),
             (Ok(_), Err(e)) => Err(e),
-            // A producer stopped because the upload failed reports less than the upload's error.
+            // A producer stopped because the upload failed reports less than the upload's error;
+            // an upload that only saw its producer stop (Internal) knows less than the producer.
             (Err(p), Err(u))
-                if matches!(p.code, ErrorCode::StorageError | ErrorCode::Cancelled) =>
+                if matches!(p.code, ErrorCode::StorageError | ErrorCode::Cancelled)
+                    && u.code != ErrorCode::Internal =>
             {
                 Err(u)
             }

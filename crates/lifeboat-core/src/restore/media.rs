@@ -282,6 +282,8 @@ impl StagedMedia {
             files: self.files,
             bytes: self.bytes,
             kept_copy,
+            written: None,
+            deleted: None,
         })
     }
 }

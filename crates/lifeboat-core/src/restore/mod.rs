@@ -5,6 +5,7 @@
 //! directory; only when both have matched does the job pass its point of no return (commit,
 //! then swap). Checks of the restored database end it.
 
+mod bucket_media;
 pub mod database;
 pub mod media;
 pub mod plan;
@@ -27,6 +28,7 @@ use crate::model::backup::BackupRequest;
 pub use crate::model::restore::RestorePreview;
 pub use crate::model::restore::RestoreRequest;
 pub use crate::model::restore::RestoreSummary;
+use crate::model::setup::MediaBucket;
 use crate::model::verify::VerifyCheck;
 use crate::postgres::toc;
 use crate::repository::{ProvenArtifact, StoredBackup};
@@ -55,6 +57,8 @@ struct Plan {
 /// Where the media goes.
 enum MediaDest {
     Local(PathBuf),
+    /// A media bucket's prefix, its key proven able to write.
+    Bucket(crate::media_bucket::BucketMedia),
     /// A directory on the environment's server, over this session until the restore ends.
     Server {
         dir: String,
@@ -65,10 +69,13 @@ enum MediaDest {
 impl MediaDest {
     /// What is recorded for a repair after a crash: a local path (always absolute), or the
     /// server and directory on lines of their own.
-    fn recorded(&self) -> String {
+    fn recorded(&self) -> Option<String> {
         match self {
-            Self::Local(dir) => dir.display().to_string(),
-            Self::Server { dir, session } => format!("ssh\n{}\n{dir}", session.server()),
+            Self::Local(dir) => Some(dir.display().to_string()),
+            Self::Server { dir, session } => Some(format!("ssh\n{}\n{dir}", session.server())),
+            // Nothing is staged beside a bucket: an interrupted restore is completed by running
+            // it again.
+            Self::Bucket(_) => None,
         }
     }
 }
@@ -103,7 +110,10 @@ impl Context {
                 .connection
                 .as_ref()
                 .map(|c| format!("{} on {}:{}", c.database, c.host, c.port)),
-            media_dir: env.media_dir.clone(),
+            media_dir: env
+                .media_dir
+                .clone()
+                .or(env.media_bucket.as_ref().map(MediaBucket::url)),
             environment_name: env.name,
         })
     }
@@ -233,10 +243,13 @@ impl Context {
                 format!("{} has no database connection to restore into.", env.name),
             ));
         }
-        if request.media && env.media_dir.is_none() {
+        if request.media && !env.has_media() {
             return Err(Error::validation(
                 "media",
-                format!("{} has no media directory to restore into.", env.name),
+                format!(
+                    "{} has no media directory or bucket to restore into.",
+                    env.name
+                ),
             ));
         }
         let preview = self.restore_preview(&record.id, &env.id).await?;
@@ -276,9 +289,9 @@ impl Context {
             } else {
                 None
             };
-            if let Some(dest) = &plan.media_dir {
+            if let Some(recorded) = plan.media_dir.as_ref().and_then(MediaDest::recorded) {
                 self.catalog()
-                    .set_job_local_dir(job_id, Some(&dest.recorded()))
+                    .set_job_local_dir(job_id, Some(&recorded))
                     .await?;
             }
             let outcome = self.restore_artifacts(job_id, &plan, cancel).await.map(
@@ -291,7 +304,12 @@ impl Context {
                     duration_ms: started.elapsed().as_millis() as u64,
                 },
             );
-            if plan.media_dir.is_some() {
+            if plan
+                .media_dir
+                .as_ref()
+                .and_then(MediaDest::recorded)
+                .is_some()
+            {
                 self.catalog().set_job_local_dir(job_id, None).await?;
             }
             outcome
@@ -335,7 +353,17 @@ impl Context {
             }
             _ => None,
         };
+        let bucket = match (&record.manifest.media, request.media) {
+            (Some(_), true) => self.open_media_bucket(&env).await?,
+            _ => None,
+        };
         let media_dir = match (&record.manifest.media, request.media, &env.server) {
+            _ if bucket.is_some() => {
+                let bucket = bucket.expect("checked");
+                // A key that may not write is refused before anything changes.
+                bucket.probe_write().await?;
+                Some(MediaDest::Bucket(bucket))
+            }
             (Some(part), true, Some(server)) => {
                 let session = self.connect_server(server).await?;
                 let dir = env.media_dir.clone().unwrap_or_default();
@@ -395,6 +423,7 @@ impl Context {
         let media = match &plan.media_dir {
             None => false,
             Some(MediaDest::Local(dir)) => dir.exists(),
+            Some(MediaDest::Bucket(_)) => true,
             Some(MediaDest::Server { dir, session }) => {
                 let on_server = crate::media::ServerDir { session, dir };
                 match on_server.stats().await {
@@ -503,6 +532,11 @@ impl Context {
                         .await
                         .map(Staged::Local)
                 }
+                MediaDest::Bucket(_) => {
+                    blocking(move || bucket_media::check(reader, &info, &cancel))
+                        .await
+                        .map(Staged::Bucket)
+                }
                 MediaDest::Server { dir, session } => {
                     let commands = server_media::commands(session, dir, job_id);
                     let staged =
@@ -561,7 +595,20 @@ impl Context {
                         blocking(move || staged.swap(swap)).await
                     }
                     (Staged::Local(staged), _) => blocking(move || staged.swap(keep)).await,
-                    (Staged::Server(_), _) => unreachable!("staged on a server only for one"),
+                    (Staged::Bucket(proven), Some(MediaDest::Bucket(bucket))) => {
+                        let part = media_part.expect("a staged media has its part");
+                        self.set_phase(job_id, "writing-bucket", part.artifact.stored_bytes, true)
+                            .await?;
+                        let uncounted = Arc::new(AtomicU64::new(0));
+                        let plain = plan
+                            .source
+                            .open(&part.artifact, &uncounted, &CancellationToken::new())
+                            .await?;
+                        bucket_media::apply(bucket, proven, plain, &part.artifact).await
+                    }
+                    (Staged::Server(_) | Staged::Bucket(_), _) => {
+                        unreachable!("staged for a server or bucket only for one")
+                    }
                 };
                 let summary = swapped.map_err(|e| {
                     if database_summary.is_some() {
@@ -589,10 +636,12 @@ impl Context {
     }
 }
 
-/// Media staged for the swap, here or on the environment's server.
+/// Media staged for the swap, here or on the environment's server, or proven for writing into
+/// a bucket.
 enum Staged {
     Local(media::StagedMedia),
     Server(server_media::StagedOnServer),
+    Bucket(bucket_media::Proven),
 }
 
 impl Staged {
@@ -600,6 +649,7 @@ impl Staged {
         match self {
             Self::Local(staged) => staged.files(),
             Self::Server(staged) => staged.files(),
+            Self::Bucket(proven) => proven.files(),
         }
     }
 }

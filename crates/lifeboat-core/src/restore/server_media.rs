@@ -396,6 +396,8 @@ impl StagedOnServer {
             files: self.files,
             bytes: self.bytes,
             kept_copy,
+            written: None,
+            deleted: None,
         })
     }
 }

@@ -73,7 +73,7 @@ fn map_error(e: &(dyn std::error::Error + 'static), doing: &str) -> Error {
         (
             ErrorCode::S3Unreachable,
             Some("endpoint"),
-            "The storage server cannot be reached: check the endpoint URL and the network."
+            "The storage server cannot be reached, or stopped answering: check the endpoint URL and the network, then try again."
                 .to_owned(),
         )
     } else {
@@ -109,7 +109,11 @@ fn is_connect_failure(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut source = Some(e);
     while let Some(s) = source {
         if let Some(http) = s.downcast_ref::<HttpError>() {
-            return matches!(http.kind(), HttpErrorKind::Connect | HttpErrorKind::Timeout);
+            // Request: the connection closed before an answer came, as when the server stops.
+            return matches!(
+                http.kind(),
+                HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Request
+            );
         }
         source = s.source();
     }

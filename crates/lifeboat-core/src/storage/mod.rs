@@ -31,6 +31,54 @@ pub enum Chunk {
     End,
 }
 
+/// An S3 client for `settings`' bucket, opened as every bucket Lifeboat reads or writes is:
+/// bounded retries and timeouts, plain HTTP only to loopback unless allowed.
+pub fn s3_store(settings: &S3Settings, secret_access_key: &str) -> Result<AmazonS3> {
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(&settings.bucket)
+        .with_region(&settings.region)
+        .with_access_key_id(&settings.access_key_id)
+        .with_secret_access_key(secret_access_key)
+        .with_virtual_hosted_style_request(!settings.path_style)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig::default(),
+            max_retries: 3,
+            retry_timeout: Duration::from_secs(30),
+        })
+        .with_client_options(
+            ClientOptions::new()
+                .with_connect_timeout(Duration::from_secs(10))
+                .with_timeout(Duration::from_secs(120)),
+        );
+    if settings.server_side_encryption.unwrap_or(true) {
+        // object_store exposes SSE only through its configuration keys.
+        let key: AmazonS3ConfigKey = "aws_server_side_encryption"
+            .parse()
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("Unknown S3 setting: {e}")))?;
+        builder = builder.with_config(key, "AES256");
+    }
+    // Targets saved before plain HTTP needed saying so are refused here, not silently used.
+    if let Some(refusal) = settings.plain_http_refusal() {
+        return Err(refusal);
+    }
+    let plain_http = settings
+        .endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("http://"));
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.with_endpoint(endpoint).with_allow_http(plain_http);
+    }
+    // Over TLS the transport already protects the body, so signing it would only hash every
+    // stored byte once more (as the AWS SDKs also decide); plain HTTP keeps the signature.
+    builder = builder.with_unsigned_payload(!plain_http);
+    builder.build().map_err(|e| {
+        Error::new(
+            ErrorCode::StorageError,
+            format!("The S3 settings are not usable: {e}"),
+        )
+    })
+}
+
 /// An opened target: a store plus the key prefix under which Lifeboat writes.
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -64,49 +112,7 @@ impl Storage {
     }
 
     pub fn s3(settings: &S3Settings, secret_access_key: &str) -> Result<Self> {
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(&settings.bucket)
-            .with_region(&settings.region)
-            .with_access_key_id(&settings.access_key_id)
-            .with_secret_access_key(secret_access_key)
-            .with_virtual_hosted_style_request(!settings.path_style)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig::default(),
-                max_retries: 3,
-                retry_timeout: Duration::from_secs(30),
-            })
-            .with_client_options(
-                ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(10))
-                    .with_timeout(Duration::from_secs(120)),
-            );
-        if settings.server_side_encryption.unwrap_or(true) {
-            // object_store exposes SSE only through its configuration keys.
-            let key: AmazonS3ConfigKey = "aws_server_side_encryption"
-                .parse()
-                .map_err(|e| Error::new(ErrorCode::Internal, format!("Unknown S3 setting: {e}")))?;
-            builder = builder.with_config(key, "AES256");
-        }
-        // Targets saved before plain HTTP needed saying so are refused here, not silently used.
-        if let Some(refusal) = settings.plain_http_refusal() {
-            return Err(refusal);
-        }
-        let plain_http = settings
-            .endpoint
-            .as_deref()
-            .is_some_and(|e| e.starts_with("http://"));
-        if let Some(endpoint) = &settings.endpoint {
-            builder = builder.with_endpoint(endpoint).with_allow_http(plain_http);
-        }
-        // Over TLS the transport already protects the body, so signing it would only hash every
-        // stored byte once more (as the AWS SDKs also decide); plain HTTP keeps the signature.
-        builder = builder.with_unsigned_payload(!plain_http);
-        let store = Arc::new(builder.build().map_err(|e| {
-            Error::new(
-                ErrorCode::StorageError,
-                format!("The S3 settings are not usable: {e}"),
-            )
-        })?);
+        let store = Arc::new(s3_store(settings, secret_access_key)?);
         let mut attributes = Attributes::new();
         if !settings.storage_class.is_empty() {
             attributes.insert(

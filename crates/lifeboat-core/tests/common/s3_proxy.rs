@@ -1,9 +1,11 @@
 //! A TCP proxy in front of the real S3 server. It records the head (request line and headers)
 //! of every request passing through, so tests can see what reached the server; on demand it
 //! stops passing the server's answers after a number of bytes (a network that stalls
-//! mid-transfer), or answers DELETEs of some keys itself with 403 AccessDenied, as a bucket
-//! with Object Lock or a key without delete permission does (the one answer that is not the
-//! real server's). Every other byte it passes comes from the real client or the real server.
+//! mid-transfer), answers DELETEs of some keys (or every write) itself with 403 AccessDenied,
+//! as a bucket with Object Lock or a read-only key does (the one answer that is not the real
+//! server's: the test S3 server has a single key with every permission), or after some number
+//! of requests drops every connection and takes no more, as a server that stopped. Every other
+//! byte it passes comes from the real client or the real server.
 
 use std::sync::{Arc, Mutex};
 
@@ -15,15 +17,46 @@ use tokio::sync::watch;
 /// Bytes the server may still send to clients; `None` is unlimited.
 type Gate = Arc<watch::Sender<Option<u64>>>;
 type Heads = Arc<Mutex<Vec<String>>>;
-/// Request paths containing any of these are refused when they are DELETEs.
-type Refused = Arc<Mutex<Vec<String>>>;
 type ClientWriter = Arc<tokio::sync::Mutex<OwnedWriteHalf>>;
+
+/// What the proxy does besides passing bytes on, shared by its connections.
+#[derive(Default)]
+struct Faults {
+    refused: Mutex<Vec<String>>,
+    /// Every PUT, POST and DELETE is refused.
+    read_only: std::sync::atomic::AtomicBool,
+    /// Requests still passed before the server "stops"; `None` is unlimited.
+    requests_left: Mutex<Option<usize>>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl Faults {
+    fn down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Counts one request; false once the server has stopped.
+    fn admit_request(&self) -> bool {
+        let mut left = self.requests_left.lock().unwrap();
+        match left.as_mut() {
+            Some(0) => {
+                self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+                false
+            }
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+            None => !self.down(),
+        }
+    }
+}
 
 pub struct S3Proxy {
     pub endpoint: String,
     gate: Gate,
     heads: Heads,
-    refused: Refused,
+    faults: Arc<Faults>,
 }
 
 impl S3Proxy {
@@ -36,17 +69,20 @@ impl S3Proxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let gate: Gate = Arc::new(watch::channel(None).0);
         let heads = Heads::default();
-        let refused = Refused::default();
-        let (shared_gate, shared_heads, shared_refused) =
-            (gate.clone(), heads.clone(), refused.clone());
+        let faults = Arc::new(Faults::default());
+        let (shared_gate, shared_heads, shared_faults) =
+            (gate.clone(), heads.clone(), faults.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if shared_faults.down() {
+                    continue;
+                }
                 tokio::spawn(relay(
                     client,
                     upstream.clone(),
                     shared_gate.clone(),
                     shared_heads.clone(),
-                    shared_refused.clone(),
+                    shared_faults.clone(),
                 ));
             }
         });
@@ -54,17 +90,39 @@ impl S3Proxy {
             endpoint,
             gate,
             heads,
-            refused,
+            faults,
         }
     }
 
     /// From now on DELETEs of keys containing `part` are answered 403 AccessDenied.
     pub fn refuse_deletes_of(&self, part: &str) {
-        self.refused.lock().unwrap().push(part.to_owned());
+        self.faults.refused.lock().unwrap().push(part.to_owned());
     }
 
     pub fn allow_deletes(&self) {
-        self.refused.lock().unwrap().clear();
+        self.faults.refused.lock().unwrap().clear();
+    }
+
+    /// From now on every write (PUT, POST, DELETE) is answered 403 AccessDenied, as for a key
+    /// that may only list and read.
+    pub fn read_only(&self) {
+        self.faults
+            .read_only
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// After `requests` more requests the server stops: every connection is dropped and new
+    /// ones are closed at once.
+    pub fn stop_after(&self, requests: usize) {
+        *self.faults.requests_left.lock().unwrap() = Some(requests);
+    }
+
+    /// The server is back.
+    pub fn restart(&self) {
+        *self.faults.requests_left.lock().unwrap() = None;
+        self.faults
+            .down
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// From now on the server's answers stop after `bytes` more bytes.
@@ -82,7 +140,7 @@ impl S3Proxy {
     }
 }
 
-async fn relay(client: TcpStream, upstream: String, gate: Gate, heads: Heads, refused: Refused) {
+async fn relay(client: TcpStream, upstream: String, gate: Gate, heads: Heads, faults: Arc<Faults>) {
     let Ok(server) = TcpStream::connect(&upstream).await else {
         return;
     };
@@ -93,7 +151,7 @@ async fn relay(client: TcpStream, upstream: String, gate: Gate, heads: Heads, re
         client_read,
         server_write,
         heads,
-        refused,
+        faults.clone(),
         client_write.clone(),
     ));
     let mut buf = vec![0u8; 16 * 1024];
@@ -102,6 +160,9 @@ async fn relay(client: TcpStream, upstream: String, gate: Gate, heads: Heads, re
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if faults.down() {
+            break;
+        }
         let mut sent = 0;
         while sent < n {
             let allowed = admit(&gate, n - sent).await;
@@ -128,7 +189,7 @@ async fn forward_requests(
     mut client: OwnedReadHalf,
     mut server: OwnedWriteHalf,
     heads: Heads,
-    refused: Refused,
+    faults: Arc<Faults>,
     client_write: ClientWriter,
 ) {
     let mut head = Vec::new();
@@ -163,10 +224,17 @@ async fn forward_requests(
                     continue;
                 }
                 let text = String::from_utf8_lossy(&head).into_owned();
+                if !faults.admit_request() {
+                    break 'reading;
+                }
                 body_left = content_length(&text);
                 heads.lock().unwrap().push(text.clone());
                 let request = std::mem::take(&mut head);
-                if is_deletion(&text) && !refused.lock().unwrap().is_empty() {
+                let read_only = faults.read_only.load(std::sync::atomic::Ordering::SeqCst);
+                let refused = &faults.refused;
+                if (is_deletion(&text) && !refused.lock().unwrap().is_empty())
+                    || (read_only && is_write(&text))
+                {
                     held = Some((request, Vec::new()));
                 } else if server.write_all(&request).await.is_err() {
                     break 'reading;
@@ -179,7 +247,13 @@ async fn forward_requests(
                         String::from_utf8_lossy(&request),
                         String::from_utf8_lossy(&body)
                     );
-                    let names_refused = refused.lock().unwrap().iter().any(|p| text.contains(p));
+                    let names_refused = faults.read_only.load(std::sync::atomic::Ordering::SeqCst)
+                        || faults
+                            .refused
+                            .lock()
+                            .unwrap()
+                            .iter()
+                            .any(|p| text.contains(p));
                     let sent = if names_refused {
                         client_write
                             .lock()
@@ -200,6 +274,12 @@ async fn forward_requests(
         }
     }
     let _ = server.shutdown().await;
+}
+
+fn is_write(head: &str) -> bool {
+    ["PUT ", "POST ", "DELETE "]
+        .iter()
+        .any(|method| head.starts_with(method))
 }
 
 fn is_deletion(head: &str) -> bool {

@@ -4,4 +4,12 @@ export type MediaRestoreSummary = { directory: string, files: number, bytes: num
 /**
  * Where the replaced directory was kept, when the settings ask for it.
  */
-keptCopy: string | null, };
+keptCopy: string | null, 
+/**
+ * Into a bucket: the objects written (the others were already as backed up).
+ */
+written?: number, 
+/**
+ * Into a bucket: the objects under the prefix the backup does not have, deleted.
+ */
+deleted?: number, };

@@ -28,6 +28,7 @@ export const environment: Environment = {
   drillPlace: { kind: "scratch" },
   server: null,
   dumpOnServer: false,
+  mediaBucket: null,
   hooks: { beforeBackup: null, afterBackup: null, beforeRestore: null, afterRestore: null, timeoutSeconds: 600 },
 };
 
