@@ -14,10 +14,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use lifeboat_core::{
-    human_bytes, parse_database_url, BackupKind, BackupRequest, DownloadRequest, EnvironmentChange,
-    EnvironmentInput, Error, ErrorCode, Home, HookPhase, JobOutcome, JobStatus, Lifeboat,
-    LocalSettings, Result, S3ConfigInput, S3Settings, TargetConfig, TargetConfigInput, TargetInput,
-    DEFAULT_STORAGE_CLASS,
+    human_bytes, parse_database_url, BackupKind, BackupRequest, DownloadRequest, Environment,
+    EnvironmentChange, EnvironmentInput, Error, ErrorCode, Home, HookPhase, JobOutcome, JobStatus,
+    Lifeboat, LocalSettings, MediaBucket, MediaBucketInput, Result, S3ConfigInput, S3Settings,
+    TargetConfig, TargetConfigInput, TargetInput, DEFAULT_STORAGE_CLASS,
 };
 use output::{table, Output};
 
@@ -36,6 +36,9 @@ Environment:
                                   (default: the platform's data directory)
   LIFEBOAT_DATABASE_URL           the database URL for `env add` and `env set --database`
   LIFEBOAT_S3_SECRET_ACCESS_KEY   the S3 secret for `target add-s3`
+  LIFEBOAT_MEDIA_S3_SECRET_ACCESS_KEY
+                                  the media bucket's S3 secret for `env add`/`env set
+                                  --media s3://BUCKET/PREFIX`
   LIFEBOAT_SSH_KEY_PASSPHRASE     an SSH key's passphrase for `env ssh-login`
   LIFEBOAT_LOG                    log filter, e.g. `lifeboat_core=debug`
 Secrets are never taken as arguments: without their variable, a terminal prompt asks.
@@ -204,10 +207,13 @@ enum EnvCommand {
         /// The environment has no database (only media); no URL is asked for.
         #[arg(long)]
         no_database: bool,
-        /// The media directory to back up and restore into; with --server, a path on the server
-        /// (relative to the SSH user's home).
-        #[arg(long, value_name = "DIR")]
-        media: Option<PathBuf>,
+        /// The media to back up and restore into: a directory (with --server, a path on the
+        /// server, relative to the SSH user's home), or s3://BUCKET/PREFIX for media kept in a
+        /// bucket (django-storages); see the --media-* options.
+        #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+        media: Option<String>,
+        #[command(flatten)]
+        bucket: MediaBucketArgs,
         /// The storage target (by name) backups go to; the built-in local one when absent.
         #[arg(long, value_name = "TARGET")]
         target: Option<String>,
@@ -238,10 +244,17 @@ enum EnvCommand {
         /// Forget the database connection and its saved password.
         #[arg(long)]
         no_database: bool,
-        /// The media directory to back up and restore into.
-        #[arg(long, value_name = "DIR", conflicts_with = "no_media")]
-        media: Option<PathBuf>,
-        /// Forget the media directory.
+        /// The media to back up and restore into: a directory, or s3://BUCKET/PREFIX for media
+        /// kept in a bucket (see the --media-* options).
+        #[arg(
+            long,
+            value_name = "DIR|s3://BUCKET/PREFIX",
+            conflicts_with = "no_media"
+        )]
+        media: Option<String>,
+        #[command(flatten)]
+        bucket: MediaBucketArgs,
+        /// Forget the media directory or bucket (and the bucket's saved secret key).
         #[arg(long)]
         no_media: bool,
         /// The storage target (by name) new backups go to; existing backups stay where they are.
@@ -470,10 +483,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             let (database, media) = if db || media {
                 (db, media)
             } else {
-                (
-                    environment.connection.is_some(),
-                    environment.media_dir.is_some(),
-                )
+                (environment.connection.is_some(), environment.has_media())
             };
             if !database && !media {
                 return Err(Error::validation(
@@ -799,6 +809,73 @@ async fn app(lb: &Lifeboat, cmd: AppCommand, out: &Output) -> Result<()> {
     Ok(())
 }
 
+/// Where media kept in a bucket is served from, for `--media s3://BUCKET/PREFIX`. The secret
+/// key comes from $LIFEBOAT_MEDIA_S3_SECRET_ACCESS_KEY or a prompt on a terminal.
+#[derive(Args)]
+struct MediaBucketArgs {
+    /// The S3-compatible service's URL (e.g. https://s3.example.com); AWS when absent.
+    #[arg(long, value_name = "URL")]
+    media_endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    media_region: String,
+    /// Address the bucket as ENDPOINT/BUCKET rather than BUCKET.ENDPOINT (MinIO, Garage and
+    /// most self-hosted services want this).
+    #[arg(long)]
+    media_path_style: bool,
+    /// The access key ID of a key that may list and read the prefix (and write and delete in
+    /// it, to restore into it).
+    #[arg(long, value_name = "KEY")]
+    media_access_key_id: Option<String>,
+}
+
+/// The media bucket `media` names (`s3://BUCKET/PREFIX`), with its secret key, or `None` for
+/// a directory; the --media-* options only go with a bucket.
+fn media_bucket(media: Option<&str>, args: MediaBucketArgs) -> Result<Option<MediaBucketInput>> {
+    let Some(url) = media.and_then(|m| m.strip_prefix("s3://")) else {
+        if args.media_endpoint.is_some()
+            || args.media_path_style
+            || args.media_access_key_id.is_some()
+        {
+            return Err(Error::validation(
+                "media",
+                "The --media-* options are for media in a bucket: give --media s3://BUCKET/PREFIX.",
+            ));
+        }
+        return Ok(None);
+    };
+    let (bucket, prefix) = url.split_once('/').unwrap_or((url, ""));
+    let access_key_id = args.media_access_key_id.ok_or_else(|| {
+        Error::validation("accessKeyId", "Give the bucket's --media-access-key-id.")
+    })?;
+    let secret = secrets::required(
+        "LIFEBOAT_MEDIA_S3_SECRET_ACCESS_KEY",
+        "Media bucket's secret access key: ",
+        "The media bucket's secret access key",
+    )?;
+    Ok(Some(MediaBucketInput {
+        bucket: MediaBucket {
+            endpoint: args.media_endpoint,
+            region: args.media_region,
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            path_style: args.media_path_style,
+            access_key_id,
+            insecure_http: None,
+        },
+        secret_access_key: Some(secret),
+    }))
+}
+
+/// What an environment's media is, in a word for tables.
+fn media_shown(e: &Environment) -> String {
+    match (&e.media_dir, &e.media_bucket) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(bucket)) => bucket.url(),
+        (None, None) => "-".into(),
+    }
+}
+
 async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
     match cmd {
         EnvCommand::Add {
@@ -806,11 +883,14 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
             env,
             no_database,
             media,
+            bucket,
             target,
             server,
             no_test,
         } => {
             let application = lb.application_named(&app).await?;
+            let bucket = media_bucket(media.as_deref(), bucket)?;
+            let media = media.filter(|_| bucket.is_none());
             let connection = if no_database {
                 None
             } else {
@@ -825,7 +905,6 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                 Some(name) => Some(lb.target_named(&name).await?.id),
                 None => None,
             };
-            let media = media.map(|m| m.display().to_string());
             // With a server the media directory is one of its own: set once the server is.
             let created = lb
                 .create_environment(&EnvironmentInput {
@@ -864,6 +943,17 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                         }
                     }
                 }
+                None => created,
+            };
+            let created = match &bucket {
+                // A bucket that cannot be listed leaves no half-made environment behind.
+                Some(bucket) => match lb.set_media_bucket(&created.id, Some(bucket)).await {
+                    Ok(with_bucket) => with_bucket,
+                    Err(e) => {
+                        lb.delete_environment(&created.id).await?;
+                        return Err(e);
+                    }
+                },
                 None => created,
             };
             // Saved either way: a server down right now is no reason to refuse the setup.
@@ -913,7 +1003,7 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                                 e.connection.as_ref().map_or("-".into(), |c| {
                                     format!("{}@{}:{}/{}", c.user, c.host, c.port, c.database)
                                 }),
-                                e.media_dir.clone().unwrap_or_else(|| "-".into()),
+                                media_shown(e),
                                 targets
                                     .iter()
                                     .find(|t| t.id == e.target_id)
@@ -931,11 +1021,14 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
             database,
             no_database,
             media,
+            bucket,
             no_media,
             target,
             rename,
         } => {
             let environment = lb.environment_named(&app, &env).await?;
+            let bucket = media_bucket(media.as_deref(), bucket)?;
+            let media = media.filter(|_| bucket.is_none());
             let mut changes = Vec::new();
             if database {
                 let url = secrets::required(
@@ -951,11 +1044,12 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
                 changes.push(EnvironmentChange::Connection(None));
             }
             if let Some(dir) = media {
-                changes.push(EnvironmentChange::MediaDir(Some(dir.display().to_string())));
+                changes.push(EnvironmentChange::MediaDir(Some(dir)));
             }
             if no_media {
                 changes.push(EnvironmentChange::MediaDir(None));
             }
+            let forget_bucket = no_media && environment.media_bucket.is_some();
             if let Some(name) = target {
                 changes.push(EnvironmentChange::TargetId(Some(
                     lb.target_named(&name).await?.id,
@@ -964,7 +1058,7 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
             if let Some(name) = rename {
                 changes.push(EnvironmentChange::Name(name));
             }
-            if changes.is_empty() {
+            if changes.is_empty() && bucket.is_none() {
                 return Err(Error::validation(
                     "what",
                     "Nothing to change: give --database, --no-database, --media, --no-media, --target or --rename.",
@@ -973,6 +1067,9 @@ async fn env(lb: &Lifeboat, cmd: EnvCommand, out: &Output) -> Result<()> {
             let mut changed = environment;
             for change in &changes {
                 changed = lb.change_environment(&changed.id, change).await?;
+            }
+            if bucket.is_some() || forget_bucket {
+                changed = lb.set_media_bucket(&changed.id, bucket.as_ref()).await?;
             }
             out.show(&changed, |e| {
                 format!("Environment {app}/{} changed.", e.name)

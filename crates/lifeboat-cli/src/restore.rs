@@ -77,7 +77,7 @@ pub async fn restore(lb: &Lifeboat, args: RestoreArgs, out: &Output) -> Result<(
         return Err(Error::validation(
             "media",
             format!(
-                "{} / {} has no media directory; set one with `lifeboat env set --media DIR`, or restore only the database with --db.",
+                "{} / {} has no media directory; set one with `lifeboat env set --media DIR` (or s3://BUCKET/PREFIX), or restore only the database with --db.",
                 preview.application_name, preview.environment_name
             ),
         ));

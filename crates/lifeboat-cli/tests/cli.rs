@@ -943,3 +943,93 @@ fn an_environment_behind_ssh_from_the_command_line() {
     assert!(listed.to_string().contains(id), "{listed}");
     assert!(listed.to_string().contains("\"fileCount\":1"), "{listed}");
 }
+
+#[test]
+fn an_environment_with_media_in_a_bucket_from_the_command_line() {
+    let cli = Cli::new();
+    let prefix = format!("cli-media-{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = s3_client();
+    let key = |name: &str| object_store::path::Path::parse(format!("{prefix}/{name}")).unwrap();
+    runtime.block_on(async {
+        use object_store::ObjectStoreExt;
+        for name in ["uploads/a.txt", "uploads/b c.txt"] {
+            store
+                .put(&key(name), name.as_bytes().to_vec().into())
+                .await
+                .unwrap();
+        }
+    });
+    let with_bucket = |cmd: &mut Command, secret: &str| {
+        cmd.args([
+            "--media",
+            &format!("s3://{}/{prefix}", var("LIFEBOAT_TEST_S3_BUCKET")),
+        ])
+        .args(["--media-endpoint", &var("LIFEBOAT_TEST_S3_ENDPOINT")])
+        .args(["--media-region", &var("LIFEBOAT_TEST_S3_REGION")])
+        .arg("--media-path-style")
+        .args([
+            "--media-access-key-id",
+            &var("LIFEBOAT_TEST_S3_ACCESS_KEY_ID"),
+        ])
+        .env("LIFEBOAT_MEDIA_S3_SECRET_ACCESS_KEY", secret);
+    };
+    cli.run(&["app", "add", "shop"]);
+
+    // A wrong secret adds nothing.
+    let mut refused = cli.command(&["env", "add", "shop", "production", "--no-database"]);
+    with_bucket(&mut refused, "not-the-secret");
+    assert_eq!(cli.fails(&mut refused), (1, "s3_auth_failed".into()));
+    assert_eq!(cli.run(&["env", "list"]).as_array().unwrap().len(), 0);
+    // Without the variable and off a terminal, the secret is asked for by name.
+    let mut unasked = cli.command(&["env", "add", "shop", "production", "--no-database"]);
+    with_bucket(&mut unasked, "");
+    assert_eq!(cli.fails(&mut unasked), (2, "validation".into()));
+
+    let mut add = cli.command(&["env", "add", "shop", "production", "--no-database"]);
+    with_bucket(&mut add, &var("LIFEBOAT_TEST_S3_SECRET_ACCESS_KEY"));
+    let added = cli.ok(&mut add);
+    assert_eq!(added["mediaBucket"]["prefix"], prefix.as_str());
+    assert_eq!(added["mediaDir"], serde_json::Value::Null);
+
+    let backup = cli.run(&["backup", "shop", "production"]);
+    let listed = &cli.run(&["backups", "shop", "production"])[0]["backup"]["manifest"];
+    assert_eq!(listed["media"]["fileCount"], 2, "{listed}");
+    assert_eq!(listed["database"], serde_json::Value::Null);
+    runtime.block_on(async {
+        use object_store::ObjectStoreExt;
+        store.delete(&key("uploads/a.txt")).await.unwrap();
+        store
+            .put(&key("stray.txt"), b"stray".to_vec().into())
+            .await
+            .unwrap();
+    });
+    let id = backup["backupId"].as_str().unwrap();
+    let restored = cli.run(&["restore", id, "--yes"]);
+    assert_eq!(restored["media"]["written"], 1, "{restored}");
+    assert_eq!(restored["media"]["deleted"], 1, "{restored}");
+    let names: Vec<String> = runtime.block_on(async {
+        use futures_util::TryStreamExt;
+        use object_store::ObjectStore;
+        let base = object_store::path::Path::parse(&prefix).unwrap();
+        let listed: Vec<_> = store.list(Some(&base)).try_collect().await.unwrap();
+        listed.into_iter().map(|m| m.location.to_string()).collect()
+    });
+    let mut names = names;
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{prefix}/uploads/a.txt"),
+            format!("{prefix}/uploads/b c.txt")
+        ]
+    );
+
+    // Back to a directory: the bucket and its key are forgotten.
+    let media = tempfile::tempdir().unwrap();
+    let changed = cli.ok(cli
+        .command(&["env", "set", "shop", "production", "--media"])
+        .arg(media.path()));
+    assert_eq!(changed["mediaBucket"], serde_json::Value::Null);
+    assert_eq!(changed["mediaDir"], media.path().display().to_string());
+}

@@ -259,7 +259,12 @@ impl BucketMedia {
     }
 
     /// Writes one object whole.
-    pub async fn put(&self, path: &str, body: Bytes, object: &ObjectAttributes) -> Result<()> {
+    pub async fn put(
+        &self,
+        path: &str,
+        body: Bytes,
+        object: Option<&ObjectAttributes>,
+    ) -> Result<()> {
         let options = PutOptions {
             attributes: to_store(path, object),
             ..PutOptions::default()
@@ -275,7 +280,7 @@ impl BucketMedia {
     pub async fn start_parts(
         &self,
         path: &str,
-        object: &ObjectAttributes,
+        object: Option<&ObjectAttributes>,
     ) -> Result<Box<dyn object_store::MultipartUpload>> {
         let options = object_store::PutMultipartOptions {
             attributes: to_store(path, object),
@@ -501,19 +506,20 @@ fn unreadable_error(path: &str, why: &str) -> Error {
 }
 
 /// Whether an object served with `now` is served as `recorded` says (for the file at `path`);
-/// a content type the backup has none for (nor a guess) is whatever the server gives.
-pub fn served_as_recorded(path: &str, recorded: &ObjectAttributes, now: &ObjectAttributes) -> bool {
+/// a content type there is none for (nor a guess) is whatever the server gives.
+pub fn served_as_recorded(
+    path: &str,
+    recorded: Option<&ObjectAttributes>,
+    now: &ObjectAttributes,
+) -> bool {
     let expected = from_store(&to_store(path, recorded));
     let content_type_fits =
         expected.content_type.is_none() || expected.content_type == now.content_type;
-    content_type_fits
-        && ObjectAttributes {
-            content_type: None,
-            ..expected
-        } == ObjectAttributes {
-            content_type: None,
-            ..now.clone()
-        }
+    let without_type = |a: &ObjectAttributes| ObjectAttributes {
+        content_type: None,
+        ..a.clone()
+    };
+    content_type_fits && without_type(&expected) == without_type(now)
 }
 
 /// The attributes as the archive's manifest keeps them.
@@ -536,29 +542,35 @@ fn from_store(attributes: &Attributes) -> ObjectAttributes {
     object
 }
 
-/// The attributes an object is written with. A file from a directory has no content type on
-/// record: it gets the one its name suggests, as django-storages gives uploads, so a browser
-/// shows an image rather than downloading it.
-pub fn to_store(path: &str, object: &ObjectAttributes) -> Attributes {
+/// The attributes an object is written with: those recorded when it was backed up from a
+/// bucket. A file backed up from a directory has none: it gets the content type its name
+/// suggests, as django-storages gives uploads, so a browser shows an image rather than
+/// downloading it.
+pub fn to_store(path: &str, recorded: Option<&ObjectAttributes>) -> Attributes {
     let mut attributes = Attributes::new();
-    let content_type = object.content_type.clone().or_else(|| {
-        mime_guess::from_path(path)
-            .first()
-            .map(|m| m.essence_str().to_owned())
-    });
+    let guessed;
+    let object = match recorded {
+        Some(object) => object,
+        None => {
+            guessed = ObjectAttributes {
+                content_type: mime_guess::from_path(path)
+                    .first()
+                    .map(|m| m.essence_str().to_owned()),
+                ..ObjectAttributes::default()
+            };
+            &guessed
+        }
+    };
     let pairs = [
-        (Attribute::ContentType, content_type),
-        (Attribute::CacheControl, object.cache_control.clone()),
-        (
-            Attribute::ContentDisposition,
-            object.content_disposition.clone(),
-        ),
-        (Attribute::ContentEncoding, object.content_encoding.clone()),
-        (Attribute::ContentLanguage, object.content_language.clone()),
+        (Attribute::ContentType, &object.content_type),
+        (Attribute::CacheControl, &object.cache_control),
+        (Attribute::ContentDisposition, &object.content_disposition),
+        (Attribute::ContentEncoding, &object.content_encoding),
+        (Attribute::ContentLanguage, &object.content_language),
     ];
     for (attribute, value) in pairs {
         if let Some(value) = value {
-            attributes.insert(attribute, AttributeValue::from(value));
+            attributes.insert(attribute, AttributeValue::from(value.clone()));
         }
     }
     for (key, value) in &object.metadata {

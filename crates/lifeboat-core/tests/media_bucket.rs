@@ -532,7 +532,10 @@ async fn a_server_that_stops_mid_backup_leaves_no_backup_behind() {
         failed.message
     );
     let listed = s.lb.list_backups(&s.env_id).await.unwrap();
-    assert!(listed.iter().all(|entry| entry.backup.is_none()), "{listed:?}");
+    assert!(
+        listed.iter().all(|entry| entry.backup.is_none()),
+        "{listed:?}"
+    );
     let target = s.lb.environment(&s.env_id).await.unwrap().target_id;
     let storage = s.lb.storage_of(&target).await.unwrap();
     assert_eq!(storage.list("shop").await.unwrap(), Vec::<String>::new());

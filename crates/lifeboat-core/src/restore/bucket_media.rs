@@ -54,7 +54,8 @@ struct Wanted {
     size: u64,
     md5: String,
     sha256: String,
-    object: ObjectAttributes,
+    /// As recorded from a bucket; `None` for a file backed up from a directory.
+    object: Option<ObjectAttributes>,
 }
 
 /// Step 1: reads and proves the whole archive, writing nothing.
@@ -116,7 +117,7 @@ pub fn check(
                 size: entry.size,
                 md5,
                 sha256: entry.sha256.unwrap_or_default(),
-                object: entry.object.unwrap_or_default(),
+                object: entry.object,
             },
         );
     }
@@ -227,7 +228,7 @@ async fn differing(
         let (path, (e_tag, now)) = head?;
         let wanted = &proven.files[&path];
         let same = same_md5(e_tag.as_deref(), wanted)
-            && crate::media_bucket::served_as_recorded(&path, &wanted.object, &now);
+            && crate::media_bucket::served_as_recorded(&path, wanted.object.as_ref(), &now);
         if !same {
             differ.insert(path);
         }
@@ -241,7 +242,7 @@ fn write(
     bucket: &BucketMedia,
     mut plain: ArtifactReader,
     info: &ArtifactInfo,
-    wanted: HashMap<String, (String, ObjectAttributes, u64)>,
+    wanted: HashMap<String, (String, Option<ObjectAttributes>, u64)>,
 ) -> (u64, Option<Error>) {
     let mut writes = Writes {
         runtime: tokio::runtime::Handle::current(),
@@ -262,8 +263,14 @@ fn write(
         };
         let mut body = HashingRead::new(entry.body);
         let written = match *size as usize <= PART_BYTES {
-            true => writes.put_whole(&entry.relative, &mut body, object, *size as usize, sha256),
-            false => writes.put_parts(&entry.relative, &mut body, object, sha256),
+            true => writes.put_whole(
+                &entry.relative,
+                &mut body,
+                object.as_ref(),
+                *size as usize,
+                sha256,
+            ),
+            false => writes.put_parts(&entry.relative, &mut body, object.as_ref(), sha256),
         };
         match written {
             Ok(()) => Ok(Some(sha256.clone())),
@@ -322,18 +329,18 @@ impl Writes<'_> {
         &mut self,
         path: &str,
         body: &mut HashingRead<&mut dyn Read>,
-        object: &ObjectAttributes,
+        object: Option<&ObjectAttributes>,
         size: usize,
         sha256: &str,
     ) -> Result<()> {
         let mut whole = Vec::with_capacity(size);
         body.read_to_end(&mut whole).map_err(damaged)?;
         proved(path, body, sha256)?;
-        let (bucket, object, path) = (self.bucket.clone(), object.clone(), path.to_owned());
-        self.in_flight.push_back(
-            self.runtime
-                .spawn(async move { bucket.put(&path, Bytes::from(whole), &object).await }),
-        );
+        let (bucket, object, path) = (self.bucket.clone(), object.cloned(), path.to_owned());
+        self.in_flight
+            .push_back(self.runtime.spawn(async move {
+                bucket.put(&path, Bytes::from(whole), object.as_ref()).await
+            }));
         while self.in_flight.len() >= IN_FLIGHT {
             let oldest = self.in_flight.pop_front().expect("not empty");
             self.settle(oldest);
@@ -347,7 +354,7 @@ impl Writes<'_> {
         &mut self,
         path: &str,
         body: &mut HashingRead<&mut dyn Read>,
-        object: &ObjectAttributes,
+        object: Option<&ObjectAttributes>,
         sha256: &str,
     ) -> Result<()> {
         let bucket = self.bucket;
