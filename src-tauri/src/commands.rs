@@ -5,9 +5,10 @@ use lifeboat_core::{
     ActivityItem, AppInfo, Application, ApplicationTree, BackupEntry, BackupRequest,
     BackupSchedule, ConnectionReport, DatabaseRestorePlan, DownloadRequest, DrillPlaceInput,
     DrillReport, DrillRequest, Environment, EnvironmentChange, EnvironmentInput, EnvironmentStatus,
-    Hooks, Job, Lifeboat, MediaStats, PgConnectionInput, PruneReport, QuarantinedBackup,
-    Recurrence, RestorePreview, RestoreRequest, Result, RetentionDecision, RetentionPolicy,
-    Settings, SshHostKey, StorageTarget, SyncReport, TargetInput, TargetReport, VerifyReport,
+    Hooks, Job, Lifeboat, MediaBucketCheck, MediaBucketInput, MediaStats, PgConnectionInput,
+    PruneReport, QuarantinedBackup, Recurrence, RestorePreview, RestoreRequest, Result,
+    RetentionDecision, RetentionPolicy, Settings, SshHostKey, StorageTarget, SyncReport,
+    TargetInput, TargetReport, VerifyReport,
 };
 use std::path::Path;
 
@@ -53,6 +54,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         set_hooks,
         set_server,
         set_dump_on_server,
+        set_media_bucket,
+        check_media_bucket,
         ssh_hosts,
         unknown_host_keys,
         trust_host_keys,
@@ -329,6 +332,26 @@ async fn import_recovery_key<R: Runtime>(
 #[tauri::command]
 async fn set_hooks(core: Core<'_>, environment_id: String, hooks: Hooks) -> Result<Environment> {
     core.set_hooks(&environment_id, &hooks).await
+}
+
+#[tauri::command]
+async fn set_media_bucket(
+    core: Core<'_>,
+    environment_id: String,
+    input: Option<MediaBucketInput>,
+) -> Result<Environment> {
+    core.set_media_bucket(&environment_id, input.as_ref()).await
+}
+
+#[tauri::command]
+async fn check_media_bucket(
+    core: Core<'_>,
+    environment_id: String,
+    input: Option<MediaBucketInput>,
+    write: bool,
+) -> Result<MediaBucketCheck> {
+    core.check_media_bucket(&environment_id, input.as_ref(), write)
+        .await
 }
 
 #[tauri::command]

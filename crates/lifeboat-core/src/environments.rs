@@ -274,11 +274,13 @@ impl Context {
     }
 
     /// What the key may do in the bucket (given, or the environment's saved one), each
-    /// permission on its own, and how many objects and bytes there are.
+    /// permission on its own, and how many objects and bytes there are. Writing is checked
+    /// (with a probe object written and deleted) only when `write` asks.
     pub async fn check_media_bucket(
         &self,
         environment_id: &str,
         input: Option<&MediaBucketInput>,
+        write: bool,
     ) -> Result<MediaBucketCheck> {
         let env = self.catalog().environment(environment_id).await?;
         let bucket = match input {
@@ -290,7 +292,7 @@ impl Context {
                 Error::validation("media", "This environment's media is not in a bucket.")
             })?,
         };
-        Ok(bucket.check(true).await)
+        Ok(bucket.check(write).await)
     }
 
     /// The environment's media bucket, opened with its key from the keyring.

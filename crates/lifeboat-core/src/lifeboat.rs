@@ -458,14 +458,17 @@ impl Lifeboat {
         self.cx.set_media_bucket(environment_id, input).await
     }
 
-    /// Lists, reads and writes in the media bucket (the one given, else the environment's),
-    /// each told apart: a read-only key can back up but not restore.
+    /// Lists, reads and (with `write`) writes in the media bucket (the one given, else the
+    /// environment's), each told apart: a read-only key can back up but not restore.
     pub async fn check_media_bucket(
         &self,
         environment_id: &str,
         input: Option<&crate::MediaBucketInput>,
+        write: bool,
     ) -> Result<crate::MediaBucketCheck> {
-        self.cx.check_media_bucket(environment_id, input).await
+        self.cx
+            .check_media_bucket(environment_id, input, write)
+            .await
     }
 
     /// Whether pg_dump runs on the environment's server, with its client tools, rather than

@@ -16,6 +16,8 @@ import type { Environment } from "./bindings/Environment";
 import type { Job } from "./bindings/Job";
 import type { EnvironmentInput } from "./bindings/EnvironmentInput";
 import type { EnvironmentChange } from "./bindings/EnvironmentChange";
+import type { MediaBucketCheck } from "./bindings/MediaBucketCheck";
+import type { MediaBucketInput } from "./bindings/MediaBucketInput";
 import type { MediaStats } from "./bindings/MediaStats";
 import type { PgConnectionInput } from "./bindings/PgConnectionInput";
 import type { Recurrence } from "./bindings/Recurrence";
@@ -245,6 +247,23 @@ export function setHooks(environmentId: string, hooks: Hooks): Promise<Environme
 /** `[user@]host[:port]` or a Host alias of the user's SSH config; "" clears it. */
 export function setServer(environmentId: string, server: string): Promise<Environment> {
   return invoke("set_server", { environmentId, server });
+}
+
+/** Puts the environment's media in a bucket (replacing a folder), or with null forgets it. */
+export function setMediaBucket(environmentId: string, input: MediaBucketInput | null): Promise<Environment> {
+  return invoke("set_media_bucket", { environmentId, input });
+}
+
+/**
+ * What the key may do in the media bucket (the one given, else the saved one): list and read,
+ * and with `write` also write and delete a probe object.
+ */
+export function checkMediaBucket(
+  environmentId: string,
+  input: MediaBucketInput | null,
+  write: boolean,
+): Promise<MediaBucketCheck> {
+  return invoke("check_media_bucket", { environmentId, input, write });
 }
 
 /** Whether pg_dump runs on the environment's server, with its own client tools. */

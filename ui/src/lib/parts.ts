@@ -4,6 +4,7 @@ import type { BackupManifest } from "./bindings/BackupManifest";
 import type { Environment } from "./bindings/Environment";
 import { connectionSummary } from "./environment";
 import { formatBytes, plural } from "./format";
+import { mediaLocation } from "./media";
 
 export type Part = { available: boolean; description?: string; hint: string };
 export type Parts = { database: Part; media: Part };
@@ -37,9 +38,9 @@ export function environmentParts(env: Environment): Parts {
       hint: "No database connection yet: set it up in the Database section.",
     },
     media: {
-      available: env.mediaDir !== null,
-      description: env.mediaDir ?? undefined,
-      hint: "No media directory yet: choose it in the Media section.",
+      available: mediaLocation(env) !== null,
+      description: mediaLocation(env) ?? undefined,
+      hint: "No media directory or bucket yet: choose it in the Media section.",
     },
   };
 }

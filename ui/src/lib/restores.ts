@@ -8,6 +8,7 @@ import type { Job } from "./bindings/Job";
 import type { RestorePreview } from "./bindings/RestorePreview";
 import type { FieldErrors } from "./errors";
 import { plural } from "./format";
+import { mediaLocation } from "./media";
 
 export type Parts = { database: boolean; media: boolean };
 
@@ -37,8 +38,8 @@ export function missingAtDestination(env: Environment, parts: Parts): FieldError
   if (parts.database && env.connection === null) {
     errors.database = `${env.name} has no database connection to restore into.`;
   }
-  if (parts.media && env.mediaDir === null) {
-    errors.media = `${env.name} has no media directory to restore into.`;
+  if (parts.media && mediaLocation(env) === null) {
+    errors.media = `${env.name} has no media directory or bucket to restore into.`;
   }
   return errors;
 }
@@ -50,7 +51,10 @@ export function missingAtDestination(env: Environment, parts: Parts): FieldError
 export function overwriteSentence(preview: RestorePreview, parts: Parts): string | null {
   const things: string[] = [];
   if (parts.database && preview.database) things.push(`the database ${preview.database}`);
-  if (parts.media && preview.mediaDir) things.push(`the media directory ${preview.mediaDir}`);
+  if (parts.media && preview.mediaDir) {
+    const kind = preview.mediaDir.startsWith("s3://") ? "the media in" : "the media directory";
+    things.push(`${kind} ${preview.mediaDir}`);
+  }
   if (things.length === 0) return null;
   const what = things.join(" and ");
   return `${what.charAt(0).toUpperCase()}${what.slice(1)} of ${preview.applicationName} / ${preview.environmentName} will be overwritten.`;
