@@ -264,10 +264,22 @@ async fn a_bucket_prefix_is_backed_up_and_downloads_as_the_same_files_with_their
     let seeded = seed(&s.store, &s.prefix).await;
     assert_eq!(seeded.len(), 304);
 
-    let check = s.lb.check_media_bucket(&s.env_id, None).await.unwrap();
+    let check =
+        s.lb.check_media_bucket(&s.env_id, None, true)
+            .await
+            .unwrap();
     assert!(
         check.list.ok && check.read.ok && check.write.ok,
         "{check:?}"
+    );
+    // Without asking to write, nothing is written.
+    let looked =
+        s.lb.check_media_bucket(&s.env_id, None, false)
+            .await
+            .unwrap();
+    assert!(
+        looked.list.ok && looked.read.ok && !looked.write.ok,
+        "{looked:?}"
     );
     assert_eq!(check.stats.unwrap().file_count, 304);
 
@@ -602,9 +614,16 @@ async fn a_read_only_key_backs_up_but_is_refused_a_restore_before_anything_chang
     let seeded = seed(&s.store, &s.prefix).await;
     proxy.read_only();
 
-    let check = s.lb.check_media_bucket(&s.env_id, None).await.unwrap();
+    let check =
+        s.lb.check_media_bucket(&s.env_id, None, true)
+            .await
+            .unwrap();
     assert!(
         check.list.ok && check.read.ok && !check.write.ok,
+        "{check:?}"
+    );
+    assert!(
+        check.write.detail.contains("cannot be written"),
         "{check:?}"
     );
     let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
@@ -630,4 +649,55 @@ async fn a_read_only_key_backs_up_but_is_refused_a_restore_before_anything_chang
     // Refused before the safety backup too: only the one backup exists.
     let listed = s.lb.list_backups(&s.env_id).await.unwrap();
     assert_eq!(listed.iter().filter(|e| e.backup.is_some()).count(), 1);
+}
+
+#[tokio::test]
+async fn a_restore_cut_off_while_writing_into_the_bucket_says_to_restore_again() {
+    let s = setup(None).await;
+    let seeded = seed(&s.store, &s.prefix).await;
+    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    // What a Lifeboat killed while writing leaves: the job past its point of no return, in the
+    // bucket-writing phase, and some objects written.
+    let job_id = "0123abcd-bucket-cut-off";
+    let catalog = s.lb.catalog();
+    catalog
+        .insert_job(
+            job_id,
+            &s.env_id,
+            &lifeboat_core::JobRequest::Restore(restore_media(
+                &backup.backup_id,
+                &s.env_id,
+                "production",
+                false,
+            )),
+        )
+        .await
+        .unwrap();
+    let mut job = catalog.job(job_id).await.unwrap();
+    job.phase = "writing-bucket".into();
+    job.cancellable = false;
+    catalog.update_job_progress(&job).await.unwrap();
+    catalog.interrupt_job(job_id).await.unwrap();
+    let said = catalog.job(job_id).await.unwrap().error.expect("an error");
+    assert_eq!(said.code, ErrorCode::Interrupted);
+    assert!(
+        said.message.contains("Restore again to complete it"),
+        "{}",
+        said.message
+    );
+
+    let first = seeded.keys().next().unwrap();
+    s.store
+        .delete(&Path::parse(format!("{}/{first}", s.prefix)).unwrap())
+        .await
+        .unwrap();
+    s.lb.restore(&restore_media(
+        &backup.backup_id,
+        &s.env_id,
+        "production",
+        false,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(contents(&s.store, &s.prefix).await, seeded);
 }

@@ -231,6 +231,8 @@ impl Catalog {
             "UPDATE jobs SET status = ?, error_code = ?, bytes_per_second = 0,
                  error_message = CASE WHEN cancellable
                      THEN 'Lifeboat stopped while this job was running; nothing it wrote was kept.'
+                     WHEN phase = 'writing-bucket'
+                     THEN 'Lifeboat stopped while this restore was writing into the media bucket: the prefix holds restored objects beside old ones. Restore again to complete it.'
                      ELSE 'Lifeboat stopped after this restore passed its point of no return; the database restore may still have completed, so check the destination.'
                  END,
                  finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
