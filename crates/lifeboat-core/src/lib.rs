@@ -64,7 +64,9 @@ pub use model::download::{DownloadRequest, DownloadSummary};
 pub use model::drill::{DrillReport, DrillRequest};
 pub use model::hooks::{HookPhase, HookRun, Hooks};
 pub use model::job::{Job, JobOutcome, JobRequest, JobStatus};
-pub use model::restore::{DatabaseRestorePlan, RestorePreview, RestoreRequest, RestoreSummary};
+pub use model::restore::{
+    DatabaseRestorePlan, MediaRestoreSummary, RestorePreview, RestoreRequest, RestoreSummary,
+};
 pub use model::settings::Settings;
 pub use model::setup::{
     Application, ApplicationTree, DrillPlace, Environment, LocalSettings, MediaBucket,

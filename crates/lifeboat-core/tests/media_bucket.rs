@@ -7,12 +7,11 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use common::s3_proxy::S3Proxy;
 use futures_util::TryStreamExt;
 use lifeboat_core::{
-    BackupKind, BackupRequest, DownloadRequest, EnvironmentInput, ErrorCode, Lifeboat, MediaBucket,
+    BackupKind, BackupRequest, EnvironmentInput, ErrorCode, Lifeboat, MediaBucket,
     MediaBucketInput, RestoreRequest,
 };
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -178,16 +177,7 @@ struct Setup {
 async fn setup(endpoint: Option<&str>) -> Setup {
     let (home, lb) = common::lifeboat().await;
     let app = lb.create_application("shop").await.unwrap();
-    let env = lb
-        .create_environment(&EnvironmentInput {
-            application_id: app.id.clone(),
-            name: "production".into(),
-            connection: None,
-            media_dir: None,
-            target_id: None,
-        })
-        .await
-        .unwrap();
+    let env = environment(&lb, &app.id, "production", None).await;
     let prefix = format!("media-{}", uuid::Uuid::new_v4());
     let server = common::var("LIFEBOAT_TEST_S3_ENDPOINT");
     lb.set_media_bucket(
@@ -207,6 +197,24 @@ async fn setup(endpoint: Option<&str>) -> Setup {
         prefix,
         store: raw_store(),
     }
+}
+
+/// A new environment of the application, with no database and the media folder given.
+async fn environment(
+    lb: &Lifeboat,
+    app_id: &str,
+    name: &str,
+    media_dir: Option<&std::path::Path>,
+) -> lifeboat_core::Environment {
+    lb.create_environment(&EnvironmentInput {
+        application_id: app_id.to_owned(),
+        name: name.to_owned(),
+        connection: None,
+        media_dir: media_dir.map(|d| d.display().to_string()),
+        target_id: None,
+    })
+    .await
+    .unwrap()
 }
 
 fn media_only(env_id: &str) -> BackupRequest {
@@ -230,32 +238,13 @@ fn restore_media(backup_id: &str, env_id: &str, name: &str, safety_backup: bool)
     }
 }
 
-/// The downloaded media tar of a backup, unpacked.
-async fn downloaded(lb: &Lifeboat, backup_id: &str) -> tempfile::TempDir {
-    let out = tempfile::tempdir().unwrap();
-    let summary = lb
-        .download(&DownloadRequest {
-            backup_id: backup_id.to_owned(),
-            directory: out.path().display().to_string(),
-            database: false,
-            media: true,
-        })
+/// Restores the backup's media over the production environment's own, without a safety backup.
+async fn restore_in_place(s: &Setup, backup_id: &str) -> lifeboat_core::MediaRestoreSummary {
+    s.lb.restore(&restore_media(backup_id, &s.env_id, "production", false))
         .await
-        .unwrap();
-    let tar = summary
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("-media.tar"))
-        .expect("a media tar");
-    let unpacked = tempfile::tempdir().unwrap();
-    common::run(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&tar.path)
-            .arg("-C")
-            .arg(unpacked.path()),
-    );
-    unpacked
+        .unwrap()
+        .media
+        .unwrap()
 }
 
 #[tokio::test]
@@ -296,7 +285,7 @@ async fn a_bucket_prefix_is_backed_up_and_downloads_as_the_same_files_with_their
                 .sum::<u64>()
     );
 
-    let unpacked = downloaded(&s.lb, &backup.backup_id).await;
+    let unpacked = common::fixture::downloaded_media(&s.lb, &backup.backup_id).await;
     assert_eq!(
         files(&unpacked.path().join("media")),
         without_types(&seeded)
@@ -388,17 +377,7 @@ async fn a_damaged_bucket_is_put_back_exactly_and_nothing_beside_the_prefix_chan
     assert_eq!(contents(&s.store, &format!("{p}-other")).await, beside);
 
     // Run again, nothing differs: nothing is written or deleted.
-    let again =
-        s.lb.restore(&restore_media(
-            &backup.backup_id,
-            &s.env_id,
-            "production",
-            false,
-        ))
-        .await
-        .unwrap()
-        .media
-        .unwrap();
+    let again = restore_in_place(&s, &backup.backup_id).await;
     assert_eq!((again.written, again.deleted), (Some(0), Some(0)));
 }
 
@@ -413,16 +392,7 @@ async fn bucket_media_restores_into_a_directory_and_a_directory_into_a_bucket() 
     let dir = folder.path().join("media");
     std::fs::create_dir(&dir).unwrap();
     std::fs::write(dir.join("stray.txt"), b"not in the backup").unwrap();
-    let staging =
-        s.lb.create_environment(&EnvironmentInput {
-            application_id: s.app_id.clone(),
-            name: "staging".into(),
-            connection: None,
-            media_dir: Some(dir.display().to_string()),
-            target_id: None,
-        })
-        .await
-        .unwrap();
+    let staging = environment(&s.lb, &s.app_id, "staging", Some(&dir)).await;
     s.lb.restore(&restore_media(
         &backup.backup_id,
         &staging.id,
@@ -437,16 +407,7 @@ async fn bucket_media_restores_into_a_directory_and_a_directory_into_a_bucket() 
     std::fs::write(dir.join("uploads/photo.jpg"), vec![0xFF; 1000]).unwrap();
     let from_dir = s.lb.backup(&media_only(&staging.id)).await.unwrap();
     let other = format!("media-{}", uuid::Uuid::new_v4());
-    let review =
-        s.lb.create_environment(&EnvironmentInput {
-            application_id: s.app_id.clone(),
-            name: "review".into(),
-            connection: None,
-            media_dir: None,
-            target_id: None,
-        })
-        .await
-        .unwrap();
+    let review = environment(&s.lb, &s.app_id, "review", None).await;
     let server = common::var("LIFEBOAT_TEST_S3_ENDPOINT");
     s.lb.set_media_bucket(&review.id, Some(&media_bucket(&server, &other)))
         .await
@@ -486,18 +447,8 @@ async fn bucket_media_restores_into_a_directory_and_a_directory_into_a_bucket() 
 #[tokio::test]
 async fn a_wrong_secret_is_refused_with_its_code_and_nothing_is_saved() {
     let s = setup(None).await;
-    let (_home, lb) = common::lifeboat().await;
-    let app = lb.create_application("shop").await.unwrap();
-    let env = lb
-        .create_environment(&EnvironmentInput {
-            application_id: app.id,
-            name: "production".into(),
-            connection: None,
-            media_dir: None,
-            target_id: None,
-        })
-        .await
-        .unwrap();
+    let lb = &s.lb;
+    let env = environment(lb, &s.app_id, "staging", None).await;
     let mut input = media_bucket(&common::var("LIFEBOAT_TEST_S3_ENDPOINT"), &s.prefix);
     input.secret_access_key = Some("not-the-secret".into());
     let refused = lb
@@ -592,17 +543,7 @@ async fn a_server_that_stops_mid_restore_is_reported_and_restoring_again_complet
     );
 
     proxy.restart();
-    let completed =
-        s.lb.restore(&restore_media(
-            &backup.backup_id,
-            &s.env_id,
-            "production",
-            false,
-        ))
-        .await
-        .unwrap()
-        .media
-        .unwrap();
+    let completed = restore_in_place(&s, &backup.backup_id).await;
     assert_eq!(completed.written, Some(304 - between.len() as u64));
     assert_eq!(contents(&s.store, &s.prefix).await, seeded);
 }

@@ -626,29 +626,7 @@ async fn media_on_the_server_is_backed_up_over_ssh_and_restores_into_a_local_fol
     assert_eq!(part.total_bytes, stats.total_bytes);
 
     // The download is the same plain tar as a local directory's: identical files.
-    let out = tempfile::tempdir().unwrap();
-    let downloaded =
-        s.lb.download(&lifeboat_core::DownloadRequest {
-            backup_id: backup.backup_id.clone(),
-            directory: out.path().display().to_string(),
-            database: false,
-            media: true,
-        })
-        .await
-        .unwrap();
-    let tar = downloaded
-        .files
-        .iter()
-        .find(|f| f.path.ends_with("-media.tar"))
-        .expect("a media tar");
-    let unpacked = tempfile::tempdir().unwrap();
-    common::run(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&tar.path)
-            .arg("-C")
-            .arg(unpacked.path()),
-    );
+    let unpacked = common::fixture::downloaded_media(&s.lb, &backup.backup_id).await;
     assert_eq!(
         common::media_hashes(&unpacked.path().join("media")),
         common::media_hashes(&media.path)

@@ -217,3 +217,31 @@ pub async fn waiting_on_lock(database: &str) -> i32 {
     }
     panic!("Lifeboat never started waiting on the lock");
 }
+
+/// The media tar a download of the backup writes, unpacked: `media/…` and the media manifest.
+pub async fn downloaded_media(lb: &Lifeboat, backup_id: &str) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let summary = lb
+        .download(&lifeboat_core::DownloadRequest {
+            backup_id: backup_id.to_owned(),
+            directory: out.path().display().to_string(),
+            database: false,
+            media: true,
+        })
+        .await
+        .unwrap();
+    let tar = summary
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("-media.tar"))
+        .expect("a media tar");
+    let unpacked = tempfile::tempdir().unwrap();
+    common::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tar.path)
+            .arg("-C")
+            .arg(unpacked.path()),
+    );
+    unpacked
+}
