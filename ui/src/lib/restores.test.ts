@@ -50,7 +50,7 @@ describe("restore helpers", () => {
       database: "production has no database connection to restore into.",
     });
     expect(missingAtDestination({ ...environment, mediaDir: null }, { database: true, media: true })).toEqual({
-      media: "production has no media directory to restore into.",
+      media: "production has no media directory or bucket to restore into.",
     });
   });
 

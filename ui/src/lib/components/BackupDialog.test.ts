@@ -89,7 +89,7 @@ describe("BackupDialog", () => {
     const media = await screen.findByTestId("backup-include-media");
     expect(media).toBeDisabled();
     expect(media).not.toBeChecked();
-    expect(screen.getByText(/No media directory yet/)).toBeInTheDocument();
+    expect(screen.getByText(/No media directory or bucket yet/)).toBeInTheDocument();
     expect(screen.getByTestId("backup-include-database")).toBeChecked();
   });
 

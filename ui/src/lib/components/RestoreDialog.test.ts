@@ -226,7 +226,7 @@ describe("RestoreDialog", () => {
     const user = userEvent.setup();
     render(RestoreDialog, { props: { open: true, record: stagingRecord() } });
 
-    expect(await screen.findByTestId("field-error-media")).toHaveTextContent("staging has no media directory to restore into.");
+    expect(await screen.findByTestId("field-error-media")).toHaveTextContent("staging has no media directory or bucket to restore into.");
     expect(screen.getByTestId("restore-submit")).toBeDisabled();
 
     await user.click(screen.getByTestId("restore-media"));
