@@ -437,6 +437,7 @@ fn seal(plain: &[u8], recipient: &str, name: &str) -> (Vec<u8>, ArtifactInfo) {
         plaintext_sha256: format!("{:x}", Sha256::digest(plain)),
         stored_bytes: stored.len() as u64,
         stored_sha256: format!("{:x}", Sha256::digest(&stored)),
+        chunked: None,
     };
     (stored, info)
 }

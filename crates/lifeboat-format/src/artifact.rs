@@ -25,6 +25,22 @@ pub struct ArtifactInfo {
     #[ts(type = "number")]
     pub stored_bytes: u64,
     pub stored_sha256: String,
+    /// Set for a deduplicated artifact (format 2): the object `name` then holds its tree (the
+    /// fields above describe that object), and this is the artifact's own plaintext, rebuilt
+    /// from the tree's pieces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub chunked: Option<ChunkedPlaintext>,
+}
+
+/// The plaintext a tree rebuilds: the bytes a single-object artifact of the same data holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ChunkedPlaintext {
+    #[ts(type = "number")]
+    pub plaintext_bytes: u64,
+    pub plaintext_sha256: String,
 }
 
 /// Counts and hashes what passes through, and adds it to `progress` when given.
@@ -113,6 +129,7 @@ impl<S: Write + Send + 'static> ArtifactWriter<S> {
                 plaintext_sha256,
                 stored_bytes,
                 stored_sha256,
+                chunked: None,
             },
             sink,
         ))

@@ -6,6 +6,11 @@ use std::collections::BTreeMap;
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const DATABASE_FILE: &str = "database.dump.zst.age";
 pub const MEDIA_FILE: &str = "media.tar.zst.age";
+/// Where a target's deduplicated repository is (format 2): packs and index objects. Names of
+/// applications start with a letter or digit, so no backup directory is ever here.
+pub const REPOSITORY_DIR: &str = "_chunks";
+/// The tree of a deduplicated media archive (format 2).
+pub const MEDIA_TREE_FILE: &str = "media.tree.zst.age";
 pub const GLOBALS_FILE: &str = "globals.sql.zst.age";
 
 /// A backup's directory.
@@ -24,7 +29,7 @@ pub fn backup_dirs(names: impl IntoIterator<Item = String>) -> BTreeMap<String, 
     let mut dirs = BTreeMap::new();
     for name in names {
         let parts: Vec<&str> = name.split('/').collect();
-        if parts.len() != 4 {
+        if parts.len() != 4 || parts[0] == REPOSITORY_DIR {
             continue; // probe objects, or anything Lifeboat did not write
         }
         let has = dirs.entry(parts[..3].join("/")).or_insert(false);
@@ -43,6 +48,7 @@ mod tests {
             "shop/production/b1/manifest.json",
             "shop/production/b1/database.dump.zst.age",
             "shop/production/b2/media.tar.zst.age",
+            "_chunks/packs/ab/ab12",
             ".lifeboat-probe-x",
             "shop/stray.txt",
         ];

@@ -9,6 +9,7 @@
 
 pub mod artifact;
 pub mod authentication;
+pub mod chunked;
 pub mod layout;
 pub mod manifest;
 pub mod media;

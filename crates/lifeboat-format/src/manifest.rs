@@ -9,7 +9,9 @@ use crate::artifact::ArtifactInfo;
 use crate::authentication::Authentication;
 
 /// The newest manifest format this crate writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: artifacts may be deduplicated (`ArtifactInfo::chunked`); a manifest without such
+/// an artifact is still written as version 1, which older readers take.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// A manifest as stored, checked to be one this version can read.
 pub fn parse(body: &[u8]) -> Result<BackupManifest, String> {

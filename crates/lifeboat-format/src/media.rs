@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use ts_rs::TS;
 
+use crate::chunked::ContentMark;
+
 pub const MEDIA_DIR: &str = "media";
 pub const MANIFEST_NAME: &str = "lifeboat-media-manifest.json";
 
@@ -110,6 +112,17 @@ pub fn archive<W: Write>(
     out: W,
     stop: &dyn Fn() -> bool,
 ) -> Result<(W, Archived), ArchiveError> {
+    archive_marked(root, out, stop, None)
+}
+
+/// `archive`, telling `mark` right before each file's content is written, so a writer that
+/// keeps content apart (`chunked::TreeWriter`) knows which bytes are a file's.
+pub fn archive_marked<W: Write>(
+    root: &Path,
+    out: W,
+    stop: &dyn Fn() -> bool,
+    mark: Option<&ContentMark>,
+) -> Result<(W, Archived), ArchiveError> {
     let mut tar = tar::Builder::new(out);
     tar.follow_symlinks(false);
     let mut entries = Vec::new();
@@ -125,7 +138,7 @@ pub fn archive<W: Write>(
             let path = e.path().unwrap_or(root).display().to_string();
             unreadable(&path, &e.to_string())
         })?;
-        entries.push(append(&mut tar, root, walked.path(), stop)?);
+        entries.push(append(&mut tar, root, walked.path(), stop, mark)?);
     }
     finish(tar, entries)
 }
@@ -200,7 +213,9 @@ pub fn archive_stream<R: Read, W: Write>(
                 "it is not a regular file, directory or symlink",
             ));
         };
-        entries.push(record(&mut tar, &relative, &shown, header, body, stop)?);
+        entries.push(record(
+            &mut tar, &relative, &shown, header, body, stop, None,
+        )?);
     }
     finish(tar, entries)
 }
@@ -251,7 +266,7 @@ pub fn archive_entries<W: Write>(
             },
             None => Body::Directory,
         };
-        let mut entry = record(&mut tar, &path, &path, header, body, stop)?;
+        let mut entry = record(&mut tar, &path, &path, header, body, stop, None)?;
         entry.object = object;
         recorded.push(entry);
     }
@@ -274,6 +289,7 @@ fn record<W: Write>(
     mut header: tar::Header,
     body: Body<'_>,
     stop: &dyn Fn() -> bool,
+    mark: Option<&ContentMark>,
 ) -> Result<MediaEntry, ArchiveError> {
     let name = format!("{MEDIA_DIR}/{relative}");
     let mut entry = MediaEntry {
@@ -311,6 +327,8 @@ fn record<W: Write>(
                 bytes: 0,
                 failure: None,
                 stop,
+                // tar has written the header when it first reads the content.
+                mark: mark.map(|m| (m, size)),
             };
             let appended = tar.append_data(&mut header, &name, &mut reader);
             if let Some(failure) = reader.failure.take() {
@@ -346,15 +364,15 @@ fn finish<W: Write>(
         .filter(|e| e.kind != MediaEntryKind::Directory)
         .count() as u64;
     let total_bytes = entries.iter().map(|e| e.size).sum();
+    let newest = entries.iter().map(|e| e.mtime).max().unwrap_or(0);
     let manifest = serde_json::to_vec_pretty(&MediaManifest { format: 1, entries })
         .map_err(|e| ArchiveError::Write(io::Error::other(e)))?;
     let mut header = tar::Header::new_gnu();
     header.set_size(manifest.len() as u64);
     header.set_mode(0o644);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    header.set_mtime(now);
+    // Dated as the newest entry rather than now: the same tree archives to the same bytes,
+    // whichever way it is stored.
+    header.set_mtime(newest.max(0) as u64);
     tar.append_data(&mut header, MANIFEST_NAME, manifest.as_slice())
         .map_err(ArchiveError::Write)?;
     let out = tar.into_inner().map_err(ArchiveError::Write)?;
@@ -372,6 +390,7 @@ fn append<W: Write>(
     root: &Path,
     path: &Path,
     stop: &dyn Fn() -> bool,
+    mark: Option<&ContentMark>,
 ) -> Result<MediaEntry, ArchiveError> {
     let shown = path.display().to_string();
     let relative = path
@@ -385,10 +404,18 @@ fn append<W: Write>(
     header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
     let kind = meta.file_type();
     if kind.is_dir() {
-        record(tar, &relative, &shown, header, Body::Directory, stop)
+        record(tar, &relative, &shown, header, Body::Directory, stop, mark)
     } else if kind.is_symlink() {
         let target = std::fs::read_link(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
-        record(tar, &relative, &shown, header, Body::Symlink(target), stop)
+        record(
+            tar,
+            &relative,
+            &shown,
+            header,
+            Body::Symlink(target),
+            stop,
+            mark,
+        )
     } else if kind.is_file() {
         let mut file = open_regular(path).map_err(|e| unreadable(&shown, &e))?;
         // The header comes from the opened file: a file replaced since the walk saw it is
@@ -402,7 +429,7 @@ fn append<W: Write>(
             size,
             reader: &mut file,
         };
-        record(tar, &relative, &shown, header, body, stop)
+        record(tar, &relative, &shown, header, body, stop, mark)
     } else {
         Err(unreadable(
             &shown,
@@ -444,12 +471,17 @@ struct HashingReader<'a, R> {
     bytes: u64,
     failure: Option<String>,
     stop: &'a dyn Fn() -> bool,
+    /// Told once, at the first read, how many content bytes follow.
+    mark: Option<(&'a ContentMark, u64)>,
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if (self.stop)() {
             return Err(crate::stopped_io());
+        }
+        if let Some((mark, size)) = self.mark.take() {
+            mark.content_follows(size);
         }
         match self.inner.read(buf) {
             Ok(n) => {

@@ -91,6 +91,8 @@ pub struct ArtifactReader {
     plain: Tallied<Box<dyn Read + Send>>,
     stored: Tally,
     stored_size: u64,
+    /// For a deduplicated artifact: its tree object's stored totals, proven when it was read.
+    tree: Option<Totals>,
 }
 
 impl ArtifactReader {
@@ -135,7 +137,24 @@ impl ArtifactReader {
             },
             stored,
             stored_size,
+            tree: None,
         })
+    }
+
+    /// A deduplicated artifact's plaintext as `plain` rebuilds it from the tree whose object
+    /// was read and proven (`tree`, what its reader's `finish` returned). `finish` then holds
+    /// the rebuilt plaintext to `info.chunked`.
+    pub fn rebuilt(plain: impl Read + Send + 'static, tree: Totals, info: &ArtifactInfo) -> Self {
+        let left = info.chunked.as_ref().map_or(0, |c| c.plaintext_bytes);
+        Self {
+            plain: Tallied {
+                inner: Box::new(Capped { inner: plain, left }),
+                tally: Tally::default(),
+            },
+            stored: Tally::default(),
+            stored_size: tree.stored_bytes,
+            tree: Some(tree),
+        }
     }
 
     /// Stored bytes read so far, for progress.
@@ -146,7 +165,10 @@ impl ArtifactReader {
     /// Reads whatever is left and compares sizes and SHA-256s with the manifest's.
     pub fn finish(mut self, info: &ArtifactInfo) -> Result<Totals, FinishError> {
         io::copy(&mut self.plain, &mut io::sink()).map_err(FinishError::Damaged)?;
-        let (stored_sha256, stored_bytes) = self.stored.finish();
+        let (stored_sha256, stored_bytes) = match &self.tree {
+            Some(tree) => (tree.stored_sha256.clone(), tree.stored_bytes),
+            None => self.stored.finish(),
+        };
         let (plaintext_sha256, plaintext_bytes) = self.plain.tally.finish();
         let totals = Totals {
             stored_sha256,
@@ -154,11 +176,15 @@ impl ArtifactReader {
             plaintext_sha256,
             plaintext_bytes,
         };
+        let (want_bytes, want_sha256) = match (&self.tree, &info.chunked) {
+            (Some(_), Some(c)) => (c.plaintext_bytes, c.plaintext_sha256.as_str()),
+            _ => (info.plaintext_bytes, info.plaintext_sha256.as_str()),
+        };
         let matches = self.stored_size == info.stored_bytes
             && totals.stored_bytes == info.stored_bytes
             && totals.stored_sha256 == info.stored_sha256
-            && totals.plaintext_bytes == info.plaintext_bytes
-            && totals.plaintext_sha256 == info.plaintext_sha256;
+            && totals.plaintext_bytes == want_bytes
+            && totals.plaintext_sha256 == want_sha256;
         if matches {
             Ok(totals)
         } else {

@@ -3,9 +3,14 @@
 //! from a bucket's objects, with
 //! what goes wrong said in Lifeboat's error codes.
 
+use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
+use lifeboat_format::artifact::ChunkedPlaintext;
+use lifeboat_format::chunked::{ChunkKey, ContentMark, PackRecord, TreeWriter};
 use lifeboat_format::media::{self, ArchiveError};
 use tokio_util::sync::CancellationToken;
 
@@ -14,11 +19,14 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::media_bucket::{BucketMedia, Listed};
 use crate::postgres::client::read_all;
 use crate::repository::artifact::{ArtifactInfo, ArtifactWriter};
+use crate::repository::chunks::PackWriter;
 
 pub struct MediaOutcome {
     pub artifact: ArtifactInfo,
     pub file_count: u64,
     pub total_bytes: u64,
+    /// The packs a deduplicated archive added to the repository.
+    pub packs: Vec<PackRecord>,
 }
 
 pub fn archive(
@@ -70,11 +78,75 @@ pub fn archive_from_bucket(
     finished(bucket.archive(listed, out, cancel)?)
 }
 
+/// Archives the media directory deduplicated (format 2): file contents go to `packs` as blobs
+/// the repository does not have yet, and `out` stores the tree that rebuilds the archive.
+pub fn archive_deduplicated(
+    root: &Path,
+    key: ChunkKey,
+    packs: PackWriter,
+    mut out: ArtifactWriter,
+    progress: Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<MediaOutcome> {
+    let stop = || cancel.is_cancelled();
+    let mark = ContentMark::default();
+    let tree = Counted {
+        inner: TreeWriter::new(key, packs, mark.clone(), false),
+        progress,
+    };
+    let (tree, archived) =
+        media::archive_marked(root, tree, &stop, Some(&mark)).map_err(archive_failure)?;
+    let (tree, packs, bytes, sha256) = tree.inner.finish().map_err(writer_error)?;
+    let packs = packs.finish().map_err(writer_error)?;
+    serde_json::to_writer(&mut out, &tree).map_err(|e| writer_error(e.into()))?;
+    let mut artifact = out.finish().map_err(writer_error)?;
+    artifact.chunked = Some(ChunkedPlaintext {
+        plaintext_bytes: bytes,
+        plaintext_sha256: sha256,
+    });
+    Ok(MediaOutcome {
+        artifact,
+        file_count: archived.file_count,
+        total_bytes: archived.total_bytes,
+        packs,
+    })
+}
+
+/// Adds what passes through to the job's progress.
+struct Counted<W> {
+    inner: W,
+    progress: Arc<AtomicU64>,
+}
+
+impl<W: Write> Write for Counted<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// The artifact of an archive that was written, or the archive's failure as Lifeboat's error.
 fn finished(
     archived: Result<(ArtifactWriter, media::Archived), ArchiveError>,
 ) -> Result<MediaOutcome> {
-    let (out, archived) = archived.map_err(|e| match e {
+    let (out, archived) = archived.map_err(archive_failure)?;
+    let artifact = out.finish().map_err(writer_error)?;
+    Ok(MediaOutcome {
+        artifact,
+        file_count: archived.file_count,
+        total_bytes: archived.total_bytes,
+        packs: Vec::new(),
+    })
+}
+
+/// Why an archive failed, in Lifeboat's error codes.
+fn archive_failure(e: ArchiveError) -> Error {
+    match e {
         ArchiveError::Unreadable { path, why } => Error::new(
             ErrorCode::MediaUnreadable,
             format!("Cannot back up {path}: {why}"),
@@ -85,11 +157,5 @@ fn finished(
         ),
         ArchiveError::Stopped => Error::cancelled(),
         ArchiveError::Write(e) => writer_error(e),
-    })?;
-    let artifact = out.finish().map_err(writer_error)?;
-    Ok(MediaOutcome {
-        artifact,
-        file_count: archived.file_count,
-        total_bytes: archived.total_bytes,
-    })
+    }
 }

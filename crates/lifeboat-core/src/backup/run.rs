@@ -2,8 +2,9 @@
 //! it. Any failure aborts uploads and removes what was written, so only committed backups are
 //! ever listed; what cannot be removed right away is retried at the next start.
 
+use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -15,11 +16,14 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::hooks::HookPhase;
 use crate::jobs::{Job, JobRequest, JobStatus, Lane};
 use crate::media::ServerDir;
+use crate::repository::chunks::{Chunks, PackWriter};
 use crate::repository::{Encoding, NewBackup, Place};
 use crate::running::{finished, nothing_produced, JobSpec};
 use crate::storage::Storage;
 use lifeboat_format::authentication::ManifestKey;
-use lifeboat_format::layout::{backup_dir, DATABASE_FILE, GLOBALS_FILE, MEDIA_FILE};
+use lifeboat_format::layout::{
+    backup_dir, DATABASE_FILE, GLOBALS_FILE, MEDIA_FILE, MEDIA_TREE_FILE,
+};
 use lifeboat_format::manifest::{
     BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
     FORMAT_VERSION,
@@ -177,6 +181,7 @@ impl Context {
             database_plan,
             media_root,
             media_bytes,
+            dedup,
         } = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
             prepared = self.prepare_backup(request) => prepared?,
@@ -208,7 +213,7 @@ impl Context {
                 manifest_key,
                 zstd_level,
             },
-            progress,
+            progress.clone(),
             cancel.child_token(),
         )
         .await?;
@@ -262,13 +267,25 @@ impl Context {
         let media_part = async {
             let stored = match &media_root {
                 None => return Ok(None),
-                Some(MediaSource::Local(root)) => {
-                    let root = root.clone();
-                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
-                        media::archive(&root, out, cancel)
-                    })
-                    .await
-                }
+                Some(MediaSource::Local(root)) => match &dedup {
+                    Some(dedup) => {
+                        let (root, key) = (root.clone(), dedup.chunks.key().clone());
+                        let packs =
+                            PackWriter::new(dedup.chunks.clone(), dedup.known.clone(), zstd_level);
+                        let counted = progress.clone();
+                        sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
+                            media::archive_deduplicated(&root, key, packs, out, counted, cancel)
+                        })
+                        .await
+                    }
+                    None => {
+                        let root = root.clone();
+                        sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                            media::archive(&root, out, cancel)
+                        })
+                        .await
+                    }
+                },
                 Some(MediaSource::Bucket { bucket, listed }) => {
                     let (bucket, listed) = (bucket.clone(), listed.clone());
                     sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
@@ -295,11 +312,14 @@ impl Context {
                 }
             };
             let outcome = stored.inspect_err(|_| sink.stop())?;
-            Ok::<_, Error>(Some(MediaPart {
-                artifact: outcome.artifact,
-                file_count: outcome.file_count,
-                total_bytes: outcome.total_bytes,
-            }))
+            Ok::<_, Error>(Some((
+                MediaPart {
+                    artifact: outcome.artifact,
+                    file_count: outcome.file_count,
+                    total_bytes: outcome.total_bytes,
+                },
+                outcome.packs,
+            )))
         };
         let (database_part, media_part) = tokio::join!(database_part, media_part);
         drop(ticker);
@@ -315,14 +335,33 @@ impl Context {
                 },
             ),
         };
+        // A deduplicated backup's new packs are indexed before its manifest commits it, so a
+        // committed backup's blobs can always be found.
+        let parts = match (parts, &dedup) {
+            (Ok((database, Some((media, packs)))), Some(dedup)) if !packs.is_empty() => {
+                match dedup.chunks.write_index(&backup_id, packs.clone()).await {
+                    Ok(()) => Ok((database, Some(media))),
+                    Err(e) => {
+                        dedup.chunks.forget_packs(&packs).await;
+                        Err(e)
+                    }
+                }
+            }
+            (parts, _) => parts.map(|(database, media)| (database, media.map(|(part, _)| part))),
+        };
         match parts {
             Ok((database, media)) => {
+                let chunked = media
+                    .as_ref()
+                    .is_some_and(|m: &MediaPart| m.artifact.chunked.is_some());
                 let (database, (globals, globals_note)) = match database {
                     Some((part, globals)) => (Some(part), globals),
                     None => (None, (None, None)),
                 };
                 let manifest = BackupManifest {
-                    format: FORMAT_VERSION,
+                    // Readers older than format 2 refuse a deduplicated backup rather than
+                    // misread it; any other backup stays readable by them.
+                    format: if chunked { FORMAT_VERSION } else { 1 },
                     backup_id: backup_id.clone(),
                     application: NamedRef {
                         id: app.id.clone(),
@@ -413,7 +452,23 @@ impl Context {
             }
             _ => (None, 0),
         };
+        let dedup = match &media_root {
+            Some(MediaSource::Local(_)) if settings.deduplicate_media => {
+                let identity = self
+                    .keys()
+                    .recovery_identity_for(&recipient.to_string())
+                    .await?;
+                let chunks = Chunks::new(storage.clone(), identity);
+                let known = chunks.index().await?.into_keys().collect();
+                Some(Dedup {
+                    chunks,
+                    known: Arc::new(Mutex::new(known)),
+                })
+            }
+            _ => None,
+        };
         Ok(Prepared {
+            dedup,
             env,
             app,
             target,
@@ -454,6 +509,16 @@ struct Prepared {
     )>,
     media_root: Option<MediaSource>,
     media_bytes: u64,
+    /// Set when media from a folder is deduplicated: the target's repository and the blobs it
+    /// has.
+    dedup: Option<Dedup>,
+}
+
+/// The repository a deduplicated backup adds to, and the blobs it has (shared by the
+/// artifacts of one backup, so none is stored twice).
+struct Dedup {
+    chunks: Chunks,
+    known: Arc<Mutex<HashSet<String>>>,
 }
 
 /// The pg_dump a backup runs, and where.

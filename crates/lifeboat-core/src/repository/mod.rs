@@ -5,6 +5,7 @@
 //! themselves.
 
 pub(crate) mod artifact;
+pub(crate) mod chunks;
 mod read;
 mod write;
 

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use tokio_util::sync::CancellationToken;
 
+use super::chunks::{self, Chunks};
 use crate::context::Context;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::backup::BackupRecord;
@@ -42,10 +43,52 @@ impl StoredBackup {
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ArtifactReader> {
+        if artifact.chunked.is_some() {
+            return self.open_rebuilt(artifact, progress, cancel).await;
+        }
         let (size, source) = self.stored(artifact, progress, cancel).await?;
         let identity = self.identity.clone();
         let info = artifact.clone();
         blocking(move || open_artifact(source, size, &info, &identity)).await
+    }
+
+    /// A deduplicated artifact: its tree read and proven whole first (it is small: a few
+    /// hundred bytes per file), then the plaintext rebuilt from the repository's blobs.
+    async fn open_rebuilt(
+        &self,
+        artifact: &ArtifactInfo,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<ArtifactReader> {
+        let tree_info = ArtifactInfo {
+            chunked: None,
+            ..artifact.clone()
+        };
+        let (size, source) = self.stored(&tree_info, progress, cancel).await?;
+        let identity = self.identity.clone();
+        let (tree, proven) = blocking(move || {
+            let mut reader = open_artifact(source, size, &tree_info, &identity)?;
+            let mut json = Vec::new();
+            reader.read_to_end(&mut json).map_err(|e| {
+                not_as_stored(&tree_info.name, &format!("the stream is damaged ({e})"))
+            })?;
+            let proven = reader
+                .finish(&tree_info)
+                .map_err(|e| not_as_stored(&tree_info.name, &e.to_string()))?;
+            let tree: lifeboat_format::chunked::Tree =
+                serde_json::from_slice(&json).map_err(|e| {
+                    Error::new(
+                        ErrorCode::ArtifactCorrupt,
+                        format!("{} is not a tree Lifeboat wrote: {e}.", tree_info.name),
+                    )
+                })?;
+            Ok((tree, proven))
+        })
+        .await?;
+        let chunks = Chunks::new(self.storage.clone(), self.identity.clone());
+        let places = Arc::new(chunks.index().await?);
+        let plain = chunks::reader(&chunks, places, tree, progress.clone());
+        Ok(ArtifactReader::rebuilt(plain, proven, artifact))
     }
 
     /// The artifact's stored object: its size, and a blocking reader of it that adds what it

@@ -165,6 +165,14 @@ impl Storage {
             .map_err(|e| map_store_error(e, &format!("reading {name}")))
     }
 
+    /// Some bytes of an object.
+    pub async fn get_range(&self, name: &str, range: std::ops::Range<u64>) -> Result<bytes::Bytes> {
+        self.store
+            .get_range(&self.key(name), range)
+            .await
+            .map_err(|e| map_store_error(e, &format!("reading {name}")))
+    }
+
     /// A streaming reader of an object and its size, for reading large artifacts back. Once
     /// `cancel` fires, reads fail at once, even while the network is stalled.
     pub async fn reader(

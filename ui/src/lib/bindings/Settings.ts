@@ -27,4 +27,10 @@ verifyAfterBackup: boolean,
  * The OpenSSH configuration servers are reached with (Host aliases, IdentityFile,
  * ProxyJump…); `~/.ssh/config` when unset.
  */
-sshConfig: string | null, };
+sshConfig: string | null, 
+/**
+ * Media from a folder is backed up deduplicated (storage format 2): each file's content
+ * stored once per target, so a backup after a small change stores only what changed.
+ * Off by default while pruning does not yet reclaim the space of deleted backups.
+ */
+deduplicateMedia: boolean, };

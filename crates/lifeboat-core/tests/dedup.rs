@@ -1,0 +1,195 @@
+//! Deduplicated media backups (storage format 2) against real storage: what a second backup
+//! adds, and that a deduplicated backup downloads, verifies and restores exactly as a full one.
+
+mod common;
+
+use common::fixture::{self, Fixture};
+use lifeboat_core::{BackupKind, BackupRequest, EnvironmentInput, RestoreRequest};
+
+fn media_only(env_id: &str) -> BackupRequest {
+    BackupRequest {
+        environment_id: env_id.to_owned(),
+        database: false,
+        media: true,
+        note: None,
+        kind: BackupKind::OnDemand,
+    }
+}
+
+async fn deduplicate(s: &Fixture, on: bool) {
+    let mut settings = s.lb.settings().await.unwrap();
+    settings.deduplicate_media = on;
+    s.lb.update_settings(&settings).await.unwrap();
+}
+
+/// The bytes of every pack in the target's repository.
+async fn pack_bytes(s: &Fixture) -> u64 {
+    let storage = s.storage().await;
+    let mut total = 0;
+    for name in storage.list("_chunks/packs").await.unwrap() {
+        total += storage
+            .get(&format!("_chunks/packs/{name}"))
+            .await
+            .unwrap()
+            .len() as u64;
+    }
+    total
+}
+
+/// Forty incompressible files of 200 kB beside the fixture's media.
+fn add_uploads(root: &std::path::Path) {
+    std::fs::create_dir_all(root.join("gallery")).unwrap();
+    for i in 0..40 {
+        common::write_incompressible(&root.join(format!("gallery/{i:02}.jpg")), 200_000 + i);
+    }
+}
+
+#[tokio::test]
+async fn a_second_backup_after_a_small_change_stores_only_the_new_content() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+
+    let first = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert_eq!(first.format, 2);
+    let after_first = pack_bytes(&s).await;
+    assert!(after_first > 8_000_000, "{after_first} bytes of packs");
+
+    // One upload replaced, one added: 2 × 200 kB of new content.
+    common::write_incompressible(&s.media.path().join("gallery/07.jpg"), 150_000);
+    std::fs::write(s.media.path().join("gallery/new.jpg"), vec![7u8; 60_000]).unwrap();
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let added = pack_bytes(&s).await - after_first;
+    assert!(added > 150_000 && added < 300_000, "{added} bytes added");
+
+    // Nothing changed: no new pack at all.
+    let before = pack_bytes(&s).await;
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert_eq!(pack_bytes(&s).await, before);
+}
+
+#[tokio::test]
+async fn a_deduplicated_backup_downloads_verifies_and_restores_as_a_full_one() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    let full = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert_eq!(full.format, 1);
+    deduplicate(&s, true).await;
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let deduplicated = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert!(deduplicated
+        .media
+        .as_ref()
+        .unwrap()
+        .artifact
+        .chunked
+        .is_some());
+
+    // The same tar, byte for byte.
+    let tar = |backup_id: String| {
+        let lb = &s.lb;
+        async move {
+            let out = tempfile::tempdir().unwrap();
+            let summary = lb
+                .download(&lifeboat_core::DownloadRequest {
+                    backup_id,
+                    directory: out.path().display().to_string(),
+                    database: false,
+                    media: true,
+                })
+                .await
+                .unwrap();
+            let file = summary
+                .files
+                .iter()
+                .find(|f| f.path.ends_with("-media.tar"))
+                .unwrap();
+            (fixture::sha256sum(std::path::Path::new(&file.path)), out)
+        }
+    };
+    let (full_sha, _a) = tar(full.backup_id.clone()).await;
+    let (dedup_sha, _b) = tar(deduplicated.backup_id.clone()).await;
+    assert_eq!(dedup_sha, full_sha);
+
+    let report = s.lb.verify_backup(&deduplicated.backup_id).await.unwrap();
+    assert!(report.ok, "{report:?}");
+
+    // Into another environment's empty folder: the same files.
+    let folder = tempfile::tempdir().unwrap();
+    let dir = folder.path().join("media");
+    std::fs::create_dir(&dir).unwrap();
+    let app = s.lb.environment(&s.env_id).await.unwrap().application_id;
+    let staging =
+        s.lb.create_environment(&EnvironmentInput {
+            application_id: app,
+            name: "staging".into(),
+            connection: None,
+            media_dir: Some(dir.display().to_string()),
+            target_id: None,
+        })
+        .await
+        .unwrap();
+    s.lb.restore(&RestoreRequest {
+        backup_id: deduplicated.backup_id.clone(),
+        environment_id: staging.id,
+        database: false,
+        media: true,
+        safety_backup: false,
+        confirmation: Some("staging".into()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        common::media_hashes(&dir),
+        common::media_hashes(s.media.path())
+    );
+}
+
+#[tokio::test]
+async fn a_missing_pack_is_reported_by_verify() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let storage = s.storage().await;
+    let packs = storage.list("_chunks/packs").await.unwrap();
+    storage
+        .delete(&format!("_chunks/packs/{}", packs[0]))
+        .await
+        .unwrap();
+
+    let report = s.lb.verify_backup(&backup.backup_id).await.unwrap();
+    assert!(!report.ok, "{report:?}");
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.ok).collect();
+    assert!(!failed.is_empty(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_deduplicated_artifact_rebuilds_by_hand_with_the_documented_script() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let key = work.path().join("recovery-key.txt");
+    s.lb.export_recovery_key(&key).await.unwrap();
+    let target = s.lb.catalog().target(&s.target_id).await.unwrap();
+    let lifeboat_core::TargetConfig::Local(local) = target.config else {
+        panic!("a local target")
+    };
+    let record = s.lb.catalog().backup(&backup.backup_id).await.unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rebuild-artifact.py");
+    let tar = common::run(
+        std::process::Command::new("python3")
+            .arg(script)
+            .arg(&key)
+            .arg(&local.path)
+            .arg(&record.storage_dir)
+            .arg(lifeboat_core::format::layout::MEDIA_TREE_FILE),
+    );
+    let chunked = backup.media.unwrap().artifact.chunked.unwrap();
+    assert_eq!(tar.len() as u64, chunked.plaintext_bytes);
+    let sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&tar));
+    assert_eq!(sha, chunked.plaintext_sha256);
+}
