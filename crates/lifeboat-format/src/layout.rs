@@ -9,6 +9,8 @@ pub const MEDIA_FILE: &str = "media.tar.zst.age";
 /// Where a target's deduplicated repository is (format 2): packs and index objects. Names of
 /// applications start with a letter or digit, so no backup directory is ever here.
 pub const REPOSITORY_DIR: &str = "_chunks";
+/// The tree of a deduplicated dump (format 2).
+pub const DATABASE_TREE_FILE: &str = "database.tree.zst.age";
 /// The tree of a deduplicated media archive (format 2).
 pub const MEDIA_TREE_FILE: &str = "media.tree.zst.age";
 pub const GLOBALS_FILE: &str = "globals.sql.zst.age";

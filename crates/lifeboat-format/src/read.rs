@@ -208,7 +208,7 @@ impl StoredProgress {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Totals {
     pub stored_sha256: String,
     pub stored_bytes: u64,

@@ -5,11 +5,15 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use lifeboat_format::chunked::PackRecord;
+
 use tokio_util::sync::CancellationToken;
 
+use super::deduplicated::{self, Dedup};
 use super::writer_error;
 use crate::connection::PgConnectionInput;
 use crate::error::{Error, ErrorCode, Result};
@@ -20,6 +24,8 @@ use crate::ssh::{quote, SshSession};
 pub struct DumpOutcome {
     pub artifact: ArtifactInfo,
     pub toc_entries: u64,
+    /// The packs a deduplicated dump added to the repository.
+    pub packs: Vec<PackRecord>,
 }
 
 /// The two programs a dump runs: pg_dump writing the archive, and `pg_restore --list` reading
@@ -93,9 +99,39 @@ const DUMP_ARGS: [&str; 4] = [
 
 pub fn dump(
     dumper: Dumper,
-    mut out: ArtifactWriter,
+    out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<DumpOutcome> {
+    let (out, toc_entries) = dump_into(dumper, out, cancel)?;
+    Ok(DumpOutcome {
+        artifact: out.finish().map_err(writer_error)?,
+        toc_entries,
+        packs: Vec::new(),
+    })
+}
+
+/// `dump`, deduplicated (format 2): the dump's bytes go to the repository as content-defined
+/// chunks it does not have yet (pg_dump writes it uncompressed, so a changed row changes only
+/// the chunks around it), and `out` stores the tree that rebuilds it.
+pub fn dump_deduplicated(
+    dumper: Dumper,
+    dedup: &Dedup,
+    out: ArtifactWriter,
+    progress: Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<DumpOutcome> {
+    let (tree, _) = dedup.writer(progress, true);
+    let (tree, toc_entries) = dump_into(dumper, tree, cancel)?;
+    let (artifact, packs) = deduplicated::finish(tree, out)?;
+    Ok(DumpOutcome {
+        artifact,
+        toc_entries,
+        packs,
+    })
+}
+
+/// Runs the dump into `out`; returns it with the number of TOC entries pg_restore listed.
+fn dump_into<W: Write>(dumper: Dumper, mut out: W, cancel: &CancellationToken) -> Result<(W, u64)> {
     let Dumper {
         dump: mut dump_command,
         list: mut list_command,
@@ -188,17 +224,13 @@ pub fn dump(
             ),
         ));
     }
-    let artifact = out.finish().map_err(writer_error)?;
-    Ok(DumpOutcome {
-        artifact,
-        toc_entries,
-    })
+    Ok((out, toc_entries))
 }
 
 fn stream(
     mut source: impl Read,
     mut toc_input: Option<impl Write>,
-    out: &mut ArtifactWriter,
+    out: &mut impl Write,
     cancel: &CancellationToken,
 ) -> Result<()> {
     let mut buf = vec![0u8; 256 * 1024];

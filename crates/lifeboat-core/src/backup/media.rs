@@ -3,23 +3,21 @@
 //! from a bucket's objects, with
 //! what goes wrong said in Lifeboat's error codes.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use lifeboat_format::artifact::ChunkedPlaintext;
-use lifeboat_format::chunked::{ChunkKey, ContentMark, PackRecord, TreeWriter};
+use lifeboat_format::chunked::PackRecord;
 use lifeboat_format::media::{self, ArchiveError};
 use tokio_util::sync::CancellationToken;
 
+use super::deduplicated::{self, Dedup};
 use super::writer_error;
 use crate::error::{Error, ErrorCode, Result};
 use crate::media_bucket::{BucketMedia, Listed};
 use crate::postgres::client::read_all;
 use crate::repository::artifact::{ArtifactInfo, ArtifactWriter};
-use crate::repository::chunks::PackWriter;
 
 pub struct MediaOutcome {
     pub artifact: ArtifactInfo,
@@ -78,56 +76,26 @@ pub fn archive_from_bucket(
     finished(bucket.archive(listed, out, cancel)?)
 }
 
-/// Archives the media directory deduplicated (format 2): file contents go to `packs` as blobs
-/// the repository does not have yet, and `out` stores the tree that rebuilds the archive.
+/// Archives the media directory deduplicated (format 2): file contents go to the repository
+/// as blobs it does not have yet, and `out` stores the tree that rebuilds the archive.
 pub fn archive_deduplicated(
     root: &Path,
-    key: ChunkKey,
-    packs: PackWriter,
-    mut out: ArtifactWriter,
+    dedup: &Dedup,
+    out: ArtifactWriter,
     progress: Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> Result<MediaOutcome> {
     let stop = || cancel.is_cancelled();
-    let mark = ContentMark::default();
-    let tree = Counted {
-        inner: TreeWriter::new(key, packs, mark.clone(), false),
-        progress,
-    };
+    let (tree, mark) = dedup.writer(progress, false);
     let (tree, archived) =
         media::archive_marked(root, tree, &stop, Some(&mark)).map_err(archive_failure)?;
-    let (tree, packs, bytes, sha256) = tree.inner.finish().map_err(writer_error)?;
-    let packs = packs.finish().map_err(writer_error)?;
-    serde_json::to_writer(&mut out, &tree).map_err(|e| writer_error(e.into()))?;
-    let mut artifact = out.finish().map_err(writer_error)?;
-    artifact.chunked = Some(ChunkedPlaintext {
-        plaintext_bytes: bytes,
-        plaintext_sha256: sha256,
-    });
+    let (artifact, packs) = deduplicated::finish(tree, out)?;
     Ok(MediaOutcome {
         artifact,
         file_count: archived.file_count,
         total_bytes: archived.total_bytes,
         packs,
     })
-}
-
-/// Adds what passes through to the job's progress.
-struct Counted<W> {
-    inner: W,
-    progress: Arc<AtomicU64>,
-}
-
-impl<W: Write> Write for Counted<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.progress.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
 
 /// The artifact of an archive that was written, or the archive's failure as Lifeboat's error.

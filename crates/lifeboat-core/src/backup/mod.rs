@@ -2,6 +2,7 @@
 //! streamed into the environment's storage target as encrypted artifacts plus a manifest.
 
 pub(crate) mod database;
+mod deduplicated;
 pub mod media;
 mod run;
 

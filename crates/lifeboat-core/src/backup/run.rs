@@ -2,13 +2,13 @@
 //! it. Any failure aborts uploads and removes what was written, so only committed backups are
 //! ever listed; what cannot be removed right away is retried at the next start.
 
-use std::collections::HashSet;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::deduplicated::Dedup;
 use super::{database, media, writer_error, BackupEntry, BackupRequest};
 use crate::catalog::new_id;
 use crate::context::Context;
@@ -16,13 +16,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::hooks::HookPhase;
 use crate::jobs::{Job, JobRequest, JobStatus, Lane};
 use crate::media::ServerDir;
-use crate::repository::chunks::{Chunks, PackWriter};
+use crate::repository::chunks::Chunks;
 use crate::repository::{Encoding, NewBackup, Place};
 use crate::running::{finished, nothing_produced, JobSpec};
 use crate::storage::Storage;
 use lifeboat_format::authentication::ManifestKey;
 use lifeboat_format::layout::{
-    backup_dir, DATABASE_FILE, GLOBALS_FILE, MEDIA_FILE, MEDIA_TREE_FILE,
+    backup_dir, DATABASE_FILE, DATABASE_TREE_FILE, GLOBALS_FILE, MEDIA_FILE, MEDIA_TREE_FILE,
 };
 use lifeboat_format::manifest::{
     BackupManifest, Compression, DatabasePart, Encryption, GlobalsPart, MediaPart, NamedRef,
@@ -235,11 +235,21 @@ impl Context {
                 ),
                 _ => database::Dumper::here(std::path::Path::new(&pg_dump.tool.path), connection),
             };
-            let dumped = sink
-                .store(DATABASE_FILE, database_bytes, move |out, cancel| {
-                    database::dump(dumper, out, cancel)
-                })
-                .await;
+            let dumped = match &dedup {
+                Some(dedup) => {
+                    let (dedup, counted) = (dedup.clone(), progress.clone());
+                    sink.store(DATABASE_TREE_FILE, database_bytes, move |out, cancel| {
+                        database::dump_deduplicated(dumper, &dedup, out, counted, cancel)
+                    })
+                    .await
+                }
+                None => {
+                    sink.store(DATABASE_FILE, database_bytes, move |out, cancel| {
+                        database::dump(dumper, out, cancel)
+                    })
+                    .await
+                }
+            };
             let outcome = match (dumped, &reached.session) {
                 (Ok(outcome), _) => outcome,
                 (Err(e), session) => {
@@ -262,6 +272,7 @@ impl Context {
                     migrations,
                 },
                 globals,
+                outcome.packs,
             )))
         };
         let media_part = async {
@@ -269,12 +280,10 @@ impl Context {
                 None => return Ok(None),
                 Some(MediaSource::Local(root)) => match &dedup {
                     Some(dedup) => {
-                        let (root, key) = (root.clone(), dedup.chunks.key().clone());
-                        let packs =
-                            PackWriter::new(dedup.chunks.clone(), dedup.known.clone(), zstd_level);
-                        let counted = progress.clone();
+                        let (root, dedup, counted) =
+                            (root.clone(), dedup.clone(), progress.clone());
                         sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
-                            media::archive_deduplicated(&root, key, packs, out, counted, cancel)
+                            media::archive_deduplicated(&root, &dedup, out, counted, cancel)
                         })
                         .await
                     }
@@ -337,23 +346,38 @@ impl Context {
         };
         // A deduplicated backup's new packs are indexed before its manifest commits it, so a
         // committed backup's blobs can always be found.
+        let parts = parts.map(|(database, media)| {
+            let mut packs = Vec::new();
+            let database = database.map(|(part, globals, added)| {
+                packs.extend(added);
+                (part, globals)
+            });
+            let media = media.map(|(part, added)| {
+                packs.extend(added);
+                part
+            });
+            (database, media, packs)
+        });
         let parts = match (parts, &dedup) {
-            (Ok((database, Some((media, packs)))), Some(dedup)) if !packs.is_empty() => {
+            (Ok((database, media, packs)), Some(dedup)) if !packs.is_empty() => {
                 match dedup.chunks.write_index(&backup_id, packs.clone()).await {
-                    Ok(()) => Ok((database, Some(media))),
+                    Ok(()) => Ok((database, media)),
                     Err(e) => {
                         dedup.chunks.forget_packs(&packs).await;
                         Err(e)
                     }
                 }
             }
-            (parts, _) => parts.map(|(database, media)| (database, media.map(|(part, _)| part))),
+            (parts, _) => parts.map(|(database, media, _)| (database, media)),
         };
         match parts {
             Ok((database, media)) => {
                 let chunked = media
                     .as_ref()
-                    .is_some_and(|m: &MediaPart| m.artifact.chunked.is_some());
+                    .is_some_and(|m: &MediaPart| m.artifact.chunked.is_some())
+                    || database
+                        .as_ref()
+                        .is_some_and(|(d, _): &(DatabasePart, _)| d.artifact.chunked.is_some());
                 let (database, (globals, globals_note)) = match database {
                     Some((part, globals)) => (Some(part), globals),
                     None => (None, (None, None)),
@@ -452,8 +476,8 @@ impl Context {
             }
             _ => (None, 0),
         };
-        let dedup = match &media_root {
-            Some(MediaSource::Local(_)) if settings.deduplicate_media => {
+        let dedup = match settings.deduplicate {
+            true => {
                 let identity = self
                     .keys()
                     .recovery_identity_for(&recipient.to_string())
@@ -463,9 +487,10 @@ impl Context {
                 Some(Dedup {
                     chunks,
                     known: Arc::new(Mutex::new(known)),
+                    zstd_level: settings.zstd_level,
                 })
             }
-            _ => None,
+            false => None,
         };
         Ok(Prepared {
             dedup,
@@ -509,16 +534,9 @@ struct Prepared {
     )>,
     media_root: Option<MediaSource>,
     media_bytes: u64,
-    /// Set when media from a folder is deduplicated: the target's repository and the blobs it
-    /// has.
+    /// Set when backups are deduplicated: the target's repository and the blobs it has. Media
+    /// read from a server or a bucket is still archived whole.
     dedup: Option<Dedup>,
-}
-
-/// The repository a deduplicated backup adds to, and the blobs it has (shared by the
-/// artifacts of one backup, so none is stored twice).
-struct Dedup {
-    chunks: Chunks,
-    known: Arc<Mutex<HashSet<String>>>,
 }
 
 /// The pg_dump a backup runs, and where.

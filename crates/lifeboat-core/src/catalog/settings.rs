@@ -10,7 +10,7 @@ const RESTORE_OWNERSHIP: &str = "restore_ownership";
 const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
 const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
 const SSH_CONFIG: &str = "ssh_config";
-const DEDUPLICATE_MEDIA: &str = "deduplicate_media";
+const DEDUPLICATE: &str = "deduplicate";
 
 impl Catalog {
     pub async fn settings(&self) -> Result<Settings> {
@@ -30,7 +30,7 @@ impl Catalog {
             keep_replaced_media: self.flag(KEEP_REPLACED_MEDIA, false).await?,
             verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
             ssh_config: self.setting(SSH_CONFIG).await?,
-            deduplicate_media: self.flag(DEDUPLICATE_MEDIA, false).await?,
+            deduplicate: self.flag(DEDUPLICATE, false).await?,
         })
     }
 
@@ -79,7 +79,7 @@ impl Catalog {
             (RESTORE_PRIVILEGES, settings.restore_privileges),
             (KEEP_REPLACED_MEDIA, settings.keep_replaced_media),
             (VERIFY_AFTER_BACKUP, settings.verify_after_backup),
-            (DEDUPLICATE_MEDIA, settings.deduplicate_media),
+            (DEDUPLICATE, settings.deduplicate),
         ] {
             self.set_setting(key, Some(&on.to_string())).await?;
         }

@@ -25,9 +25,9 @@ pub struct Settings {
     /// ProxyJump…); `~/.ssh/config` when unset.
     #[serde(default)]
     pub ssh_config: Option<String>,
-    /// Media from a folder is backed up deduplicated (storage format 2): each file's content
-    /// stored once per target, so a backup after a small change stores only what changed.
-    /// Off by default while pruning does not yet reclaim the space of deleted backups.
+    /// Backups are deduplicated (storage format 2): the dump's chunks and each media file's
+    /// content are stored once per target, so a backup after a small change stores only what
+    /// changed. Off by default while pruning does not yet reclaim the space of deleted backups.
     #[serde(default)]
-    pub deduplicate_media: bool,
+    pub deduplicate: bool,
 }

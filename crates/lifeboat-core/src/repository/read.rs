@@ -23,7 +23,7 @@ use crate::model::backup::BackupRecord;
 use crate::running::blocking;
 use crate::storage::Storage;
 use lifeboat_format::artifact::ArtifactInfo;
-use lifeboat_format::read::{ArtifactReader, OpenError};
+use lifeboat_format::read::{ArtifactReader, OpenError, Totals};
 
 /// A backup, where it is stored, and the key that decrypts it.
 pub(crate) struct StoredBackup {
@@ -117,6 +117,9 @@ impl StoredBackup {
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ProvenArtifact> {
+        if artifact.chunked.is_some() {
+            return self.fetch_rebuilt(artifact, progress, cancel).await;
+        }
         let (size, source) = self.stored(artifact, progress, cancel).await?;
         let name = artifact.name.clone();
         if size != artifact.stored_bytes {
@@ -188,6 +191,60 @@ impl StoredBackup {
             info: artifact.clone(),
             identity: self.identity.clone(),
             name,
+            rebuilt: None,
+        })
+    }
+
+    /// `fetch_proven` for a deduplicated artifact: rebuilt from its blobs into the unnamed
+    /// file, in plaintext (there is no stored object to keep: proving it takes the whole
+    /// plaintext, and the file is gone with the process), and proven before anything reads it.
+    async fn fetch_rebuilt(
+        &self,
+        artifact: &ArtifactInfo,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<ProvenArtifact> {
+        let mut reader = self.open_rebuilt(artifact, progress, cancel).await?;
+        let (dir, info, stop) = (self.spool_dir.clone(), artifact.clone(), cancel.clone());
+        let bytes = info.chunked.as_ref().map_or(0, |c| c.plaintext_bytes);
+        let (file, proven) = blocking(move || {
+            crate::disk::ensure_space(&dir, bytes)?;
+            let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
+                Error::new(
+                    ErrorCode::Io,
+                    format!("Cannot make a working file in {}: {e}", dir.display()),
+                )
+            })?;
+            let mut buf = vec![0u8; 256 * 1024];
+            loop {
+                if stop.is_cancelled() {
+                    return Err(Error::cancelled());
+                }
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(not_as_stored(&info.name, &e.to_string())),
+                };
+                file.write_all(&buf[..n]).map_err(|e| {
+                    Error::new(
+                        ErrorCode::Io,
+                        format!("Cannot write {} to {}: {e}", info.name, dir.display()),
+                    )
+                })?;
+            }
+            let proven = reader
+                .finish(&info)
+                .map_err(|e| not_as_stored(&info.name, &e.to_string()))?;
+            Ok((file, proven))
+        })
+        .await?;
+        Ok(ProvenArtifact {
+            file,
+            info: artifact.clone(),
+            identity: self.identity.clone(),
+            name: artifact.name.clone(),
+            rebuilt: Some(proven),
         })
     }
 }
@@ -198,6 +255,8 @@ pub(crate) struct ProvenArtifact {
     info: ArtifactInfo,
     identity: age::x25519::Identity,
     name: String,
+    /// For a deduplicated artifact: the file holds its rebuilt plaintext, proven with these.
+    rebuilt: Option<Totals>,
 }
 
 impl ProvenArtifact {
@@ -216,7 +275,10 @@ impl ProvenArtifact {
             inner: file,
             progress: progress.clone(),
         };
-        open_artifact(source, self.info.stored_bytes, &self.info, &self.identity)
+        match &self.rebuilt {
+            Some(proven) => Ok(ArtifactReader::rebuilt(source, proven.clone(), &self.info)),
+            None => open_artifact(source, self.info.stored_bytes, &self.info, &self.identity),
+        }
     }
 }
 

@@ -29,8 +29,8 @@ verifyAfterBackup: boolean,
  */
 sshConfig: string | null, 
 /**
- * Media from a folder is backed up deduplicated (storage format 2): each file's content
- * stored once per target, so a backup after a small change stores only what changed.
- * Off by default while pruning does not yet reclaim the space of deleted backups.
+ * Backups are deduplicated (storage format 2): the dump's chunks and each media file's
+ * content are stored once per target, so a backup after a small change stores only what
+ * changed. Off by default while pruning does not yet reclaim the space of deleted backups.
  */
-deduplicateMedia: boolean, };
+deduplicate: boolean, };
