@@ -78,6 +78,7 @@ pub use postgres::client::forget_inherited_pg_settings;
 pub use postgres::scratch::scratch_dir;
 pub use postgres::ConnectionReport;
 pub use prune::{PruneFailure, PruneReport, RetentionDecision};
+pub use repository::chunks::ReclaimReport;
 pub use retention::{Label, RetentionPolicy};
 pub use schedule::{BackupSchedule, Recurrence};
 pub use scheduler::{upcoming_runs, Clock, EnvironmentStatus, FailedAttempt, Scheduler};

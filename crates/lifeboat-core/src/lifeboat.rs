@@ -519,6 +519,18 @@ impl Lifeboat {
         self.cx.set_pinned(backup_id, pinned).await
     }
 
+    /// Frees a target's deduplicated storage that no backup uses: packs unused now are
+    /// condemned, and those condemned at least `grace` ago and still unused are deleted. Prune
+    /// runs this with a day's grace after deleting backups.
+    pub async fn reclaim_storage(
+        &self,
+        target_id: &str,
+        grace: std::time::Duration,
+    ) -> Result<crate::ReclaimReport> {
+        let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        self.cx.reclaim_storage(target_id, grace).await
+    }
+
     /// Applies the environment's retention policy (or, with `dry_run`, only says what it would
     /// delete).
     pub async fn prune(&self, environment_id: &str, dry_run: bool) -> Result<PruneReport> {

@@ -15,8 +15,14 @@ use crate::backup::{BackupKind, BackupRecord};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::activity::PruneRecord;
+use crate::repository::chunks::ReclaimReport;
 use crate::retention::{self, Action, Candidate, Label, RetentionPolicy};
 use crate::storage::Storage;
+
+/// How long a pack no backup uses stays condemned before a cleanup deletes it: longer than any
+/// backup runs, so one that started before the pack was condemned and relied on it has
+/// committed (and is then seen to use it) well before.
+pub const RECLAIM_GRACE_HOURS: i64 = 24;
 use lifeboat_format::layout::{object_key, MANIFEST_FILE};
 
 /// What retention does with one backup.
@@ -48,6 +54,10 @@ pub struct PruneReport {
     /// Backups storage would not delete (each on its own: the others still go). One refused
     /// before anything of it was deleted stays listed, with the reason.
     pub failures: Vec<PruneFailure>,
+    /// What the cleanup of deduplicated storage after the deletions did, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub reclaimed: Option<ReclaimReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, TS)]
@@ -118,6 +128,7 @@ impl Context {
             decisions,
             finished_earlier,
             failures: Vec::new(),
+            reclaimed: None,
         };
         if !dry_run {
             for (decision, record) in report.decisions.iter_mut().zip(&records) {
@@ -159,6 +170,27 @@ impl Context {
                     freed_bytes: deleted.iter().map(|d| d.stored_bytes).sum(),
                 };
                 self.catalog().record_prune(environment_id, &prune).await?;
+                let targets: HashSet<&str> = records
+                    .iter()
+                    .filter(|r| deleted.iter().any(|d| d.backup_id == r.id))
+                    .map(|r| r.target_id.as_str())
+                    .collect();
+                let grace = chrono::Duration::hours(RECLAIM_GRACE_HOURS);
+                for target_id in targets {
+                    // The deletions stand either way; what is not freed now is the next time.
+                    match self.reclaim_storage(target_id, grace).await {
+                        Ok(done) => {
+                            let sum = report.reclaimed.get_or_insert_with(Default::default);
+                            sum.condemned += done.condemned;
+                            sum.deleted += done.deleted;
+                        }
+                        Err(e) => tracing::warn!(
+                            target_id,
+                            "the cleanup of deduplicated storage did not finish: {}",
+                            e.message
+                        ),
+                    }
+                }
             }
         }
         Ok(report)
@@ -200,6 +232,17 @@ impl Context {
                 delete: action == Action::Delete,
             })
             .collect())
+    }
+
+    /// Frees the target's packs no backup uses any more (storage format 2): condemned first,
+    /// deleted once still unused `grace` later (`Chunks::reclaim`).
+    pub async fn reclaim_storage(
+        &self,
+        target_id: &str,
+        grace: chrono::Duration,
+    ) -> Result<ReclaimReport> {
+        let (chunks, referenced) = self.referenced_blobs(target_id).await?;
+        chunks.reclaim(&referenced, grace, Utc::now()).await
     }
 
     /// Deletes one backup; false when it may not go after all.

@@ -245,3 +245,112 @@ async fn a_deduplicated_dump_stores_only_the_chunks_that_changed_and_restores_ex
     let report = s.lb.verify_backup(&first.backup_id).await.unwrap();
     assert!(report.ok, "{report:?}");
 }
+
+/// The packs in the target's repository.
+async fn packs(s: &Fixture) -> Vec<String> {
+    s.storage().await.list("_chunks/packs").await.unwrap()
+}
+
+/// The downloaded media tar's SHA-256 of a backup.
+async fn media_tar_sha(s: &Fixture, backup_id: &str) -> String {
+    let unpacked = fixture::downloaded_media(&s.lb, backup_id).await;
+    let mut listing: Vec<_> = common::media_hashes(&unpacked.path().join("media"))
+        .into_iter()
+        .collect();
+    listing.sort();
+    format!("{listing:?}")
+}
+
+/// Deletes a backup the way prune does, by a policy that keeps only the newest `keep`.
+async fn keep_newest(s: &Fixture, keep: u32) -> lifeboat_core::PruneReport {
+    s.lb.set_retention(
+        &s.env_id,
+        &lifeboat_core::RetentionPolicy {
+            on_demand_keep_recent: keep,
+            on_demand_max_age_days: 0,
+            daily: 0,
+            weekly: 0,
+            monthly: 0,
+        },
+    )
+    .await
+    .unwrap();
+    s.lb.prune(&s.env_id, false).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_cleanup_frees_packs_only_deleted_backups_used_and_every_kept_backup_stays_whole() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    // Uploads that come and go between backups: their pack is used by one backup only.
+    std::fs::create_dir_all(s.media.path().join("tmp")).unwrap();
+    for i in 0..10 {
+        common::write_incompressible(&s.media.path().join(format!("tmp/{i}.bin")), 300_000 + i);
+    }
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    std::fs::remove_dir_all(s.media.path().join("tmp")).unwrap();
+    common::write_incompressible(&s.media.path().join("gallery/late.jpg"), 100_000);
+    let third = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let fourth = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let before = (
+        media_tar_sha(&s, &third.backup_id).await,
+        media_tar_sha(&s, &fourth.backup_id).await,
+    );
+    let packs_before = packs(&s).await;
+
+    // Prune keeps the newest two; with a day's grace its cleanup only condemns.
+    let pruned = keep_newest(&s, 2).await;
+    assert_eq!(pruned.deleted().count(), 2);
+    let reclaimed = pruned.reclaimed.expect("a cleanup ran");
+    assert_eq!((reclaimed.condemned, reclaimed.deleted), (1, 0));
+    assert_eq!(packs(&s).await, packs_before);
+
+    // Once the grace is over, the pack only the deleted backups used goes; nothing else.
+    let report =
+        s.lb.reclaim_storage(&s.target_id, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+    assert_eq!((report.condemned, report.deleted), (0, 1));
+    assert_eq!(packs(&s).await.len(), packs_before.len() - 1);
+    for (backup, sha) in [(&third, &before.0), (&fourth, &before.1)] {
+        assert_eq!(&media_tar_sha(&s, &backup.backup_id).await, sha);
+        assert!(s.lb.verify_backup(&backup.backup_id).await.unwrap().ok);
+    }
+}
+
+#[tokio::test]
+async fn a_backup_never_relies_on_a_pack_a_cleanup_condemned() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let tmp = s.media.path().join("tmp");
+    let add_tmp = || {
+        std::fs::create_dir_all(&tmp).unwrap();
+        for i in 0..10 {
+            common::write_incompressible(&tmp.join(format!("{i}.bin")), 300_000 + i);
+        }
+    };
+    add_tmp();
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    std::fs::remove_dir_all(&tmp).unwrap();
+    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    // The two older backups go; the pack only the second one used is condemned.
+    let pruned = keep_newest(&s, 1).await;
+    assert_eq!(pruned.reclaimed.unwrap().condemned, 1);
+
+    // The same files again: stored anew rather than taken from the condemned pack…
+    add_tmp();
+    let before = packs(&s).await;
+    let after = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert_eq!(packs(&s).await.len(), before.len() + 1);
+    // …so deleting the condemned pack leaves the new backup whole.
+    let report =
+        s.lb.reclaim_storage(&s.target_id, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+    assert_eq!(report.deleted, 1);
+    assert!(s.lb.verify_backup(&after.backup_id).await.unwrap().ok);
+}

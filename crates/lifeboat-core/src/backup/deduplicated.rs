@@ -21,6 +21,8 @@ use crate::repository::chunks::{Chunks, PackWriter};
 pub(crate) struct Dedup {
     pub chunks: Chunks,
     pub known: Arc<Mutex<HashSet<String>>>,
+    /// Blobs of the repository the backup used (see `PackWriter`).
+    pub reused: Arc<Mutex<HashSet<String>>>,
     pub zstd_level: i32,
 }
 
@@ -28,11 +30,33 @@ pub(crate) struct Dedup {
 pub type TreeOut = Counted<TreeWriter<PackWriter>>;
 
 impl Dedup {
+    /// Fails when a cleanup condemned, while this backup ran, a pack holding a blob it used
+    /// rather than stored: committed, the backup could lose that blob to the next cleanup.
+    pub async fn check_still_usable(&self) -> Result<()> {
+        let reused = self.reused.lock().expect("not poisoned").clone();
+        if reused.is_empty() {
+            return Ok(());
+        }
+        let condemned = self.chunks.condemned_blobs().await?;
+        if reused.iter().any(|id| condemned.contains(id)) {
+            return Err(crate::error::Error::new(
+                crate::error::ErrorCode::StorageError,
+                "A cleanup of the storage target ran during this backup and marked data it relies on for deletion, so nothing was kept: back up again.",
+            ));
+        }
+        Ok(())
+    }
+
     /// A writer for one artifact's plaintext, and the mark that tells it which bytes are file
     /// content; with `all_content` (a dump) every byte is.
     pub fn writer(&self, progress: Arc<AtomicU64>, all_content: bool) -> (TreeOut, ContentMark) {
         let mark = ContentMark::default();
-        let packs = PackWriter::new(self.chunks.clone(), self.known.clone(), self.zstd_level);
+        let packs = PackWriter::new(
+            self.chunks.clone(),
+            self.known.clone(),
+            self.reused.clone(),
+            self.zstd_level,
+        );
         let tree = TreeWriter::new(self.chunks.key().clone(), packs, mark.clone(), all_content);
         (
             Counted {

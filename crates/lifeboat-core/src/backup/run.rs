@@ -359,8 +359,13 @@ impl Context {
             (database, media, packs)
         });
         let parts = match (parts, &dedup) {
-            (Ok((database, media, packs)), Some(dedup)) if !packs.is_empty() => {
-                match dedup.chunks.write_index(&backup_id, packs.clone()).await {
+            (Ok((database, media, packs)), Some(dedup)) => {
+                let indexed = match dedup.check_still_usable().await {
+                    Ok(()) if packs.is_empty() => Ok(()),
+                    Ok(()) => dedup.chunks.write_index(&backup_id, packs.clone()).await,
+                    Err(e) => Err(e),
+                };
+                match indexed {
                     Ok(()) => Ok((database, media)),
                     Err(e) => {
                         dedup.chunks.forget_packs(&packs).await;
@@ -483,10 +488,11 @@ impl Context {
                     .recovery_identity_for(&recipient.to_string())
                     .await?;
                 let chunks = Chunks::new(storage.clone(), identity);
-                let known = chunks.index().await?.into_keys().collect();
+                let known = chunks.usable().await?;
                 Some(Dedup {
                     chunks,
                     known: Arc::new(Mutex::new(known)),
+                    reused: Arc::default(),
                     zstd_level: settings.zstd_level,
                 })
             }

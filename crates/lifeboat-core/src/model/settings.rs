@@ -27,7 +27,7 @@ pub struct Settings {
     pub ssh_config: Option<String>,
     /// Backups are deduplicated (storage format 2): the dump's chunks and each media file's
     /// content are stored once per target, so a backup after a small change stores only what
-    /// changed. Off by default while pruning does not yet reclaim the space of deleted backups.
+    /// changed. Off by default while it is a preview (no repacking of partly used packs).
     #[serde(default)]
     pub deduplicate: bool,
 }

@@ -6,8 +6,11 @@
 //! Layout below the target's prefix (`layout::REPOSITORY_DIR`): `_chunks/packs/<2 hex>/<pack>`
 //! and `_chunks/index/<backup-id>.index.zst.age` (see docs/storage-format.md).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
 
 use lifeboat_format::chunked::{self, BlobRecord, BlobSink, ChunkKey, PackIndex, PackRecord, Tree};
 
@@ -16,6 +19,8 @@ use crate::storage::Storage;
 
 const INDEX_DIR: &str = "_chunks/index";
 const PACK_DIR: &str = "_chunks/packs";
+/// Packs no backup used when a cleanup last looked, and since when.
+const CONDEMNED: &str = "_chunks/condemned.zst.age";
 /// Packs are written once this large, so 10 000 small files are not 10 000 objects.
 const PACK_BYTES: usize = 8 << 20;
 /// Blobs read at once while an artifact is put back together.
@@ -53,35 +58,200 @@ impl Chunks {
         &self.key
     }
 
-    /// Every blob the repository's index objects name. An index object the recovery key does
-    /// not open (another catalog's, on a shared target) names blobs of another key's ids and
-    /// is passed over.
-    pub async fn index(&self) -> Result<HashMap<String, BlobPlace>> {
-        let mut places = HashMap::new();
+    /// The repository's index objects this recovery key opens, by name. One it does not open
+    /// (another catalog's, on a shared target) names blobs of another key's ids and packs this
+    /// key never touches, and is passed over.
+    async fn index_objects(&self) -> Result<Vec<(String, PackIndex)>> {
+        let mut objects = Vec::new();
         for name in self.storage.list(INDEX_DIR).await? {
             let sealed = self.storage.get(&format!("{INDEX_DIR}/{name}")).await?;
-            let Ok(index) = self.open_json::<PackIndex>(&sealed) else {
-                tracing::info!(
+            match self.open_json::<PackIndex>(&sealed) {
+                Ok(index) => objects.push((name, index)),
+                Err(_) => tracing::info!(
                     name,
                     "an index object this recovery key does not open is passed over"
-                );
-                continue;
-            };
+                ),
+            }
+        }
+        Ok(objects)
+    }
+
+    /// Every blob the repository's index objects name, where it is. A blob stored again
+    /// after a cleanup condemned its pack is read from the pack that is not condemned.
+    pub async fn index(&self) -> Result<HashMap<String, BlobPlace>> {
+        let objects = self.index_objects().await?;
+        let condemned = self.condemned().await?;
+        let mut places: HashMap<String, BlobPlace> = HashMap::new();
+        for (_, index) in objects {
             for pack in index.packs {
                 for blob in pack.blobs {
-                    places.insert(
-                        blob.id,
-                        BlobPlace {
-                            pack: pack.name.clone(),
-                            offset: blob.offset,
-                            length: blob.length,
-                            size: blob.size,
-                        },
-                    );
+                    let kept = places
+                        .get(&blob.id)
+                        .is_some_and(|p| !condemned.packs.contains_key(&p.pack));
+                    if !kept {
+                        places.insert(
+                            blob.id,
+                            BlobPlace {
+                                pack: pack.name.clone(),
+                                offset: blob.offset,
+                                length: blob.length,
+                                size: blob.size,
+                            },
+                        );
+                    }
                 }
             }
         }
         Ok(places)
+    }
+
+    /// The blobs a new backup may use without storing them again: indexed, and in no pack a
+    /// cleanup has condemned (which a later cleanup may delete).
+    pub async fn usable(&self) -> Result<HashSet<String>> {
+        let condemned = self.condemned().await?;
+        let mut usable = HashSet::new();
+        for (_, index) in self.index_objects().await? {
+            for pack in index.packs {
+                if !condemned.packs.contains_key(&pack.name) {
+                    usable.extend(pack.blobs.into_iter().map(|b| b.id));
+                }
+            }
+        }
+        Ok(usable)
+    }
+
+    /// The blobs of condemned packs: a backup that relied on one while a cleanup condemned it
+    /// must not commit.
+    pub async fn condemned_blobs(&self) -> Result<HashSet<String>> {
+        let condemned = self.condemned().await?;
+        let mut blobs = HashSet::new();
+        for (_, index) in self.index_objects().await? {
+            for pack in index.packs {
+                if condemned.packs.contains_key(&pack.name) {
+                    blobs.extend(pack.blobs.into_iter().map(|b| b.id));
+                }
+            }
+        }
+        Ok(blobs)
+    }
+
+    async fn condemned(&self) -> Result<Condemned> {
+        match self.storage.get_optional(CONDEMNED).await? {
+            Some(sealed) => self.open_json(&sealed).map_err(|why| {
+                Error::new(
+                    ErrorCode::StorageError,
+                    format!("The repository's list of condemned packs is unreadable: {why}."),
+                )
+            }),
+            None => Ok(Condemned::default()),
+        }
+    }
+
+    async fn save_condemned(&self, condemned: &Condemned) -> Result<()> {
+        self.put_json(CONDEMNED, condemned).await
+    }
+
+    async fn put_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        let json = serde_json::to_vec(value)
+            .map_err(|e| Error::new(ErrorCode::Internal, e.to_string()))?;
+        let sealed = chunked::seal(&json, &self.recipient, 3)
+            .map_err(|e| Error::new(ErrorCode::Internal, format!("Cannot seal {name}: {e}")))?;
+        self.storage.put(name, sealed).await
+    }
+
+    /// Frees packs no backup uses. A pack whose blobs `referenced` (every committed backup's
+    /// trees) does not name is first condemned; only one still unused `grace` after that is
+    /// deleted, so a backup running meanwhile (which stores condemned blobs anew, and refuses
+    /// to commit if it relied on one condemned while it ran) never loses what it references.
+    /// Cut off anywhere, the next run finishes the work: condemnations are saved first, index
+    /// objects lose a pack before the pack goes, and a pack condemned and indexed nowhere is
+    /// deleted too.
+    pub async fn reclaim(
+        &self,
+        referenced: &HashSet<String>,
+        grace: chrono::Duration,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<ReclaimReport> {
+        let objects = self.index_objects().await?;
+        let mut condemned = self.condemned().await?;
+        let mut report = ReclaimReport::default();
+        let mut indexed = HashSet::new();
+        let mut doomed = HashSet::new();
+        let expired = |at: &str| {
+            chrono::DateTime::parse_from_rfc3339(at)
+                .map_or(true, |at| now.signed_duration_since(at) >= grace)
+        };
+        // Where each blob is read from (as `index` chooses): a pack holding only blobs read
+        // from elsewhere is unused even if a backup names them.
+        let mut source: HashMap<&str, &str> = HashMap::new();
+        for (_, index) in &objects {
+            for pack in &index.packs {
+                for blob in &pack.blobs {
+                    let kept = source
+                        .get(blob.id.as_str())
+                        .is_some_and(|p| !condemned.packs.contains_key(*p));
+                    if !kept {
+                        source.insert(&blob.id, &pack.name);
+                    }
+                }
+            }
+        }
+        let mut verdicts = Vec::new();
+        for (_, index) in &objects {
+            for pack in &index.packs {
+                let used = pack.blobs.iter().any(|b| {
+                    referenced.contains(&b.id)
+                        && source.get(b.id.as_str()) == Some(&pack.name.as_str())
+                });
+                verdicts.push((pack.name.clone(), used));
+            }
+        }
+        for (pack, used) in verdicts {
+            match (used, condemned.packs.get(&pack)) {
+                (true, Some(_)) => {
+                    condemned.packs.remove(&pack);
+                }
+                (true, None) => {}
+                (false, Some(at)) if expired(at) => {
+                    doomed.insert(pack.clone());
+                }
+                (false, Some(_)) => {}
+                (false, None) => {
+                    condemned.packs.insert(pack.clone(), now.to_rfc3339());
+                    report.condemned += 1;
+                }
+            }
+            indexed.insert(pack);
+        }
+        for (name, at) in &condemned.packs {
+            if !indexed.contains(name) && expired(at) {
+                doomed.insert(name.clone());
+            }
+        }
+        self.save_condemned(&condemned).await?;
+        for (name, index) in objects {
+            if !index.packs.iter().any(|p| doomed.contains(&p.name)) {
+                continue;
+            }
+            let packs: Vec<_> = index
+                .packs
+                .into_iter()
+                .filter(|p| !doomed.contains(&p.name))
+                .collect();
+            let key = format!("{INDEX_DIR}/{name}");
+            if packs.is_empty() {
+                self.storage.delete(&key).await?;
+            } else {
+                self.put_json(&key, &PackIndex { format: 2, packs }).await?;
+            }
+        }
+        for name in &doomed {
+            self.storage.delete(&pack_key(name)).await?;
+            report.deleted += 1;
+        }
+        condemned.packs.retain(|name, _| !doomed.contains(name));
+        self.save_condemned(&condemned).await?;
+        Ok(report)
     }
 
     fn open_json<T: serde::de::DeserializeOwned>(
@@ -167,6 +337,23 @@ impl Chunks {
     }
 }
 
+/// Packs condemned by a cleanup, with when (RFC 3339).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Condemned {
+    packs: BTreeMap<String, String>,
+}
+
+/// What a cleanup of a repository did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+#[ts(export)]
+pub struct ReclaimReport {
+    /// Packs no backup used, condemned now: deleted by a cleanup after the grace period.
+    pub condemned: u32,
+    /// Packs deleted, condemned long enough ago and still unused.
+    pub deleted: u32,
+}
+
 fn pack_key(name: &str) -> String {
     format!("{PACK_DIR}/{}/{name}", &name[..2])
 }
@@ -177,6 +364,9 @@ fn pack_key(name: &str) -> String {
 pub(crate) struct PackWriter {
     chunks: Chunks,
     known: Arc<Mutex<HashSet<String>>>,
+    /// Blobs used without being stored again: if a cleanup condemns one of their packs while
+    /// the backup runs, the backup must not commit.
+    reused: Arc<Mutex<HashSet<String>>>,
     level: i32,
     runtime: tokio::runtime::Handle,
     pack: Vec<u8>,
@@ -185,10 +375,16 @@ pub(crate) struct PackWriter {
 }
 
 impl PackWriter {
-    pub fn new(chunks: Chunks, known: Arc<Mutex<HashSet<String>>>, level: i32) -> Self {
+    pub fn new(
+        chunks: Chunks,
+        known: Arc<Mutex<HashSet<String>>>,
+        reused: Arc<Mutex<HashSet<String>>>,
+        level: i32,
+    ) -> Self {
         Self {
             chunks,
             known,
+            reused,
             level,
             runtime: tokio::runtime::Handle::current(),
             pack: Vec::new(),
@@ -228,6 +424,10 @@ impl BlobSink for PackWriter {
             .expect("not poisoned")
             .insert(id.to_owned())
         {
+            self.reused
+                .lock()
+                .expect("not poisoned")
+                .insert(id.to_owned());
             return Ok(());
         }
         let sealed = chunked::seal(plaintext, &self.chunks.recipient, self.level)?;

@@ -23,6 +23,7 @@ use crate::model::backup::BackupRecord;
 use crate::running::blocking;
 use crate::storage::Storage;
 use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::chunked::{Piece, Tree};
 use lifeboat_format::read::{ArtifactReader, OpenError, Totals};
 
 /// A backup, where it is stored, and the key that decrypts it.
@@ -60,30 +61,14 @@ impl StoredBackup {
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ArtifactReader> {
-        let tree_info = ArtifactInfo {
-            chunked: None,
-            ..artifact.clone()
-        };
-        let (size, source) = self.stored(&tree_info, progress, cancel).await?;
-        let identity = self.identity.clone();
-        let (tree, proven) = blocking(move || {
-            let mut reader = open_artifact(source, size, &tree_info, &identity)?;
-            let mut json = Vec::new();
-            reader.read_to_end(&mut json).map_err(|e| {
-                not_as_stored(&tree_info.name, &format!("the stream is damaged ({e})"))
-            })?;
-            let proven = reader
-                .finish(&tree_info)
-                .map_err(|e| not_as_stored(&tree_info.name, &e.to_string()))?;
-            let tree: lifeboat_format::chunked::Tree =
-                serde_json::from_slice(&json).map_err(|e| {
-                    Error::new(
-                        ErrorCode::ArtifactCorrupt,
-                        format!("{} is not a tree Lifeboat wrote: {e}.", tree_info.name),
-                    )
-                })?;
-            Ok((tree, proven))
-        })
+        let (tree, proven) = read_tree(
+            &self.storage,
+            &self.record.storage_dir,
+            artifact,
+            &self.identity,
+            progress,
+            cancel,
+        )
         .await?;
         let chunks = Chunks::new(self.storage.clone(), self.identity.clone());
         let places = Arc::new(chunks.index().await?);
@@ -246,6 +231,100 @@ impl StoredBackup {
             name: artifact.name.clone(),
             rebuilt: Some(proven),
         })
+    }
+}
+
+/// A deduplicated artifact's tree, read whole and proven against the manifest (it is small: a
+/// few hundred bytes per file), with the totals its reader proved.
+async fn read_tree(
+    storage: &Storage,
+    dir: &str,
+    artifact: &ArtifactInfo,
+    identity: &age::x25519::Identity,
+    progress: &Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<(Tree, Totals)> {
+    let tree_info = ArtifactInfo {
+        chunked: None,
+        ..artifact.clone()
+    };
+    let key = lifeboat_format::layout::object_key(dir, &tree_info.name);
+    let (size, source) = storage.reader(&key, cancel).await?;
+    let source = Counted {
+        inner: tokio_util::io::SyncIoBridge::new(source),
+        progress: progress.clone(),
+    };
+    let identity = identity.clone();
+    blocking(move || {
+        let mut reader = open_artifact(source, size, &tree_info, &identity)?;
+        let mut json = Vec::new();
+        reader
+            .read_to_end(&mut json)
+            .map_err(|e| not_as_stored(&tree_info.name, &format!("the stream is damaged ({e})")))?;
+        let proven = reader
+            .finish(&tree_info)
+            .map_err(|e| not_as_stored(&tree_info.name, &e.to_string()))?;
+        let tree: Tree = serde_json::from_slice(&json).map_err(|e| {
+            Error::new(
+                ErrorCode::ArtifactCorrupt,
+                format!("{} is not a tree Lifeboat wrote: {e}.", tree_info.name),
+            )
+        })?;
+        Ok((tree, proven))
+    })
+    .await
+}
+
+impl Context {
+    /// The target's repository, and every blob a committed backup in it holds: the trees of
+    /// all backups encrypted to this catalog's recovery key, whichever catalog, machine or
+    /// environment made them, read from storage. A manifest or tree that cannot be read stops
+    /// it: a cleanup that does not know every backup could delete what one uses.
+    pub(crate) async fn referenced_blobs(
+        &self,
+        target_id: &str,
+    ) -> Result<(Chunks, std::collections::HashSet<String>)> {
+        let storage = self.storage_of(target_id).await?;
+        let recipient = self.keys().recovery_recipient().await?.to_string();
+        let identity = self.keys().recovery_identity_for(&recipient).await?;
+        let mut referenced = std::collections::HashSet::new();
+        let (progress, cancel) = (Arc::default(), CancellationToken::new());
+        for (dir, committed) in lifeboat_format::layout::backup_dirs(storage.list("").await?) {
+            if !committed {
+                continue;
+            }
+            let body = storage
+                .get(&lifeboat_format::layout::object_key(
+                    &dir,
+                    lifeboat_format::layout::MANIFEST_FILE,
+                ))
+                .await?;
+            let manifest = lifeboat_format::manifest::parse(&body).map_err(|why| {
+                Error::new(
+                    ErrorCode::StorageError,
+                    format!("The manifest of {dir} is unreadable ({why}), so nothing was cleaned up: a cleanup must know every backup."),
+                )
+            })?;
+            if manifest.encryption.recipient != recipient {
+                continue;
+            }
+            let artifacts = [
+                manifest.database.map(|d| d.artifact),
+                manifest.media.map(|m| m.artifact),
+            ];
+            for artifact in artifacts.into_iter().flatten() {
+                if artifact.chunked.is_none() {
+                    continue;
+                }
+                let (tree, _) =
+                    read_tree(&storage, &dir, &artifact, &identity, &progress, &cancel).await?;
+                referenced.extend(tree.pieces.into_iter().filter_map(|p| match p {
+                    Piece::Blob { id, .. } => Some(id),
+                    Piece::Bytes { .. } => None,
+                }));
+            }
+        }
+        Ok((Chunks::new(storage, identity), referenced))
     }
 }
 

@@ -165,6 +165,16 @@ impl Storage {
             .map_err(|e| map_store_error(e, &format!("reading {name}")))
     }
 
+    /// An object, or `None` when there is none by that name.
+    pub async fn get_optional(&self, name: &str) -> Result<Option<bytes::Bytes>> {
+        let read = async { self.store.get(&self.key(name)).await?.bytes().await };
+        match read.await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(map_store_error(e, &format!("reading {name}"))),
+        }
+    }
+
     /// Some bytes of an object.
     pub async fn get_range(&self, name: &str, range: std::ops::Range<u64>) -> Result<bytes::Bytes> {
         self.store
