@@ -354,3 +354,42 @@ async fn a_backup_never_relies_on_a_pack_a_cleanup_condemned() {
     assert_eq!(report.deleted, 1);
     assert!(s.lb.verify_backup(&after.backup_id).await.unwrap().ok);
 }
+
+#[tokio::test]
+async fn a_drill_restores_a_deduplicated_backup_and_checks_it() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    deduplicate(&s, true).await;
+    let backup = s.lb.backup(&fixture::both(&s.env_id, "")).await.unwrap();
+    assert_eq!(backup.format, 2);
+    let request = lifeboat_core::DrillRequest {
+        environment_id: s.env_id.clone(),
+        backup_id: Some(backup.backup_id.clone()),
+    };
+    let report = s.lb.drill(&request, None).await.unwrap();
+    assert!(report.ok, "{:?}", report.checks);
+    assert!(report.checks.iter().any(|c| c.name == "media" && c.ok));
+}
+
+#[tokio::test]
+async fn a_deduplicated_backup_made_elsewhere_is_found_by_catalog_sync_and_downloads_the_same() {
+    let s = fixture::fixture(fixture::s3()).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let here = media_tar_sha(&s, &backup.backup_id).await;
+
+    let (_home, other, target) = s.elsewhere().await;
+    let report = other.sync_catalog(&target.id).await.unwrap();
+    assert!(report.incomplete.is_empty(), "{:?}", report.incomplete);
+    assert!(report.unreadable.is_empty(), "{:?}", report.unreadable);
+    assert!(
+        report.imported.iter().any(|id| id == &backup.backup_id),
+        "{report:?}"
+    );
+    let unpacked = fixture::downloaded_media(&other, &backup.backup_id).await;
+    let mut listing: Vec<_> = common::media_hashes(&unpacked.path().join("media"))
+        .into_iter()
+        .collect();
+    listing.sort();
+    assert_eq!(format!("{listing:?}"), here);
+}

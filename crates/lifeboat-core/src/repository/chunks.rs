@@ -23,6 +23,9 @@ const PACK_DIR: &str = "_chunks/packs";
 const CONDEMNED: &str = "_chunks/condemned.zst.age";
 /// Packs are written once this large, so 10 000 small files are not 10 000 objects.
 const PACK_BYTES: usize = 8 << 20;
+/// Packs uploading while the next is filled: the producer waits for none unless storage is
+/// slower than it, and memory holds at most this many packs more.
+const UPLOADS_IN_FLIGHT: usize = 2;
 /// Blobs read at once while an artifact is put back together.
 const IN_FLIGHT: usize = 8;
 
@@ -372,6 +375,7 @@ pub(crate) struct PackWriter {
     pack: Vec<u8>,
     blobs: Vec<BlobRecord>,
     written: Vec<PackRecord>,
+    uploads: std::collections::VecDeque<tokio::task::JoinHandle<Result<()>>>,
 }
 
 impl PackWriter {
@@ -390,6 +394,7 @@ impl PackWriter {
             pack: Vec::new(),
             blobs: Vec::new(),
             written: Vec::new(),
+            uploads: std::collections::VecDeque::new(),
         }
     }
 
@@ -399,9 +404,14 @@ impl PackWriter {
         }
         let name = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&self.pack));
         let body = std::mem::take(&mut self.pack);
-        self.runtime
-            .block_on(self.chunks.storage.put(&pack_key(&name), body))
-            .map_err(|e| std::io::Error::other(e.message))?;
+        let (storage, key) = (self.chunks.storage.clone(), pack_key(&name));
+        self.uploads.push_back(
+            self.runtime
+                .spawn(async move { storage.put(&key, body).await }),
+        );
+        while self.uploads.len() > UPLOADS_IN_FLIGHT {
+            self.settle_one()?;
+        }
         self.written.push(PackRecord {
             name,
             blobs: std::mem::take(&mut self.blobs),
@@ -409,9 +419,24 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Uploads the last pack; returns every pack written.
+    /// Waits for the oldest upload still in flight.
+    fn settle_one(&mut self) -> std::io::Result<()> {
+        let Some(upload) = self.uploads.pop_front() else {
+            return Ok(());
+        };
+        match self.runtime.block_on(upload) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(std::io::Error::other(e.message)),
+            Err(e) => Err(std::io::Error::other(e)),
+        }
+    }
+
+    /// Uploads the last pack and waits for every upload; returns every pack written.
     pub fn finish(mut self) -> std::io::Result<Vec<PackRecord>> {
         self.upload()?;
+        while !self.uploads.is_empty() {
+            self.settle_one()?;
+        }
         Ok(self.written)
     }
 }
