@@ -4,17 +4,7 @@
 mod common;
 
 use common::fixture::{self, Fixture};
-use lifeboat_core::{BackupKind, BackupRequest, EnvironmentInput, RestoreRequest};
-
-fn media_only(env_id: &str) -> BackupRequest {
-    BackupRequest {
-        environment_id: env_id.to_owned(),
-        database: false,
-        media: true,
-        note: None,
-        kind: BackupKind::OnDemand,
-    }
-}
+use lifeboat_core::RestoreRequest;
 
 async fn deduplicate(s: &Fixture, on: bool) {
     let mut settings = s.lb.settings().await.unwrap();
@@ -50,7 +40,7 @@ async fn a_second_backup_after_a_small_change_stores_only_the_new_content() {
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
 
-    let first = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let first = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     assert_eq!(first.format, 2);
     let after_first = pack_bytes(&s).await;
     assert!(after_first > 8_000_000, "{after_first} bytes of packs");
@@ -58,13 +48,13 @@ async fn a_second_backup_after_a_small_change_stores_only_the_new_content() {
     // One upload replaced, one added: 2 × 200 kB of new content.
     common::write_incompressible(&s.media.path().join("gallery/07.jpg"), 150_000);
     std::fs::write(s.media.path().join("gallery/new.jpg"), vec![7u8; 60_000]).unwrap();
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let added = pack_bytes(&s).await - after_first;
     assert!(added > 150_000 && added < 300_000, "{added} bytes added");
 
     // Nothing changed: no new pack at all.
     let before = pack_bytes(&s).await;
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     assert_eq!(pack_bytes(&s).await, before);
 }
 
@@ -72,11 +62,11 @@ async fn a_second_backup_after_a_small_change_stores_only_the_new_content() {
 async fn a_deduplicated_backup_downloads_verifies_and_restores_as_a_full_one() {
     let s = fixture::fixture(fixture::Target::Local).await;
     add_uploads(s.media.path());
-    let full = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let full = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     assert_eq!(full.format, 1);
     deduplicate(&s, true).await;
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
-    let deduplicated = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let deduplicated = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     assert!(deduplicated
         .media
         .as_ref()
@@ -86,30 +76,12 @@ async fn a_deduplicated_backup_downloads_verifies_and_restores_as_a_full_one() {
         .is_some());
 
     // The same tar, byte for byte.
-    let tar = |backup_id: String| {
-        let lb = &s.lb;
-        async move {
-            let out = tempfile::tempdir().unwrap();
-            let summary = lb
-                .download(&lifeboat_core::DownloadRequest {
-                    backup_id,
-                    directory: out.path().display().to_string(),
-                    database: false,
-                    media: true,
-                })
-                .await
-                .unwrap();
-            let file = summary
-                .files
-                .iter()
-                .find(|f| f.path.ends_with("-media.tar"))
-                .unwrap();
-            (fixture::sha256sum(std::path::Path::new(&file.path)), out)
-        }
-    };
-    let (full_sha, _a) = tar(full.backup_id.clone()).await;
-    let (dedup_sha, _b) = tar(deduplicated.backup_id.clone()).await;
-    assert_eq!(dedup_sha, full_sha);
+    let (_a, full_tar) = fixture::downloaded_media_tar(&s.lb, &full.backup_id).await;
+    let (_b, dedup_tar) = fixture::downloaded_media_tar(&s.lb, &deduplicated.backup_id).await;
+    assert_eq!(
+        fixture::sha256sum(&dedup_tar),
+        fixture::sha256sum(&full_tar)
+    );
 
     let report = s.lb.verify_backup(&deduplicated.backup_id).await.unwrap();
     assert!(report.ok, "{report:?}");
@@ -119,26 +91,9 @@ async fn a_deduplicated_backup_downloads_verifies_and_restores_as_a_full_one() {
     let dir = folder.path().join("media");
     std::fs::create_dir(&dir).unwrap();
     let app = s.lb.environment(&s.env_id).await.unwrap().application_id;
-    let staging =
-        s.lb.create_environment(&EnvironmentInput {
-            application_id: app,
-            name: "staging".into(),
-            connection: None,
-            media_dir: Some(dir.display().to_string()),
-            target_id: None,
-        })
-        .await
-        .unwrap();
-    s.lb.restore(&RestoreRequest {
-        backup_id: deduplicated.backup_id.clone(),
-        environment_id: staging.id,
-        database: false,
-        media: true,
-        safety_backup: false,
-        confirmation: Some("staging".into()),
-    })
-    .await
-    .unwrap();
+    let staging = fixture::environment(&s.lb, &app, "staging", Some(&dir)).await;
+    let request = fixture::restore_media(&deduplicated.backup_id, &staging.id, "staging", false);
+    s.lb.restore(&request).await.unwrap();
     assert_eq!(
         common::media_hashes(&dir),
         common::media_hashes(s.media.path())
@@ -150,7 +105,7 @@ async fn a_missing_pack_is_reported_by_verify() {
     let s = fixture::fixture(fixture::Target::Local).await;
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
-    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let backup = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let storage = s.storage().await;
     let packs = storage.list("_chunks/packs").await.unwrap();
     storage
@@ -169,7 +124,7 @@ async fn a_deduplicated_artifact_rebuilds_by_hand_with_the_documented_script() {
     let s = fixture::fixture(fixture::Target::Local).await;
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
-    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let backup = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let work = tempfile::tempdir().unwrap();
     let key = work.path().join("recovery-key.txt");
     s.lb.export_recovery_key(&key).await.unwrap();
@@ -283,17 +238,17 @@ async fn a_cleanup_frees_packs_only_deleted_backups_used_and_every_kept_backup_s
     let s = fixture::fixture(fixture::Target::Local).await;
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     // Uploads that come and go between backups: their pack is used by one backup only.
     std::fs::create_dir_all(s.media.path().join("tmp")).unwrap();
     for i in 0..10 {
         common::write_incompressible(&s.media.path().join(format!("tmp/{i}.bin")), 300_000 + i);
     }
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     std::fs::remove_dir_all(s.media.path().join("tmp")).unwrap();
     common::write_incompressible(&s.media.path().join("gallery/late.jpg"), 100_000);
-    let third = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
-    let fourth = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let third = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let fourth = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let before = (
         media_tar_sha(&s, &third.backup_id).await,
         media_tar_sha(&s, &fourth.backup_id).await,
@@ -325,7 +280,7 @@ async fn a_backup_never_relies_on_a_pack_a_cleanup_condemned() {
     let s = fixture::fixture(fixture::Target::Local).await;
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let tmp = s.media.path().join("tmp");
     let add_tmp = || {
         std::fs::create_dir_all(&tmp).unwrap();
@@ -334,9 +289,9 @@ async fn a_backup_never_relies_on_a_pack_a_cleanup_condemned() {
         }
     };
     add_tmp();
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     std::fs::remove_dir_all(&tmp).unwrap();
-    s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     // The two older backups go; the pack only the second one used is condemned.
     let pruned = keep_newest(&s, 1).await;
     assert_eq!(pruned.reclaimed.unwrap().condemned, 1);
@@ -344,7 +299,7 @@ async fn a_backup_never_relies_on_a_pack_a_cleanup_condemned() {
     // The same files again: stored anew rather than taken from the condemned pack…
     add_tmp();
     let before = packs(&s).await;
-    let after = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let after = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     assert_eq!(packs(&s).await.len(), before.len() + 1);
     // …so deleting the condemned pack leaves the new backup whole.
     let report =
@@ -375,7 +330,7 @@ async fn a_deduplicated_backup_made_elsewhere_is_found_by_catalog_sync_and_downl
     let s = fixture::fixture(fixture::s3()).await;
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
-    let backup = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let backup = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let here = media_tar_sha(&s, &backup.backup_id).await;
 
     let (_home, other, target) = s.elsewhere().await;

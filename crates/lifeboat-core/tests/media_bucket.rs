@@ -8,12 +8,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::fixture::{environment, media_only, restore_media};
 use common::s3_proxy::S3Proxy;
 use futures_util::TryStreamExt;
-use lifeboat_core::{
-    BackupKind, BackupRequest, EnvironmentInput, ErrorCode, Lifeboat, MediaBucket,
-    MediaBucketInput, RestoreRequest,
-};
+use lifeboat_core::{ErrorCode, Lifeboat, MediaBucket, MediaBucketInput};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
@@ -196,45 +194,6 @@ async fn setup(endpoint: Option<&str>) -> Setup {
         env_id: env.id,
         prefix,
         store: raw_store(),
-    }
-}
-
-/// A new environment of the application, with no database and the media folder given.
-async fn environment(
-    lb: &Lifeboat,
-    app_id: &str,
-    name: &str,
-    media_dir: Option<&std::path::Path>,
-) -> lifeboat_core::Environment {
-    lb.create_environment(&EnvironmentInput {
-        application_id: app_id.to_owned(),
-        name: name.to_owned(),
-        connection: None,
-        media_dir: media_dir.map(|d| d.display().to_string()),
-        target_id: None,
-    })
-    .await
-    .unwrap()
-}
-
-fn media_only(env_id: &str) -> BackupRequest {
-    BackupRequest {
-        environment_id: env_id.to_owned(),
-        database: false,
-        media: true,
-        note: None,
-        kind: BackupKind::OnDemand,
-    }
-}
-
-fn restore_media(backup_id: &str, env_id: &str, name: &str, safety_backup: bool) -> RestoreRequest {
-    RestoreRequest {
-        backup_id: backup_id.to_owned(),
-        environment_id: env_id.to_owned(),
-        database: false,
-        media: true,
-        safety_backup,
-        confirmation: Some(name.to_owned()),
     }
 }
 

@@ -638,26 +638,9 @@ async fn media_on_the_server_is_backed_up_over_ssh_and_restores_into_a_local_fol
     let here = local.path().join("media");
     std::fs::create_dir(&here).unwrap();
     std::fs::write(here.join("stray.txt"), b"not in the backup").unwrap();
-    let staging =
-        s.lb.create_environment(&EnvironmentInput {
-            application_id: app,
-            name: "staging".into(),
-            connection: None,
-            media_dir: Some(here.display().to_string()),
-            target_id: None,
-        })
-        .await
-        .unwrap();
-    s.lb.restore(&RestoreRequest {
-        backup_id: backup.backup_id.clone(),
-        environment_id: staging.id.clone(),
-        database: false,
-        media: true,
-        safety_backup: false,
-        confirmation: Some("staging".into()),
-    })
-    .await
-    .unwrap();
+    let staging = common::fixture::environment(&s.lb, &app, "staging", Some(&here)).await;
+    let request = common::fixture::restore_media(&backup.backup_id, &staging.id, "staging", false);
+    s.lb.restore(&request).await.unwrap();
     assert_eq!(
         common::media_hashes(&here),
         common::media_hashes(&media.path)

@@ -31,15 +31,21 @@ pub struct Authentication {
 /// The key manifests are authenticated with, derived from a recovery key.
 pub struct ManifestKey([u8; 32]);
 
+/// A key for `context` derived from the recovery key's secret half, so no two uses share a
+/// key and none is the one that decrypts artifacts.
+pub(crate) fn derive_key(identity: &age::x25519::Identity, context: &[u8]) -> [u8; 32] {
+    let secret = identity.to_string();
+    // hmac (RustCrypto, already in the tree through age and sqlx) rather than a hand-made
+    // construction: HMAC keyed with the secret is a standard key derivation (HKDF-extract).
+    let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any length");
+    derive.update(context);
+    derive.finalize().into_bytes().into()
+}
+
 impl ManifestKey {
     pub fn from_identity(identity: &age::x25519::Identity) -> Self {
-        let secret = identity.to_string();
-        // hmac (RustCrypto, already in the tree through age and sqlx) rather than a hand-made
-        // construction: HMAC keyed with the secret is a standard key derivation (HKDF-extract).
-        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
-            .expect("HMAC takes keys of any length");
-        derive.update(KEY_CONTEXT);
-        Self(derive.finalize().into_bytes().into())
+        Self(derive_key(identity, KEY_CONTEXT))
     }
 
     fn mac_of(&self, manifest: &Value) -> Hmac<Sha256> {

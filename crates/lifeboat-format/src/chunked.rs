@@ -29,12 +29,7 @@ pub struct ChunkKey([u8; 32]);
 
 impl ChunkKey {
     pub fn from_identity(identity: &age::x25519::Identity) -> Self {
-        use age::secrecy::ExposeSecret;
-        let secret = identity.to_string();
-        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
-            .expect("HMAC takes keys of any length");
-        derive.update(KEY_CONTEXT);
-        Self(derive.finalize().into_bytes().into())
+        Self(crate::authentication::derive_key(identity, KEY_CONTEXT))
     }
 
     /// The blob id of `plaintext`: lowercase hex HMAC-SHA256.

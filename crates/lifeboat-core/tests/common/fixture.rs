@@ -71,6 +71,50 @@ pub fn s3() -> Target {
     Target::S3(common::s3_settings(), common::s3_secret())
 }
 
+/// A new environment of the application, with no database and the media folder given.
+pub async fn environment(
+    lb: &Lifeboat,
+    app_id: &str,
+    name: &str,
+    media_dir: Option<&Path>,
+) -> lifeboat_core::Environment {
+    lb.create_environment(&EnvironmentInput {
+        application_id: app_id.to_owned(),
+        name: name.to_owned(),
+        connection: None,
+        media_dir: media_dir.map(|d| d.display().to_string()),
+        target_id: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// A restore of the backup's media alone into environment `name`, confirmed by its name.
+pub fn restore_media(
+    backup_id: &str,
+    env_id: &str,
+    name: &str,
+    safety_backup: bool,
+) -> lifeboat_core::RestoreRequest {
+    lifeboat_core::RestoreRequest {
+        backup_id: backup_id.to_owned(),
+        environment_id: env_id.to_owned(),
+        database: false,
+        media: true,
+        safety_backup,
+        confirmation: Some(name.to_owned()),
+    }
+}
+
+/// An on-demand backup of the media alone.
+pub fn media_only(env_id: &str) -> BackupRequest {
+    BackupRequest {
+        database: false,
+        note: None,
+        ..both(env_id, "")
+    }
+}
+
 /// An on-demand backup of the database alone.
 pub fn database_only(env_id: &str) -> BackupRequest {
     BackupRequest {
@@ -220,6 +264,20 @@ pub async fn waiting_on_lock(database: &str) -> i32 {
 
 /// The media tar a download of the backup writes, unpacked: `media/…` and the media manifest.
 pub async fn downloaded_media(lb: &Lifeboat, backup_id: &str) -> tempfile::TempDir {
+    let (_out, tar) = downloaded_media_tar(lb, backup_id).await;
+    let unpacked = tempfile::tempdir().unwrap();
+    common::run(
+        Command::new("tar")
+            .arg("-xf")
+            .arg(&tar)
+            .arg("-C")
+            .arg(unpacked.path()),
+    );
+    unpacked
+}
+
+/// The media tar a download of the backup writes, in the folder it was written to.
+pub async fn downloaded_media_tar(lb: &Lifeboat, backup_id: &str) -> (tempfile::TempDir, PathBuf) {
     let out = tempfile::tempdir().unwrap();
     let summary = lb
         .download(&lifeboat_core::DownloadRequest {
@@ -235,13 +293,6 @@ pub async fn downloaded_media(lb: &Lifeboat, backup_id: &str) -> tempfile::TempD
         .iter()
         .find(|f| f.path.ends_with("-media.tar"))
         .expect("a media tar");
-    let unpacked = tempfile::tempdir().unwrap();
-    common::run(
-        Command::new("tar")
-            .arg("-xf")
-            .arg(&tar.path)
-            .arg("-C")
-            .arg(unpacked.path()),
-    );
-    unpacked
+    let path = PathBuf::from(&tar.path);
+    (out, path)
 }
