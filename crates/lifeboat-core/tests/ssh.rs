@@ -1131,16 +1131,7 @@ async fn the_ssh_configuration_setting_names_an_existing_file_and_a_server_is_ne
     );
 
     let app = lb.create_application("shop").await.unwrap();
-    let env = lb
-        .create_environment(&EnvironmentInput {
-            application_id: app.id,
-            name: "production".into(),
-            connection: None,
-            media_dir: None,
-            target_id: None,
-        })
-        .await
-        .unwrap();
+    let env = common::fixture::environment(&lb, &app.id, "production", None).await;
     let refused = lb.set_dump_on_server(&env.id, true).await.unwrap_err();
     assert_eq!(refused.field.as_deref(), Some("dumpOnServer"));
     assert!(!lb.environment(&env.id).await.unwrap().dump_on_server);

@@ -454,32 +454,32 @@ impl Context {
             true => self.open_media_bucket(&env).await?,
             false => None,
         };
-        let (media_root, media_bytes) = match (request.media, &env.media_dir, &env.server) {
-            _ if bucket.is_some() => {
-                let bucket = bucket.expect("checked");
-                let listed = bucket.list().await?;
-                let bytes = listed.iter().map(|l| l.size).sum();
-                (Some(MediaSource::Bucket { bucket, listed }), bytes)
+        let (media_root, media_bytes) = if let Some(bucket) = bucket {
+            let listed = bucket.list().await?;
+            let bytes = listed.iter().map(|l| l.size).sum();
+            (Some(MediaSource::Bucket { bucket, listed }), bytes)
+        } else {
+            match (request.media, &env.media_dir, &env.server) {
+                (true, Some(dir), None) => {
+                    let root = std::path::PathBuf::from(dir);
+                    let bytes = crate::media::stats(&root).await?.total_bytes;
+                    (Some(MediaSource::Local(root)), bytes)
+                }
+                (true, Some(dir), Some(server)) => {
+                    let session = self.connect_server(server).await?;
+                    let on_server = ServerDir {
+                        session: &session,
+                        dir,
+                    };
+                    let bytes = on_server.stats().await?.total_bytes;
+                    let source = MediaSource::Server {
+                        dir: dir.clone(),
+                        session: Box::new(session),
+                    };
+                    (Some(source), bytes)
+                }
+                _ => (None, 0),
             }
-            (true, Some(dir), None) => {
-                let root = std::path::PathBuf::from(dir);
-                let bytes = crate::media::stats(&root).await?.total_bytes;
-                (Some(MediaSource::Local(root)), bytes)
-            }
-            (true, Some(dir), Some(server)) => {
-                let session = self.connect_server(server).await?;
-                let on_server = ServerDir {
-                    session: &session,
-                    dir,
-                };
-                let bytes = on_server.stats().await?.total_bytes;
-                let source = MediaSource::Server {
-                    dir: dir.clone(),
-                    session: Box::new(session),
-                };
-                (Some(source), bytes)
-            }
-            _ => (None, 0),
         };
         let dedup = match settings.deduplicate {
             true => {

@@ -143,21 +143,18 @@ pub async fn apply(
         .filter(|l| !proven.files.contains_key(&l.path))
         .map(|l| l.location.clone())
         .collect();
-    let incomplete = |written: u64, e: Error| {
-        if written == 0 && e.code != ErrorCode::ArtifactCorrupt {
-            return e;
-        }
+    // Once the bucket has changed, the error says so, and how to finish.
+    let incomplete = |progress: String, e: Error| {
         Error {
-            code: ErrorCode::MediaRestoreIncomplete,
-            message: format!(
-                "The restore into {} stopped after writing {written} of {} changed objects: {} The prefix now holds restored objects beside old ones; restore again to complete it.",
-                bucket.url(),
-                to_write.len(),
-                e.message
-            ),
-            field: None,
-            detail: e.detail.or(Some(format!("{:?}", e.code))),
-        }
+        code: ErrorCode::MediaRestoreIncomplete,
+        message: format!(
+            "The restore into {} {progress}: {} The prefix now holds restored objects beside old ones; restore again to complete it.",
+            bucket.url(),
+            e.message
+        ),
+        field: None,
+        detail: e.detail.or(Some(format!("{:?}", e.code))),
+    }
     };
     let written = {
         let (bucket, info) = (bucket.clone(), info.clone());
@@ -171,13 +168,23 @@ pub async fn apply(
     };
     let written = match written {
         (count, None) => count,
-        (count, Some(e)) => return Err(incomplete(count, e)),
+        // Nothing written: nothing changed, and the error is the plain one.
+        (0, Some(e)) => return Err(e),
+        (count, Some(e)) => {
+            let progress = format!(
+                "stopped after writing {count} of {} changed objects",
+                to_write.len()
+            );
+            return Err(incomplete(progress, e));
+        }
     };
     let deleted = strays.len() as u64;
-    bucket
-        .delete(strays)
-        .await
-        .map_err(|e| incomplete(written.max(1), e))?;
+    bucket.delete(strays).await.map_err(|e| {
+        let progress = format!(
+            "wrote the {written} changed objects, then stopped deleting the {deleted} the backup does not have"
+        );
+        incomplete(progress, e)
+    })?;
     Ok(MediaRestoreSummary {
         directory: bucket.url().to_owned(),
         files: proven.files(),

@@ -357,34 +357,34 @@ impl Context {
             (Some(_), true) => self.open_media_bucket(&env).await?,
             _ => None,
         };
-        let media_dir = match (&record.manifest.media, request.media, &env.server) {
-            _ if bucket.is_some() => {
-                let bucket = bucket.expect("checked");
-                // A key that may not write is refused before anything changes.
-                bucket.probe_write().await?;
-                Some(MediaDest::Bucket(bucket))
+        let media_dir = if let Some(bucket) = bucket {
+            // A key that may not write is refused before anything changes.
+            bucket.probe_write().await?;
+            Some(MediaDest::Bucket(bucket))
+        } else {
+            match (&record.manifest.media, request.media, &env.server) {
+                (Some(part), true, Some(server)) => {
+                    let session = self.connect_server(server).await?;
+                    let dir = env.media_dir.clone().unwrap_or_default();
+                    server_media::ensure_space(&session, &dir, job_id, part.total_bytes).await?;
+                    Some(MediaDest::Server {
+                        dir,
+                        session: Box::new(session),
+                    })
+                }
+                (Some(part), true, None) => {
+                    let dir = PathBuf::from(env.media_dir.clone().unwrap_or_default());
+                    let parent = dir.parent().unwrap_or(&dir).to_path_buf();
+                    let existing = parent
+                        .ancestors()
+                        .find(|p| p.exists())
+                        .unwrap_or(&parent)
+                        .to_path_buf();
+                    crate::disk::ensure_space(&existing, part.total_bytes)?;
+                    Some(MediaDest::Local(dir))
+                }
+                _ => None,
             }
-            (Some(part), true, Some(server)) => {
-                let session = self.connect_server(server).await?;
-                let dir = env.media_dir.clone().unwrap_or_default();
-                server_media::ensure_space(&session, &dir, job_id, part.total_bytes).await?;
-                Some(MediaDest::Server {
-                    dir,
-                    session: Box::new(session),
-                })
-            }
-            (Some(part), true, None) => {
-                let dir = PathBuf::from(env.media_dir.clone().unwrap_or_default());
-                let parent = dir.parent().unwrap_or(&dir).to_path_buf();
-                let existing = parent
-                    .ancestors()
-                    .find(|p| p.exists())
-                    .unwrap_or(&parent)
-                    .to_path_buf();
-                crate::disk::ensure_space(&existing, part.total_bytes)?;
-                Some(MediaDest::Local(dir))
-            }
-            _ => None,
         };
         Ok(Plan {
             source,
