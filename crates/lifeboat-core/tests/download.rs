@@ -211,9 +211,16 @@ async fn cancelling_a_stalled_download_leaves_nothing() {
         f.lb.start_download(&request(&backup, out.path()))
             .await
             .unwrap();
+    // Progress counts stored bytes as they arrive, before the file they go to is created;
+    // past the artifacts before the media, those are complete files in the folder.
+    let before_media = backup.database.as_ref().unwrap().artifact.stored_bytes
+        + backup
+            .globals
+            .as_ref()
+            .map_or(0, |g| g.artifact.stored_bytes);
     loop {
         let event = events.recv().await.unwrap();
-        if event.id == job.id && event.bytes_done > 0 {
+        if event.id == job.id && event.bytes_done > before_media {
             break;
         }
     }
