@@ -90,6 +90,11 @@ enum Command {
         /// A note kept with the backup, e.g. "before the 2.0 deploy".
         #[arg(long)]
         note: Option<String>,
+        /// Read every media file. A deduplicated backup otherwise takes a file whose size,
+        /// modification and change times and inode match the previous backup's from that
+        /// backup without reading it.
+        #[arg(long)]
+        full_rescan: bool,
     },
     /// List an environment's backups, newest first.
     Backups {
@@ -477,6 +482,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
             db,
             media,
             note,
+            full_rescan,
         } => {
             let environment = lb.environment_named(&app, &env).await?;
             // Neither flag: whatever the environment has set up.
@@ -497,6 +503,7 @@ async fn run(lb: &Lifeboat, command: Command, out: &Output) -> Result<()> {
                 media,
                 note,
                 kind: BackupKind::OnDemand,
+                full_rescan,
             };
             let started = std::time::Instant::now();
             let job = lb.start_backup(&request).await?;

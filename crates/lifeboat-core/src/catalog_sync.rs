@@ -151,6 +151,7 @@ impl Context {
             media: manifest.media.is_some(),
             note: manifest.note.clone(),
             kind: manifest.kind,
+            full_rescan: false,
         });
         let record = BackupRecord::new(manifest, Some(new_id()), target_id, dir);
         self.catalog()

@@ -189,6 +189,7 @@ where
                     media: schedule.media,
                     note: None,
                     kind: BackupKind::Scheduled,
+                    full_rescan: false,
                 };
                 // It runs to its end (retention included) on its own task.
                 let started = self

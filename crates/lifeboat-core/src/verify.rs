@@ -254,6 +254,7 @@ mod tests {
                 media: true,
                 note: None,
                 kind: BackupKind::OnDemand,
+                full_rescan: false,
             })
             .await
             .unwrap();

@@ -61,6 +61,7 @@ async fn planted_backup(f: &Fixture) -> BackupManifest {
         media: false,
         note: None,
         kind: BackupKind::OnDemand,
+        full_rescan: false,
     })
     .await
     .unwrap()

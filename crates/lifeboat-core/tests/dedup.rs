@@ -146,7 +146,7 @@ async fn a_deduplicated_artifact_rebuilds_by_hand_with_the_documented_script() {
     let chunked = backup.media.unwrap().artifact.chunked.unwrap();
     assert_eq!(tar.len() as u64, chunked.plaintext_bytes);
     let sha = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&tar));
-    assert_eq!(sha, chunked.plaintext_sha256);
+    assert_eq!(Some(sha), chunked.plaintext_sha256);
 }
 
 #[tokio::test]
@@ -347,4 +347,70 @@ async fn a_deduplicated_backup_made_elsewhere_is_found_by_catalog_sync_and_downl
         .collect();
     listing.sort();
     assert_eq!(format!("{listing:?}"), here);
+}
+
+/// The SHA-256 a deduplicated media artifact's plaintext was recorded with: absent when the
+/// backup took unchanged files' content from the one before without reading it.
+fn plaintext_sha(backup: &lifeboat_core::BackupManifest) -> Option<String> {
+    let artifact = &backup.media.as_ref().unwrap().artifact;
+    artifact.chunked.as_ref().unwrap().plaintext_sha256.clone()
+}
+
+#[tokio::test]
+async fn unchanged_files_are_taken_unread_and_a_file_rewritten_behind_its_old_mtime_is_read() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let first = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    assert!(
+        plaintext_sha(&first).is_some(),
+        "a first backup reads every file"
+    );
+
+    // Rewritten in place with the same size, and its modification time put back (as
+    // `rsync -t` or `touch -r` leave a file): its change time still tells.
+    let rewritten = s.media.path().join("gallery/05.jpg");
+    let modified = std::fs::metadata(&rewritten).unwrap().modified().unwrap();
+    let mut body = std::fs::read(&rewritten).unwrap();
+    body.iter_mut().take(1000).for_each(|b| *b = !*b);
+    std::fs::write(&rewritten, &body).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&rewritten)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    let packs_before = pack_bytes(&s).await;
+
+    let second = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    assert_eq!(
+        plaintext_sha(&second),
+        None,
+        "unchanged files were taken unread"
+    );
+    let added = pack_bytes(&s).await - packs_before;
+    assert!(added > 0 && added < 250_000, "{added} bytes added");
+    let unpacked = fixture::downloaded_media(&s.lb, &second.backup_id).await;
+    assert_eq!(
+        common::media_hashes(&unpacked.path().join("media")),
+        common::media_hashes(s.media.path())
+    );
+    let report = s.lb.verify_backup(&second.backup_id).await.unwrap();
+    assert!(report.ok, "{report:?}");
+
+    // A full rescan reads everything, and makes the very same archive.
+    let rescanned =
+        s.lb.backup(&lifeboat_core::BackupRequest {
+            full_rescan: true,
+            ..fixture::media_only(&s.env_id)
+        })
+        .await
+        .unwrap();
+    assert!(plaintext_sha(&rescanned).is_some());
+    let (_a, second_tar) = fixture::downloaded_media_tar(&s.lb, &second.backup_id).await;
+    let (_b, rescanned_tar) = fixture::downloaded_media_tar(&s.lb, &rescanned.backup_id).await;
+    assert_eq!(
+        fixture::sha256sum(&second_tar),
+        fixture::sha256sum(&rescanned_tar)
+    );
 }

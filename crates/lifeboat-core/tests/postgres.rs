@@ -165,6 +165,7 @@ async fn a_server_checked_against_its_ca_works_for_the_probe_and_the_backup_and_
         media: false,
         note: None,
         kind: lifeboat_core::BackupKind::OnDemand,
+        full_rescan: false,
     };
 
     // Without the CA, nothing gets past the server's certificate: not Test connection, not the

@@ -39,6 +39,7 @@ impl<'a> Aged<'a> {
                 media: false,
                 note: None,
                 kind,
+                full_rescan: false,
             })
             .await
             .unwrap();

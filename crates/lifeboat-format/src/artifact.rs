@@ -40,7 +40,11 @@ pub struct ArtifactInfo {
 pub struct ChunkedPlaintext {
     #[ts(type = "number")]
     pub plaintext_bytes: u64,
-    pub plaintext_sha256: String,
+    /// Absent when the backup took unchanged files' content from an earlier backup without
+    /// reading it: the blobs' keyed ids and the media manifest's per-file SHA-256s prove it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub plaintext_sha256: Option<String>,
 }
 
 /// Counts and hashes what passes through, and adds it to `progress` when given.

@@ -7,9 +7,9 @@
 //! holds the bucket cannot test whether a known file is in it, sealed one by one (zstd, then age
 //! to the recovery key) and packed into pack objects several MiB large.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -56,6 +56,76 @@ pub enum Piece {
 pub struct Tree {
     pub format: u32,
     pub pieces: Vec<Piece>,
+    /// A media tree's files and where their content is, so the next backup can take an
+    /// unchanged file's blobs without reading the file again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRecord>,
+}
+
+/// A file whose content a tree holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    /// Relative to the media root, as the media manifest names it.
+    pub path: String,
+    /// What its source said of it when it was read, which changes whenever its content may
+    /// have: for a file on disk, its modification and change times (ns) and inode.
+    pub stamp: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Its content: the `count` blob pieces from piece `first`.
+    pub first: u64,
+    pub count: u64,
+}
+
+/// A file's content as an earlier tree holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredContent {
+    pub stamp: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Blob ids and plaintext sizes, in order.
+    pub blobs: Vec<(String, u64)>,
+}
+
+impl Tree {
+    /// The files whose content this tree holds, by path. A record that does not point at blobs
+    /// adding up to its size is left out: its file will be read again.
+    pub fn stored_contents(&self) -> HashMap<String, StoredContent> {
+        let mut contents = HashMap::new();
+        for file in &self.files {
+            let (Ok(first), Ok(count)) = (usize::try_from(file.first), usize::try_from(file.count))
+            else {
+                continue;
+            };
+            let Some(pieces) = first
+                .checked_add(count)
+                .and_then(|end| self.pieces.get(first..end))
+            else {
+                continue;
+            };
+            let blobs: Option<Vec<(String, u64)>> = pieces
+                .iter()
+                .map(|p| match p {
+                    Piece::Blob { id, size } => Some((id.clone(), *size)),
+                    Piece::Bytes { .. } => None,
+                })
+                .collect();
+            let Some(blobs) = blobs else { continue };
+            if count == 0 || blobs.iter().map(|b| b.1).sum::<u64>() != file.size {
+                continue;
+            }
+            contents.insert(
+                file.path.clone(),
+                StoredContent {
+                    stamp: file.stamp.clone(),
+                    size: file.size,
+                    sha256: file.sha256.clone(),
+                    blobs,
+                },
+            );
+        }
+        contents
+    }
 }
 
 /// Where blobs are: what a backup adds to the repository's index, one object per backup.
@@ -129,20 +199,89 @@ pub trait BlobSink {
     fn blob(&mut self, id: &str, plaintext: &[u8]) -> io::Result<()>;
 }
 
-/// Content bytes about to be written: set by the producer right before it writes a file's
-/// content (the rest of what it writes, tar headers and padding, stays in the tree).
+/// What the producer tells the tree writer besides the bytes it writes: right before a file's
+/// content, that content follows (the rest, tar headers and padding, stays in the tree); and,
+/// instead of the content of a file unchanged since an earlier tree, that tree's blobs for it.
 #[derive(Clone, Default)]
-pub struct ContentMark(Arc<AtomicU64>);
+pub struct ContentMark(Arc<Mutex<Marks>>);
+
+/// Whether the repository still has a blob, so a backup may use it without storing it.
+type Usable = Box<dyn Fn(&str) -> bool + Send>;
+
+#[derive(Default)]
+struct Marks {
+    next: Option<Next>,
+    earlier: HashMap<String, StoredContent>,
+    usable: Option<Usable>,
+}
+
+enum Next {
+    /// The next `bytes` written are the content of the file at this path, with this stamp.
+    Content { bytes: u64, file: (String, String) },
+    /// A file's content is these blobs: they go into the tree before the next byte written.
+    Stored {
+        path: String,
+        content: StoredContent,
+    },
+}
 
 impl ContentMark {
-    /// The next `bytes` written are content.
-    pub fn content_follows(&self, bytes: u64) {
-        self.0.store(bytes, Ordering::SeqCst);
+    /// A mark that offers the files of an earlier tree (`Tree::stored_contents`) whose blobs
+    /// `usable` says the repository still has.
+    pub fn with_earlier(
+        earlier: HashMap<String, StoredContent>,
+        usable: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Self {
+        Self(Arc::new(Mutex::new(Marks {
+            next: None,
+            earlier,
+            usable: Some(Box::new(usable)),
+        })))
     }
 
-    fn take(&self) -> u64 {
-        self.0.swap(0, Ordering::SeqCst)
+    fn marks(&self) -> std::sync::MutexGuard<'_, Marks> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The next `bytes` written are the content of the file at `path`, as `stamp` describes it.
+    pub fn file_follows(&self, path: &str, stamp: &str, bytes: u64) {
+        self.marks().next = Some(Next::Content {
+            bytes,
+            file: (path.to_owned(), stamp.to_owned()),
+        });
+    }
+
+    /// The content an earlier tree holds for `path`, if it was stored with the same stamp and
+    /// size and the repository still has all of its blobs.
+    pub fn unchanged(&self, path: &str, stamp: &str, size: u64) -> Option<StoredContent> {
+        let mut marks = self.marks();
+        let content = marks.earlier.remove(path)?;
+        let usable = marks.usable.as_ref()?;
+        let same = content.stamp == stamp && content.size == size && size > 0;
+        (same && content.blobs.iter().all(|(id, _)| usable(id))).then_some(content)
+    }
+
+    /// The file at `path` holds `content` (from `unchanged`), which is not written: the tree
+    /// takes its blobs before whatever is written next.
+    pub fn stored_follows(&self, path: &str, content: StoredContent) {
+        self.marks().next = Some(Next::Stored {
+            path: path.to_owned(),
+            content,
+        });
+    }
+
+    fn take(&self) -> Option<Next> {
+        self.marks().next.take()
+    }
+}
+
+/// The file whose content is being written.
+struct Filling {
+    path: String,
+    stamp: String,
+    size: u64,
+    first: usize,
+    hasher: Sha256,
 }
 
 /// Turns an artifact's plaintext into a tree and blobs as it is written: content (as marked, or
@@ -154,10 +293,13 @@ pub struct TreeWriter<S: BlobSink> {
     mark: ContentMark,
     all_content: bool,
     pieces: Vec<Piece>,
+    files: Vec<FileRecord>,
+    filling: Option<Filling>,
     held: Vec<u8>,
     content: Vec<u8>,
     content_left: u64,
-    hasher: Sha256,
+    /// Hashes the plaintext, until content is taken from an earlier tree unread.
+    hasher: Option<Sha256>,
     bytes: u64,
 }
 
@@ -169,28 +311,92 @@ impl<S: BlobSink> TreeWriter<S> {
             mark,
             all_content,
             pieces: Vec::new(),
+            files: Vec::new(),
+            filling: None,
             held: Vec::new(),
             content: Vec::new(),
             content_left: 0,
-            hasher: Sha256::new(),
+            hasher: Some(Sha256::new()),
             bytes: 0,
         }
     }
 
-    /// The tree, the sink, and the plaintext's size and SHA-256.
-    pub fn finish(mut self) -> io::Result<(Tree, S, u64, String)> {
+    /// The plaintext the tree describes so far, in bytes.
+    pub fn plaintext_bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The tree, the sink, and the plaintext's size and SHA-256 (unknown when content was
+    /// taken from an earlier tree without being read).
+    pub fn finish(mut self) -> io::Result<(Tree, S, u64, Option<String>)> {
+        self.next_mark();
         self.cut(true)?;
         self.hold_done();
-        let sha = format!("{:x}", self.hasher.finalize());
+        let sha = self.hasher.map(|h| format!("{:x}", h.finalize()));
         Ok((
             Tree {
                 format: 2,
                 pieces: self.pieces,
+                files: self.files,
             },
             self.sink,
             self.bytes,
             sha,
         ))
+    }
+
+    /// Acts on what the producer announced, between two files' contents.
+    fn next_mark(&mut self) {
+        match self.mark.take() {
+            None => {}
+            Some(Next::Content { bytes, file }) => {
+                self.content_left = bytes;
+                if bytes > 0 {
+                    let (path, stamp) = file;
+                    self.hold_done();
+                    self.filling = Some(Filling {
+                        path,
+                        stamp,
+                        size: bytes,
+                        first: self.pieces.len(),
+                        hasher: Sha256::new(),
+                    });
+                }
+            }
+            Some(Next::Stored { path, content }) => {
+                self.hold_done();
+                self.hasher = None;
+                self.bytes += content.size;
+                self.files.push(FileRecord {
+                    path,
+                    stamp: content.stamp,
+                    size: content.size,
+                    sha256: content.sha256,
+                    first: self.pieces.len() as u64,
+                    count: content.blobs.len() as u64,
+                });
+                self.pieces.extend(
+                    content
+                        .blobs
+                        .into_iter()
+                        .map(|(id, size)| Piece::Blob { id, size }),
+                );
+            }
+        }
+    }
+
+    /// The file being written is complete: its content's pieces are all in the tree.
+    fn file_done(&mut self) {
+        if let Some(file) = self.filling.take() {
+            self.files.push(FileRecord {
+                path: file.path,
+                stamp: file.stamp,
+                size: file.size,
+                sha256: format!("{:x}", file.hasher.finalize()),
+                first: file.first as u64,
+                count: (self.pieces.len() - file.first) as u64,
+            });
+        }
     }
 
     fn hold_done(&mut self) {
@@ -236,14 +442,21 @@ impl<S: BlobSink> TreeWriter<S> {
     }
 }
 
+impl<S: BlobSink> TreeWriter<S> {
+    fn took(&mut self, bytes: &[u8]) {
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(bytes);
+        }
+        self.bytes += bytes.len() as u64;
+    }
+}
+
 impl<S: BlobSink> Write for TreeWriter<S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.hasher.update(buf);
-        self.bytes += buf.len() as u64;
         let mut rest = buf;
         while !rest.is_empty() {
             if self.content_left == 0 && !self.all_content {
-                self.content_left = self.mark.take();
+                self.next_mark();
             }
             if self.all_content || self.content_left > 0 {
                 let take = if self.all_content {
@@ -252,8 +465,13 @@ impl<S: BlobSink> Write for TreeWriter<S> {
                     rest.len()
                         .min(usize::try_from(self.content_left).unwrap_or(usize::MAX))
                 };
-                self.content.extend_from_slice(&rest[..take]);
-                rest = &rest[take..];
+                let (taken, left) = rest.split_at(take);
+                self.took(taken);
+                if let Some(file) = &mut self.filling {
+                    file.hasher.update(taken);
+                }
+                self.content.extend_from_slice(taken);
+                rest = left;
                 if !self.all_content {
                     self.content_left -= take as u64;
                 }
@@ -262,8 +480,10 @@ impl<S: BlobSink> Write for TreeWriter<S> {
                 }
                 if !self.all_content && self.content_left == 0 {
                     self.cut(true)?;
+                    self.file_done();
                 }
             } else {
+                self.took(rest);
                 self.held.extend_from_slice(rest);
                 rest = &[];
             }
@@ -350,7 +570,7 @@ mod tests {
         let (writer, _) =
             crate::media::archive_marked(dir, writer, &|| false, Some(&mark)).unwrap();
         let (tree, _, bytes, sha) = writer.finish().unwrap();
-        (tree, bytes, sha)
+        (tree, bytes, sha.expect("every file was read"))
     }
 
     fn rebuilt(tree: Tree, memory: &Memory) -> Vec<u8> {
@@ -413,6 +633,61 @@ mod tests {
         assert_eq!(memory.new.len(), 2, "only the changed and the new file");
         let (plain, _) = crate::media::archive(dir.path(), Vec::new(), &|| false).unwrap();
         assert_eq!(rebuilt(tree, &memory), plain);
+    }
+
+    /// A tree of `dir` that may take unchanged files from `earlier`; the blobs it offered.
+    fn tree_after(
+        dir: &std::path::Path,
+        key: &ChunkKey,
+        memory: &mut Memory,
+        earlier: &Tree,
+    ) -> (Tree, u64, Option<String>) {
+        let known: std::collections::HashSet<String> = memory.blobs.keys().cloned().collect();
+        let mark =
+            ContentMark::with_earlier(earlier.stored_contents(), move |id| known.contains(id));
+        let writer = TreeWriter::new(key.clone(), memory, mark.clone(), false);
+        let (writer, _) =
+            crate::media::archive_marked(dir, writer, &|| false, Some(&mark)).unwrap();
+        let (tree, _, bytes, sha) = writer.finish().unwrap();
+        (tree, bytes, sha)
+    }
+
+    #[test]
+    fn unchanged_files_are_taken_from_the_earlier_tree_and_rebuild_the_same_bytes() {
+        let dir = tree_dir();
+        let key = key();
+        let mut memory = Memory::default();
+        let (first, _, _) = tree_of(dir.path(), &key, &mut memory);
+        // 19 files with content (one is empty), plus the long name.
+        assert_eq!(first.files.len(), 20);
+
+        std::fs::write(dir.path().join("uploads/2026/f03.bin"), b"changed").unwrap();
+        memory.new.clear();
+        let (second, bytes, sha) = tree_after(dir.path(), &key, &mut memory, &first);
+        let (plain, _) = crate::media::archive(dir.path(), Vec::new(), &|| false).unwrap();
+        assert_eq!(bytes, plain.len() as u64);
+        assert_eq!(sha, None, "content taken unread cannot be hashed");
+        assert_eq!(
+            memory.new.len(),
+            1,
+            "only the changed file was read into a blob"
+        );
+        assert_eq!(rebuilt(second.clone(), &memory), plain);
+        let changed = second
+            .files
+            .iter()
+            .find(|f| f.path == "uploads/2026/f03.bin");
+        assert_eq!(
+            changed.map(|f| f.sha256.clone()),
+            Some(format!("{:x}", Sha256::digest(b"changed")))
+        );
+
+        // A blob the repository no longer has is not taken: its file is read again.
+        memory.blobs.clear();
+        memory.new.clear();
+        let (third, _, sha) = tree_after(dir.path(), &key, &mut memory, &second);
+        assert!(sha.is_some(), "every file was read");
+        assert_eq!(rebuilt(third, &memory), plain);
     }
 
     #[test]

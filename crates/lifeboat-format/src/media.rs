@@ -116,7 +116,8 @@ pub fn archive<W: Write>(
 }
 
 /// `archive`, telling `mark` right before each file's content is written, so a writer that
-/// keeps content apart (`chunked::TreeWriter`) knows which bytes are a file's.
+/// keeps content apart (`chunked::TreeWriter`) knows which bytes are a file's; a file the mark
+/// finds unchanged since an earlier tree is not read, its stored content stands for it.
 pub fn archive_marked<W: Write>(
     root: &Path,
     out: W,
@@ -281,7 +282,7 @@ enum Body<'r> {
 }
 
 /// Appends one entry under `media/` and describes it for the media manifest. `header` carries
-/// its mode, times and owner.
+/// its mode, times and owner; `mark`, with the file's stamp, is told of its content.
 fn record<W: Write>(
     tar: &mut tar::Builder<W>,
     relative: &str,
@@ -289,7 +290,7 @@ fn record<W: Write>(
     mut header: tar::Header,
     body: Body<'_>,
     stop: &dyn Fn() -> bool,
-    mark: Option<&ContentMark>,
+    mark: Option<(&ContentMark, &str)>,
 ) -> Result<MediaEntry, ArchiveError> {
     let name = format!("{MEDIA_DIR}/{relative}");
     let mut entry = MediaEntry {
@@ -328,7 +329,7 @@ fn record<W: Write>(
                 failure: None,
                 stop,
                 // tar has written the header when it first reads the content.
-                mark: mark.map(|m| (m, size)),
+                mark: mark.map(|(m, stamp)| (m, relative, stamp, size)),
             };
             let appended = tar.append_data(&mut header, &name, &mut reader);
             if let Some(failure) = reader.failure.take() {
@@ -404,7 +405,7 @@ fn append<W: Write>(
     header.set_metadata_in_mode(&meta, tar::HeaderMode::Complete);
     let kind = meta.file_type();
     if kind.is_dir() {
-        record(tar, &relative, &shown, header, Body::Directory, stop, mark)
+        record(tar, &relative, &shown, header, Body::Directory, stop, None)
     } else if kind.is_symlink() {
         let target = std::fs::read_link(path).map_err(|e| unreadable(&shown, &e.to_string()))?;
         record(
@@ -414,9 +415,14 @@ fn append<W: Write>(
             header,
             Body::Symlink(target),
             stop,
-            mark,
+            None,
         )
     } else if kind.is_file() {
+        if let Some(mark) = mark {
+            if let Some(content) = mark.unchanged(&relative, &stamp(&meta), meta.len()) {
+                return stored(tar, &relative, header, mark, content);
+            }
+        }
         let mut file = open_regular(path).map_err(|e| unreadable(&shown, &e))?;
         // The header comes from the opened file: a file replaced since the walk saw it is
         // archived as what was actually read.
@@ -429,6 +435,8 @@ fn append<W: Write>(
             size,
             reader: &mut file,
         };
+        let stamp = stamp(&meta);
+        let mark = mark.map(|m| (m, stamp.as_str()));
         record(tar, &relative, &shown, header, body, stop, mark)
     } else {
         Err(unreadable(
@@ -436,6 +444,54 @@ fn append<W: Write>(
             "it is not a regular file, directory or symlink",
         ))
     }
+}
+
+/// What changes whenever a file's content may have, short of reading it: its modification
+/// and change times to the nanosecond and its inode (a file replaced by another gets a new one).
+fn stamp(meta: &std::fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt;
+    format!(
+        "{}.{:09}:{}.{:09}:{}",
+        meta.mtime(),
+        meta.mtime_nsec(),
+        meta.ctime(),
+        meta.ctime_nsec(),
+        meta.ino()
+    )
+}
+
+/// Appends a file unchanged since an earlier tree without reading it: its header, then, in
+/// place of its content, the earlier tree's blobs for it (told to `mark`), then the padding.
+fn stored<W: Write>(
+    tar: &mut tar::Builder<W>,
+    relative: &str,
+    mut header: tar::Header,
+    mark: &ContentMark,
+    content: crate::chunked::StoredContent,
+) -> Result<MediaEntry, ArchiveError> {
+    let name = format!("{MEDIA_DIR}/{relative}");
+    header.set_entry_type(tar::EntryType::Regular);
+    header.set_size(content.size);
+    // tar writes the header (and a long name's extension) and copies no content: the size
+    // above is what the tree will hold once the mark's blobs stand in for the content.
+    tar.append_data(&mut header, &name, io::empty())
+        .map_err(ArchiveError::Write)?;
+    let entry = MediaEntry {
+        path: relative.to_owned(),
+        kind: MediaEntryKind::File,
+        size: content.size,
+        mtime: header.mtime().unwrap_or(0) as i64,
+        mode: header.mode().unwrap_or(0),
+        sha256: Some(content.sha256.clone()),
+        link_target: None,
+        object: None,
+    };
+    let padding = (512 - content.size % 512) % 512;
+    mark.stored_follows(relative, content);
+    tar.get_mut()
+        .write_all(&[0u8; 512][..padding as usize])
+        .map_err(ArchiveError::Write)?;
+    Ok(entry)
 }
 
 /// Opens without following a symlink and without blocking on a FIFO swapped in since the walk,
@@ -471,8 +527,8 @@ struct HashingReader<'a, R> {
     bytes: u64,
     failure: Option<String>,
     stop: &'a dyn Fn() -> bool,
-    /// Told once, at the first read, how many content bytes follow.
-    mark: Option<(&'a ContentMark, u64)>,
+    /// Told once, at the first read, which file's content follows and its size.
+    mark: Option<(&'a ContentMark, &'a str, &'a str, u64)>,
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
@@ -480,8 +536,8 @@ impl<R: Read> Read for HashingReader<'_, R> {
         if (self.stop)() {
             return Err(crate::stopped_io());
         }
-        if let Some((mark, size)) = self.mark.take() {
-            mark.content_follows(size);
+        if let Some((mark, path, stamp, size)) = self.mark.take() {
+            mark.file_follows(path, stamp, size);
         }
         match self.inner.read(buf) {
             Ok(n) => {

@@ -177,14 +177,14 @@ impl ArtifactReader {
             plaintext_bytes,
         };
         let (want_bytes, want_sha256) = match (&self.tree, &info.chunked) {
-            (Some(_), Some(c)) => (c.plaintext_bytes, c.plaintext_sha256.as_str()),
-            _ => (info.plaintext_bytes, info.plaintext_sha256.as_str()),
+            (Some(_), Some(c)) => (c.plaintext_bytes, c.plaintext_sha256.as_deref()),
+            _ => (info.plaintext_bytes, Some(info.plaintext_sha256.as_str())),
         };
         let matches = self.stored_size == info.stored_bytes
             && totals.stored_bytes == info.stored_bytes
             && totals.stored_sha256 == info.stored_sha256
             && totals.plaintext_bytes == want_bytes
-            && totals.plaintext_sha256 == want_sha256;
+            && want_sha256.is_none_or(|sha| totals.plaintext_sha256 == sha);
         if matches {
             Ok(totals)
         } else {

@@ -307,6 +307,7 @@ class AppStore {
           media: request.media,
           note: request.note,
           kind: "on-demand",
+          fullRescan: false,
         }),
       );
     } catch (e) {

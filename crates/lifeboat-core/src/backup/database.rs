@@ -120,7 +120,7 @@ pub fn dump_deduplicated(
     progress: Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> Result<DumpOutcome> {
-    let (tree, _) = dedup.writer(progress, true);
+    let (tree, _) = dedup.writer(progress, true, Default::default());
     let (tree, toc_entries) = dump_into(dumper, tree, cancel)?;
     let (artifact, packs) = deduplicated::finish(tree, out)?;
     Ok(DumpOutcome {

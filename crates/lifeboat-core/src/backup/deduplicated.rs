@@ -2,13 +2,13 @@
 //! a tree writer, which keeps the content as blobs (new ones sealed into packs) and the rest in
 //! the tree; the tree is then stored as the artifact, marked with the plaintext it rebuilds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lifeboat_format::artifact::ChunkedPlaintext;
-use lifeboat_format::chunked::{ContentMark, PackRecord, TreeWriter};
+use lifeboat_format::chunked::{BlobSink, ContentMark, PackRecord, StoredContent, TreeWriter};
 
 use super::writer_error;
 use crate::error::Result;
@@ -48,9 +48,22 @@ impl Dedup {
     }
 
     /// A writer for one artifact's plaintext, and the mark that tells it which bytes are file
-    /// content; with `all_content` (a dump) every byte is.
-    pub fn writer(&self, progress: Arc<AtomicU64>, all_content: bool) -> (TreeOut, ContentMark) {
-        let mark = ContentMark::default();
+    /// content; with `all_content` (a dump) every byte is. The mark offers the `earlier`
+    /// backup's files whose blobs this repository still has, which count as used.
+    pub fn writer(
+        &self,
+        progress: Arc<AtomicU64>,
+        all_content: bool,
+        earlier: HashMap<String, StoredContent>,
+    ) -> (TreeOut, ContentMark) {
+        let (known, reused) = (self.known.clone(), self.reused.clone());
+        let mark = ContentMark::with_earlier(earlier, move |id| {
+            let usable = known.lock().expect("not poisoned").contains(id);
+            if usable {
+                reused.lock().expect("not poisoned").insert(id.to_owned());
+            }
+            usable
+        });
         let packs = PackWriter::new(
             self.chunks.clone(),
             self.known.clone(),
@@ -68,6 +81,33 @@ impl Dedup {
     }
 }
 
+impl crate::context::Context {
+    /// The files of the environment's newest deduplicated media backup on the target, for a
+    /// backup to take unchanged files' content from. Without one, or when it cannot be read,
+    /// there is none and every file is read.
+    pub(crate) async fn earlier_media(
+        &self,
+        environment_id: &str,
+        target_id: &str,
+    ) -> HashMap<String, StoredContent> {
+        let earlier = async {
+            let records = self.catalog().backups_of(environment_id).await?;
+            let Some((id, artifact)) = records.into_iter().find_map(|r| {
+                let artifact = r.manifest.media?.artifact;
+                (r.target_id == target_id && artifact.chunked.is_some()).then_some((r.id, artifact))
+            }) else {
+                return Ok(HashMap::new());
+            };
+            let tree = self.open_backup(&id).await?.tree(&artifact).await?;
+            Ok::<_, crate::error::Error>(tree.stored_contents())
+        };
+        earlier.await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.message, "the earlier backup's files are unknown: every file is read");
+            HashMap::new()
+        })
+    }
+}
+
 /// Uploads the last pack and stores the tree as `out`: the stored artifact, marked with the
 /// plaintext it rebuilds, and the packs the artifact added.
 pub fn finish(tree: TreeOut, mut out: ArtifactWriter) -> Result<(ArtifactInfo, Vec<PackRecord>)> {
@@ -82,16 +122,19 @@ pub fn finish(tree: TreeOut, mut out: ArtifactWriter) -> Result<(ArtifactInfo, V
     Ok((artifact, packs))
 }
 
-/// Adds what passes through to the job's progress.
+/// Adds the plaintext the tree grows by to the job's progress: what is written, and the
+/// content of files taken unread from an earlier backup.
 pub struct Counted<W> {
     inner: W,
     progress: Arc<AtomicU64>,
 }
 
-impl<W: Write> Write for Counted<W> {
+impl<S: BlobSink> Write for Counted<TreeWriter<S>> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let before = self.inner.plaintext_bytes();
         let n = self.inner.write(buf)?;
-        self.progress.fetch_add(n as u64, Ordering::Relaxed);
+        let grown = self.inner.plaintext_bytes() - before;
+        self.progress.fetch_add(grown, Ordering::Relaxed);
         Ok(n)
     }
 

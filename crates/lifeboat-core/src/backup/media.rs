@@ -3,12 +3,13 @@
 //! from a bucket's objects, with
 //! what goes wrong said in Lifeboat's error codes.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use lifeboat_format::chunked::PackRecord;
+use lifeboat_format::chunked::{PackRecord, StoredContent};
 use lifeboat_format::media::{self, ArchiveError};
 use tokio_util::sync::CancellationToken;
 
@@ -77,16 +78,18 @@ pub fn archive_from_bucket(
 }
 
 /// Archives the media directory deduplicated (format 2): file contents go to the repository
-/// as blobs it does not have yet, and `out` stores the tree that rebuilds the archive.
+/// as blobs it does not have yet, and `out` stores the tree that rebuilds the archive. Files
+/// unchanged since the `earlier` backup are not read: its blobs for them are used.
 pub fn archive_deduplicated(
     root: &Path,
     dedup: &Dedup,
+    earlier: HashMap<String, StoredContent>,
     out: ArtifactWriter,
     progress: Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> Result<MediaOutcome> {
     let stop = || cancel.is_cancelled();
-    let (tree, mark) = dedup.writer(progress, false);
+    let (tree, mark) = dedup.writer(progress, false, earlier);
     let (tree, archived) =
         media::archive_marked(root, tree, &stop, Some(&mark)).map_err(archive_failure)?;
     let (artifact, packs) = deduplicated::finish(tree, out)?;

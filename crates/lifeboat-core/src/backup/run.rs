@@ -182,6 +182,7 @@ impl Context {
             media_root,
             media_bytes,
             dedup,
+            earlier_media,
         } = tokio::select! {
             _ = cancel.cancelled() => return Err(Error::cancelled()),
             prepared = self.prepare_backup(request) => prepared?,
@@ -283,7 +284,14 @@ impl Context {
                         let (root, dedup, counted) =
                             (root.clone(), dedup.clone(), progress.clone());
                         sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
-                            media::archive_deduplicated(&root, &dedup, out, counted, cancel)
+                            media::archive_deduplicated(
+                                &root,
+                                &dedup,
+                                earlier_media,
+                                out,
+                                counted,
+                                cancel,
+                            )
                         })
                         .await
                     }
@@ -498,8 +506,16 @@ impl Context {
             }
             false => None,
         };
+        let rescan = request.full_rescan || settings.rescan_media;
+        let earlier_media = match (&dedup, &media_root) {
+            (Some(_), Some(MediaSource::Local(_))) if !rescan => {
+                self.earlier_media(&env.id, &target.id).await
+            }
+            _ => Default::default(),
+        };
         Ok(Prepared {
             dedup,
+            earlier_media,
             env,
             app,
             target,
@@ -543,6 +559,8 @@ struct Prepared {
     /// Set when backups are deduplicated: the target's repository and the blobs it has. Media
     /// read from a server or a bucket is still archived whole.
     dedup: Option<Dedup>,
+    /// Media files as the environment's previous deduplicated backup stored them, by path.
+    earlier_media: std::collections::HashMap<String, lifeboat_format::chunked::StoredContent>,
 }
 
 /// The pg_dump a backup runs, and where.

@@ -11,6 +11,7 @@ const KEEP_REPLACED_MEDIA: &str = "keep_replaced_media";
 const VERIFY_AFTER_BACKUP: &str = "verify_after_backup";
 const SSH_CONFIG: &str = "ssh_config";
 const DEDUPLICATE: &str = "deduplicate";
+const RESCAN_MEDIA: &str = "rescan_media";
 
 impl Catalog {
     pub async fn settings(&self) -> Result<Settings> {
@@ -31,6 +32,7 @@ impl Catalog {
             verify_after_backup: self.flag(VERIFY_AFTER_BACKUP, true).await?,
             ssh_config: self.setting(SSH_CONFIG).await?,
             deduplicate: self.flag(DEDUPLICATE, false).await?,
+            rescan_media: self.flag(RESCAN_MEDIA, false).await?,
         })
     }
 
@@ -80,6 +82,7 @@ impl Catalog {
             (KEEP_REPLACED_MEDIA, settings.keep_replaced_media),
             (VERIFY_AFTER_BACKUP, settings.verify_after_backup),
             (DEDUPLICATE, settings.deduplicate),
+            (RESCAN_MEDIA, settings.rescan_media),
         ] {
             self.set_setting(key, Some(&on.to_string())).await?;
         }

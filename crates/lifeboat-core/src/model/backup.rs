@@ -16,6 +16,10 @@ pub struct BackupRequest {
     pub media: bool,
     pub note: Option<String>,
     pub kind: BackupKind,
+    /// Read every media file, even those a deduplicated backup would take unread from the
+    /// previous one because their size, times and inode are unchanged.
+    #[serde(default)]
+    pub full_rescan: bool,
 }
 
 /// A committed backup as the catalog knows it.

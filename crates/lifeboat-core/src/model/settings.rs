@@ -30,4 +30,8 @@ pub struct Settings {
     /// changed. Off by default while it is a preview (no repacking of partly used packs).
     #[serde(default)]
     pub deduplicate: bool,
+    /// Deduplicated backups read every media file, rather than taking a file whose size,
+    /// times and inode are unchanged from the previous backup unread.
+    #[serde(default)]
+    pub rescan_media: bool,
 }

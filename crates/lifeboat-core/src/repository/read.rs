@@ -53,6 +53,20 @@ impl StoredBackup {
         blocking(move || open_artifact(source, size, &info, &identity)).await
     }
 
+    /// A deduplicated artifact's tree, read and proven.
+    pub(crate) async fn tree(&self, artifact: &ArtifactInfo) -> Result<Tree> {
+        let (progress, cancel) = (Arc::default(), CancellationToken::new());
+        let read = read_tree(
+            &self.storage,
+            &self.record.storage_dir,
+            artifact,
+            &self.identity,
+            &progress,
+            &cancel,
+        );
+        Ok(read.await?.0)
+    }
+
     /// A deduplicated artifact: its tree read and proven whole first (it is small: a few
     /// hundred bytes per file), then the plaintext rebuilt from the repository's blobs.
     async fn open_rebuilt(

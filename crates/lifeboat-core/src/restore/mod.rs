@@ -439,6 +439,7 @@ impl Context {
             media,
             note: Some(format!("before restore of {}", plan.source.record.id)),
             kind: BackupKind::Safety,
+            full_rescan: false,
         };
         if !backup.database && !backup.media {
             return Err(Error::new(

@@ -131,6 +131,7 @@ pub fn both(env_id: &str, note: &str) -> BackupRequest {
         media: true,
         note: Some(note.to_owned()),
         kind: BackupKind::OnDemand,
+        full_rescan: false,
     }
 }
 

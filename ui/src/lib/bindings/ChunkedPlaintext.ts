@@ -3,4 +3,9 @@
 /**
  * The plaintext a tree rebuilds: the bytes a single-object artifact of the same data holds.
  */
-export type ChunkedPlaintext = { plaintextBytes: number, plaintextSha256: string, };
+export type ChunkedPlaintext = { plaintextBytes: number, 
+/**
+ * Absent when the backup took unchanged files' content from an earlier backup without
+ * reading it: the blobs' keyed ids and the media manifest's per-file SHA-256s prove it.
+ */
+plaintextSha256?: string, };

@@ -33,4 +33,9 @@ sshConfig: string | null,
  * content are stored once per target, so a backup after a small change stores only what
  * changed. Off by default while it is a preview (no repacking of partly used packs).
  */
-deduplicate: boolean, };
+deduplicate: boolean, 
+/**
+ * Deduplicated backups read every media file, rather than taking a file whose size,
+ * times and inode are unchanged from the previous backup unread.
+ */
+rescanMedia: boolean, };

@@ -37,6 +37,7 @@ describe("BackupDialog", () => {
       media: false,
       note: "Before the upgrade",
       kind: "on-demand",
+      fullRescan: false,
     });
     expect(onstarted).toHaveBeenCalledWith(started);
     await vi.waitFor(() => expect(screen.queryByTestId("backup-dialog")).not.toBeInTheDocument());

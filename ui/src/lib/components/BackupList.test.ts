@@ -78,6 +78,7 @@ describe("BackupList", () => {
       media: false,
       note: "nightly",
       kind: "on-demand",
+      fullRescan: false,
     });
     field.remove();
   });

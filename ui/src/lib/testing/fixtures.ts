@@ -58,7 +58,7 @@ function jobWith(request: JobRequest, overrides: Partial<Omit<Job, "request">>):
 export function job(overrides: JobOverrides<BackupRequest> = {}): Job {
   const { request, ...rest } = overrides;
   return jobWith(
-    { type: "backup", kind: "on-demand", environmentId: "e1", database: true, media: true, note: null, ...request },
+    { type: "backup", kind: "on-demand", environmentId: "e1", database: true, media: true, note: null, fullRescan: false, ...request },
     rest,
   );
 }
