@@ -1,6 +1,9 @@
 //! Verification: read every artifact of a backup back from storage, decrypt and decompress it,
 //! and check it against the manifest — SHA-256s and sizes, the dump's table of contents
-//! (`pg_restore --list`), the roles, and every media file against the media manifest.
+//! (`pg_restore --list`), the roles, and every media file against the media manifest. After a
+//! deduplicated backup a lighter check runs instead, which costs a sample rather than a full
+//! download: its trees read and proven, every pack it needs listed with its size, and the
+//! blobs of a rotating sample of those packs read back.
 
 use std::io::Read;
 use std::path::Path;
@@ -17,29 +20,36 @@ use crate::postgres::tools::{major_of, pg_restore_for};
 use crate::repository::StoredBackup;
 use crate::running::blocking;
 use lifeboat_format::artifact::ArtifactInfo;
+use lifeboat_format::chunked::Piece;
 use lifeboat_format::media::MediaEntryKind;
 use lifeboat_format::media_reader;
 use lifeboat_format::read::{ArtifactReader, FinishError};
 
 impl Context {
     pub async fn verify_backup(&self, backup_id: &str) -> Result<VerifyReport> {
-        self.verify_stored(backup_id, &CancellationToken::new())
+        self.verify_stored(backup_id, false, &CancellationToken::new())
             .await
     }
 
     /// Verifies a backup and records the outcome on it. A cancelled verification records
-    /// nothing: the backup keeps the outcome it had.
+    /// nothing: the backup keeps the outcome it had. With `sample`, deduplicated artifacts get
+    /// the light check.
     pub(crate) async fn verify_stored(
         &self,
         backup_id: &str,
+        sample: bool,
         cancel: &CancellationToken,
     ) -> Result<VerifyReport> {
         let backup = self.open_backup(backup_id).await?;
+        let mut sampled = Sampled::default();
         let manifest = &backup.record.manifest;
         let mut checks = Vec::new();
         // Held while the dump is listed, when it is listed on the environment's server.
         let mut _session = None;
-        if let Some(db) = &manifest.database {
+        let database = manifest.database.as_ref();
+        if let Some(db) = database.filter(|d| sample && d.artifact.chunked.is_some()) {
+            checks.push(sampled.tree(&backup, "database", &db.artifact).await);
+        } else if let Some(db) = database {
             let configured = self.settings().await?.pg_bin_dir;
             let needed = major_of(&db.pg_dump_version);
             let here = pg_restore_for(configured.as_deref().map(Path::new), needed).await;
@@ -69,9 +79,28 @@ impl Context {
             checks
                 .extend(check_stored(&backup, "roles", &globals.artifact, inspect, cancel).await?);
         }
-        if let Some(media) = &manifest.media {
+        let media = manifest.media.as_ref();
+        if let Some(media) = media.filter(|m| sample && m.artifact.chunked.is_some()) {
+            checks.push(sampled.tree(&backup, "media", &media.artifact).await);
+        } else if let Some(media) = media {
             let inspect: Inspect = Box::new(check_media_archive);
             checks.extend(check_stored(&backup, "media", &media.artifact, inspect, cancel).await?);
+        }
+        let light = sampled.trees > 0;
+        if light {
+            let slot = u64::from(chrono::Datelike::ordinal(&chrono::Utc::now()));
+            let chunks = backup.chunks();
+            let found = tokio::select! {
+                () = cancel.cancelled() => return Err(Error::cancelled()),
+                found = chunks.check_blobs(&sampled.blobs, slot) => found?,
+            };
+            let check = |name: &str, outcome: std::result::Result<String, String>| VerifyCheck {
+                name: name.to_owned(),
+                ok: outcome.is_ok(),
+                detail: outcome.unwrap_or_else(|e| e),
+            };
+            checks.push(check("packs in storage", found.present));
+            checks.push(check("sample read back", found.sample));
         }
         if cancel.is_cancelled() {
             return Err(Error::cancelled());
@@ -81,6 +110,7 @@ impl Context {
             ok: checks.iter().all(|c| c.ok),
             verified_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             checks,
+            sampled: light,
         };
         self.catalog()
             .set_verification(&backup.record.id, &report)
@@ -113,6 +143,50 @@ impl Context {
             crate::ssh::quote(&beside.display().to_string())
         ));
         Some((session, command))
+    }
+}
+
+/// The blobs of the trees a light check read.
+#[derive(Default)]
+struct Sampled {
+    trees: usize,
+    blobs: std::collections::HashSet<String>,
+}
+
+impl Sampled {
+    /// Reads a deduplicated artifact's tree (proven against the manifest) and keeps its blobs
+    /// for the check of the packs.
+    async fn tree(
+        &mut self,
+        backup: &StoredBackup,
+        label: &str,
+        artifact: &ArtifactInfo,
+    ) -> VerifyCheck {
+        let name = format!("{label} tree");
+        match backup.tree(artifact).await {
+            Ok(tree) => {
+                self.trees += 1;
+                let before = self.blobs.len();
+                self.blobs
+                    .extend(tree.pieces.into_iter().filter_map(|piece| match piece {
+                        Piece::Blob { id, .. } => Some(id),
+                        Piece::Bytes { .. } => None,
+                    }));
+                VerifyCheck {
+                    name,
+                    ok: true,
+                    detail: format!(
+                        "matches the manifest; {} blobs not in an earlier tree of this check",
+                        self.blobs.len() - before
+                    ),
+                }
+            }
+            Err(e) => VerifyCheck {
+                name,
+                ok: false,
+                detail: e.message,
+            },
+        }
     }
 }
 
@@ -264,7 +338,7 @@ mod tests {
         let cancel = CancellationToken::new();
         cancel.cancel();
         let e = cx
-            .verify_stored(&manifest.backup_id, &cancel)
+            .verify_stored(&manifest.backup_id, false, &cancel)
             .await
             .unwrap_err();
         assert_eq!(e.code, ErrorCode::Cancelled);

@@ -414,3 +414,63 @@ async fn unchanged_files_are_taken_unread_and_a_file_rewritten_behind_its_old_mt
         fixture::sha256sum(&rescanned_tar)
     );
 }
+
+/// The GET requests for packs among the requests the S3 server received.
+fn pack_reads(proxy: &common::s3_proxy::S3Proxy) -> usize {
+    proxy
+        .request_heads()
+        .iter()
+        .filter(|head| head.starts_with("GET ") && head.contains("/_chunks/packs/"))
+        .count()
+}
+
+#[tokio::test]
+async fn the_check_after_a_deduplicated_backup_reads_a_sample_and_catches_a_vanished_pack() {
+    let proxy = common::s3_proxy::S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let mut settings = common::s3_settings();
+    settings.endpoint = Some(proxy.endpoint.clone());
+    let s = fixture::fixture(fixture::Target::S3(settings, common::s3_secret())).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let storage = s.storage().await;
+
+    let before = pack_reads(&proxy);
+    let first = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let record = s.lb.catalog().backup(&first.backup_id).await.unwrap();
+    let checked = record.verification.expect("checked after the backup");
+    assert!(checked.ok && checked.sampled, "{checked:?}");
+    let names: Vec<_> = checked.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["media tree", "packs in storage", "sample read back"]
+    );
+    // Today's sample of the packs (at least one) read back whole: a request per pack, where a
+    // full verification makes one per blob.
+    let packs = storage.list("_chunks/packs").await.unwrap();
+    let light = pack_reads(&proxy) - before;
+    assert!(light >= 1 && light <= packs.len(), "{light} of {packs:?}");
+
+    // A full verification reads every blob.
+    let before = pack_reads(&proxy);
+    let full = s.lb.verify_backup(&first.backup_id).await.unwrap();
+    assert!(full.ok && !full.sampled, "{full:?}");
+    assert!(pack_reads(&proxy) - before >= 40);
+
+    // A pack vanishes from the bucket; the next backup takes its blobs from the index, and the
+    // check after it says so (the backup is kept, marked).
+    for pack in &packs {
+        storage
+            .delete(&format!("_chunks/packs/{pack}"))
+            .await
+            .unwrap();
+    }
+    let second = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let record = s.lb.catalog().backup(&second.backup_id).await.unwrap();
+    let checked = record.verification.expect("checked after the backup");
+    assert!(!checked.ok, "{checked:?}");
+    let present = &checked.checks[1];
+    assert!(
+        !present.ok && present.detail.contains("is missing"),
+        "{present:?}"
+    );
+}

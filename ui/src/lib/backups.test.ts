@@ -58,8 +58,8 @@ describe("backup helpers", () => {
   it("finds a verification's first failing check and the latest of two verifications", () => {
     const ok = { name: "Database dump", ok: true, detail: "" };
     const bad = { name: "Media files", ok: false, detail: "1 file missing" };
-    const older = { backupId: "b", ok: false, verifiedAt: "2025-03-04T10:00:00Z", checks: [ok, bad, { ...bad, name: "Other" }] };
-    const newer = { backupId: "b", ok: true, verifiedAt: "2025-03-05T10:00:00Z", checks: [ok] };
+    const older = { backupId: "b", ok: false, verifiedAt: "2025-03-04T10:00:00Z", sampled: false, checks: [ok, bad, { ...bad, name: "Other" }] };
+    const newer = { backupId: "b", ok: true, verifiedAt: "2025-03-05T10:00:00Z", sampled: false, checks: [ok] };
     expect(firstFailure(older)).toBe(bad);
     expect(firstFailure(newer)).toBeNull();
     expect(latestVerification(older, newer)).toBe(newer);

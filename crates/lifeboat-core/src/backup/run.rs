@@ -110,7 +110,7 @@ impl Context {
         if let Err(e) = self.set_phase(job_id, "verifying", 0, false).await {
             tracing::warn!(job_id, "cannot show the verification: {}", e.message);
         }
-        match self.verify_stored(backup_id, cancel).await {
+        match self.verify_stored(backup_id, true, cancel).await {
             Ok(report) if !report.ok => {
                 tracing::warn!(backup_id, "the new backup failed verification")
             }

@@ -20,4 +20,8 @@ pub struct VerifyReport {
     pub ok: bool,
     pub verified_at: String,
     pub checks: Vec<VerifyCheck>,
+    /// The light check after a deduplicated backup: its trees read, its packs listed and a
+    /// sample of them read back, rather than everything read and restored in a trial.
+    #[serde(default)]
+    pub sampled: bool,
 }

@@ -340,6 +340,125 @@ impl Chunks {
     }
 }
 
+/// Packs whose blobs a light check reads back: one in this many, a different one each day.
+const SAMPLE_SLOTS: u64 = 16;
+
+/// What a light check of a backup's blobs found (`Chunks::check_blobs`).
+pub(crate) struct BlobsChecked {
+    /// Every blob is indexed, and every pack holding one is in storage and long enough.
+    pub present: std::result::Result<String, String>,
+    /// The blobs of a sample of those packs were read back and are what their ids name.
+    pub sample: std::result::Result<String, String>,
+}
+
+impl Chunks {
+    /// Checks what storage already knows of `blobs` without reading them (a listing of the
+    /// packs with their sizes), then reads back the blobs of the packs in today's `slot` (of
+    /// `SAMPLE_SLOTS`, by pack name), or of one pack when none is: nightly backups read every
+    /// pack within `SAMPLE_SLOTS` days.
+    pub async fn check_blobs(&self, blobs: &HashSet<String>, slot: u64) -> Result<BlobsChecked> {
+        let places = self.index().await?;
+        let sizes: HashMap<String, u64> = self
+            .storage
+            .list_sizes(PACK_DIR)
+            .await?
+            .into_iter()
+            .filter_map(|(name, size)| Some((name.rsplit('/').next()?.to_owned(), size)))
+            .collect();
+        let mut problems = Vec::new();
+        let mut by_pack: BTreeMap<&str, Vec<(&str, &BlobPlace)>> = BTreeMap::new();
+        for id in blobs {
+            match places.get(id) {
+                Some(place) => by_pack.entry(&place.pack).or_default().push((id, place)),
+                None => problems.push(format!("blob {id} is in no pack the index lists")),
+            }
+        }
+        for (pack, held) in &by_pack {
+            let end = held
+                .iter()
+                .map(|(_, p)| p.offset + p.length)
+                .max()
+                .unwrap_or(0);
+            match sizes.get(*pack) {
+                None => problems.push(format!("pack {pack} is missing")),
+                Some(&size) if size < end => problems.push(format!(
+                    "pack {pack} holds {size} bytes, fewer than the {end} its blobs need"
+                )),
+                Some(_) => {}
+            }
+        }
+        let present = match problems.len() {
+            0 => Ok(format!(
+                "{} blobs in {} packs, every pack in storage with its size",
+                blobs.len(),
+                by_pack.len()
+            )),
+            n => Err(format!(
+                "{n} problems, first: {}",
+                problems[..n.min(3)].join("; ")
+            )),
+        };
+        let in_slot = |pack: &str| {
+            u64::from_str_radix(pack.get(..8).unwrap_or("0"), 16).unwrap_or(0) % SAMPLE_SLOTS
+                == slot % SAMPLE_SLOTS
+        };
+        let mut sampled: Vec<&str> = by_pack.keys().copied().filter(|p| in_slot(p)).collect();
+        if sampled.is_empty() && !by_pack.is_empty() {
+            let nth = (slot % by_pack.len() as u64) as usize;
+            sampled.extend(by_pack.keys().nth(nth).copied());
+        }
+        let mut read = (0u64, 0u64);
+        let mut sample = Ok(());
+        for pack in &sampled {
+            match self.read_back(pack, &by_pack[pack]).await {
+                Ok(bytes) => read = (read.0 + by_pack[pack].len() as u64, read.1 + bytes),
+                Err(e) => {
+                    sample = Err(format!("pack {pack}: {}", e.message));
+                    break;
+                }
+            }
+        }
+        let sample = sample.map(|()| {
+            format!(
+                "{} blobs ({} bytes) of {} of the {} packs read back and proven",
+                read.0,
+                read.1,
+                sampled.len(),
+                by_pack.len()
+            )
+        });
+        Ok(BlobsChecked { present, sample })
+    }
+
+    /// Reads one pack whole and proves the blobs `held` in it; returns the bytes read.
+    async fn read_back(&self, pack: &str, held: &[(&str, &BlobPlace)]) -> Result<u64> {
+        let body = self.storage.get(&pack_key(pack)).await?;
+        let held: Vec<(String, BlobPlace)> = held
+            .iter()
+            .map(|(id, place)| ((*id).to_owned(), (*place).clone()))
+            .collect();
+        let (identity, key) = (self.identity.clone(), self.key.clone());
+        crate::running::blocking(move || {
+            for (id, place) in &held {
+                let sealed = usize::try_from(place.offset)
+                    .ok()
+                    .zip(usize::try_from(place.offset + place.length).ok())
+                    .and_then(|(from, to)| body.get(from..to))
+                    .ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::ArtifactCorrupt,
+                            format!("blob {id} lies past the pack's end"),
+                        )
+                    })?;
+                chunked::open(sealed, &identity, &key, id, place.size)
+                    .map_err(|why| Error::new(ErrorCode::ArtifactCorrupt, why))?;
+            }
+            Ok(body.len() as u64)
+        })
+        .await
+    }
+}
+
 /// Packs condemned by a cleanup, with when (RFC 3339).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Condemned {

@@ -53,6 +53,11 @@ impl StoredBackup {
         blocking(move || open_artifact(source, size, &info, &identity)).await
     }
 
+    /// The repository of the backup's target.
+    pub(crate) fn chunks(&self) -> Chunks {
+        Chunks::new(self.storage.clone(), self.identity.clone())
+    }
+
     /// A deduplicated artifact's tree, read and proven.
     pub(crate) async fn tree(&self, artifact: &ArtifactInfo) -> Result<Tree> {
         let (progress, cancel) = (Arc::default(), CancellationToken::new());
@@ -84,7 +89,7 @@ impl StoredBackup {
             cancel,
         )
         .await?;
-        let chunks = Chunks::new(self.storage.clone(), self.identity.clone());
+        let chunks = self.chunks();
         let places = Arc::new(chunks.index().await?);
         let plain = chunks::reader(&chunks, places, tree, progress.clone());
         Ok(ArtifactReader::rebuilt(plain, proven, artifact))

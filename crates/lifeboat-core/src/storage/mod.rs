@@ -214,6 +214,16 @@ impl Storage {
 
     /// Names (relative to `dir`) of every object under `dir`.
     pub async fn list(&self, dir: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list_sizes(dir)
+            .await?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Names (relative to `dir`) and sizes of every object under `dir`.
+    pub async fn list_sizes(&self, dir: &str) -> Result<Vec<(String, u64)>> {
         use futures_util::TryStreamExt;
         let base = self.key(dir);
         let objects: Vec<_> = self
@@ -225,12 +235,13 @@ impl Storage {
         Ok(objects
             .into_iter()
             .filter_map(|o| {
-                o.location.prefix_match(&base).map(|parts| {
+                let name = o.location.prefix_match(&base).map(|parts| {
                     parts
                         .map(|p| p.as_ref().to_owned())
                         .collect::<Vec<_>>()
                         .join("/")
-                })
+                })?;
+                Some((name, o.size))
             })
             .collect())
     }

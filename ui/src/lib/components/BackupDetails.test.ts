@@ -21,6 +21,7 @@ function report(overrides: Partial<VerifyReport> = {}): VerifyReport {
     backupId: ID,
     ok: true,
     verifiedAt: "2025-03-05T10:00:00.000Z",
+    sampled: false,
     checks: [
       { name: "Database checksum", ok: true, detail: "SHA-256 matches the manifest" },
       { name: "Media files", ok: true, detail: "2,400 files match the manifest" },

@@ -158,14 +158,20 @@ describe("BackupList", () => {
   });
 
   it("badges succeeded backups by their latest verification", () => {
-    const verification = { backupId: "b", verifiedAt: "2025-03-05T10:00:00.000Z", checks: [] };
+    const verification = { backupId: "b", verifiedAt: "2025-03-05T10:00:00.000Z", sampled: false, checks: [] };
     const verified = { ...succeeded("j1"), backup: record({ jobId: "j1", verification: { ...verification, ok: true } }) };
     const broken = { ...succeeded("j2"), backup: record({ jobId: "j2", verification: { ...verification, ok: false } }) };
     const unverified = succeeded("j3");
-    render(BackupList, { props: { entries: [verified, broken, unverified] } });
+    const sampled = {
+      ...succeeded("j4"),
+      backup: record({ jobId: "j4", verification: { ...verification, ok: true, sampled: true } }),
+    };
+    render(BackupList, { props: { entries: [verified, broken, unverified, sampled] } });
 
-    const [a, b, c] = screen.getAllByTestId("backup-row");
+    const [a, b, c, d] = screen.getAllByTestId("backup-row");
     expect(within(a).getByTestId("verified-badge")).toHaveTextContent("Verified");
+    // Only a sample was read back: checked, not verified.
+    expect(within(d).getByTestId("verified-badge")).toHaveTextContent("Checked");
     expect(within(a).queryByTestId("verification-failed-badge")).not.toBeInTheDocument();
     expect(within(b).getByTestId("verification-failed-badge")).toHaveTextContent("Verification failed");
     expect(within(b).queryByTestId("verified-badge")).not.toBeInTheDocument();
