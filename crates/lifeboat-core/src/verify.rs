@@ -17,6 +17,7 @@ use crate::model::verify::{VerifyCheck, VerifyReport};
 use crate::postgres::roles::{count_roles, GLOBALS_LIMIT};
 use crate::postgres::toc;
 use crate::postgres::tools::{major_of, pg_restore_for};
+use crate::repository::chunks::Sample;
 use crate::repository::StoredBackup;
 use crate::running::blocking;
 use lifeboat_format::artifact::ArtifactInfo;
@@ -87,12 +88,13 @@ impl Context {
             checks.extend(check_stored(&backup, "media", &media.artifact, inspect, cancel).await?);
         }
         let light = sampled.trees > 0;
+        let chunks = backup.chunks();
+        let mut bad_packs = std::collections::BTreeSet::new();
         if light {
             let slot = u64::from(chrono::Datelike::ordinal(&chrono::Utc::now()));
-            let chunks = backup.chunks();
             let found = tokio::select! {
                 () = cancel.cancelled() => return Err(Error::cancelled()),
-                found = chunks.check_blobs(&sampled.blobs, slot) => found?,
+                found = chunks.check_blobs(&sampled.blobs, Sample::Slot(slot)) => found?,
             };
             let check = |name: &str, outcome: std::result::Result<String, String>| VerifyCheck {
                 name: name.to_owned(),
@@ -101,9 +103,33 @@ impl Context {
             };
             checks.push(check("packs in storage", found.present));
             checks.push(check("sample read back", found.sample));
+            bad_packs = found.bad_packs;
+        } else if checks.iter().any(|c| !c.ok) {
+            // Which packs broke it, read whole: they may break other backups too.
+            let chunked = [
+                manifest.database.as_ref().map(|d| &d.artifact),
+                manifest.media.as_ref().map(|m| &m.artifact),
+            ];
+            for artifact in chunked
+                .into_iter()
+                .flatten()
+                .filter(|a| a.chunked.is_some())
+            {
+                sampled.tree(&backup, "", artifact).await;
+            }
+            if !sampled.blobs.is_empty() {
+                let found = tokio::select! {
+                    () = cancel.cancelled() => return Err(Error::cancelled()),
+                    found = chunks.check_blobs(&sampled.blobs, Sample::All) => found?,
+                };
+                bad_packs = found.bad_packs;
+            }
         }
         if cancel.is_cancelled() {
             return Err(Error::cancelled());
+        }
+        if !bad_packs.is_empty() {
+            checks.push(self.damage_found(&backup, &chunks, &bad_packs).await?);
         }
         let report = VerifyReport {
             backup_id: backup.record.id.clone(),
@@ -120,6 +146,53 @@ impl Context {
 }
 
 impl Context {
+    /// Packs found missing or damaged: no backup takes their blobs again (the next one stores
+    /// them anew), and every backup of this catalog they hold data of is marked as failing
+    /// verification. Returns the check naming those backups.
+    async fn damage_found(
+        &self,
+        backup: &StoredBackup,
+        chunks: &crate::repository::chunks::Chunks,
+        bad_packs: &std::collections::BTreeSet<String>,
+    ) -> Result<VerifyCheck> {
+        chunks.mark_damaged(bad_packs).await?;
+        let affected = self
+            .backups_in_packs(&backup.record.target_id, bad_packs)
+            .await?;
+        let packs: Vec<&str> = bad_packs.iter().map(String::as_str).collect();
+        let detail = format!(
+            "{} missing or damaged pack(s) ({}) hold data of {} backup(s), which cannot be restored whole: {}. The next backup stores that data anew.",
+            packs.len(),
+            packs.join(", "),
+            affected.len(),
+            affected.join(", ")
+        );
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        for id in affected.iter().filter(|id| **id != backup.record.id) {
+            // A backup another catalog made is not in this one; it is named all the same.
+            if self.catalog().backup(id).await.is_err() {
+                continue;
+            }
+            let report = VerifyReport {
+                backup_id: id.clone(),
+                ok: false,
+                verified_at: now.clone(),
+                checks: vec![VerifyCheck {
+                    name: "packs in storage".into(),
+                    ok: false,
+                    detail: format!("Found while verifying {}: {detail}", backup.record.id),
+                }],
+                sampled: false,
+            };
+            self.catalog().set_verification(id, &report).await?;
+        }
+        Ok(VerifyCheck {
+            name: "backups affected".into(),
+            ok: false,
+            detail,
+        })
+    }
+
     /// A `pg_restore --list` of major `needed` or newer on the server of the environment a
     /// backup came from, for a dump made there that no pg_restore here can read; `None` when
     /// there is none (the check then says why it could not look).

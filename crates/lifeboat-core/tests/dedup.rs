@@ -101,11 +101,14 @@ async fn a_deduplicated_backup_downloads_verifies_and_restores_as_a_full_one() {
 }
 
 #[tokio::test]
-async fn a_missing_pack_is_reported_by_verify() {
+async fn a_missing_pack_is_reported_with_every_backup_it_breaks_and_the_next_backup_stores_it_anew()
+{
     let s = fixture::fixture(fixture::Target::Local).await;
     add_uploads(s.media.path());
     deduplicate(&s, true).await;
-    let backup = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let first = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    // Nothing changed: the second backup's files are all in the first one's packs.
+    let second = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
     let storage = s.storage().await;
     let packs = storage.list("_chunks/packs").await.unwrap();
     storage
@@ -113,10 +116,31 @@ async fn a_missing_pack_is_reported_by_verify() {
         .await
         .unwrap();
 
-    let report = s.lb.verify_backup(&backup.backup_id).await.unwrap();
+    let report = s.lb.verify_backup(&second.backup_id).await.unwrap();
     assert!(!report.ok, "{report:?}");
-    let failed: Vec<_> = report.checks.iter().filter(|c| !c.ok).collect();
-    assert!(!failed.is_empty(), "{report:?}");
+    let affected = report
+        .checks
+        .iter()
+        .find(|c| c.name == "backups affected")
+        .unwrap_or_else(|| panic!("{report:?}"));
+    assert!(!affected.ok);
+    for id in [&first.backup_id, &second.backup_id] {
+        assert!(affected.detail.contains(id.as_str()), "{affected:?}");
+    }
+    // The other backup the pack broke no longer looks verified.
+    let earlier = s.lb.catalog().backup(&first.backup_id).await.unwrap();
+    assert!(!earlier.verification.unwrap().ok);
+
+    // The next backup takes nothing from the missing pack: it reads those files again and
+    // stores them anew, and is whole.
+    let third = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let report = s.lb.verify_backup(&third.backup_id).await.unwrap();
+    assert!(report.ok, "{report:?}");
+    let unpacked = fixture::downloaded_media(&s.lb, &third.backup_id).await;
+    assert_eq!(
+        common::media_hashes(&unpacked.path().join("media")),
+        common::media_hashes(s.media.path())
+    );
 }
 
 #[tokio::test]

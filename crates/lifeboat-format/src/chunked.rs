@@ -88,6 +88,14 @@ pub struct StoredContent {
 }
 
 impl Tree {
+    /// The ids of the blobs the tree holds, in order (a blob held twice, twice).
+    pub fn blobs(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Blob { id, .. } => Some(id.as_str()),
+            Piece::Bytes { .. } => None,
+        })
+    }
+
     /// The files whose content this tree holds, by path. A record that does not point at blobs
     /// adding up to its size is left out: its file will be read again.
     pub fn stored_contents(&self) -> HashMap<String, StoredContent> {

@@ -6,7 +6,7 @@
 //! Layout below the target's prefix (`layout::REPOSITORY_DIR`): `_chunks/packs/<2 hex>/<pack>`
 //! and `_chunks/index/<backup-id>.index.zst.age` (see docs/storage-format.md).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
@@ -90,7 +90,7 @@ impl Chunks {
                 for blob in pack.blobs {
                     let kept = places
                         .get(&blob.id)
-                        .is_some_and(|p| !condemned.packs.contains_key(&p.pack));
+                        .is_some_and(|p| !condemned.shunned(&p.pack));
                     if !kept {
                         places.insert(
                             blob.id,
@@ -109,13 +109,13 @@ impl Chunks {
     }
 
     /// The blobs a new backup may use without storing them again: indexed, and in no pack a
-    /// cleanup has condemned (which a later cleanup may delete).
+    /// cleanup has condemned (which a later cleanup may delete) or found damaged.
     pub async fn usable(&self) -> Result<HashSet<String>> {
         let condemned = self.condemned().await?;
         let mut usable = HashSet::new();
         for (_, index) in self.index_objects().await? {
             for pack in index.packs {
-                if !condemned.packs.contains_key(&pack.name) {
+                if !condemned.shunned(&pack.name) {
                     usable.extend(pack.blobs.into_iter().map(|b| b.id));
                 }
             }
@@ -123,14 +123,14 @@ impl Chunks {
         Ok(usable)
     }
 
-    /// The blobs of condemned packs: a backup that relied on one while a cleanup condemned it
-    /// must not commit.
+    /// The blobs of condemned or damaged packs: a backup that relied on one while a cleanup
+    /// condemned it, or a verification found it damaged, must not commit.
     pub async fn condemned_blobs(&self) -> Result<HashSet<String>> {
         let condemned = self.condemned().await?;
         let mut blobs = HashSet::new();
         for (_, index) in self.index_objects().await? {
             for pack in index.packs {
-                if condemned.packs.contains_key(&pack.name) {
+                if condemned.shunned(&pack.name) {
                     blobs.extend(pack.blobs.into_iter().map(|b| b.id));
                 }
             }
@@ -148,6 +148,19 @@ impl Chunks {
             }),
             None => Ok(Condemned::default()),
         }
+    }
+
+    /// Records packs found missing or damaged, so no backup takes their blobs again.
+    pub async fn mark_damaged(&self, packs: &BTreeSet<String>) -> Result<()> {
+        let mut condemned = self.condemned().await?;
+        let now = chrono::Utc::now().to_rfc3339();
+        for pack in packs {
+            condemned
+                .damaged
+                .entry(pack.clone())
+                .or_insert_with(|| now.clone());
+        }
+        self.save_condemned(&condemned).await
     }
 
     async fn save_condemned(&self, condemned: &Condemned) -> Result<()> {
@@ -192,7 +205,7 @@ impl Chunks {
                 for blob in &pack.blobs {
                     let kept = source
                         .get(blob.id.as_str())
-                        .is_some_and(|p| !condemned.packs.contains_key(*p));
+                        .is_some_and(|p| !condemned.shunned(p));
                     if !kept {
                         source.insert(&blob.id, &pack.name);
                     }
@@ -343,20 +356,32 @@ impl Chunks {
 /// Packs whose blobs a light check reads back: one in this many, a different one each day.
 const SAMPLE_SLOTS: u64 = 16;
 
-/// What a light check of a backup's blobs found (`Chunks::check_blobs`).
+/// Which packs `Chunks::check_blobs` reads back.
+pub(crate) enum Sample {
+    /// The packs in this day's slot (of `SAMPLE_SLOTS`, by name), or one when none is.
+    Slot(u64),
+    All,
+}
+
+/// What a check of a backup's blobs found (`Chunks::check_blobs`).
 pub(crate) struct BlobsChecked {
     /// Every blob is indexed, and every pack holding one is in storage and long enough.
     pub present: std::result::Result<String, String>,
-    /// The blobs of a sample of those packs were read back and are what their ids name.
+    /// The blobs of the packs read back are what their ids name.
     pub sample: std::result::Result<String, String>,
+    /// Packs missing, too short, or holding a blob that is not what its id names.
+    pub bad_packs: BTreeSet<String>,
 }
 
 impl Chunks {
     /// Checks what storage already knows of `blobs` without reading them (a listing of the
-    /// packs with their sizes), then reads back the blobs of the packs in today's `slot` (of
-    /// `SAMPLE_SLOTS`, by pack name), or of one pack when none is: nightly backups read every
-    /// pack within `SAMPLE_SLOTS` days.
-    pub async fn check_blobs(&self, blobs: &HashSet<String>, slot: u64) -> Result<BlobsChecked> {
+    /// packs with their sizes), then reads back the blobs of the packs `sample` names. With a
+    /// day's slot, nightly backups read every pack within `SAMPLE_SLOTS` days.
+    pub async fn check_blobs(
+        &self,
+        blobs: &HashSet<String>,
+        sample: Sample,
+    ) -> Result<BlobsChecked> {
         let places = self.index().await?;
         let sizes: HashMap<String, u64> = self
             .storage
@@ -366,6 +391,7 @@ impl Chunks {
             .filter_map(|(name, size)| Some((name.rsplit('/').next()?.to_owned(), size)))
             .collect();
         let mut problems = Vec::new();
+        let mut bad_packs = BTreeSet::new();
         let mut by_pack: BTreeMap<&str, Vec<(&str, &BlobPlace)>> = BTreeMap::new();
         for id in blobs {
             match places.get(id) {
@@ -379,13 +405,15 @@ impl Chunks {
                 .map(|(_, p)| p.offset + p.length)
                 .max()
                 .unwrap_or(0);
-            match sizes.get(*pack) {
-                None => problems.push(format!("pack {pack} is missing")),
-                Some(&size) if size < end => problems.push(format!(
-                    "pack {pack} holds {size} bytes, fewer than the {end} its blobs need"
-                )),
-                Some(_) => {}
-            }
+            let problem = match sizes.get(*pack) {
+                None => format!("pack {pack} is missing"),
+                Some(&size) if size < end => {
+                    format!("pack {pack} holds {size} bytes, fewer than the {end} its blobs need")
+                }
+                Some(_) => continue,
+            };
+            problems.push(problem);
+            bad_packs.insert((*pack).to_owned());
         }
         let present = match problems.len() {
             0 => Ok(format!(
@@ -398,36 +426,62 @@ impl Chunks {
                 problems[..n.min(3)].join("; ")
             )),
         };
-        let in_slot = |pack: &str| {
-            u64::from_str_radix(pack.get(..8).unwrap_or("0"), 16).unwrap_or(0) % SAMPLE_SLOTS
-                == slot % SAMPLE_SLOTS
+        let sampled: Vec<&str> = match sample {
+            Sample::All => by_pack.keys().copied().collect(),
+            Sample::Slot(slot) => {
+                let in_slot = |pack: &str| {
+                    u64::from_str_radix(pack.get(..8).unwrap_or("0"), 16).unwrap_or(0)
+                        % SAMPLE_SLOTS
+                        == slot % SAMPLE_SLOTS
+                };
+                let mut sampled: Vec<&str> =
+                    by_pack.keys().copied().filter(|p| in_slot(p)).collect();
+                if sampled.is_empty() && !by_pack.is_empty() {
+                    let nth = (slot % by_pack.len() as u64) as usize;
+                    sampled.extend(by_pack.keys().nth(nth).copied());
+                }
+                sampled
+            }
         };
-        let mut sampled: Vec<&str> = by_pack.keys().copied().filter(|p| in_slot(p)).collect();
-        if sampled.is_empty() && !by_pack.is_empty() {
-            let nth = (slot % by_pack.len() as u64) as usize;
-            sampled.extend(by_pack.keys().nth(nth).copied());
-        }
-        let mut read = (0u64, 0u64);
-        let mut sample = Ok(());
+        let (mut read, mut failures) = ((0u64, 0u64), Vec::new());
         for pack in &sampled {
+            if bad_packs.contains(*pack) {
+                continue;
+            }
             match self.read_back(pack, &by_pack[pack]).await {
                 Ok(bytes) => read = (read.0 + by_pack[pack].len() as u64, read.1 + bytes),
                 Err(e) => {
-                    sample = Err(format!("pack {pack}: {}", e.message));
-                    break;
+                    failures.push(format!("pack {pack}: {}", e.message));
+                    bad_packs.insert((*pack).to_owned());
                 }
             }
         }
-        let sample = sample.map(|()| {
-            format!(
+        let sample = match failures.len() {
+            0 => Ok(format!(
                 "{} blobs ({} bytes) of {} of the {} packs read back and proven",
                 read.0,
                 read.1,
                 sampled.len(),
                 by_pack.len()
-            )
-        });
-        Ok(BlobsChecked { present, sample })
+            )),
+            n => Err(format!("{n} packs damaged, first: {}", failures[0])),
+        };
+        Ok(BlobsChecked {
+            present,
+            sample,
+            bad_packs,
+        })
+    }
+
+    /// The blobs read from `packs` (where `index` finds them).
+    pub async fn blobs_in(&self, packs: &BTreeSet<String>) -> Result<HashSet<String>> {
+        Ok(self
+            .index()
+            .await?
+            .into_iter()
+            .filter(|(_, place)| packs.contains(&place.pack))
+            .map(|(id, _)| id)
+            .collect())
     }
 
     /// Reads one pack whole and proves the blobs `held` in it; returns the bytes read.
@@ -463,6 +517,19 @@ impl Chunks {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Condemned {
     packs: BTreeMap<String, String>,
+    /// Packs a verification found missing or damaged, with when: their blobs are not used
+    /// again (the next backup stores them anew), yet the pack stays indexed, so the backups
+    /// it broke are named and what is left of it can be read by hand.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    damaged: BTreeMap<String, String>,
+}
+
+impl Condemned {
+    /// A pack whose blobs a backup must not take: a later cleanup may delete it, or it is
+    /// damaged.
+    fn shunned(&self, pack: &str) -> bool {
+        self.packs.contains_key(pack) || self.damaged.contains_key(pack)
+    }
 }
 
 /// What a cleanup of a repository did.

@@ -23,7 +23,7 @@ use crate::model::backup::BackupRecord;
 use crate::running::blocking;
 use crate::storage::Storage;
 use lifeboat_format::artifact::ArtifactInfo;
-use lifeboat_format::chunked::{Piece, Tree};
+use lifeboat_format::chunked::Tree;
 use lifeboat_format::read::{ArtifactReader, OpenError, Totals};
 
 /// A backup, where it is stored, and the key that decrypts it.
@@ -294,20 +294,86 @@ async fn read_tree(
     .await
 }
 
+/// The deduplicated artifacts of every committed backup in a target (`committed_trees`).
+struct CommittedTrees {
+    storage: Storage,
+    identity: age::x25519::Identity,
+    /// Backup directories and their deduplicated artifacts.
+    artifacts: Vec<(String, ArtifactInfo)>,
+}
+
+impl CommittedTrees {
+    /// The blobs of one artifact's tree, read from storage.
+    async fn blobs(&self, dir: &str, artifact: &ArtifactInfo) -> Result<Vec<String>> {
+        let (progress, cancel) = (Arc::default(), CancellationToken::new());
+        let (tree, _) = read_tree(
+            &self.storage,
+            dir,
+            artifact,
+            &self.identity,
+            &progress,
+            &cancel,
+        )
+        .await?;
+        Ok(tree.blobs().map(str::to_owned).collect())
+    }
+
+    fn chunks(&self) -> Chunks {
+        Chunks::new(self.storage.clone(), self.identity.clone())
+    }
+}
+
 impl Context {
-    /// The target's repository, and every blob a committed backup in it holds: the trees of
-    /// all backups encrypted to this catalog's recovery key, whichever catalog, machine or
-    /// environment made them, read from storage. A manifest or tree that cannot be read stops
-    /// it: a cleanup that does not know every backup could delete what one uses.
+    /// The target's repository, and every blob a committed backup in it holds. A manifest or
+    /// tree that cannot be read stops it: a cleanup that does not know every backup could
+    /// delete what one uses.
     pub(crate) async fn referenced_blobs(
         &self,
         target_id: &str,
     ) -> Result<(Chunks, std::collections::HashSet<String>)> {
+        let trees = self.committed_trees(target_id).await?;
+        let mut referenced = std::collections::HashSet::new();
+        for (dir, artifact) in &trees.artifacts {
+            referenced.extend(trees.blobs(dir, artifact).await?);
+        }
+        Ok((trees.chunks(), referenced))
+    }
+
+    /// The committed backups of the target (by id, whichever catalog made them) holding a
+    /// blob read from one of `packs`.
+    pub(crate) async fn backups_in_packs(
+        &self,
+        target_id: &str,
+        packs: &std::collections::BTreeSet<String>,
+    ) -> Result<Vec<String>> {
+        let trees = self.committed_trees(target_id).await?;
+        let lost = trees.chunks().blobs_in(packs).await?;
+        let mut affected: Vec<String> = Vec::new();
+        for (dir, artifact) in &trees.artifacts {
+            let id = dir.rsplit('/').next().unwrap_or(dir);
+            if affected.iter().any(|a| a == id) {
+                continue;
+            }
+            if trees
+                .blobs(dir, artifact)
+                .await?
+                .iter()
+                .any(|b| lost.contains(b))
+            {
+                affected.push(id.to_owned());
+            }
+        }
+        Ok(affected)
+    }
+
+    /// The deduplicated artifacts of every committed backup in the target encrypted to this
+    /// catalog's recovery key, whichever catalog, machine or environment made them, as their
+    /// manifests in storage say. A manifest that cannot be read stops it.
+    async fn committed_trees(&self, target_id: &str) -> Result<CommittedTrees> {
         let storage = self.storage_of(target_id).await?;
         let recipient = self.keys().recovery_recipient().await?.to_string();
         let identity = self.keys().recovery_identity_for(&recipient).await?;
-        let mut referenced = std::collections::HashSet::new();
-        let (progress, cancel) = (Arc::default(), CancellationToken::new());
+        let mut found = Vec::new();
         for (dir, committed) in lifeboat_format::layout::backup_dirs(storage.list("").await?) {
             if !committed {
                 continue;
@@ -331,19 +397,19 @@ impl Context {
                 manifest.database.map(|d| d.artifact),
                 manifest.media.map(|m| m.artifact),
             ];
-            for artifact in artifacts.into_iter().flatten() {
-                if artifact.chunked.is_none() {
-                    continue;
-                }
-                let (tree, _) =
-                    read_tree(&storage, &dir, &artifact, &identity, &progress, &cancel).await?;
-                referenced.extend(tree.pieces.into_iter().filter_map(|p| match p {
-                    Piece::Blob { id, .. } => Some(id),
-                    Piece::Bytes { .. } => None,
-                }));
-            }
+            found.extend(
+                artifacts
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a.chunked.is_some())
+                    .map(|a| (dir.clone(), a)),
+            );
         }
-        Ok((Chunks::new(storage, identity), referenced))
+        Ok(CommittedTrees {
+            storage,
+            identity,
+            artifacts: found,
+        })
     }
 }
 
