@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
-use lifeboat_format::media::{self, ArchiveError, ObjectAttributes, SourceEntry};
+use lifeboat_format::chunked::{ContentMark, StoredContent};
+use lifeboat_format::media::{self, ArchiveError, ObjectAttributes, SourceBody, SourceEntry};
 use object_store::aws::AmazonS3;
 use object_store::path::Path;
 use object_store::{
@@ -306,6 +307,7 @@ impl BucketMedia {
         &self,
         listed: Vec<Listed>,
         out: W,
+        mark: Option<&ContentMark>,
         cancel: &CancellationToken,
     ) -> Result<std::result::Result<(W, media::Archived), ArchiveError>> {
         let runtime = tokio::runtime::Handle::current();
@@ -313,6 +315,23 @@ impl BucketMedia {
             Ok(entries) => entries,
             Err((path, why)) => return Ok(Err(unreadable(&path, &why))),
         };
+        // Objects an earlier tree holds as they are now are not fetched at all.
+        let mut unchanged: HashMap<String, StoredContent> = HashMap::new();
+        if let Some(mark) = mark {
+            for object in &listed {
+                if let Some(content) = mark.unchanged(&object.path, &stamp(object), object.size) {
+                    unchanged.insert(object.path.clone(), content);
+                }
+            }
+        }
+        let stamps: HashMap<String, String> = listed
+            .iter()
+            .map(|object| (object.path.clone(), stamp(object)))
+            .collect();
+        let listed: Vec<Listed> = listed
+            .into_iter()
+            .filter(|object| !unchanged.contains_key(&object.path))
+            .collect();
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Fetched>>(4);
         let fetching = {
             let (this, cancel) = (self.clone(), cancel.clone());
@@ -339,10 +358,18 @@ impl BucketMedia {
                 return Ok(SourceEntry {
                     path: entry.path,
                     mtime: entry.mtime,
-                    body: None,
+                    body: SourceBody::Directory,
                     object: None,
                 });
             };
+            if let Some(content) = unchanged.remove(&path) {
+                return Ok(SourceEntry {
+                    path,
+                    mtime,
+                    object: content.object.clone(),
+                    body: SourceBody::Stored(content),
+                });
+            }
             let fetched = match rx.blocking_recv() {
                 Some(Ok(fetched)) => fetched,
                 Some(Err(e)) => {
@@ -359,15 +386,20 @@ impl BucketMedia {
                     runtime.clone(),
                 )),
             };
+            let stamp = stamps.get(&path).cloned().unwrap_or_default();
             Ok(SourceEntry {
                 path,
                 mtime,
-                body: Some((fetched.size, body)),
+                body: SourceBody::File {
+                    size: fetched.size,
+                    reader: body,
+                    stamp,
+                },
                 object: Some(fetched.object),
             })
         });
         let stop = || cancel.is_cancelled();
-        let archived = media::archive_entries(items, out, &stop);
+        let archived = media::archive_entries(items, out, &stop, mark);
         fetching.abort();
         let failed = failure.borrow_mut().take();
         match failed {
@@ -441,6 +473,12 @@ struct TreeEntry {
 /// The archive's entries for objects listed in tree order: each directory once, before its
 /// contents, dated as its newest object. A key that is also a directory of other keys
 /// (`a` and `a/b`) cannot be a file and is refused.
+/// What changes whenever an object's content may have: its ETag (when the server lists one)
+/// and its modification time.
+fn stamp(object: &Listed) -> String {
+    format!("{}:{}", object.e_tag.as_deref().unwrap_or(""), object.mtime)
+}
+
 fn tree(listed: &[Listed]) -> std::result::Result<Vec<TreeEntry>, (String, String)> {
     let mut newest: HashMap<&str, i64> = HashMap::new();
     for object in listed {

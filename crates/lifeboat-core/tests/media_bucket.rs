@@ -601,3 +601,61 @@ async fn a_restore_cut_off_while_writing_into_the_bucket_says_to_restore_again()
     .unwrap();
     assert_eq!(contents(&s.store, &s.prefix).await, seeded);
 }
+
+/// The GET requests for objects under `prefix` among those the server received.
+fn object_reads(proxy: &S3Proxy, prefix: &str) -> usize {
+    proxy
+        .request_heads()
+        .iter()
+        .filter_map(|head| head.lines().next())
+        .filter(|line| line.starts_with("GET ") && line.contains(&format!("/{prefix}/")))
+        .count()
+}
+
+#[tokio::test]
+async fn a_deduplicated_backup_of_a_bucket_fetches_only_the_objects_that_changed() {
+    let proxy = S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let s = setup(Some(&proxy.endpoint)).await;
+    seed(&s.store, &s.prefix).await;
+    let mut settings = s.lb.settings().await.unwrap();
+    settings.deduplicate = true;
+    s.lb.update_settings(&settings).await.unwrap();
+    let first = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert!(first.media.unwrap().artifact.chunked.is_some());
+
+    // One upload edited, one added.
+    let edited = format!("{}/uploads/0/file-001.txt", s.prefix);
+    put(&s.store, &edited, b"edited\n".to_vec(), Some("text/plain")).await;
+    let added = format!("{}/uploads/new.txt", s.prefix);
+    put(&s.store, &added, b"new\n".to_vec(), Some("text/plain")).await;
+    let before = object_reads(&proxy, &s.prefix);
+    let second = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    assert_eq!(object_reads(&proxy, &s.prefix) - before, 2);
+
+    // What the bucket holds now, with the attributes of the objects not fetched again.
+    let unpacked = common::fixture::downloaded_media(&s.lb, &second.backup_id).await;
+    let now = contents(&s.store, &s.prefix).await;
+    assert_eq!(files(&unpacked.path().join("media")), without_types(&now));
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(unpacked.path().join("lifeboat-media-manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let clip = manifest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["path"] == "video/clip.mp4")
+        .unwrap();
+    assert_eq!(clip["object"]["contentType"], "video/mp4");
+
+    // A full backup of the same bucket is the very same archive.
+    settings.deduplicate = false;
+    s.lb.update_settings(&settings).await.unwrap();
+    let full = s.lb.backup(&media_only(&s.env_id)).await.unwrap();
+    let (_a, full_tar) = common::fixture::downloaded_media_tar(&s.lb, &full.backup_id).await;
+    let (_b, dedup_tar) = common::fixture::downloaded_media_tar(&s.lb, &second.backup_id).await;
+    assert_eq!(
+        common::fixture::sha256sum(&dedup_tar),
+        common::fixture::sha256sum(&full_tar)
+    );
+}

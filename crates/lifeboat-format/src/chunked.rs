@@ -16,6 +16,8 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::media::ObjectAttributes;
+
 /// Content-defined chunk sizes (FastCDC): a file below the minimum is one blob.
 pub const MIN_CHUNK: u32 = 256 << 10;
 pub const AVG_CHUNK: u32 = 1 << 20;
@@ -75,6 +77,9 @@ pub struct FileRecord {
     /// Its content: the `count` blob pieces from piece `first`.
     pub first: u64,
     pub count: u64,
+    /// An object's attributes, for a file read from a bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<ObjectAttributes>,
 }
 
 /// A file's content as an earlier tree holds it.
@@ -85,6 +90,7 @@ pub struct StoredContent {
     pub sha256: String,
     /// Blob ids and plaintext sizes, in order.
     pub blobs: Vec<(String, u64)>,
+    pub object: Option<ObjectAttributes>,
 }
 
 impl Tree {
@@ -119,7 +125,7 @@ impl Tree {
                 })
                 .collect();
             let Some(blobs) = blobs else { continue };
-            if count == 0 || blobs.iter().map(|b| b.1).sum::<u64>() != file.size {
+            if blobs.iter().map(|b| b.1).sum::<u64>() != file.size {
                 continue;
             }
             contents.insert(
@@ -129,6 +135,7 @@ impl Tree {
                     size: file.size,
                     sha256: file.sha256.clone(),
                     blobs,
+                    object: file.object.clone(),
                 },
             );
         }
@@ -224,8 +231,8 @@ struct Marks {
 }
 
 enum Next {
-    /// The next `bytes` written are the content of the file at this path, with this stamp.
-    Content { bytes: u64, file: (String, String) },
+    /// The next `bytes` written are the content of this file.
+    Content { bytes: u64, file: Named },
     /// A file's content is these blobs: they go into the tree before the next byte written.
     Stored {
         path: String,
@@ -251,11 +258,22 @@ impl ContentMark {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The next `bytes` written are the content of the file at `path`, as `stamp` describes it.
-    pub fn file_follows(&self, path: &str, stamp: &str, bytes: u64) {
+    /// The next `bytes` written are the content of the file at `path`, as `stamp` describes
+    /// it (with its attributes, when it is an object).
+    pub fn file_follows(
+        &self,
+        path: &str,
+        stamp: &str,
+        bytes: u64,
+        object: Option<&ObjectAttributes>,
+    ) {
         self.marks().next = Some(Next::Content {
             bytes,
-            file: (path.to_owned(), stamp.to_owned()),
+            file: Named {
+                path: path.to_owned(),
+                stamp: stamp.to_owned(),
+                object: object.cloned(),
+            },
         });
     }
 
@@ -265,7 +283,7 @@ impl ContentMark {
         let mut marks = self.marks();
         let content = marks.earlier.remove(path)?;
         let usable = marks.usable.as_ref()?;
-        let same = content.stamp == stamp && content.size == size && size > 0;
+        let same = content.stamp == stamp && content.size == size;
         (same && content.blobs.iter().all(|(id, _)| usable(id))).then_some(content)
     }
 
@@ -283,10 +301,16 @@ impl ContentMark {
     }
 }
 
-/// The file whose content is being written.
-struct Filling {
+/// A file as the producer names it.
+struct Named {
     path: String,
     stamp: String,
+    object: Option<ObjectAttributes>,
+}
+
+/// The file whose content is being written.
+struct Filling {
+    file: Named,
     size: u64,
     first: usize,
     hasher: Sha256,
@@ -359,21 +383,24 @@ impl<S: BlobSink> TreeWriter<S> {
             None => {}
             Some(Next::Content { bytes, file }) => {
                 self.content_left = bytes;
-                if bytes > 0 {
-                    let (path, stamp) = file;
-                    self.hold_done();
-                    self.filling = Some(Filling {
-                        path,
-                        stamp,
-                        size: bytes,
-                        first: self.pieces.len(),
-                        hasher: Sha256::new(),
-                    });
+                self.hold_done();
+                self.filling = Some(Filling {
+                    file,
+                    size: bytes,
+                    first: self.pieces.len(),
+                    hasher: Sha256::new(),
+                });
+                // An empty file is complete at once.
+                if bytes == 0 {
+                    self.file_done();
                 }
             }
             Some(Next::Stored { path, content }) => {
                 self.hold_done();
-                self.hasher = None;
+                // Only content not read leaves the plaintext unhashed.
+                if content.size > 0 {
+                    self.hasher = None;
+                }
                 self.bytes += content.size;
                 self.files.push(FileRecord {
                     path,
@@ -382,6 +409,7 @@ impl<S: BlobSink> TreeWriter<S> {
                     sha256: content.sha256,
                     first: self.pieces.len() as u64,
                     count: content.blobs.len() as u64,
+                    object: content.object,
                 });
                 self.pieces.extend(
                     content
@@ -395,14 +423,15 @@ impl<S: BlobSink> TreeWriter<S> {
 
     /// The file being written is complete: its content's pieces are all in the tree.
     fn file_done(&mut self) {
-        if let Some(file) = self.filling.take() {
+        if let Some(filled) = self.filling.take() {
             self.files.push(FileRecord {
-                path: file.path,
-                stamp: file.stamp,
-                size: file.size,
-                sha256: format!("{:x}", file.hasher.finalize()),
-                first: file.first as u64,
-                count: (self.pieces.len() - file.first) as u64,
+                path: filled.file.path,
+                stamp: filled.file.stamp,
+                size: filled.size,
+                sha256: format!("{:x}", filled.hasher.finalize()),
+                first: filled.first as u64,
+                count: (self.pieces.len() - filled.first) as u64,
+                object: filled.file.object,
             });
         }
     }
@@ -666,8 +695,8 @@ mod tests {
         let key = key();
         let mut memory = Memory::default();
         let (first, _, _) = tree_of(dir.path(), &key, &mut memory);
-        // 19 files with content (one is empty), plus the long name.
-        assert_eq!(first.files.len(), 20);
+        // The 20 numbered files (one empty), the long name and the empty one.
+        assert_eq!(first.files.len(), 22);
 
         std::fs::write(dir.path().join("uploads/2026/f03.bin"), b"changed").unwrap();
         memory.new.clear();

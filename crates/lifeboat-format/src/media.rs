@@ -228,18 +228,32 @@ pub struct SourceEntry {
     pub path: String,
     /// Seconds since the Unix epoch.
     pub mtime: i64,
-    /// A file's size and content; `None` for a directory.
-    pub body: Option<(u64, Box<dyn Read + Send>)>,
+    pub body: SourceBody,
     pub object: Option<ObjectAttributes>,
+}
+
+pub enum SourceBody {
+    Directory,
+    /// A file's size and content, and what changes whenever its content may have (an object's
+    /// ETag and modification time).
+    File {
+        size: u64,
+        reader: Box<dyn Read + Send>,
+        stamp: String,
+    },
+    /// A file unchanged since an earlier tree (`ContentMark::unchanged`), not read.
+    Stored(crate::chunked::StoredContent),
 }
 
 /// Archives a tree given entry by entry, a directory before what it holds, as `archive` archives
 /// a directory: files as mode 0644 and directories as 0755 (a bucket has neither owners nor
-/// modes), hashed on the way, then the media manifest.
+/// modes), hashed on the way, then the media manifest. `mark` is told of each file's content,
+/// and must be given for a `Stored` file.
 pub fn archive_entries<W: Write>(
     entries: impl Iterator<Item = Result<SourceEntry, ArchiveError>>,
     out: W,
     stop: &dyn Fn() -> bool,
+    mark: Option<&ContentMark>,
 ) -> Result<(W, Archived), ArchiveError> {
     let mut tar = tar::Builder::new(out);
     let mut recorded = Vec::new();
@@ -258,16 +272,35 @@ pub fn archive_entries<W: Write>(
         }
         let mut header = tar::Header::new_gnu();
         header.set_mtime(mtime.max(0) as u64);
-        header.set_mode(if body.is_some() { 0o100644 } else { 0o040755 });
-        let mut body = body;
-        let body = match &mut body {
-            Some((size, reader)) => Body::File {
-                size: *size,
-                reader: reader.as_mut(),
-            },
-            None => Body::Directory,
+        let is_dir = matches!(body, SourceBody::Directory);
+        header.set_mode(if is_dir { 0o040755 } else { 0o100644 });
+        let mut entry = match body {
+            SourceBody::Directory => {
+                record(&mut tar, &path, &path, header, Body::Directory, stop, None)?
+            }
+            SourceBody::File {
+                size,
+                mut reader,
+                stamp,
+            } => {
+                let body = Body::File {
+                    size,
+                    reader: reader.as_mut(),
+                };
+                let marked = mark.map(|mark| Marked {
+                    mark,
+                    stamp: &stamp,
+                    object: object.as_ref(),
+                });
+                record(&mut tar, &path, &path, header, body, stop, marked)?
+            }
+            SourceBody::Stored(content) => {
+                let mark = mark.ok_or_else(|| {
+                    ArchiveError::Write(io::Error::other("stored content needs a tree writer"))
+                })?;
+                stored(&mut tar, &path, header, mark, content)?
+            }
         };
-        let mut entry = record(&mut tar, &path, &path, header, body, stop, None)?;
         entry.object = object;
         recorded.push(entry);
     }
@@ -281,8 +314,16 @@ enum Body<'r> {
     Symlink(std::path::PathBuf),
 }
 
+/// What the tree writer is told of a file besides its content.
+#[derive(Clone, Copy)]
+struct Marked<'a> {
+    mark: &'a ContentMark,
+    stamp: &'a str,
+    object: Option<&'a ObjectAttributes>,
+}
+
 /// Appends one entry under `media/` and describes it for the media manifest. `header` carries
-/// its mode, times and owner; `mark`, with the file's stamp, is told of its content.
+/// its mode, times and owner; `mark` is told of its content.
 fn record<W: Write>(
     tar: &mut tar::Builder<W>,
     relative: &str,
@@ -290,7 +331,7 @@ fn record<W: Write>(
     mut header: tar::Header,
     body: Body<'_>,
     stop: &dyn Fn() -> bool,
-    mark: Option<(&ContentMark, &str)>,
+    mark: Option<Marked<'_>>,
 ) -> Result<MediaEntry, ArchiveError> {
     let name = format!("{MEDIA_DIR}/{relative}");
     let mut entry = MediaEntry {
@@ -329,7 +370,7 @@ fn record<W: Write>(
                 failure: None,
                 stop,
                 // tar has written the header when it first reads the content.
-                mark: mark.map(|(m, stamp)| (m, relative, stamp, size)),
+                mark: mark.map(|m| (m, relative, size)),
             };
             let appended = tar.append_data(&mut header, &name, &mut reader);
             if let Some(failure) = reader.failure.take() {
@@ -436,7 +477,11 @@ fn append<W: Write>(
             reader: &mut file,
         };
         let stamp = stamp(&meta);
-        let mark = mark.map(|m| (m, stamp.as_str()));
+        let mark = mark.map(|mark| Marked {
+            mark,
+            stamp: &stamp,
+            object: None,
+        });
         record(tar, &relative, &shown, header, body, stop, mark)
     } else {
         Err(unreadable(
@@ -528,7 +573,7 @@ struct HashingReader<'a, R> {
     failure: Option<String>,
     stop: &'a dyn Fn() -> bool,
     /// Told once, at the first read, which file's content follows and its size.
-    mark: Option<(&'a ContentMark, &'a str, &'a str, u64)>,
+    mark: Option<(Marked<'a>, &'a str, u64)>,
 }
 
 impl<R: Read> Read for HashingReader<'_, R> {
@@ -536,8 +581,10 @@ impl<R: Read> Read for HashingReader<'_, R> {
         if (self.stop)() {
             return Err(crate::stopped_io());
         }
-        if let Some((mark, path, stamp, size)) = self.mark.take() {
-            mark.file_follows(path, stamp, size);
+        if let Some((marked, path, size)) = self.mark.take() {
+            marked
+                .mark
+                .file_follows(path, marked.stamp, size, marked.object);
         }
         match self.inner.read(buf) {
             Ok(n) => {

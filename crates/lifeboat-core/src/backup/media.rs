@@ -74,7 +74,31 @@ pub fn archive_from_bucket(
     out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<MediaOutcome> {
-    finished(bucket.archive(listed, out, cancel)?)
+    finished(bucket.archive(listed, out, None, cancel)?)
+}
+
+/// `archive_from_bucket`, deduplicated: objects unchanged since the `earlier` backup (same
+/// ETag, time and size) are not even fetched.
+pub fn archive_from_bucket_deduplicated(
+    bucket: &BucketMedia,
+    listed: Vec<Listed>,
+    dedup: &Dedup,
+    earlier: HashMap<String, StoredContent>,
+    out: ArtifactWriter,
+    progress: Arc<AtomicU64>,
+    cancel: &CancellationToken,
+) -> Result<MediaOutcome> {
+    let (tree, mark) = dedup.writer(progress, false, earlier);
+    let (tree, archived) = bucket
+        .archive(listed, tree, Some(&mark), cancel)?
+        .map_err(archive_failure)?;
+    let (artifact, packs) = deduplicated::finish(tree, out)?;
+    Ok(MediaOutcome {
+        artifact,
+        file_count: archived.file_count,
+        total_bytes: archived.total_bytes,
+        packs,
+    })
 }
 
 /// Archives the media directory deduplicated (format 2): file contents go to the repository

@@ -305,10 +305,29 @@ impl Context {
                 },
                 Some(MediaSource::Bucket { bucket, listed }) => {
                     let (bucket, listed) = (bucket.clone(), listed.clone());
-                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
-                        media::archive_from_bucket(&bucket, listed, out, cancel)
-                    })
-                    .await
+                    match &dedup {
+                        Some(dedup) => {
+                            let (dedup, counted) = (dedup.clone(), progress.clone());
+                            sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
+                                media::archive_from_bucket_deduplicated(
+                                    &bucket,
+                                    listed,
+                                    &dedup,
+                                    earlier_media,
+                                    out,
+                                    counted,
+                                    cancel,
+                                )
+                            })
+                            .await
+                        }
+                        None => {
+                            sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                                media::archive_from_bucket(&bucket, listed, out, cancel)
+                            })
+                            .await
+                        }
+                    }
                 }
                 Some(MediaSource::Server { dir, session }) => {
                     let on_server = ServerDir { session, dir };
@@ -508,7 +527,7 @@ impl Context {
         };
         let rescan = request.full_rescan || settings.rescan_media;
         let earlier_media = match (&dedup, &media_root) {
-            (Some(_), Some(MediaSource::Local(_))) if !rescan => {
+            (Some(_), Some(MediaSource::Local(_) | MediaSource::Bucket { .. })) if !rescan => {
                 self.earlier_media(&env.id, &target.id).await
             }
             _ => Default::default(),
@@ -557,7 +576,7 @@ struct Prepared {
     media_root: Option<MediaSource>,
     media_bytes: u64,
     /// Set when backups are deduplicated: the target's repository and the blobs it has. Media
-    /// read from a server or a bucket is still archived whole.
+    /// read from a server is still archived whole.
     dedup: Option<Dedup>,
     /// Media files as the environment's previous deduplicated backup stored them, by path.
     earlier_media: std::collections::HashMap<String, lifeboat_format::chunked::StoredContent>,
