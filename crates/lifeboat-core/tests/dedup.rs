@@ -4,6 +4,7 @@
 mod common;
 
 use common::fixture::{self, Fixture};
+use common::s3_proxy::S3Proxy;
 use lifeboat_core::RestoreRequest;
 
 async fn deduplicate(s: &Fixture, on: bool) {
@@ -440,7 +441,7 @@ async fn unchanged_files_are_taken_unread_and_a_file_rewritten_behind_its_old_mt
 }
 
 /// The GET requests for packs among the requests the S3 server received.
-fn pack_reads(proxy: &common::s3_proxy::S3Proxy) -> usize {
+fn pack_reads(proxy: &S3Proxy) -> usize {
     proxy
         .request_heads()
         .iter()
@@ -497,4 +498,81 @@ async fn the_check_after_a_deduplicated_backup_reads_a_sample_and_catches_a_vani
         !present.ok && present.detail.contains("is missing"),
         "{present:?}"
     );
+}
+
+/// Every object of the target, to put back as it was.
+async fn snapshot(storage: &lifeboat_core::Storage) -> Vec<(String, Vec<u8>)> {
+    let mut objects = Vec::new();
+    for name in storage.list("").await.unwrap() {
+        objects.push((name.clone(), storage.get(&name).await.unwrap().to_vec()));
+    }
+    objects
+}
+
+async fn put_back(storage: &lifeboat_core::Storage, objects: &[(String, Vec<u8>)]) {
+    for name in storage.list("").await.unwrap() {
+        storage.delete(&name).await.unwrap();
+    }
+    for (name, body) in objects {
+        storage.put(name, body.clone()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_cleanup_cut_off_at_any_request_loses_nothing_a_kept_backup_needs_and_the_next_finishes()
+{
+    let proxy = S3Proxy::start(&common::var("LIFEBOAT_TEST_S3_ENDPOINT")).await;
+    let mut settings = common::s3_settings();
+    settings.endpoint = Some(proxy.endpoint.clone());
+    let s = fixture::fixture(fixture::Target::S3(settings, common::s3_secret())).await;
+    deduplicate(&s, true).await;
+    // Three backups of wholly different uploads: a pack each.
+    let gallery = s.media.path().join("gallery");
+    let mut kept = None;
+    for round in 0..3 {
+        let _ = std::fs::remove_dir_all(&gallery);
+        std::fs::create_dir_all(&gallery).unwrap();
+        for i in 0..6 {
+            common::write_incompressible(
+                &gallery.join(format!("{i}.jpg")),
+                150_000 + round * 100 + i,
+            );
+        }
+        kept = Some(s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap());
+    }
+    let kept = kept.unwrap();
+    let kept_sha = media_tar_sha(&s, &kept.backup_id).await;
+    // The two older backups go. The first one's pack also holds the fixture's own media, which
+    // the kept backup uses: only the second one's pack is condemned.
+    assert_eq!(keep_newest(&s, 1).await.reclaimed.unwrap().condemned, 1);
+    let storage = s.storage().await;
+    let before = snapshot(&storage).await;
+
+    // An uncut cleanup, to count its requests.
+    let heads = proxy.request_heads().len();
+    let report =
+        s.lb.reclaim_storage(&s.target_id, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+    assert_eq!(report.deleted, 1);
+    let steps = proxy.request_heads().len() - heads;
+    let whole_packs = packs(&s).await;
+
+    for cut in 0..steps {
+        put_back(&storage, &before).await;
+        proxy.stop_after(cut);
+        let cut_off =
+            s.lb.reclaim_storage(&s.target_id, std::time::Duration::ZERO)
+                .await;
+        proxy.restart();
+        assert!(cut_off.is_err(), "cut after {cut} of {steps} requests");
+        let verified = s.lb.verify_backup(&kept.backup_id).await.unwrap();
+        assert!(verified.ok, "cut after {cut}: {verified:?}");
+        // The next cleanup finishes the work.
+        s.lb.reclaim_storage(&s.target_id, std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(packs(&s).await, whole_packs, "cut after {cut}");
+        assert_eq!(media_tar_sha(&s, &kept.backup_id).await, kept_sha);
+    }
 }
