@@ -30,15 +30,28 @@ pub(crate) struct Dedup {
 pub type TreeOut = Counted<TreeWriter<PackWriter>>;
 
 impl Dedup {
-    /// Fails when a cleanup condemned, while this backup ran, a pack holding a blob it used
-    /// rather than stored: committed, the backup could lose that blob to the next cleanup.
-    pub async fn check_still_usable(&self) -> Result<()> {
-        let reused = self.reused.lock().expect("not poisoned").clone();
+    /// Fails when a blob this backup used rather than stored (it is not in the backup's own
+    /// `packs`) is no longer usable: a cleanup, from any process or machine, condemned or
+    /// deleted its pack while the backup ran, or a verification found the pack damaged.
+    /// Committed, the backup could lose that blob, or have lost it already.
+    pub async fn check_still_usable(&self, packs: &[PackRecord]) -> Result<()> {
+        let mine: HashSet<&str> = packs
+            .iter()
+            .flat_map(|p| p.blobs.iter().map(|b| b.id.as_str()))
+            .collect();
+        let reused: Vec<String> = self
+            .reused
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter(|id| !mine.contains(id.as_str()))
+            .cloned()
+            .collect();
         if reused.is_empty() {
             return Ok(());
         }
-        let condemned = self.chunks.condemned_blobs().await?;
-        if reused.iter().any(|id| condemned.contains(id)) {
+        let usable = self.chunks.usable().await?;
+        if reused.iter().any(|id| !usable.contains(id)) {
             return Err(crate::error::Error::new(
                 crate::error::ErrorCode::StorageError,
                 "A cleanup of the storage target ran during this backup and marked data it relies on for deletion, so nothing was kept: back up again.",

@@ -387,7 +387,7 @@ impl Context {
         });
         let parts = match (parts, &dedup) {
             (Ok((database, media, packs)), Some(dedup)) => {
-                let indexed = match dedup.check_still_usable().await {
+                let indexed = match dedup.check_still_usable(&packs).await {
                     Ok(()) if packs.is_empty() => Ok(()),
                     Ok(()) => dedup.chunks.write_index(&backup_id, packs.clone()).await,
                     Err(e) => Err(e),

@@ -26,8 +26,12 @@ const PACK_BYTES: usize = 8 << 20;
 /// Packs uploading while the next is filled: the producer waits for none unless storage is
 /// slower than it, and memory holds at most this many packs more.
 const UPLOADS_IN_FLIGHT: usize = 2;
-/// Blobs read at once while an artifact is put back together.
+/// Blobs an artifact's reader holds ready, read but not yet taken.
 const IN_FLIGHT: usize = 8;
+/// Runs read at once while an artifact is put back together, and how large a run may grow:
+/// memory holds at most a few runs' sealed bytes and plaintext.
+const RUNS_IN_FLIGHT: usize = 4;
+const RUN_BYTES: u64 = 4 << 20;
 
 /// Where a blob is.
 #[derive(Debug, Clone)]
@@ -121,21 +125,6 @@ impl Chunks {
             }
         }
         Ok(usable)
-    }
-
-    /// The blobs of condemned or damaged packs: a backup that relied on one while a cleanup
-    /// condemned it, or a verification found it damaged, must not commit.
-    pub async fn condemned_blobs(&self) -> Result<HashSet<String>> {
-        let condemned = self.condemned().await?;
-        let mut blobs = HashSet::new();
-        for (_, index) in self.index_objects().await? {
-            for pack in index.packs {
-                if condemned.shunned(&pack.name) {
-                    blobs.extend(pack.blobs.into_iter().map(|b| b.id));
-                }
-            }
-        }
-        Ok(blobs)
     }
 
     async fn condemned(&self) -> Result<Condemned> {
@@ -315,39 +304,38 @@ impl Chunks {
         }
     }
 
-    /// One blob's plaintext, proven to be what its id names.
-    pub async fn blob(
-        &self,
-        places: &HashMap<String, BlobPlace>,
-        id: &str,
-        size: u64,
-    ) -> Result<Vec<u8>> {
-        let place = places.get(id).ok_or_else(|| {
-            Error::new(
-                ErrorCode::ArtifactCorrupt,
-                format!("Blob {id} is in no index of the repository: the backup cannot be read back whole."),
-            )
-        })?;
-        let sealed = self
+    /// The plaintexts of a run's blobs, in order, each proven to be what its id names: one
+    /// request for the whole run.
+    async fn read_run(&self, run: Run) -> Result<Vec<Vec<u8>>> {
+        let body = self
             .storage
-            .get_range(
-                &pack_key(&place.pack),
-                place.offset..place.offset + place.length,
-            )
+            .get_range(&pack_key(&run.pack), run.start..run.end)
             .await?;
-        let (identity, key, id, expected) = (
-            self.identity.clone(),
-            self.key.clone(),
-            id.to_owned(),
-            place.size.min(size),
-        );
+        let (identity, key) = (self.identity.clone(), self.key.clone());
         crate::running::blocking(move || {
-            chunked::open(&sealed, &identity, &key, &id, expected).map_err(|why| {
-                Error::new(
-                    ErrorCode::ArtifactCorrupt,
-                    format!("The backup is damaged: {why}."),
-                )
-            })
+            run.blobs
+                .iter()
+                .map(|(id, place, size)| {
+                    let sealed = usize::try_from(place.offset - run.start)
+                        .ok()
+                        .zip(usize::try_from(place.length).ok())
+                        .and_then(|(from, length)| body.get(from..from + length))
+                        .ok_or_else(|| {
+                            Error::new(
+                                ErrorCode::ArtifactCorrupt,
+                                format!(
+                                    "The backup is damaged: blob {id} lies past its pack's end."
+                                ),
+                            )
+                        })?;
+                    chunked::open(sealed, &identity, &key, id, *size).map_err(|why| {
+                        Error::new(
+                            ErrorCode::ArtifactCorrupt,
+                            format!("The backup is damaged: {why}."),
+                        )
+                    })
+                })
+                .collect()
         })
         .await
     }
@@ -484,32 +472,25 @@ impl Chunks {
             .collect())
     }
 
-    /// Reads one pack whole and proves the blobs `held` in it; returns the bytes read.
+    /// Reads the part of a pack the blobs `held` in it span, with one request, and proves
+    /// them; returns the bytes read.
     async fn read_back(&self, pack: &str, held: &[(&str, &BlobPlace)]) -> Result<u64> {
-        let body = self.storage.get(&pack_key(pack)).await?;
-        let held: Vec<(String, BlobPlace)> = held
-            .iter()
-            .map(|(id, place)| ((*id).to_owned(), (*place).clone()))
-            .collect();
-        let (identity, key) = (self.identity.clone(), self.key.clone());
-        crate::running::blocking(move || {
-            for (id, place) in &held {
-                let sealed = usize::try_from(place.offset)
-                    .ok()
-                    .zip(usize::try_from(place.offset + place.length).ok())
-                    .and_then(|(from, to)| body.get(from..to))
-                    .ok_or_else(|| {
-                        Error::new(
-                            ErrorCode::ArtifactCorrupt,
-                            format!("blob {id} lies past the pack's end"),
-                        )
-                    })?;
-                chunked::open(sealed, &identity, &key, id, place.size)
-                    .map_err(|why| Error::new(ErrorCode::ArtifactCorrupt, why))?;
-            }
-            Ok(body.len() as u64)
-        })
-        .await
+        let run = Run {
+            pack: pack.to_owned(),
+            start: held.iter().map(|(_, p)| p.offset).min().unwrap_or(0),
+            end: held
+                .iter()
+                .map(|(_, p)| p.offset + p.length)
+                .max()
+                .unwrap_or(0),
+            blobs: held
+                .iter()
+                .map(|(id, place)| ((*id).to_owned(), (*place).clone(), place.size))
+                .collect(),
+        };
+        let bytes = run.end - run.start;
+        self.read_run(run).await?;
+        Ok(bytes)
     }
 }
 
@@ -656,7 +637,49 @@ impl BlobSink for PackWriter {
     }
 }
 
-/// The plaintext `tree` describes, read blob by blob with the next few fetched meanwhile.
+/// Blobs that lie one after another in a pack, read with one request.
+struct Run {
+    pack: String,
+    start: u64,
+    end: u64,
+    /// Each blob's id, place and plaintext size as the tree gives it.
+    blobs: Vec<(String, BlobPlace, u64)>,
+}
+
+/// The tree's blobs as runs, in order: consecutive blobs stored one after another in the same
+/// pack share a run of up to `RUN_BYTES`, so a tree of many small files costs a request per
+/// few MiB, not one per file. A blob the index does not know is an error in its place.
+fn runs(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Vec<std::result::Result<Run, String>> {
+    let mut runs: Vec<std::result::Result<Run, String>> = Vec::new();
+    for (id, size) in tree.pieces.iter().filter_map(|p| match p {
+        chunked::Piece::Blob { id, size } => Some((id, *size)),
+        chunked::Piece::Bytes { .. } => None,
+    }) {
+        let Some(place) = places.get(id) else {
+            runs.push(Err(id.clone()));
+            continue;
+        };
+        if let Some(Ok(run)) = runs.last_mut() {
+            if run.pack == place.pack
+                && run.end == place.offset
+                && place.offset + place.length - run.start <= RUN_BYTES
+            {
+                run.end += place.length;
+                run.blobs.push((id.clone(), place.clone(), size));
+                continue;
+            }
+        }
+        runs.push(Ok(Run {
+            pack: place.pack.clone(),
+            start: place.offset,
+            end: place.offset + place.length,
+            blobs: vec![(id.clone(), place.clone(), size)],
+        }));
+    }
+    runs
+}
+
+/// The plaintext `tree` describes, read run by run with the next few fetched meanwhile.
 pub(crate) fn reader(
     chunks: &Chunks,
     places: Arc<HashMap<String, BlobPlace>>,
@@ -664,31 +687,35 @@ pub(crate) fn reader(
     progress: Arc<std::sync::atomic::AtomicU64>,
 ) -> impl std::io::Read + Send + 'static {
     use futures_util::StreamExt;
-    let wanted: Vec<(String, u64)> = tree
-        .pieces
-        .iter()
-        .filter_map(|p| match p {
-            chunked::Piece::Blob { id, size } => Some((id.clone(), *size)),
-            chunked::Piece::Bytes { .. } => None,
-        })
-        .collect();
+    let planned = runs(&places, &tree);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>>>(IN_FLIGHT);
     let this = chunks.clone();
     let fetching = tokio::runtime::Handle::current().spawn(async move {
-        let fetches = wanted.into_iter().map(|(id, size)| {
-            let (this, places, progress) = (this.clone(), places.clone(), progress.clone());
+        let fetches = planned.into_iter().map(|run| {
+            let (this, progress) = (this.clone(), progress.clone());
             async move {
-                let plain = this.blob(&places, &id, size).await?;
-                if let Some(place) = places.get(&id) {
-                    progress.fetch_add(place.length, std::sync::atomic::Ordering::Relaxed);
-                }
+                let run = run.map_err(|id| {
+                    Error::new(
+                        ErrorCode::ArtifactCorrupt,
+                        format!("Blob {id} is in no index of the repository: the backup cannot be read back whole."),
+                    )
+                })?;
+                let bytes = run.end - run.start;
+                let plain = this.read_run(run).await?;
+                progress.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
                 Ok(plain)
             }
         });
-        let mut fetches = futures_util::stream::iter(fetches).buffered(IN_FLIGHT);
-        while let Some(blob) = fetches.next().await {
-            if tx.send(blob).await.is_err() {
-                break;
+        let mut fetches = futures_util::stream::iter(fetches).buffered(RUNS_IN_FLIGHT);
+        while let Some(run) = fetches.next().await {
+            let blobs = match run {
+                Ok(blobs) => blobs.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            };
+            for blob in blobs {
+                if tx.send(blob).await.is_err() {
+                    return;
+                }
             }
         }
     });
