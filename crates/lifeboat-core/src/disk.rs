@@ -1,5 +1,6 @@
 //! Free space on the filesystem a job is about to write to, checked before it starts so a
-//! full disk is a clear error up front rather than a failure half-way.
+//! full disk is a clear error up front rather than a failure half-way; and flushing what was
+//! written there.
 
 use std::path::Path;
 
@@ -22,6 +23,19 @@ pub fn available_bytes(path: &Path) -> std::io::Result<u64> {
     #[allow(clippy::useless_conversion)]
     let (blocks, size) = (u64::from(stats.f_bavail), u64::from(stats.f_frsize));
     Ok(blocks * size)
+}
+
+/// Writes everything written so far on the filesystem holding `path` to disk (`syncfs`): one
+/// flush for a whole tree of files, where a sync of each would cost a disk flush per file.
+pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let dir = std::fs::File::open(path)?;
+    // SAFETY: the descriptor belongs to `dir`, open for the duration of the call.
+    let rc = unsafe { libc::syncfs(dir.as_raw_fd()) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Fails with `disk_full` unless `dir`'s filesystem has room for `needed` bytes.

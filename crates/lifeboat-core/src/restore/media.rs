@@ -129,6 +129,9 @@ pub fn stage(
         set_mode_and_time(&path, mode, mtime);
     }
     set_mode_and_time(&staged.paths.staging, 0o755, now_secs());
+    // On disk before the swap can make it the media: once, for every file staged.
+    crate::disk::sync_filesystem(&staged.paths.staging)
+        .map_err(|e| write_error(&e, &staged.paths.staging.display().to_string()))?;
     if cancel.is_cancelled() {
         return Err(Error::cancelled());
     }
@@ -176,7 +179,6 @@ fn write_file(
         )
     })?;
     let size = counted.bytes;
-    file.sync_data().map_err(|e| write_error(&e, &shown))?;
     file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime))
         .ok();
     drop(file);
