@@ -672,6 +672,26 @@ async fn s3_writes_ask_for_server_side_encryption_and_artifacts_for_the_storage_
             "{file}"
         );
     }
+    // The server checks every upload against its SHA-256: a whole object's, or every part's
+    // of one uploaded in parts.
+    assert!(
+        header(named(MANIFEST_FILE), "x-amz-checksum-sha256").is_some(),
+        "{}",
+        named(MANIFEST_FILE)
+    );
+    let parts: Vec<&String> = heads
+        .iter()
+        .filter(|head| {
+            head.lines()
+                .next()
+                .unwrap_or_default()
+                .contains("partNumber=")
+        })
+        .collect();
+    assert!(!parts.is_empty());
+    for part in parts {
+        assert!(header(part, "x-amz-checksum-sha256").is_some(), "{part}");
+    }
     for file in [DATABASE_FILE, MEDIA_FILE] {
         assert_eq!(
             header(named(file), "x-amz-storage-class"),

@@ -71,6 +71,10 @@ pub fn s3_store(settings: &S3Settings, secret_access_key: &str) -> Result<Amazon
     // Over TLS the transport already protects the body, so signing it would only hash every
     // stored byte once more (as the AWS SDKs also decide); plain HTTP keeps the signature.
     builder = builder.with_unsigned_payload(!plain_http);
+    // Every upload carries its SHA-256 (each part's, for a multipart one), which the server
+    // checks before it stores the object: what it keeps is what was sent, without reading it
+    // back. Servers that do not know the header ignore it.
+    builder = builder.with_checksum_algorithm(object_store::aws::Checksum::SHA256);
     builder.build().map_err(|e| {
         Error::new(
             ErrorCode::StorageError,
