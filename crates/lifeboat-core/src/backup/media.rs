@@ -4,7 +4,7 @@
 //! what goes wrong said in Lifeboat's error codes.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -77,35 +77,18 @@ pub fn archive_from_bucket(
     finished(bucket.archive(listed, out, None, cancel)?)
 }
 
-/// `archive_from_bucket`, deduplicated: objects unchanged since the `earlier` backup (same
-/// ETag, time and size) are not even fetched.
-pub fn archive_from_bucket_deduplicated(
-    bucket: &BucketMedia,
-    listed: Vec<Listed>,
-    dedup: &Dedup,
-    earlier: HashMap<String, StoredContent>,
-    out: ArtifactWriter,
-    progress: Arc<AtomicU64>,
-    cancel: &CancellationToken,
-) -> Result<MediaOutcome> {
-    let (tree, mark) = dedup.writer(progress, false, earlier);
-    let (tree, archived) = bucket
-        .archive(listed, tree, Some(&mark), cancel)?
-        .map_err(archive_failure)?;
-    let (artifact, packs) = deduplicated::finish(tree, out)?;
-    Ok(MediaOutcome {
-        artifact,
-        file_count: archived.file_count,
-        total_bytes: archived.total_bytes,
-        packs,
-    })
+/// Media a deduplicated backup reads file by file: a folder here, or a bucket's listed objects.
+pub enum Readable {
+    Folder(PathBuf),
+    Bucket(BucketMedia, Vec<Listed>),
 }
 
-/// Archives the media directory deduplicated (format 2): file contents go to the repository
-/// as blobs it does not have yet, and `out` stores the tree that rebuilds the archive. Files
-/// unchanged since the `earlier` backup are not read: its blobs for them are used.
+/// Archives the media deduplicated (format 2): file contents go to the repository as blobs it
+/// does not have yet, and `out` stores the tree that rebuilds the archive. Files unchanged
+/// since the `earlier` backup are not read (an unchanged object is not even fetched): its blobs
+/// for them are used.
 pub fn archive_deduplicated(
-    root: &Path,
+    source: Readable,
     dedup: &Dedup,
     earlier: HashMap<String, StoredContent>,
     out: ArtifactWriter,
@@ -114,8 +97,11 @@ pub fn archive_deduplicated(
 ) -> Result<MediaOutcome> {
     let stop = || cancel.is_cancelled();
     let (tree, mark) = dedup.writer(progress, false, earlier);
-    let (tree, archived) =
-        media::archive_marked(root, tree, &stop, Some(&mark)).map_err(archive_failure)?;
+    let archived = match source {
+        Readable::Folder(root) => media::archive_marked(&root, tree, &stop, Some(&mark)),
+        Readable::Bucket(bucket, listed) => bucket.archive(listed, tree, Some(&mark), cancel)?,
+    };
+    let (tree, archived) = archived.map_err(archive_failure)?;
     let (artifact, packs) = deduplicated::finish(tree, out)?;
     Ok(MediaOutcome {
         artifact,

@@ -277,59 +277,48 @@ impl Context {
             )))
         };
         let media_part = async {
-            let stored = match &media_root {
-                None => return Ok(None),
-                Some(MediaSource::Local(root)) => match &dedup {
-                    Some(dedup) => {
-                        let (root, dedup, counted) =
-                            (root.clone(), dedup.clone(), progress.clone());
-                        sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
-                            media::archive_deduplicated(
-                                &root,
-                                &dedup,
-                                earlier_media,
-                                out,
-                                counted,
-                                cancel,
-                            )
-                        })
-                        .await
-                    }
-                    None => {
-                        let root = root.clone();
-                        sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
-                            media::archive(&root, out, cancel)
-                        })
-                        .await
-                    }
-                },
-                Some(MediaSource::Bucket { bucket, listed }) => {
-                    let (bucket, listed) = (bucket.clone(), listed.clone());
-                    match &dedup {
-                        Some(dedup) => {
-                            let (dedup, counted) = (dedup.clone(), progress.clone());
-                            sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
-                                media::archive_from_bucket_deduplicated(
-                                    &bucket,
-                                    listed,
-                                    &dedup,
-                                    earlier_media,
-                                    out,
-                                    counted,
-                                    cancel,
-                                )
-                            })
-                            .await
-                        }
-                        None => {
-                            sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
-                                media::archive_from_bucket(&bucket, listed, out, cancel)
-                            })
-                            .await
-                        }
-                    }
+            // Media here or in a bucket is what a deduplicated backup can read file by file.
+            let readable = match (&media_root, &dedup) {
+                (Some(MediaSource::Local(root)), Some(dedup)) => {
+                    Some((media::Readable::Folder(root.clone()), dedup.clone()))
                 }
-                Some(MediaSource::Server { dir, session }) => {
+                (Some(MediaSource::Bucket { bucket, listed }), Some(dedup)) => Some((
+                    media::Readable::Bucket(bucket.clone(), listed.clone()),
+                    dedup.clone(),
+                )),
+                _ => None,
+            };
+            let stored = match (&media_root, readable) {
+                (None, _) => return Ok(None),
+                (_, Some((readable, dedup))) => {
+                    let counted = progress.clone();
+                    sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
+                        media::archive_deduplicated(
+                            readable,
+                            &dedup,
+                            earlier_media,
+                            out,
+                            counted,
+                            cancel,
+                        )
+                    })
+                    .await
+                }
+                (Some(MediaSource::Local(root)), None) => {
+                    let root = root.clone();
+                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                        media::archive(&root, out, cancel)
+                    })
+                    .await
+                }
+                (Some(MediaSource::Bucket { bucket, listed }), None) => {
+                    let (bucket, listed) = (bucket.clone(), listed.clone());
+                    sink.store(MEDIA_FILE, media_bytes, move |out, cancel| {
+                        media::archive_from_bucket(&bucket, listed, out, cancel)
+                    })
+                    .await
+                }
+                (Some(MediaSource::Server { dir, session }), None) => {
                     let on_server = ServerDir { session, dir };
                     let tar = on_server.tar();
                     let (server, dir) = (session.server().to_owned(), dir.clone());
