@@ -72,14 +72,7 @@ async fn stored_dir(f: &Fixture, backup_id: &str) -> String {
 }
 
 fn without_safety_backup(backup_id: &str, f: &Fixture) -> RestoreRequest {
-    RestoreRequest {
-        backup_id: backup_id.to_owned(),
-        environment_id: f.env_id.clone(),
-        database: true,
-        media: false,
-        safety_backup: false,
-        confirmation: Some("production".into()),
-    }
+    common::fixture::restore_database(backup_id, &f.env_id, "production", false)
 }
 
 async fn with_canary(f: &Fixture) -> ((i64, bool), Vec<(String, i64, String)>) {

@@ -5,7 +5,6 @@ mod common;
 
 use common::fixture::{self, Fixture};
 use common::s3_proxy::S3Proxy;
-use lifeboat_core::RestoreRequest;
 
 async fn deduplicate(s: &Fixture, on: bool) {
     let mut settings = s.lb.settings().await.unwrap();
@@ -211,16 +210,8 @@ async fn a_deduplicated_dump_stores_only_the_chunks_that_changed_and_restores_ex
 
     // The first backup, restored over the changed database: exactly what it held.
     drop(db);
-    s.lb.restore(&RestoreRequest {
-        backup_id: first.backup_id.clone(),
-        environment_id: s.env_id.clone(),
-        database: true,
-        media: false,
-        safety_backup: false,
-        confirmation: Some("production".into()),
-    })
-    .await
-    .unwrap();
+    let request = fixture::restore_database(&first.backup_id, &s.env_id, "production", false);
+    s.lb.restore(&request).await.unwrap();
     assert_eq!(common::fingerprint(&s.database).await, before);
     let report = s.lb.verify_backup(&first.backup_id).await.unwrap();
     assert!(report.ok, "{report:?}");

@@ -11,7 +11,7 @@ use common::fixture::{fixture, s3, Fixture, Target};
 use common::s3_proxy::S3Proxy;
 use lifeboat_core::format::layout::MANIFEST_FILE;
 use lifeboat_core::format::manifest::BackupKind;
-use lifeboat_core::{BackupRequest, ErrorCode, JobStatus, Label, RestoreRequest, RetentionPolicy};
+use lifeboat_core::{BackupRequest, ErrorCode, JobStatus, Label, RetentionPolicy};
 
 /// Real backups recorded as made some time before today's noon (UTC; fixed times of day keep
 /// "the same day" the same day whenever the test runs). The times are moved into the past only
@@ -369,14 +369,12 @@ async fn catalog_sync_rebuilds_a_lost_catalog_from_storage() {
         .await
         .unwrap();
     fresh
-        .restore(&RestoreRequest {
-            backup_id: first.backup_id.clone(),
-            environment_id: env.id.clone(),
-            database: true,
-            media: false,
-            safety_backup: false,
-            confirmation: Some("production".into()),
-        })
+        .restore(&common::fixture::restore_database(
+            &first.backup_id,
+            &env.id,
+            "production",
+            false,
+        ))
         .await
         .unwrap();
     assert_eq!(

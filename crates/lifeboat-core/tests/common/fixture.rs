@@ -90,6 +90,20 @@ pub async fn environment(
 }
 
 /// A restore of the backup's media alone into environment `name`, confirmed by its name.
+/// A restore of the backup's database alone into the environment `env_id` named `name`.
+pub fn restore_database(
+    backup_id: &str,
+    env_id: &str,
+    name: &str,
+    safety_backup: bool,
+) -> lifeboat_core::RestoreRequest {
+    lifeboat_core::RestoreRequest {
+        database: true,
+        media: false,
+        ..restore_media(backup_id, env_id, name, safety_backup)
+    }
+}
+
 pub fn restore_media(
     backup_id: &str,
     env_id: &str,
