@@ -19,10 +19,13 @@ import sys
 key, root, backup_dir, tree_name = sys.argv[1:5]
 
 
+def age_decrypt(sealed):
+    return subprocess.run(["age", "-d", "-i", key], input=sealed, capture_output=True, check=True).stdout
+
+
 def unseal(sealed):
-    """age, then zstd: how blobs, trees and index objects are all stored."""
-    decrypted = subprocess.run(["age", "-d", "-i", key], input=sealed, capture_output=True, check=True)
-    return subprocess.run(["zstd", "-d", "-q"], input=decrypted.stdout, capture_output=True, check=True).stdout
+    """age, then zstd: how trees and index objects are stored."""
+    return subprocess.run(["zstd", "-d", "-q"], input=age_decrypt(sealed), capture_output=True, check=True).stdout
 
 
 places = {}
@@ -37,11 +40,16 @@ for path in glob.glob(os.path.join(root, "_chunks", "index", "*")):
 
 tree = json.loads(unseal(open(os.path.join(root, backup_dir, tree_name), "rb").read()))
 out = sys.stdout.buffer
+# A pack is one age file of zstd-compressed blobs; a tree's blobs mostly follow each other in
+# a pack, so the last pack decrypted is kept.
+opened = (None, b"")
 for piece in tree["pieces"]:
     if piece["kind"] == "bytes":
         out.write(base64.b64decode(piece["data"]))
         continue
     name, offset, length = places[piece["id"]]
-    with open(os.path.join(root, "_chunks", "packs", name[:2], name), "rb") as pack:
-        pack.seek(offset)
-        out.write(unseal(pack.read(length)))
+    if opened[0] != name:
+        with open(os.path.join(root, "_chunks", "packs", name[:2], name), "rb") as pack:
+            opened = (name, age_decrypt(pack.read()))
+    blob = opened[1][offset:offset + length]
+    out.write(subprocess.run(["zstd", "-d", "-q"], input=blob, capture_output=True, check=True).stdout)

@@ -438,6 +438,13 @@ enum KeyCommand {
 fn main() -> ExitCode {
     // Before the runtime's threads exist: see forget_inherited_pg_settings.
     lifeboat_core::forget_inherited_pg_settings();
+    // Quiet unless asked: the CLI's output is its own lines, and the log goes to stderr.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

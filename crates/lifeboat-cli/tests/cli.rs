@@ -1033,3 +1033,130 @@ fn an_environment_with_media_in_a_bucket_from_the_command_line() {
     assert_eq!(changed["mediaBucket"], serde_json::Value::Null);
     assert_eq!(changed["mediaDir"], media.path().display().to_string());
 }
+
+/// Incompressible bytes, different for each `seed`.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_cleanup_racing_a_backup_in_another_process_never_deletes_what_that_backup_commits() {
+    let cli = Cli::new();
+    let database = format!("cli_cleanup_race_{}", std::process::id());
+    sql("postgres", &format!("CREATE DATABASE {database}"));
+    sql(
+        &database,
+        "CREATE TABLE items (id int PRIMARY KEY, body text);
+         INSERT INTO items SELECT g, repeat(md5(g::text), 30) FROM generate_series(1, 3000) g;",
+    );
+    // Production's media and a copy for staging: their backups share every blob.
+    let media = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    for dir in &media {
+        for i in 0..20 {
+            std::fs::write(dir.path().join(format!("{i}.jpg")), noise(i, 150_000)).unwrap();
+        }
+    }
+    let target = cli.ok(&mut add_s3_target(
+        &cli,
+        "offsite",
+        &var("LIFEBOAT_TEST_S3_SECRET_ACCESS_KEY"),
+    ));
+    cli.run(&["app", "add", "shop"]);
+    let mut envs = Vec::new();
+    for (name, dir) in ["production", "staging"].into_iter().zip(&media) {
+        envs.push(
+            cli.ok(cli
+                .command(&["env", "add", "shop", name, "--target", "offsite", "--media"])
+                .arg(dir.path())
+                .env("LIFEBOAT_DATABASE_URL", database_url(&database))),
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let lifeboat = runtime.block_on(async {
+        let lifeboat = lifeboat_core::Lifeboat::open(lifeboat_core::Home::at(cli.home.path()))
+            .await
+            .unwrap();
+        let mut settings = lifeboat.settings().await.unwrap();
+        settings.deduplicate = true;
+        lifeboat.update_settings(&settings).await.unwrap();
+        lifeboat
+    });
+    // Staging's media, backed up once, then gone from staging: only that backup holds it.
+    cli.run(&["backup", "shop", "staging"]);
+    for i in 0..20 {
+        std::fs::remove_file(media[1].path().join(format!("{i}.jpg"))).unwrap();
+    }
+    cli.run(&["backup", "shop", "staging"]);
+
+    // Production's backup, in another process, has taken the repository's blobs as stored and
+    // waits on this lock before its dump.
+    let holder = LockHolder::lock(&database, "items");
+    let racing = cli
+        .command(&["backup", "shop", "production"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_until("pg_dump waits on the lock", || {
+        lifeboat_sessions(&database, "AND wait_event_type = 'Lock'") > 0
+    });
+    // Meanwhile staging's older backup is pruned, and a cleanup with no grace at all deletes
+    // the packs only it used: the worst a cleanup on another machine could do.
+    runtime.block_on(async {
+        let staging = envs[1]["id"].as_str().unwrap();
+        lifeboat
+            .set_retention(
+                staging,
+                &lifeboat_core::RetentionPolicy {
+                    on_demand_keep_recent: 1,
+                    on_demand_max_age_days: 0,
+                    daily: 0,
+                    weekly: 0,
+                    monthly: 0,
+                },
+            )
+            .await
+            .unwrap();
+        lifeboat.prune(staging, false).await.unwrap();
+        let report = lifeboat
+            .reclaim_storage(target["id"].as_str().unwrap(), std::time::Duration::ZERO)
+            .await
+            .unwrap();
+        assert!(report.deleted > 0, "{report:?}");
+    });
+    holder.release();
+
+    // The racing backup notices and keeps nothing, rather than commit blobs that are gone.
+    let out = racing.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let error: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(error["error"]["code"], "storage_error", "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("back up again"),
+        "{error}"
+    );
+    let listed = cli.run(&["backups", "shop", "production"]);
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["job"]["status"] != "succeeded"),
+        "{listed}"
+    );
+    // Backing up again stores what is gone anew, and every byte of it reads back.
+    let made = cli.run(&["backup", "shop", "production"]);
+    let verified = cli.run(&["verify", made["backupId"].as_str().unwrap()]);
+    assert_eq!(verified["ok"], true, "{verified}");
+}

@@ -246,6 +246,8 @@ impl Context {
         bytes_total: u64,
         cancellable: bool,
     ) -> Result<()> {
+        // With `LIFEBOAT_LOG=lifeboat_core=debug` the log's timestamps say where a job's time goes.
+        tracing::debug!(job = job_id, phase, "phase");
         let mut job = self.catalog().job(job_id).await?;
         job.phase = phase.to_owned();
         job.bytes_done = 0;

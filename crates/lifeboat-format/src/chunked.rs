@@ -4,8 +4,8 @@
 //! *blobs*. A blob is a piece of content (a whole small file, or a content-defined chunk of a
 //! large file or of a dump, so an insert shifts no later chunk) stored once per repository
 //! however many backups hold it. Blobs are named by a keyed hash of their plaintext, so whoever
-//! holds the bucket cannot test whether a known file is in it, sealed one by one (zstd, then age
-//! to the recovery key) and packed into pack objects several MiB large.
+//! holds the bucket cannot test whether a known file is in it, compressed one by one and sealed
+//! together into pack objects several MiB large (`pack`).
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -154,20 +154,24 @@ pub struct PackIndex {
 pub struct PackRecord {
     /// The pack's object name below the repository's `packs/`.
     pub name: String,
+    /// The pack's size in storage.
+    pub bytes: u64,
+    /// Its age header and payload nonce, base64, so a blob is read with one request.
+    pub header: String,
     pub blobs: Vec<BlobRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRecord {
     pub id: String,
-    /// The sealed blob's place in the pack.
+    /// The compressed blob's place in the pack's plaintext.
     pub offset: u64,
     pub length: u64,
     /// Its plaintext size.
     pub size: u64,
 }
 
-/// Seals a blob: zstd, then age to `recipient`.
+/// Seals an index object or a list: zstd, then age to `recipient`.
 pub fn seal(
     plaintext: &[u8],
     recipient: &age::x25519::Recipient,
@@ -182,31 +186,6 @@ pub fn seal(
     writer.write_all(&compressed)?;
     writer.finish()?;
     Ok(sealed)
-}
-
-/// Opens a sealed blob and proves it is the blob `id` names, of `size` bytes.
-pub fn open(
-    sealed: &[u8],
-    identity: &age::x25519::Identity,
-    key: &ChunkKey,
-    id: &str,
-    size: u64,
-) -> Result<Vec<u8>, String> {
-    let decryptor =
-        age::Decryptor::new(sealed).map_err(|e| format!("blob {id} is not an age file ({e})"))?;
-    let mut compressed = Vec::new();
-    decryptor
-        .decrypt(std::iter::once(identity as &dyn age::Identity))
-        .map_err(|e| format!("blob {id} does not open with the recovery key ({e})"))?
-        .read_to_end(&mut compressed)
-        .map_err(|e| format!("blob {id} is damaged ({e})"))?;
-    let capacity = usize::try_from(size).map_err(|_| format!("blob {id} is too large"))?;
-    let plain = zstd::bulk::decompress(&compressed, capacity)
-        .map_err(|e| format!("blob {id} is damaged ({e})"))?;
-    if plain.len() as u64 != size || key.id(&plain) != id {
-        return Err(format!("blob {id} does not hold what its id names"));
-    }
-    Ok(plain)
 }
 
 /// Where new blobs go; told of every blob, it keeps each id once.
@@ -725,25 +704,5 @@ mod tests {
         let (third, _, sha) = tree_after(dir.path(), &key, &mut memory, &second);
         assert!(sha.is_some(), "every file was read");
         assert_eq!(rebuilt(third, &memory), plain);
-    }
-
-    #[test]
-    fn a_blob_opens_only_as_what_its_id_names() {
-        let identity = age::x25519::Identity::generate();
-        let key = ChunkKey::from_identity(&identity);
-        let plain = b"some upload".to_vec();
-        let id = key.id(&plain);
-        let sealed = seal(&plain, &identity.to_public(), 3).unwrap();
-        assert_eq!(
-            open(&sealed, &identity, &key, &id, plain.len() as u64).unwrap(),
-            plain
-        );
-        let other = key.id(b"another");
-        assert!(open(&sealed, &identity, &key, &other, plain.len() as u64).is_err());
-        // Another recovery key derives other ids: a bucket's holder cannot test for a file.
-        assert_ne!(
-            ChunkKey::from_identity(&age::x25519::Identity::generate()).id(&plain),
-            id
-        );
     }
 }

@@ -14,6 +14,7 @@ pub mod layout;
 pub mod manifest;
 pub mod media;
 pub mod media_reader;
+pub mod pack;
 pub mod read;
 mod threaded;
 

@@ -48,6 +48,8 @@ pub enum OpenError {
     Foreign(String),
     /// The stored object is not the size the manifest gives: replaced or cut off.
     WrongSize { stored: u64, manifest: u64 },
+    /// The thread that reads it could not be started.
+    NoThread(String),
 }
 
 impl std::fmt::Display for OpenError {
@@ -59,8 +61,17 @@ impl std::fmt::Display for OpenError {
                 f,
                 "it is {stored} bytes in storage but its manifest says {manifest}"
             ),
+            Self::NoThread(why) => write!(f, "no thread could be started to read it ({why})"),
         }
     }
+}
+
+/// `plain` read ahead on a thread of its own, so its decoding and hashing run beside what
+/// consumes it.
+fn threaded(
+    plain: impl Read + Send + 'static,
+) -> Result<crate::threaded::ThreadedReader, OpenError> {
+    crate::threaded::ThreadedReader::new(plain).map_err(|e| OpenError::NoThread(e.to_string()))
 }
 
 /// Fails once more than `left` bytes come out.
@@ -88,7 +99,9 @@ impl<R: Read> Read for Capped<R> {
 
 /// The plaintext of one stored artifact, hashed as it is read.
 pub struct ArtifactReader {
-    plain: Tallied<Box<dyn Read + Send>>,
+    /// The plaintext, counted and hashed into `tally` by the thread that reads it.
+    plain: crate::threaded::ThreadedReader,
+    tally: Tally,
     stored: Tally,
     stored_size: u64,
     /// For a deduplicated artifact: its tree object's stored totals, proven when it was read.
@@ -130,11 +143,14 @@ impl ArtifactReader {
             inner: decoder,
             left: info.plaintext_bytes,
         };
+        let tally = Tally::default();
+        let plain = threaded(Tallied {
+            inner: capped,
+            tally: tally.clone(),
+        })?;
         Ok(Self {
-            plain: Tallied {
-                inner: Box::new(capped),
-                tally: Tally::default(),
-            },
+            plain,
+            tally,
             stored,
             stored_size,
             tree: None,
@@ -144,17 +160,24 @@ impl ArtifactReader {
     /// A deduplicated artifact's plaintext as `plain` rebuilds it from the tree whose object
     /// was read and proven (`tree`, what its reader's `finish` returned). `finish` then holds
     /// the rebuilt plaintext to `info.chunked`.
-    pub fn rebuilt(plain: impl Read + Send + 'static, tree: Totals, info: &ArtifactInfo) -> Self {
+    pub fn rebuilt(
+        plain: impl Read + Send + 'static,
+        tree: Totals,
+        info: &ArtifactInfo,
+    ) -> Result<Self, OpenError> {
         let left = info.chunked.as_ref().map_or(0, |c| c.plaintext_bytes);
-        Self {
-            plain: Tallied {
-                inner: Box::new(Capped { inner: plain, left }),
-                tally: Tally::default(),
-            },
+        let tally = Tally::default();
+        let plain = threaded(Tallied {
+            inner: Capped { inner: plain, left },
+            tally: tally.clone(),
+        })?;
+        Ok(Self {
+            plain,
+            tally,
             stored: Tally::default(),
             stored_size: tree.stored_bytes,
             tree: Some(tree),
-        }
+        })
     }
 
     /// Stored bytes read so far, for progress.
@@ -169,7 +192,7 @@ impl ArtifactReader {
             Some(tree) => (tree.stored_sha256.clone(), tree.stored_bytes),
             None => self.stored.finish(),
         };
-        let (plaintext_sha256, plaintext_bytes) = self.plain.tally.finish();
+        let (plaintext_sha256, plaintext_bytes) = self.tally.finish();
         let totals = Totals {
             stored_sha256,
             stored_bytes,

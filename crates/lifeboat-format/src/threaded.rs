@@ -1,10 +1,10 @@
-//! A writer whose inner writer runs on a thread of its own. An artifact's stages (hashing,
-//! compression, encryption) are all CPU-bound: chained on one thread, a backup keeps one core
-//! busy while the other waits; split at this boundary, the producer and the encoder run at
-//! once. Buffers circulate through a fixed pool, so memory stays bounded and nothing is
-//! allocated per chunk.
+//! A writer whose inner writer runs on a thread of its own, and a reader whose inner reader
+//! does. An artifact's stages (hashing, compression, encryption, and back) are all CPU-bound:
+//! chained on one thread, a backup or a restore keeps one core busy while the other waits;
+//! split at this boundary, both ends run at once. Buffers circulate through a fixed pool, so
+//! memory stays bounded and nothing is allocated per chunk.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 use std::thread::JoinHandle;
 
@@ -107,9 +107,135 @@ impl<W: Write + Send + 'static> Write for ThreadedWriter<W> {
     }
 }
 
+pub struct ThreadedReader {
+    full: Receiver<io::Result<Vec<u8>>>,
+    empty: SyncSender<Vec<u8>>,
+    current: Vec<u8>,
+    taken: usize,
+    ended: bool,
+}
+
+impl ThreadedReader {
+    /// Reads `inner` on a thread of its own, a few buffers ahead of the consumer. Dropped
+    /// early, the thread ends at its next buffer.
+    pub fn new<R: Read + Send + 'static>(inner: R) -> io::Result<Self> {
+        let (full_tx, full_rx) = sync_channel(BUFFERS);
+        let (empty_tx, empty_rx) = sync_channel(BUFFERS + 1);
+        for _ in 0..BUFFERS {
+            empty_tx
+                .send(Vec::with_capacity(BUFFER))
+                .expect("the pool has room");
+        }
+        std::thread::Builder::new()
+            .name("lifeboat-decode".into())
+            .spawn(move || read_all_into(inner, &full_tx, &empty_rx))?;
+        Ok(Self {
+            full: full_rx,
+            empty: empty_tx,
+            current: Vec::new(),
+            taken: 0,
+            ended: false,
+        })
+    }
+}
+
+fn read_all_into<R: Read>(
+    mut inner: R,
+    full: &SyncSender<io::Result<Vec<u8>>>,
+    empty: &Receiver<Vec<u8>>,
+) {
+    for mut chunk in empty {
+        chunk.resize(BUFFER, 0);
+        let mut filled = 0;
+        let read = loop {
+            match inner.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == BUFFER {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        chunk.truncate(filled);
+        // The consumer may have gone: then so does this thread. An empty buffer is the end.
+        let ended = filled < BUFFER;
+        if filled > 0 && full.send(Ok(chunk)).is_err() {
+            return;
+        }
+        match read {
+            Err(e) => {
+                let _ = full.send(Err(e));
+                return;
+            }
+            Ok(()) if ended => {
+                let _ = full.send(Ok(Vec::new()));
+                return;
+            }
+            Ok(()) => {}
+        }
+    }
+}
+
+impl Read for ThreadedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.taken == self.current.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            let next = match self.full.recv() {
+                Ok(next) => next?,
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::BrokenPipe,
+                        "the decoder stopped",
+                    ))
+                }
+            };
+            self.ended = next.is_empty();
+            let used = std::mem::replace(&mut self.current, next);
+            self.taken = 0;
+            // The thread may have finished; a buffer nobody takes is just dropped.
+            let _ = self.empty.try_send(used);
+        }
+        let n = buf.len().min(self.current.len() - self.taken);
+        buf[..n].copy_from_slice(&self.current[self.taken..self.taken + n]);
+        self.taken += n;
+        Ok(n)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_threaded_reader_passes_every_byte_in_order_then_the_error() {
+        let data: Vec<u8> = (0..3 * BUFFER + 12_345).map(|i| (i % 251) as u8).collect();
+        let mut out = Vec::new();
+        ThreadedReader::new(io::Cursor::new(data.clone()))
+            .unwrap()
+            .read_to_end(&mut out)
+            .unwrap();
+        assert_eq!(out, data);
+        let failing = io::Cursor::new(data.clone()).chain(FailsToRead);
+        let mut reader = ThreadedReader::new(failing).unwrap();
+        let mut out = Vec::new();
+        let error = reader.read_to_end(&mut out).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert_eq!(out, data, "what came before the error is all there");
+    }
+
+    struct FailsToRead;
+
+    impl Read for FailsToRead {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::new(io::ErrorKind::InvalidData, "damaged"))
+        }
+    }
 
     #[test]
     fn passes_every_byte_in_order() {

@@ -1,6 +1,6 @@
-//! A target's deduplicated repository (format 2): blobs sealed one by one and packed into pack
-//! objects, and one index object per backup saying which packs it added and where each blob
-//! is in them. Backups add packs for the blobs the repository does not have yet; readers find a
+//! A target's deduplicated repository (format 2): blobs compressed one by one and sealed
+//! together into pack objects (`lifeboat_format::pack`), and one index object per backup saying
+//! which packs it added and where each blob is in them. Backups add packs for the blobs the repository does not have yet; readers find a
 //! blob by its id and read just its bytes out of its pack.
 //!
 //! Layout below the target's prefix (`layout::REPOSITORY_DIR`): `_chunks/packs/<2 hex>/<pack>`
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
 use lifeboat_format::chunked::{self, BlobRecord, BlobSink, ChunkKey, PackIndex, PackRecord, Tree};
+use lifeboat_format::pack::{self, PackSealer};
 
 use crate::error::{Error, ErrorCode, Result};
 use crate::storage::Storage;
@@ -22,12 +23,12 @@ const PACK_DIR: &str = "_chunks/packs";
 /// Packs no backup used when a cleanup last looked, and since when.
 const CONDEMNED: &str = "_chunks/condemned.zst.age";
 /// Packs are written once this large, so 10 000 small files are not 10 000 objects.
-const PACK_BYTES: usize = 8 << 20;
+const PACK_BYTES: u64 = 8 << 20;
 /// Packs uploading while the next is filled: the producer waits for none unless storage is
 /// slower than it, and memory holds at most this many packs more.
 const UPLOADS_IN_FLIGHT: usize = 2;
-/// Blobs an artifact's reader holds ready, read but not yet taken.
-const IN_FLIGHT: usize = 8;
+/// Runs an artifact's reader holds ready, read but not yet taken.
+const IN_FLIGHT: usize = 2;
 /// Runs read at once while an artifact is put back together, and how large a run may grow:
 /// memory holds at most a few runs' sealed bytes and plaintext.
 const RUNS_IN_FLIGHT: usize = 4;
@@ -36,10 +37,9 @@ const RUN_BYTES: u64 = 4 << 20;
 /// Where a blob is.
 #[derive(Debug, Clone)]
 pub(crate) struct BlobPlace {
-    pack: String,
-    offset: u64,
-    length: u64,
-    size: u64,
+    /// Its pack's record, without the list of blobs.
+    pack: Arc<PackRecord>,
+    blob: BlobRecord,
 }
 
 /// The repository of a target, opened with the recovery key.
@@ -90,19 +90,19 @@ impl Chunks {
         let condemned = self.condemned().await?;
         let mut places: HashMap<String, BlobPlace> = HashMap::new();
         for (_, index) in objects {
-            for pack in index.packs {
-                for blob in pack.blobs {
+            for mut record in index.packs {
+                let blobs = std::mem::take(&mut record.blobs);
+                let pack = Arc::new(record);
+                for blob in blobs {
                     let kept = places
                         .get(&blob.id)
-                        .is_some_and(|p| !condemned.shunned(&p.pack));
+                        .is_some_and(|p| !condemned.shunned(&p.pack.name));
                     if !kept {
                         places.insert(
-                            blob.id,
+                            blob.id.clone(),
                             BlobPlace {
-                                pack: pack.name.clone(),
-                                offset: blob.offset,
-                                length: blob.length,
-                                size: blob.size,
+                                pack: pack.clone(),
+                                blob,
                             },
                         );
                     }
@@ -307,35 +307,22 @@ impl Chunks {
     /// The plaintexts of a run's blobs, in order, each proven to be what its id names: one
     /// request for the whole run.
     async fn read_run(&self, run: Run) -> Result<Vec<Vec<u8>>> {
+        let damaged = |why: String| {
+            Error::new(
+                ErrorCode::ArtifactCorrupt,
+                format!("The backup is damaged: {why}."),
+            )
+        };
+        let range = pack::stored_range(&run.pack, run.start, run.end)
+            .map_err(|e| damaged(e.to_string()))?;
         let body = self
             .storage
-            .get_range(&pack_key(&run.pack), run.start..run.end)
+            .get_range(&pack_key(&run.pack.name), range.clone())
             .await?;
         let (identity, key) = (self.identity.clone(), self.key.clone());
         crate::running::blocking(move || {
-            run.blobs
-                .iter()
-                .map(|(id, place, size)| {
-                    let sealed = usize::try_from(place.offset - run.start)
-                        .ok()
-                        .zip(usize::try_from(place.length).ok())
-                        .and_then(|(from, length)| body.get(from..from + length))
-                        .ok_or_else(|| {
-                            Error::new(
-                                ErrorCode::ArtifactCorrupt,
-                                format!(
-                                    "The backup is damaged: blob {id} lies past its pack's end."
-                                ),
-                            )
-                        })?;
-                    chunked::open(sealed, &identity, &key, id, *size).map_err(|why| {
-                        Error::new(
-                            ErrorCode::ArtifactCorrupt,
-                            format!("The backup is damaged: {why}."),
-                        )
-                    })
-                })
-                .collect()
+            let wanted: Vec<&BlobRecord> = run.blobs.iter().collect();
+            pack::open_run(&run.pack, &body, range.start, &wanted, &identity, &key).map_err(damaged)
         })
         .await
     }
@@ -383,20 +370,24 @@ impl Chunks {
         let mut by_pack: BTreeMap<&str, Vec<(&str, &BlobPlace)>> = BTreeMap::new();
         for id in blobs {
             match places.get(id) {
-                Some(place) => by_pack.entry(&place.pack).or_default().push((id, place)),
+                Some(place) => by_pack
+                    .entry(&place.pack.name)
+                    .or_default()
+                    .push((id, place)),
                 None => problems.push(format!("blob {id} is in no pack the index lists")),
             }
         }
         for (pack, held) in &by_pack {
             let end = held
                 .iter()
-                .map(|(_, p)| p.offset + p.length)
+                .map(|(_, p)| p.blob.offset + p.blob.length)
                 .max()
                 .unwrap_or(0);
+            let least = pack::least_bytes(&held[0].1.pack, end).unwrap_or(u64::MAX);
             let problem = match sizes.get(*pack) {
                 None => format!("pack {pack} is missing"),
-                Some(&size) if size < end => {
-                    format!("pack {pack} holds {size} bytes, fewer than the {end} its blobs need")
+                Some(&size) if size < least => {
+                    format!("pack {pack} holds {size} bytes, fewer than the {least} its blobs need")
                 }
                 Some(_) => continue,
             };
@@ -436,7 +427,7 @@ impl Chunks {
             if bad_packs.contains(*pack) {
                 continue;
             }
-            match self.read_back(pack, &by_pack[pack]).await {
+            match self.read_back(&by_pack[pack]).await {
                 Ok(bytes) => read = (read.0 + by_pack[pack].len() as u64, read.1 + bytes),
                 Err(e) => {
                     failures.push(format!("pack {pack}: {}", e.message));
@@ -467,26 +458,21 @@ impl Chunks {
             .index()
             .await?
             .into_iter()
-            .filter(|(_, place)| packs.contains(&place.pack))
+            .filter(|(_, place)| packs.contains(&place.pack.name))
             .map(|(id, _)| id)
             .collect())
     }
 
     /// Reads the part of a pack the blobs `held` in it span, with one request, and proves
     /// them; returns the bytes read.
-    async fn read_back(&self, pack: &str, held: &[(&str, &BlobPlace)]) -> Result<u64> {
+    async fn read_back(&self, held: &[(&str, &BlobPlace)]) -> Result<u64> {
+        let mut blobs: Vec<BlobRecord> = held.iter().map(|(_, p)| p.blob.clone()).collect();
+        blobs.sort_by_key(|b| b.offset);
         let run = Run {
-            pack: pack.to_owned(),
-            start: held.iter().map(|(_, p)| p.offset).min().unwrap_or(0),
-            end: held
-                .iter()
-                .map(|(_, p)| p.offset + p.length)
-                .max()
-                .unwrap_or(0),
-            blobs: held
-                .iter()
-                .map(|(id, place)| ((*id).to_owned(), (*place).clone(), place.size))
-                .collect(),
+            pack: held[0].1.pack.clone(),
+            start: blobs.first().map_or(0, |b| b.offset),
+            end: blobs.iter().map(|b| b.offset + b.length).max().unwrap_or(0),
+            blobs,
         };
         let bytes = run.end - run.start;
         self.read_run(run).await?;
@@ -539,8 +525,7 @@ pub(crate) struct PackWriter {
     reused: Arc<Mutex<HashSet<String>>>,
     level: i32,
     runtime: tokio::runtime::Handle,
-    pack: Vec<u8>,
-    blobs: Vec<BlobRecord>,
+    pack: Option<PackSealer>,
     written: Vec<PackRecord>,
     uploads: std::collections::VecDeque<tokio::task::JoinHandle<Result<()>>>,
 }
@@ -558,20 +543,18 @@ impl PackWriter {
             reused,
             level,
             runtime: tokio::runtime::Handle::current(),
-            pack: Vec::new(),
-            blobs: Vec::new(),
+            pack: None,
             written: Vec::new(),
             uploads: std::collections::VecDeque::new(),
         }
     }
 
     fn upload(&mut self) -> std::io::Result<()> {
-        if self.blobs.is_empty() {
+        let Some(sealer) = self.pack.take() else {
             return Ok(());
-        }
-        let name = format!("{:x}", <sha2::Sha256 as sha2::Digest>::digest(&self.pack));
-        let body = std::mem::take(&mut self.pack);
-        let (storage, key) = (self.chunks.storage.clone(), pack_key(&name));
+        };
+        let (body, record) = sealer.finish()?;
+        let (storage, key) = (self.chunks.storage.clone(), pack_key(&record.name));
         self.uploads.push_back(
             self.runtime
                 .spawn(async move { storage.put(&key, body).await }),
@@ -579,10 +562,7 @@ impl PackWriter {
         while self.uploads.len() > UPLOADS_IN_FLIGHT {
             self.settle_one()?;
         }
-        self.written.push(PackRecord {
-            name,
-            blobs: std::mem::take(&mut self.blobs),
-        });
+        self.written.push(record);
         Ok(())
     }
 
@@ -622,15 +602,14 @@ impl BlobSink for PackWriter {
                 .insert(id.to_owned());
             return Ok(());
         }
-        let sealed = chunked::seal(plaintext, &self.chunks.recipient, self.level)?;
-        self.blobs.push(BlobRecord {
-            id: id.to_owned(),
-            offset: self.pack.len() as u64,
-            length: sealed.len() as u64,
-            size: plaintext.len() as u64,
-        });
-        self.pack.extend_from_slice(&sealed);
-        if self.pack.len() >= PACK_BYTES {
+        let sealer = match &mut self.pack {
+            Some(sealer) => sealer,
+            None => self
+                .pack
+                .insert(PackSealer::new(&self.chunks.recipient, self.level)?),
+        };
+        sealer.add(id, plaintext)?;
+        if sealer.len() >= PACK_BYTES {
             self.upload()?;
         }
         Ok(())
@@ -639,11 +618,12 @@ impl BlobSink for PackWriter {
 
 /// Blobs that lie one after another in a pack, read with one request.
 struct Run {
-    pack: String,
+    pack: Arc<PackRecord>,
+    /// The span of the pack's plaintext the blobs lie in.
     start: u64,
     end: u64,
-    /// Each blob's id, place and plaintext size as the tree gives it.
-    blobs: Vec<(String, BlobPlace, u64)>,
+    /// Each blob's place, and its plaintext size as the tree gives it.
+    blobs: Vec<BlobRecord>,
 }
 
 /// The tree's blobs as runs, in order: consecutive blobs stored one after another in the same
@@ -659,21 +639,25 @@ fn runs(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Vec<std::result::Re
             runs.push(Err(id.clone()));
             continue;
         };
+        let blob = BlobRecord {
+            size,
+            ..place.blob.clone()
+        };
         if let Some(Ok(run)) = runs.last_mut() {
-            if run.pack == place.pack
-                && run.end == place.offset
-                && place.offset + place.length - run.start <= RUN_BYTES
+            if run.pack.name == place.pack.name
+                && run.end == blob.offset
+                && blob.offset + blob.length - run.start <= RUN_BYTES
             {
-                run.end += place.length;
-                run.blobs.push((id.clone(), place.clone(), size));
+                run.end += blob.length;
+                run.blobs.push(blob);
                 continue;
             }
         }
         runs.push(Ok(Run {
             pack: place.pack.clone(),
-            start: place.offset,
-            end: place.offset + place.length,
-            blobs: vec![(id.clone(), place.clone(), size)],
+            start: blob.offset,
+            end: blob.offset + blob.length,
+            blobs: vec![blob],
         }));
     }
     runs
@@ -688,7 +672,7 @@ pub(crate) fn reader(
 ) -> impl std::io::Read + Send + 'static {
     use futures_util::StreamExt;
     let planned = runs(&places, &tree);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>>>(IN_FLIGHT);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Vec<u8>>>>(IN_FLIGHT);
     let this = chunks.clone();
     let fetching = tokio::runtime::Handle::current().spawn(async move {
         let fetches = planned.into_iter().map(|run| {
@@ -708,21 +692,23 @@ pub(crate) fn reader(
         });
         let mut fetches = futures_util::stream::iter(fetches).buffered(RUNS_IN_FLIGHT);
         while let Some(run) = fetches.next().await {
-            let blobs = match run {
-                Ok(blobs) => blobs.into_iter().map(Ok).collect(),
-                Err(e) => vec![Err(e)],
-            };
-            for blob in blobs {
-                if tx.send(blob).await.is_err() {
-                    return;
-                }
+            if tx.send(run).await.is_err() {
+                return;
             }
         }
     });
-    let reader = chunked::PiecesReader::new(tree, move |id, _size| match rx.blocking_recv() {
-        Some(Ok(plain)) => Ok(plain),
-        Some(Err(e)) => Err(std::io::Error::other(e.message)),
-        None => Err(std::io::Error::other(format!("blob {id} was not read"))),
+    // Whole runs cross from the fetching task, not blobs one by one: a handoff per small
+    // file cost more than reading it.
+    let mut ready = std::collections::VecDeque::new();
+    let reader = chunked::PiecesReader::new(tree, move |id, _size| loop {
+        if let Some(plain) = ready.pop_front() {
+            return Ok(plain);
+        }
+        match rx.blocking_recv() {
+            Some(Ok(run)) => ready.extend(run),
+            Some(Err(e)) => return Err(std::io::Error::other(e.message)),
+            None => return Err(std::io::Error::other(format!("blob {id} was not read"))),
+        }
     });
     Aborting { reader, fetching }
 }

@@ -92,7 +92,8 @@ impl StoredBackup {
         let chunks = self.chunks();
         let places = Arc::new(chunks.index().await?);
         let plain = chunks::reader(&chunks, places, tree, progress.clone());
-        Ok(ArtifactReader::rebuilt(plain, proven, artifact))
+        ArtifactReader::rebuilt(plain, proven, artifact)
+            .map_err(|e| opening_failed(&artifact.name, e))
     }
 
     /// The artifact's stored object: its size, and a blocking reader of it that adds what it
@@ -440,7 +441,8 @@ impl ProvenArtifact {
             progress: progress.clone(),
         };
         match &self.rebuilt {
-            Some(proven) => Ok(ArtifactReader::rebuilt(source, proven.clone(), &self.info)),
+            Some(proven) => ArtifactReader::rebuilt(source, proven.clone(), &self.info)
+                .map_err(|e| opening_failed(&self.name, e)),
             None => open_artifact(source, self.info.stored_bytes, &self.info, &self.identity),
         }
     }
@@ -452,8 +454,11 @@ fn open_artifact(
     info: &ArtifactInfo,
     identity: &age::x25519::Identity,
 ) -> Result<ArtifactReader> {
-    let name = &info.name;
-    ArtifactReader::open(source, size, info, identity).map_err(|e| match e {
+    ArtifactReader::open(source, size, info, identity).map_err(|e| opening_failed(&info.name, e))
+}
+
+fn opening_failed(name: &str, e: OpenError) -> Error {
+    match e {
         OpenError::WrongKey => Error::new(
             ErrorCode::RecoveryKeyMissing,
             format!("{name} was encrypted to another recovery key; import that key first."),
@@ -463,7 +468,8 @@ fn open_artifact(
             format!("{name} cannot be read: {detail}."),
         ),
         OpenError::WrongSize { .. } => not_as_stored(name, &e.to_string()),
-    })
+        OpenError::NoThread(_) => Error::new(ErrorCode::Io, format!("Cannot read {name}: {e}.")),
+    }
 }
 
 /// The stored object is not the one the manifest describes: replaced, cut off or damaged.

@@ -509,7 +509,10 @@ impl Context {
             })
             .await;
             match (staged, &target.tunnel) {
-                (Ok(staged), _) => Ok(Some(staged)),
+                (Ok(staged), _) => {
+                    tracing::debug!(job = job_id, "database staged");
+                    Ok(Some(staged))
+                }
                 (Err(e), tunnel) => {
                     stop.cancel();
                     Err(match tunnel {
@@ -549,6 +552,7 @@ impl Context {
                     }
                 }
             };
+            tracing::debug!(job = job_id, ok = staged.is_ok(), "media staged");
             staged.map(Some).inspect_err(|_| stop.cancel())
         };
         let (staged_database, staged_media) = tokio::join!(staged_database, staged_media);
