@@ -578,3 +578,51 @@ async fn a_cleanup_cut_off_at_any_request_loses_nothing_a_kept_backup_needs_and_
         assert_eq!(media_tar_sha(&s, &kept.backup_id).await, kept_sha);
     }
 }
+
+#[tokio::test]
+async fn packs_a_killed_backup_left_unindexed_are_cleaned_up_and_another_keys_are_not() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let kept = s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let storage = s.storage().await;
+    let before: std::collections::HashSet<String> =
+        storage.list("").await.unwrap().into_iter().collect();
+    // A backup of new files, then everything it wrote but its packs taken away: what a backup
+    // killed after uploading packs and before writing its index leaves.
+    std::fs::create_dir_all(s.media.path().join("new")).unwrap();
+    for i in 0..10 {
+        common::write_incompressible(&s.media.path().join(format!("new/{i}.bin")), 300_000 + i);
+    }
+    s.lb.backup(&fixture::media_only(&s.env_id)).await.unwrap();
+    let mut left = Vec::new();
+    for name in storage.list("").await.unwrap() {
+        if before.contains(&name) {
+            continue;
+        }
+        if name.starts_with("_chunks/packs/") {
+            left.push(name);
+        } else {
+            storage.delete(&name).await.unwrap();
+        }
+    }
+    assert!(!left.is_empty());
+    // And a pack another catalog's recovery key sealed, whose index this key cannot open.
+    let other = age::x25519::Identity::generate().to_public();
+    let mut sealer = lifeboat_format::pack::PackSealer::new(&other, 3).unwrap();
+    sealer.add("an-id", b"another catalog's upload").unwrap();
+    let (body, record) = sealer.finish().unwrap();
+    let foreign = format!("_chunks/packs/{}/{}", &record.name[..2], record.name);
+    storage.put(&foreign, body).await.unwrap();
+
+    let zero = std::time::Duration::ZERO;
+    let first = s.lb.reclaim_storage(&s.target_id, zero).await.unwrap();
+    assert_eq!((first.condemned, first.deleted), (left.len() as u32, 0));
+    let second = s.lb.reclaim_storage(&s.target_id, zero).await.unwrap();
+    assert_eq!(second.deleted, left.len() as u32);
+    let now: std::collections::HashSet<String> =
+        storage.list("").await.unwrap().into_iter().collect();
+    assert!(left.iter().all(|pack| !now.contains(pack)));
+    assert!(now.contains(&foreign), "another key's pack was touched");
+    assert!(s.lb.verify_backup(&kept.backup_id).await.unwrap().ok);
+}

@@ -22,6 +22,8 @@ const INDEX_DIR: &str = "_chunks/index";
 const PACK_DIR: &str = "_chunks/packs";
 /// Packs no backup used when a cleanup last looked, and since when.
 const CONDEMNED: &str = "_chunks/condemned.zst.age";
+/// More than an age header to one recipient and the payload nonce take.
+const HEADER_BYTES: u64 = 1024;
 /// Packs are written once this large, so 10 000 small files are not 10 000 objects.
 const PACK_BYTES: u64 = 8 << 20;
 /// Packs uploading while the next is filled: the producer waits for none unless storage is
@@ -233,6 +235,10 @@ impl Chunks {
                 doomed.insert(name.clone());
             }
         }
+        for pack in self.unindexed_packs(&indexed, &condemned).await? {
+            condemned.packs.insert(pack, now.to_rfc3339());
+            report.condemned += 1;
+        }
         self.save_condemned(&condemned).await?;
         for (name, index) in objects {
             if !index.packs.iter().any(|p| doomed.contains(&p.name)) {
@@ -257,6 +263,42 @@ impl Chunks {
         condemned.packs.retain(|name, _| !doomed.contains(name));
         self.save_condemned(&condemned).await?;
         Ok(report)
+    }
+
+    /// Packs in storage sealed to this recovery key that no index object names: left by a
+    /// backup killed before it wrote its index, or still being written by one running now.
+    /// Condemned like unused packs, they go only a grace period later, by which time a
+    /// running backup has indexed them. Another key's packs (another catalog's, whose index
+    /// objects this key does not open) are told apart by their age header, the first bytes.
+    async fn unindexed_packs(
+        &self,
+        indexed: &HashSet<String>,
+        condemned: &Condemned,
+    ) -> Result<Vec<String>> {
+        let mut found = Vec::new();
+        for (path, size) in self.storage.list_sizes(PACK_DIR).await? {
+            // Only what a backup names a pack: the SHA-256 of its bytes, in lowercase hex.
+            let Some(name) = path.rsplit('/').next().filter(|n| {
+                n.len() == 64 && n.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            }) else {
+                continue;
+            };
+            if indexed.contains(name) || condemned.packs.contains_key(name) {
+                continue;
+            }
+            let head = self
+                .storage
+                .get_range(&pack_key(name), 0..size.min(HEADER_BYTES))
+                .await?;
+            let mine = age::Decryptor::new(&head[..]).is_ok_and(|d| {
+                d.decrypt(std::iter::once(&self.identity as &dyn age::Identity))
+                    .is_ok()
+            });
+            if mine {
+                found.push(name.to_owned());
+            }
+        }
+        Ok(found)
     }
 
     fn open_json<T: serde::de::DeserializeOwned>(
@@ -672,6 +714,7 @@ pub(crate) fn reader(
 ) -> impl std::io::Read + Send + 'static {
     use futures_util::StreamExt;
     let planned = runs(&places, &tree);
+    tracing::debug!(runs = planned.len(), "reading an artifact back");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Vec<u8>>>>(IN_FLIGHT);
     let this = chunks.clone();
     let fetching = tokio::runtime::Handle::current().spawn(async move {
