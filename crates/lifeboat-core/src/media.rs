@@ -168,6 +168,23 @@ impl ServerDir<'_> {
         self.session
             .command(&self.script("exec tar -cf - --sort=name --hard-dereference -C \"$d\" ."))
     }
+
+    /// `find` on the server listing the tree (`lifeboat_format::media::LISTING`), so a
+    /// deduplicated backup sees which files changed before any is sent.
+    pub fn list(&self) -> std::process::Command {
+        self.session.command(&self.script(&format!(
+            "exec find \"$d\" -mindepth 1 -printf '{}'",
+            lifeboat_format::media::LISTING
+        )))
+    }
+
+    /// `tar` on the server writing just the files named on its standard input (each ended by
+    /// a NUL, relative to the directory), in that order, as `tar` writes them.
+    pub fn tar_named(&self) -> std::process::Command {
+        self.session.command(&self.script(
+            "cd \"$d\" && exec tar -cf - --hard-dereference --no-recursion --null --verbatim-files-from -T -",
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -1136,3 +1136,69 @@ async fn the_ssh_configuration_setting_names_an_existing_file_and_a_server_is_ne
     assert_eq!(refused.field.as_deref(), Some("dumpOnServer"));
     assert!(!lb.environment(&env.id).await.unwrap().dump_on_server);
 }
+
+#[tokio::test]
+async fn a_deduplicated_backup_of_the_servers_media_sends_only_changed_files_and_downloads_the_same(
+) {
+    let s = trusted("lifeboat-test-server").await;
+    let media = MediaOnServer::of(&s).await;
+    let lb = &s.lb;
+    let dedup = |on: bool| async move {
+        let mut settings = lb.settings().await.unwrap();
+        settings.deduplicate = on;
+        lb.update_settings(&settings).await.unwrap();
+    };
+    let media_only = || common::fixture::media_only(&s.env_id);
+    let tar_sha = |id: String| async move {
+        let (_dir, tar) = common::fixture::downloaded_media_tar(lb, &id).await;
+        common::fixture::sha256sum(&tar)
+    };
+    let read_whole = |backup: &lifeboat_core::BackupManifest| {
+        let artifact = &backup.media.as_ref().unwrap().artifact;
+        artifact
+            .chunked
+            .as_ref()
+            .unwrap()
+            .plaintext_sha256
+            .is_some()
+    };
+    let full = s.lb.backup(&media_only()).await.unwrap();
+    dedup(true).await;
+    let first = s.lb.backup(&media_only()).await.unwrap();
+    assert!(read_whole(&first), "a first backup reads every file");
+    assert_eq!(
+        tar_sha(first.backup_id.clone()).await,
+        tar_sha(full.backup_id.clone()).await
+    );
+
+    // One file grows and one is new. Only those two are in what tar sends: the archive is
+    // refused if the stream holds any other.
+    let grown = media.path.join("uploads/zero-bytes.txt");
+    std::fs::write(&grown, b"no longer empty").unwrap();
+    let new = media.path.join("uploads/new.bin");
+    common::write_incompressible(&new, 70_000);
+    give_to_ssh_user(&new);
+    let second = s.lb.backup(&media_only()).await.unwrap();
+    assert!(!read_whole(&second), "unchanged files were taken unread");
+    assert!(s.lb.verify_backup(&second.backup_id).await.unwrap().ok);
+    let unpacked = common::fixture::downloaded_media(&s.lb, &second.backup_id).await;
+    assert_eq!(
+        common::media_hashes(&unpacked.path().join("media")),
+        common::media_hashes(&media.path)
+    );
+
+    // Byte for byte what a full rescan and a full (not deduplicated) backup make.
+    let rescanned =
+        s.lb.backup(&lifeboat_core::BackupRequest {
+            full_rescan: true,
+            ..media_only()
+        })
+        .await
+        .unwrap();
+    assert!(read_whole(&rescanned));
+    dedup(false).await;
+    let plain = s.lb.backup(&media_only()).await.unwrap();
+    let second_sha = tar_sha(second.backup_id.clone()).await;
+    assert_eq!(second_sha, tar_sha(rescanned.backup_id.clone()).await);
+    assert_eq!(second_sha, tar_sha(plain.backup_id.clone()).await);
+}

@@ -189,11 +189,12 @@ pub fn archive_stream<R: Read, W: Write>(
         } else {
             0o100000
         };
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(type_bits | (source_header.mode().unwrap_or(0o644) & 0o7777));
-        header.set_mtime(source_header.mtime().unwrap_or(0));
-        header.set_uid(source_header.uid().unwrap_or(0));
-        header.set_gid(source_header.gid().unwrap_or(0));
+        let header = owned_header(
+            type_bits | (source_header.mode().unwrap_or(0o644) & 0o7777),
+            source_header.mtime().unwrap_or(0),
+            source_header.uid().unwrap_or(0),
+            source_header.gid().unwrap_or(0),
+        );
         let body = if kind.is_file() {
             Body::File {
                 size: source_header.size().unwrap_or(0),
@@ -217,6 +218,192 @@ pub fn archive_stream<R: Read, W: Write>(
         entries.push(record(
             &mut tar, &relative, &shown, header, body, stop, None,
         )?);
+    }
+    finish(tar, entries)
+}
+
+/// The header of an entry read on a server: its mode (with the file type bits, as st_mode has
+/// them), time and owner, whether `tar` or `find` said them, so both give the same bytes.
+fn owned_header(mode: u32, mtime: u64, uid: u64, gid: u64) -> tar::Header {
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(mode);
+    header.set_mtime(mtime);
+    header.set_uid(uid);
+    header.set_gid(gid);
+    header
+}
+
+/// What `find DIR -mindepth 1 -printf LISTING` prints on a server for each entry of the
+/// tree, every field ended by a NUL: type, size, mtime and ctime (seconds with the fraction),
+/// inode, permission bits (octal), uid, gid, symlink target, and the path below DIR.
+pub const LISTING: &str = r"%y\0%s\0%T@\0%C@\0%i\0%m\0%U\0%G\0%l\0%P\0";
+
+/// One entry of a tree as `find` listed it on a server (`LISTING`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedEntry {
+    pub path: String,
+    /// `find`'s `%y`: `f`, `d`, `l`, or another kind, which no archive holds.
+    pub kind: char,
+    pub size: u64,
+    pub mtime: u64,
+    /// What changes whenever the file's content may have: its mtime, ctime and inode.
+    pub stamp: String,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub link_target: String,
+}
+
+/// The entries of a `LISTING`, in the order `tar --sort=name` archives them: each directory's
+/// entries by name, byte for byte, a directory before what it holds.
+pub fn parse_listing(listing: &[u8]) -> Result<Vec<ListedEntry>, ArchiveError> {
+    let damaged = |why: &str| unreadable("the listing of the media directory", why);
+    let fields: Vec<&[u8]> = listing.split(|&b| b == 0).collect();
+    let fields = fields.strip_suffix(&[&[][..]]).unwrap_or(&fields);
+    if fields.len() % 10 != 0 {
+        return Err(damaged("it was cut short"));
+    }
+    let mut entries = Vec::with_capacity(fields.len() / 10);
+    for f in fields.chunks(10) {
+        let text = |i: usize| {
+            std::str::from_utf8(f[i]).map_err(|_| {
+                unreadable(
+                    &String::from_utf8_lossy(f[9]),
+                    "the name is not valid UTF-8",
+                )
+            })
+        };
+        let number = |i: usize, radix: u32| -> Result<u64, ArchiveError> {
+            u64::from_str_radix(text(i)?, radix).map_err(|_| damaged("a number is not one"))
+        };
+        let seconds = text(2)?.split('.').next().unwrap_or("0");
+        entries.push(ListedEntry {
+            kind: text(0)?.chars().next().unwrap_or('?'),
+            size: number(1, 10)?,
+            mtime: seconds.parse::<i64>().unwrap_or(0).max(0) as u64,
+            stamp: format!("{}:{}:{}", text(2)?, text(3)?, text(4)?),
+            mode: number(5, 8)? as u32,
+            uid: number(6, 10)?,
+            gid: number(7, 10)?,
+            link_target: text(8)?.to_owned(),
+            path: text(9)?.to_owned(),
+        });
+    }
+    entries.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
+    Ok(entries)
+}
+
+/// The listed files `mark` finds unchanged since its earlier tree, which need not be read.
+pub fn unchanged_files(
+    listing: &[ListedEntry],
+    mark: &ContentMark,
+) -> std::collections::HashMap<String, crate::chunked::StoredContent> {
+    listing
+        .iter()
+        .filter(|e| e.kind == 'f')
+        .filter_map(|e| Some((e.path.clone(), mark.unchanged(&e.path, &e.stamp, e.size)?)))
+        .collect()
+}
+
+/// Archives a tree listed on a server (`parse_listing`) exactly as `archive_stream` archives
+/// the whole tree streamed by `tar --sort=name`: `unchanged` files from the earlier tree's
+/// blobs, and the rest from `changed`, the tar stream of just those files, in listing order.
+pub fn archive_listed<R: Read, W: Write>(
+    listing: &[ListedEntry],
+    mut unchanged: std::collections::HashMap<String, crate::chunked::StoredContent>,
+    changed: R,
+    out: W,
+    stop: &dyn Fn() -> bool,
+    mark: &ContentMark,
+) -> Result<(W, Archived), ArchiveError> {
+    let mut tar = tar::Builder::new(out);
+    let mut entries = Vec::new();
+    let mut source = tar::Archive::new(changed);
+    let stream = |e: io::Error| unreadable("the media directory's tar stream", &e.to_string());
+    let mut streamed = source.entries().map_err(stream)?;
+    for listed in listing {
+        if stop() {
+            return Err(ArchiveError::Stopped);
+        }
+        let path = &listed.path;
+        if path.is_empty() || !crate::media_reader::is_plain_relative(Path::new(path)) {
+            return Err(unreadable(path, "the name leaves the media directory"));
+        }
+        let type_bits = match listed.kind {
+            'd' => 0o040000,
+            'l' => 0o120000,
+            'f' => 0o100000,
+            _ => {
+                return Err(unreadable(
+                    path,
+                    "it is not a regular file, directory or symlink",
+                ))
+            }
+        };
+        let header = owned_header(
+            type_bits | (listed.mode & 0o7777),
+            listed.mtime,
+            listed.uid,
+            listed.gid,
+        );
+        let entry = match listed.kind {
+            'd' => record(&mut tar, path, path, header, Body::Directory, stop, None)?,
+            'l' => {
+                let target = std::path::PathBuf::from(&listed.link_target);
+                record(
+                    &mut tar,
+                    path,
+                    path,
+                    header,
+                    Body::Symlink(target),
+                    stop,
+                    None,
+                )?
+            }
+            _ => match unchanged.remove(path) {
+                Some(content) => stored(&mut tar, path, header, mark, content)?,
+                None => {
+                    let mut item = streamed
+                        .next()
+                        .ok_or_else(|| {
+                            unreadable(path, "it vanished while it was being backed up")
+                        })?
+                        .map_err(stream)?;
+                    let named = item.path().map_err(stream)?.into_owned();
+                    if named.to_str().map(|n| n.trim_start_matches("./")) != Some(path.as_str()) {
+                        return Err(unreadable(
+                            path,
+                            "the media directory changed while it was being backed up",
+                        ));
+                    }
+                    // What tar read is what is stored: the file as it was then.
+                    let read = item.header().clone();
+                    let header = owned_header(
+                        type_bits | (read.mode().unwrap_or(0o644) & 0o7777),
+                        read.mtime().unwrap_or(0),
+                        read.uid().unwrap_or(0),
+                        read.gid().unwrap_or(0),
+                    );
+                    let body = Body::File {
+                        size: read.size().unwrap_or(0),
+                        reader: &mut item,
+                    };
+                    let marked = Marked {
+                        mark,
+                        stamp: &listed.stamp,
+                        object: None,
+                    };
+                    record(&mut tar, path, path, header, body, stop, Some(marked))?
+                }
+            },
+        };
+        entries.push(entry);
+    }
+    if streamed.next().is_some() {
+        return Err(unreadable(
+            "the media directory",
+            "it changed while it was being backed up",
+        ));
     }
     finish(tar, entries)
 }
@@ -600,5 +787,60 @@ impl<R: Read> Read for HashingReader<'_, R> {
                 Err(e)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The order GNU `tar --sort=name` archives a tree in, and the order a listing by `find` is
+    /// put in, are the same, even where a name sorts between a directory and what it holds.
+    #[test]
+    fn a_listing_is_in_the_order_tar_archives_the_tree() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for sub in ["a/b", "a/c d", "z"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        for file in ["a-b", "a.b", "a/b/x", "a/B", "a/c d/é", "z/0"] {
+            std::fs::write(root.join(file), file).unwrap();
+        }
+        std::os::unix::fs::symlink("a-b", root.join("link")).unwrap();
+        let run = |program: &str, args: &[&str]| {
+            let out = std::process::Command::new(program)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{program}");
+            out.stdout
+        };
+        let root_arg = root.to_str().unwrap();
+        let listing = run("find", &[root_arg, "-mindepth", "1", "-printf", LISTING]);
+        let listed: Vec<String> = parse_listing(&listing)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.path)
+            .collect();
+        let tar = run("tar", &["-cf", "-", "--sort=name", "-C", root_arg, "."]);
+        let archived: Vec<String> = tar::Archive::new(&tar[..])
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let path = e.unwrap().path().unwrap().display().to_string();
+                path.trim_start_matches("./")
+                    .trim_end_matches('/')
+                    .to_owned()
+            })
+            .filter(|p| !p.is_empty() && p != ".")
+            .collect();
+        assert_eq!(listed, archived);
+        assert_eq!(listed.len(), 11);
+        let link = parse_listing(&listing)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.path == "link")
+            .unwrap();
+        assert_eq!((link.kind, link.link_target.as_str()), ('l', "a-b"));
     }
 }

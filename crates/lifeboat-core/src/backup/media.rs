@@ -41,30 +41,57 @@ pub fn archive(
 /// over SSH as it is read, never copied here first. The archive counts only if `tar` says it
 /// read everything; `failure` says why it did not.
 pub fn archive_from_server(
-    mut tar: std::process::Command,
+    tar: std::process::Command,
     failure: impl FnOnce(Option<i32>, &str) -> Error,
     out: ArtifactWriter,
     cancel: &CancellationToken,
 ) -> Result<MediaOutcome> {
-    let mut child = tar
-        .stdin(Stdio::null())
+    let stop = || cancel.is_cancelled();
+    let archived = on_server(tar, None, failure, cancel, |stream| {
+        media::archive_stream(stream, out, &stop)
+    })?;
+    finished(archived)
+}
+
+/// Runs `command` (ssh), with `input` on its standard input, and `read` over its standard
+/// output. What `read` made counts only if the command then says it succeeded.
+fn on_server<T>(
+    mut command: std::process::Command,
+    input: Option<Vec<u8>>,
+    failure: impl FnOnce(Option<i32>, &str) -> Error,
+    cancel: &CancellationToken,
+    read: impl FnOnce(std::process::ChildStdout) -> std::result::Result<T, ArchiveError>,
+) -> Result<std::result::Result<T, ArchiveError>> {
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = command
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| Error::new(ErrorCode::SshFailed, format!("Cannot run ssh: {e}")))?;
     let said = read_all(child.stderr.take());
+    // Written beside the reading, so neither side waits on a full pipe.
+    let feeding = input.zip(child.stdin.take()).map(|(input, mut stdin)| {
+        std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input))
+    });
     let stream = child.stdout.take().expect("stdout is piped");
-    let stop = || cancel.is_cancelled();
-    let archived = media::archive_stream(stream, out, &stop);
-    if archived.is_err() {
+    let made = read(stream);
+    if made.is_err() {
         child.kill().ok();
     }
     let status = child.wait()?;
+    if let Some(feeding) = feeding {
+        feeding.join().ok();
+    }
     let said = said.join().unwrap_or_default();
     if !status.success() && !cancel.is_cancelled() {
         return Err(failure(status.code(), &said));
     }
-    finished(archived)
+    Ok(made)
 }
 
 /// Archives the listed objects of a media bucket, read a few at a time.
@@ -77,10 +104,69 @@ pub fn archive_from_bucket(
     finished(bucket.archive(listed, out, None, cancel)?)
 }
 
-/// Media a deduplicated backup reads file by file: a folder here, or a bucket's listed objects.
+/// Media a deduplicated backup reads file by file: a folder here, a bucket's listed objects,
+/// or a directory on the environment's server.
 pub enum Readable {
     Folder(PathBuf),
     Bucket(BucketMedia, Vec<Listed>),
+    Server(Box<OnServer>),
+}
+
+/// What a deduplicated backup runs on the server its media is on (`ServerDir::list` and
+/// `ServerDir::tar_named`), and the server and directory, to say a failure there.
+pub struct OnServer {
+    pub list: std::process::Command,
+    pub tar_named: std::process::Command,
+    pub server: String,
+    pub dir: String,
+}
+
+impl OnServer {
+    /// Lists the tree on the server, then has `tar` send only the files `mark` does not find
+    /// unchanged, and archives the whole tree from both.
+    fn archive<W: std::io::Write>(
+        self,
+        tree: W,
+        mark: &lifeboat_format::chunked::ContentMark,
+        cancel: &CancellationToken,
+    ) -> Result<std::result::Result<(W, media::Archived), ArchiveError>> {
+        let Self {
+            mut list,
+            tar_named,
+            server,
+            dir,
+        } = self;
+        let failure = |code: Option<i32>, said: &str| {
+            crate::media::ServerDir::failure_at(&server, &dir, code, said)
+        };
+        let output = list
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| Error::new(ErrorCode::SshFailed, format!("Cannot run ssh: {e}")))?;
+        if !output.status.success() {
+            return Err(failure(
+                output.status.code(),
+                &String::from_utf8_lossy(&output.stderr),
+            ));
+        }
+        let listing = match media::parse_listing(&output.stdout) {
+            Ok(listing) => listing,
+            Err(e) => return Ok(Err(e)),
+        };
+        let unchanged = media::unchanged_files(&listing, mark);
+        let mut names = Vec::new();
+        for entry in listing
+            .iter()
+            .filter(|e| e.kind == 'f' && !unchanged.contains_key(&e.path))
+        {
+            names.extend_from_slice(entry.path.as_bytes());
+            names.push(0);
+        }
+        let stop = || cancel.is_cancelled();
+        on_server(tar_named, Some(names), failure, cancel, |changed| {
+            media::archive_listed(&listing, unchanged, changed, tree, &stop, mark)
+        })
+    }
 }
 
 /// Archives the media deduplicated (format 2): file contents go to the repository as blobs it
@@ -100,6 +186,7 @@ pub fn archive_deduplicated(
     let archived = match source {
         Readable::Folder(root) => media::archive_marked(&root, tree, &stop, Some(&mark)),
         Readable::Bucket(bucket, listed) => bucket.archive(listed, tree, Some(&mark), cancel)?,
+        Readable::Server(on_server) => on_server.archive(tree, &mark, cancel)?,
     };
     let (tree, archived) = archived.map_err(archive_failure)?;
     let (artifact, packs) = deduplicated::finish(tree, out)?;

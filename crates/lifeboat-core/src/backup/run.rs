@@ -277,7 +277,6 @@ impl Context {
             )))
         };
         let media_part = async {
-            // Media here or in a bucket is what a deduplicated backup can read file by file.
             let readable = match (&media_root, &dedup) {
                 (Some(MediaSource::Local(root)), Some(dedup)) => {
                     Some((media::Readable::Folder(root.clone()), dedup.clone()))
@@ -286,23 +285,40 @@ impl Context {
                     media::Readable::Bucket(bucket.clone(), listed.clone()),
                     dedup.clone(),
                 )),
+                (Some(MediaSource::Server { dir, session }), Some(dedup)) => {
+                    let on_server = ServerDir { session, dir };
+                    let readable = media::Readable::Server(Box::new(media::OnServer {
+                        list: on_server.list(),
+                        tar_named: on_server.tar_named(),
+                        server: session.server().to_owned(),
+                        dir: dir.clone(),
+                    }));
+                    Some((readable, dedup.clone()))
+                }
                 _ => None,
             };
             let stored = match (&media_root, readable) {
                 (None, _) => return Ok(None),
                 (_, Some((readable, dedup))) => {
                     let counted = progress.clone();
-                    sink.store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
-                        media::archive_deduplicated(
-                            readable,
-                            &dedup,
-                            earlier_media,
-                            out,
-                            counted,
-                            cancel,
-                        )
-                    })
-                    .await
+                    let stored = sink
+                        .store(MEDIA_TREE_FILE, media_bytes, move |out, cancel| {
+                            media::archive_deduplicated(
+                                readable,
+                                &dedup,
+                                earlier_media,
+                                out,
+                                counted,
+                                cancel,
+                            )
+                        })
+                        .await;
+                    match (stored, &media_root) {
+                        (Err(e), Some(MediaSource::Server { session, .. })) => {
+                            Err(session.explain(e).await)
+                        }
+                        (stored, _) => stored,
+                    }
                 }
                 (Some(MediaSource::Local(root)), None) => {
                     let root = root.clone();
@@ -516,9 +532,7 @@ impl Context {
         };
         let rescan = request.full_rescan || settings.rescan_media;
         let earlier_media = match (&dedup, &media_root) {
-            (Some(_), Some(MediaSource::Local(_) | MediaSource::Bucket { .. })) if !rescan => {
-                self.earlier_media(&env.id, &target.id).await
-            }
+            (Some(_), Some(_)) if !rescan => self.earlier_media(&env.id, &target.id).await,
             _ => Default::default(),
         };
         Ok(Prepared {

@@ -161,13 +161,21 @@ fn write_file(
     mtime: u64,
 ) -> Result<(String, u64)> {
     let shown = path.display().to_string();
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(|e| write_error(&e, &shown))?;
-    }
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
-    let mut file = options.open(path).map_err(|e| write_error(&e, &shown))?;
+    // Its directory is usually there already (an archive lists directories before their
+    // files): made only when missing, not checked once per file.
+    let opened = match options.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(|e| write_error(&e, &shown))?;
+            }
+            options.open(path)
+        }
+        opened => opened,
+    };
+    let mut file = opened.map_err(|e| write_error(&e, &shown))?;
     let mut counted = CountingWriter {
         inner: &mut file,
         bytes: 0,
@@ -181,8 +189,7 @@ fn write_file(
     let size = counted.bytes;
     file.set_modified(UNIX_EPOCH + Duration::from_secs(mtime))
         .ok();
-    drop(file);
-    set_mode(path, mode);
+    file.set_permissions(permission_bits(mode)).ok();
     Ok((sha, size))
 }
 
@@ -204,13 +211,13 @@ impl<W: std::io::Write> std::io::Write for CountingWriter<'_, W> {
 }
 
 /// Permission bits only: a restore never recreates setuid or setgid files.
-fn set_mode(path: &Path, mode: u32) {
+fn permission_bits(mode: u32) -> fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode & 0o777)).ok();
+    fs::Permissions::from_mode(mode & 0o777)
 }
 
 fn set_mode_and_time(path: &Path, mode: u32, mtime: u64) {
-    set_mode(path, mode | 0o700);
+    fs::set_permissions(path, permission_bits(mode | 0o700)).ok();
     if let Ok(dir) = fs::File::open(path) {
         dir.set_modified(UNIX_EPOCH + Duration::from_secs(mtime))
             .ok();
