@@ -35,6 +35,9 @@ const IN_FLIGHT: usize = 2;
 /// memory holds at most a few runs' sealed bytes and plaintext.
 const RUNS_IN_FLIGHT: usize = 4;
 const RUN_BYTES: u64 = 4 << 20;
+/// See `plan`.
+const OPEN_RUNS: usize = 3;
+const RUN_GAP: u64 = 256 << 10;
 
 /// Where a blob is.
 #[derive(Debug, Clone)]
@@ -668,41 +671,99 @@ struct Run {
     blobs: Vec<BlobRecord>,
 }
 
-/// The tree's blobs as runs, in order: consecutive blobs stored one after another in the same
-/// pack share a run of up to `RUN_BYTES`, so a tree of many small files costs a request per
-/// few MiB, not one per file. A blob the index does not know is an error in its place.
-fn runs(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Vec<std::result::Result<Run, String>> {
+/// The tree's blobs as runs (`Run`), numbered in the order the tree first needs them, and for
+/// each blob piece in tree order, its run and its place in that run. A run takes the later
+/// blobs of its pack up to `RUN_BYTES`, reading through gaps of up to `RUN_GAP`, and stays
+/// open while the tree goes to up to `OPEN_RUNS - 1` other packs and back: after a few edits
+/// a tree alternates between the old pack of the unchanged files and the new one of the
+/// edited, and a run per switch cost a request per edited file. A blob the index does not
+/// know is a run of its own that fails.
+struct Planned {
+    runs: Vec<std::result::Result<Run, String>>,
+    order: Vec<(usize, usize)>,
+}
+
+fn plan(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Planned {
     let mut runs: Vec<std::result::Result<Run, String>> = Vec::new();
+    let mut order = Vec::new();
+    let mut open = std::collections::VecDeque::new();
     for (id, size) in tree.pieces.iter().filter_map(|p| match p {
         chunked::Piece::Blob { id, size } => Some((id, *size)),
         chunked::Piece::Bytes { .. } => None,
     }) {
         let Some(place) = places.get(id) else {
             runs.push(Err(id.clone()));
+            order.push((runs.len() - 1, 0));
             continue;
         };
         let blob = BlobRecord {
             size,
             ..place.blob.clone()
         };
-        if let Some(Ok(run)) = runs.last_mut() {
-            if run.pack.name == place.pack.name
-                && run.end == blob.offset
-                && blob.offset + blob.length - run.start <= RUN_BYTES
-            {
-                run.end += blob.length;
-                run.blobs.push(blob);
-                continue;
+        let joins = |run: &std::result::Result<Run, String>| {
+            run.as_ref().is_ok_and(|run| {
+                run.pack.name == place.pack.name
+                    && blob.offset >= run.end
+                    && blob.offset - run.end <= RUN_GAP
+                    && blob.offset + blob.length - run.start <= RUN_BYTES
+            })
+        };
+        let index = match open.iter().copied().find(|&r| joins(&runs[r])) {
+            Some(r) => r,
+            None => {
+                runs.push(Ok(Run {
+                    pack: place.pack.clone(),
+                    start: blob.offset,
+                    end: blob.offset,
+                    blobs: Vec::new(),
+                }));
+                open.push_back(runs.len() - 1);
+                if open.len() > OPEN_RUNS {
+                    open.pop_front();
+                }
+                runs.len() - 1
             }
+        };
+        if let Ok(run) = &mut runs[index] {
+            run.end = blob.offset + blob.length;
+            order.push((index, run.blobs.len()));
+            run.blobs.push(blob);
         }
-        runs.push(Ok(Run {
-            pack: place.pack.clone(),
-            start: blob.offset,
-            end: blob.offset + blob.length,
-            blobs: vec![blob],
-        }));
     }
-    runs
+    Planned { runs, order }
+}
+
+/// Runs received and not yet wholly taken, by number.
+#[derive(Default)]
+struct Held {
+    runs: HashMap<usize, HeldRun>,
+    received: usize,
+}
+
+struct HeldRun {
+    blobs: Vec<Option<Vec<u8>>>,
+    left: usize,
+}
+
+impl Held {
+    fn receive(&mut self, blobs: Vec<Vec<u8>>) {
+        let run = HeldRun {
+            left: blobs.len(),
+            blobs: blobs.into_iter().map(Some).collect(),
+        };
+        self.runs.insert(self.received, run);
+        self.received += 1;
+    }
+
+    fn take(&mut self, run: usize, blob: usize) -> Option<Vec<u8>> {
+        let held = self.runs.get_mut(&run)?;
+        let plain = held.blobs.get_mut(blob)?.take()?;
+        held.left -= 1;
+        if held.left == 0 {
+            self.runs.remove(&run);
+        }
+        Some(plain)
+    }
 }
 
 /// The plaintext `tree` describes, read run by run with the next few fetched meanwhile.
@@ -713,12 +774,12 @@ pub(crate) fn reader(
     progress: Arc<std::sync::atomic::AtomicU64>,
 ) -> impl std::io::Read + Send + 'static {
     use futures_util::StreamExt;
-    let planned = runs(&places, &tree);
-    tracing::debug!(runs = planned.len(), "reading an artifact back");
+    let Planned { runs, order } = plan(&places, &tree);
+    tracing::debug!(runs = runs.len(), "reading an artifact back");
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Vec<u8>>>>(IN_FLIGHT);
     let this = chunks.clone();
     let fetching = tokio::runtime::Handle::current().spawn(async move {
-        let fetches = planned.into_iter().map(|run| {
+        let fetches = runs.into_iter().map(|run| {
             let (this, progress) = (this.clone(), progress.clone());
             async move {
                 let run = run.map_err(|id| {
@@ -741,17 +802,21 @@ pub(crate) fn reader(
         }
     });
     // Whole runs cross from the fetching task, not blobs one by one: a handoff per small
-    // file cost more than reading it.
-    let mut ready = std::collections::VecDeque::new();
-    let reader = chunked::PiecesReader::new(tree, move |id, _size| loop {
-        if let Some(plain) = ready.pop_front() {
-            return Ok(plain);
+    // file cost more than reading it. Runs arrive in the order the tree first needs them, so
+    // the run of the next blob has arrived or is the next to.
+    let mut held = Held::default();
+    let mut pieces = order.into_iter();
+    let reader = chunked::PiecesReader::new(tree, move |id, _size| {
+        let unread = || std::io::Error::other(format!("blob {id} was not read"));
+        let (run, blob) = pieces.next().ok_or_else(unread)?;
+        while held.received <= run {
+            match rx.blocking_recv() {
+                Some(Ok(blobs)) => held.receive(blobs),
+                Some(Err(e)) => return Err(std::io::Error::other(e.message)),
+                None => return Err(unread()),
+            }
         }
-        match rx.blocking_recv() {
-            Some(Ok(run)) => ready.extend(run),
-            Some(Err(e)) => return Err(std::io::Error::other(e.message)),
-            None => return Err(std::io::Error::other(format!("blob {id} was not read"))),
-        }
+        held.take(run, blob).ok_or_else(unread)
     });
     Aborting { reader, fetching }
 }
@@ -771,5 +836,82 @@ impl<R> Drop for Aborting<R> {
 impl<R: std::io::Read> std::io::Read for Aborting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.reader.read(buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Blobs `(id, pack, offset, length)`, placed, and a tree of them in the order given.
+    fn placed(blobs: &[(&str, &str, u64, u64)]) -> (HashMap<String, BlobPlace>, Tree) {
+        let mut places = HashMap::new();
+        let mut pieces = Vec::new();
+        for &(id, pack, offset, length) in blobs {
+            let blob = BlobRecord {
+                id: id.into(),
+                offset,
+                length,
+                size: length,
+            };
+            let pack = Arc::new(PackRecord {
+                name: pack.into(),
+                bytes: 8 << 20,
+                header: String::new(),
+                blobs: Vec::new(),
+            });
+            places.insert(id.into(), BlobPlace { pack, blob });
+            pieces.push(chunked::Piece::Blob {
+                id: id.into(),
+                size: length,
+            });
+        }
+        let tree = Tree {
+            format: 2,
+            pieces,
+            files: Vec::new(),
+        };
+        (places, tree)
+    }
+
+    #[test]
+    fn a_tree_that_alternates_between_packs_is_read_in_a_run_per_pack() {
+        // Unchanged files in an old pack, with the edited files' new content in a new one, and
+        // a gap where an edited file's old content lies.
+        let (places, tree) = placed(&[
+            ("a0", "old", 0, 100),
+            ("b0", "new", 0, 50),
+            ("a1", "old", 100, 100),
+            ("b1", "new", 50, 50),
+            ("a2", "old", 300, 100),
+            ("a3", "old", 400 + RUN_GAP + 1, 100),
+        ]);
+        let Planned { runs, order } = plan(&places, &tree);
+        let spans: Vec<(String, u64, u64, usize)> = runs
+            .into_iter()
+            .map(|r| {
+                let r = r.unwrap();
+                (r.pack.name.clone(), r.start, r.end, r.blobs.len())
+            })
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("old".into(), 0, 400, 3),
+                ("new".into(), 0, 100, 2),
+                // Past the gap a run reads through: a request of its own.
+                ("old".into(), 400 + RUN_GAP + 1, 500 + RUN_GAP + 1, 1),
+            ]
+        );
+        assert_eq!(order, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (2, 0)]);
+    }
+
+    #[test]
+    fn a_blob_the_index_does_not_know_is_a_failing_run_in_its_place() {
+        let (mut places, tree) = placed(&[("a", "p", 0, 10), ("gone", "p", 10, 10)]);
+        places.remove("gone");
+        let Planned { runs, order } = plan(&places, &tree);
+        assert!(matches!(&runs[1], Err(id) if id == "gone"));
+        assert_eq!(order, vec![(0, 0), (1, 0)]);
     }
 }
