@@ -1159,4 +1159,14 @@ fn a_cleanup_racing_a_backup_in_another_process_never_deletes_what_that_backup_c
     let made = cli.run(&["backup", "shop", "production"]);
     let verified = cli.run(&["verify", made["backupId"].as_str().unwrap()]);
     assert_eq!(verified["ok"], true, "{verified}");
+
+    // Nothing changed: the next backup takes every file unread (so it has no SHA-256 of the
+    // whole archive), unless --full-rescan asks for every file to be read.
+    let whole_sha = |args: &[&str]| {
+        cli.run(args);
+        let listed = cli.run(&["backups", "shop", "production"]);
+        listed[0]["backup"]["manifest"]["media"]["artifact"]["chunked"]["plaintextSha256"].clone()
+    };
+    assert_eq!(whole_sha(&["backup", "shop", "production"]), Value::Null);
+    assert!(whole_sha(&["backup", "shop", "production", "--full-rescan"]).is_string());
 }
