@@ -370,7 +370,10 @@ pub fn archive_listed<R: Read, W: Write>(
                         })?
                         .map_err(stream)?;
                     let named = item.path().map_err(stream)?.into_owned();
-                    if named.to_str().map(|n| n.trim_start_matches("./")) != Some(path.as_str()) {
+                    let same = named.to_str().map(|n| n.trim_start_matches("./"))
+                        == Some(path.as_str())
+                        && item.header().entry_type().is_file();
+                    if !same {
                         return Err(unreadable(
                             path,
                             "the media directory changed while it was being backed up",
