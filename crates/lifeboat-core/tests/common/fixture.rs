@@ -89,7 +89,6 @@ pub async fn environment(
     .unwrap()
 }
 
-/// A restore of the backup's media alone into environment `name`, confirmed by its name.
 /// A restore of the backup's database alone into the environment `env_id` named `name`.
 pub fn restore_database(
     backup_id: &str,
@@ -104,6 +103,7 @@ pub fn restore_database(
     }
 }
 
+/// A restore of the backup's media alone into environment `name`, confirmed by its name.
 pub fn restore_media(
     backup_id: &str,
     env_id: &str,
