@@ -342,6 +342,13 @@ fn write_artifact(
 ) -> Result<DownloadedFile> {
     let shown = path.display().to_string();
     let mut part = PartFile::create(path)?;
+    // SHA256SUMS needs every file's hash; the reader computes it only where the manifest
+    // records one to compare with, so a deduplicated artifact without one is hashed here.
+    let unrecorded = info
+        .chunked
+        .as_ref()
+        .is_some_and(|c| c.plaintext_sha256.is_none());
+    let mut hasher = unrecorded.then(Sha256::new);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         if cancel.is_cancelled() {
@@ -362,6 +369,9 @@ fn write_artifact(
                 ))
             }
         };
+        if let Some(hasher) = &mut hasher {
+            hasher.update(&buf[..n]);
+        }
         part.file()
             .write_all(&buf[..n])
             .map_err(|e| write_error(&e, &shown))?;
@@ -376,7 +386,11 @@ fn write_artifact(
     Ok(DownloadedFile {
         path: shown,
         bytes: totals.plaintext_bytes,
-        sha256: totals.plaintext_sha256,
+        sha256: match (totals.plaintext_sha256, hasher) {
+            (Some(sha), _) => sha,
+            (None, Some(hasher)) => format!("{:x}", hasher.finalize()),
+            (None, None) => unreachable!("a plaintext with a recorded hash is hashed"),
+        },
     })
 }
 

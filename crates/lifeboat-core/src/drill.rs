@@ -431,7 +431,8 @@ impl Context {
             let dump = source
                 .fetch_proven(&part.artifact, progress, cancel)
                 .await?;
-            // Fetching was the progress; reading the proven copy is not counted again.
+            // Fetching was the progress, unless the dump streams: a fetched copy's bytes are
+            // not counted again.
             let uncounted = Arc::new(AtomicU64::new(0));
             let (toc, decision) = self
                 .decide_database(dump.open(&uncounted)?, target, pg_restore, cancel)
@@ -439,7 +440,7 @@ impl Context {
             if let Some(refusal) = decision.plan.refusal() {
                 return Err(refusal);
             }
-            let reader = dump.open(&uncounted)?;
+            let reader = dump.open(if dump.streams() { progress } else { &uncounted })?;
             let (tool, conn, info, stop) = (
                 pg_restore.to_path_buf(),
                 target.clone(),

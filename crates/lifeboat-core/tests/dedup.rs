@@ -217,6 +217,62 @@ async fn a_deduplicated_dump_stores_only_the_chunks_that_changed_and_restores_ex
     assert!(report.ok, "{report:?}");
 }
 
+#[tokio::test]
+async fn a_deduplicated_dump_missing_a_pack_part_way_fails_the_restore_and_changes_nothing() {
+    let s = fixture::fixture(fixture::Target::Local).await;
+    let mut db = common::connect(&s.database).await;
+    // Hex digests compress to about half: some 20 MB of packs, so the dump spans several packs
+    // and is read in several runs.
+    sqlx::query(
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) || md5((g * 13)::text) AS payload FROM generate_series(1, 400000) g",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    deduplicate(&s, true).await;
+    let backup =
+        s.lb.backup(&fixture::database_only(&s.env_id))
+            .await
+            .unwrap();
+    assert!(packs(&s).await.len() >= 2, "{:?}", packs(&s).await);
+
+    // The pack sealed last holds the end of the dump: pg_restore has read the start of it when
+    // the restore finds the pack missing.
+    let target = s.lb.catalog().target(&s.target_id).await.unwrap();
+    let lifeboat_core::TargetConfig::Local(local) = target.config else {
+        panic!("a local target")
+    };
+    let pack_dir = std::path::Path::new(&local.path).join("_chunks/packs");
+    let last = packs(&s)
+        .await
+        .into_iter()
+        .max_by_key(|name| {
+            std::fs::metadata(pack_dir.join(name))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .unwrap();
+    std::fs::remove_file(pack_dir.join(&last)).unwrap();
+    sqlx::query("UPDATE big SET payload = 'changed' WHERE id % 10 = 0")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    drop(db);
+    let before = common::fingerprint(&s.database).await;
+
+    let request = fixture::restore_database(&backup.backup_id, &s.env_id, "production", false);
+    let err = s.lb.restore(&request).await.unwrap_err();
+    assert!(
+        matches!(
+            err.code,
+            lifeboat_core::ErrorCode::StorageError | lifeboat_core::ErrorCode::ArtifactCorrupt
+        ),
+        "{err:?}"
+    );
+    assert_eq!(common::fingerprint(&s.database).await, before);
+}
+
 /// The packs in the target's repository.
 async fn packs(s: &Fixture) -> Vec<String> {
     s.storage().await.list("_chunks/packs").await.unwrap()

@@ -9,14 +9,25 @@ use sha2::{Digest, Sha256};
 
 use crate::artifact::ArtifactInfo;
 
-/// Counts bytes and hashes them as they are read.
-#[derive(Clone, Default)]
-struct Tally(Arc<Mutex<(Sha256, u64)>>);
+/// Counts bytes and, unless only counting, hashes them as they are read.
+#[derive(Clone)]
+struct Tally(Arc<Mutex<(Option<Sha256>, u64)>>);
 
 impl Tally {
-    fn finish(&self) -> (String, u64) {
+    fn hashing() -> Self {
+        Self(Arc::new(Mutex::new((Some(Sha256::new()), 0))))
+    }
+
+    fn counting() -> Self {
+        Self(Arc::new(Mutex::new((None, 0))))
+    }
+
+    fn finish(&self) -> (Option<String>, u64) {
         let (hasher, bytes) = &*self.0.lock().unwrap();
-        (format!("{:x}", hasher.clone().finalize()), *bytes)
+        let sha = hasher
+            .as_ref()
+            .map(|h| format!("{:x}", h.clone().finalize()));
+        (sha, *bytes)
     }
 
     fn bytes(&self) -> u64 {
@@ -33,7 +44,9 @@ impl<R: Read> Read for Tallied<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         let mut t = self.tally.0.lock().unwrap();
-        t.0.update(&buf[..n]);
+        if let Some(hasher) = &mut t.0 {
+            hasher.update(&buf[..n]);
+        }
         t.1 += n as u64;
         Ok(n)
     }
@@ -124,7 +137,7 @@ impl ArtifactReader {
                 manifest: info.stored_bytes,
             });
         }
-        let stored = Tally::default();
+        let stored = Tally::hashing();
         let reader = BufReader::new(Tallied {
             inner: source.take(info.stored_bytes),
             tally: stored.clone(),
@@ -143,7 +156,7 @@ impl ArtifactReader {
             inner: decoder,
             left: info.plaintext_bytes,
         };
-        let tally = Tally::default();
+        let tally = Tally::hashing();
         let plain = threaded(Tallied {
             inner: capped,
             tally: tally.clone(),
@@ -159,14 +172,21 @@ impl ArtifactReader {
 
     /// A deduplicated artifact's plaintext as `plain` rebuilds it from the tree whose object
     /// was read and proven (`tree`, what its reader's `finish` returned). `finish` then holds
-    /// the rebuilt plaintext to `info.chunked`.
+    /// the rebuilt plaintext to `info.chunked`. The plaintext is hashed only when the manifest
+    /// records its hash: a backup that took content from an earlier one unread has none, and
+    /// hashing it would be a pass over every byte compared with nothing (each blob was proven by
+    /// its keyed id as it was read).
     pub fn rebuilt(
         plain: impl Read + Send + 'static,
         tree: Totals,
         info: &ArtifactInfo,
     ) -> Result<Self, OpenError> {
-        let left = info.chunked.as_ref().map_or(0, |c| c.plaintext_bytes);
-        let tally = Tally::default();
+        let chunked = info.chunked.as_ref();
+        let left = chunked.map_or(0, |c| c.plaintext_bytes);
+        let tally = match chunked.and_then(|c| c.plaintext_sha256.as_ref()) {
+            Some(_) => Tally::hashing(),
+            None => Tally::counting(),
+        };
         let plain = threaded(Tallied {
             inner: Capped { inner: plain, left },
             tally: tally.clone(),
@@ -174,7 +194,7 @@ impl ArtifactReader {
         Ok(Self {
             plain,
             tally,
-            stored: Tally::default(),
+            stored: Tally::counting(),
             stored_size: tree.stored_bytes,
             tree: Some(tree),
         })
@@ -190,7 +210,10 @@ impl ArtifactReader {
         io::copy(&mut self.plain, &mut io::sink()).map_err(FinishError::Damaged)?;
         let (stored_sha256, stored_bytes) = match &self.tree {
             Some(tree) => (tree.stored_sha256.clone(), tree.stored_bytes),
-            None => self.stored.finish(),
+            None => match self.stored.finish() {
+                (Some(sha), bytes) => (sha, bytes),
+                (None, _) => unreachable!("a stored object's bytes are always hashed"),
+            },
         };
         let (plaintext_sha256, plaintext_bytes) = self.tally.finish();
         let totals = Totals {
@@ -207,7 +230,7 @@ impl ArtifactReader {
             && totals.stored_bytes == info.stored_bytes
             && totals.stored_sha256 == info.stored_sha256
             && totals.plaintext_bytes == want_bytes
-            && want_sha256.is_none_or(|sha| totals.plaintext_sha256 == sha);
+            && want_sha256.is_none_or(|sha| totals.plaintext_sha256.as_deref() == Some(sha));
         if matches {
             Ok(totals)
         } else {
@@ -235,7 +258,8 @@ impl StoredProgress {
 pub struct Totals {
     pub stored_sha256: String,
     pub stored_bytes: u64,
-    pub plaintext_sha256: String,
+    /// None for a deduplicated plaintext whose manifest records no hash (see `rebuilt`).
+    pub plaintext_sha256: Option<String>,
     pub plaintext_bytes: u64,
 }
 
@@ -248,7 +272,7 @@ impl Totals {
             info.stored_bytes,
             info.stored_sha256,
             self.plaintext_bytes,
-            self.plaintext_sha256,
+            self.plaintext_sha256.as_deref().unwrap_or("(not hashed)"),
             info.plaintext_bytes,
             info.plaintext_sha256
         )

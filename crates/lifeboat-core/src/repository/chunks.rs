@@ -794,7 +794,16 @@ pub(crate) fn reader(
                 Ok(plain)
             }
         });
-        let mut fetches = futures_util::stream::iter(fetches).buffered(RUNS_IN_FLIGHT);
+        // The first run is fetched alone: a reader that wants only the start (pg_restore
+        // reading a table of contents) then costs one request, not RUNS_IN_FLIGHT; a whole
+        // read gives up the overlap of its first request only.
+        let mut fetches = futures_util::stream::iter(fetches);
+        if let Some(first) = fetches.next().await {
+            if tx.send(first.await).await.is_err() {
+                return;
+            }
+        }
+        let mut fetches = fetches.buffered(RUNS_IN_FLIGHT);
         while let Some(run) = fetches.next().await {
             if tx.send(run).await.is_err() {
                 return;

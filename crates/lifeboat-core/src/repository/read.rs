@@ -3,9 +3,13 @@
 //! through here, so a backup that cannot be read is said the same way everywhere.
 //!
 //! A dump is SQL that pg_restore runs, and some of what SQL does survives a rollback
-//! (sequences, anything that leaves the database). So a dump is never streamed from storage
-//! into pg_restore: it is first fetched into an unnamed file under Lifeboat's home and proven to
-//! be, byte for byte, what the manifest says (`fetch_proven`); only then is it read.
+//! (sequences, anything that leaves the database). So pg_restore never sees a byte that is not
+//! proven to be the backup's (`fetch_proven`). A single-object dump (format 1) is proven only as
+//! a whole, by its checksum in the manifest: it is first fetched into an unnamed file under
+//! Lifeboat's home and proven there. A deduplicated one (format 2) is proven piece by piece: its
+//! tree against the manifest before anything is read, then each blob by its keyed id before any
+//! of its bytes are passed on; whoever can write to the bucket cannot make a blob that passes.
+//! So it streams from storage, and pg_restore starts on the first blob.
 
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
@@ -33,7 +37,12 @@ pub(crate) struct StoredBackup {
     pub identity: age::x25519::Identity,
     /// Where proven copies of artifacts are kept while they are read (Lifeboat's home: 0700).
     spool_dir: PathBuf,
+    /// Where each blob of the target's repository lies, read once for all the backup's
+    /// deduplicated artifacts.
+    places: tokio::sync::OnceCell<Places>,
 }
+
+type Places = Arc<std::collections::HashMap<String, chunks::BlobPlace>>;
 
 impl StoredBackup {
     /// The artifact as plaintext, with stored bytes read added to `progress`. The reader
@@ -80,20 +89,9 @@ impl StoredBackup {
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ArtifactReader> {
-        let (tree, proven) = read_tree(
-            &self.storage,
-            &self.record.storage_dir,
-            artifact,
-            &self.identity,
-            progress,
-            cancel,
-        )
-        .await?;
-        let chunks = self.chunks();
-        let places = Arc::new(chunks.index().await?);
-        let plain = chunks::reader(&chunks, places, tree, progress.clone());
-        ArtifactReader::rebuilt(plain, proven, artifact)
-            .map_err(|e| opening_failed(&artifact.name, e))
+        self.proven_blobs(artifact, progress, cancel)
+            .await?
+            .open(progress)
     }
 
     /// The artifact's stored object: its size, and a blocking reader of it that adds what it
@@ -113,9 +111,10 @@ impl StoredBackup {
         Ok((size, source))
     }
 
-    /// The artifact fetched into an unnamed file (gone with the process, whatever happens) and
-    /// proven to be the stored bytes the manifest names before anything reads it. Stored bytes
-    /// fetched are added to `progress`.
+    /// The artifact, proven before anything reads it: a single-object one fetched into an
+    /// unnamed file (gone with the process, whatever happens) and proven to be the stored bytes
+    /// the manifest names, its stored bytes added to `progress`; a deduplicated one with its
+    /// tree proven, read later blob by proven blob (see the module's comment).
     pub async fn fetch_proven(
         &self,
         artifact: &ArtifactInfo,
@@ -123,7 +122,7 @@ impl StoredBackup {
         cancel: &CancellationToken,
     ) -> Result<ProvenArtifact> {
         if artifact.chunked.is_some() {
-            return self.fetch_rebuilt(artifact, progress, cancel).await;
+            return self.proven_blobs(artifact, progress, cancel).await;
         }
         let (size, source) = self.stored(artifact, progress, cancel).await?;
         let name = artifact.name.clone();
@@ -192,64 +191,48 @@ impl StoredBackup {
         })
         .await?;
         Ok(ProvenArtifact {
-            file,
             info: artifact.clone(),
-            identity: self.identity.clone(),
             name,
-            rebuilt: None,
+            source: Proven::Fetched {
+                file,
+                identity: self.identity.clone(),
+            },
         })
     }
 
-    /// `fetch_proven` for a deduplicated artifact: rebuilt from its blobs into the unnamed
-    /// file, in plaintext (there is no stored object to keep: proving it takes the whole
-    /// plaintext, and the file is gone with the process), and proven before anything reads it.
-    async fn fetch_rebuilt(
+    /// `fetch_proven` for a deduplicated artifact: its tree read and proven, and where each
+    /// blob lies; nothing of the plaintext is read yet. The tree's stored bytes are added to
+    /// `progress`.
+    async fn proven_blobs(
         &self,
         artifact: &ArtifactInfo,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
     ) -> Result<ProvenArtifact> {
-        let mut reader = self.open_rebuilt(artifact, progress, cancel).await?;
-        let (dir, info, stop) = (self.spool_dir.clone(), artifact.clone(), cancel.clone());
-        let bytes = info.chunked.as_ref().map_or(0, |c| c.plaintext_bytes);
-        let (file, proven) = blocking(move || {
-            crate::disk::ensure_space(&dir, bytes)?;
-            let mut file = tempfile::tempfile_in(&dir).map_err(|e| {
-                Error::new(
-                    ErrorCode::Io,
-                    format!("Cannot make a working file in {}: {e}", dir.display()),
-                )
-            })?;
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                if stop.is_cancelled() {
-                    return Err(Error::cancelled());
-                }
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(not_as_stored(&info.name, &e.to_string())),
-                };
-                file.write_all(&buf[..n]).map_err(|e| {
-                    Error::new(
-                        ErrorCode::Io,
-                        format!("Cannot write {} to {}: {e}", info.name, dir.display()),
-                    )
-                })?;
-            }
-            let proven = reader
-                .finish(&info)
-                .map_err(|e| not_as_stored(&info.name, &e.to_string()))?;
-            Ok((file, proven))
-        })
+        let (tree, totals) = read_tree(
+            &self.storage,
+            &self.record.storage_dir,
+            artifact,
+            &self.identity,
+            progress,
+            cancel,
+        )
         .await?;
+        let chunks = self.chunks();
+        let places = self
+            .places
+            .get_or_try_init(|| async { chunks.index().await.map(Arc::new) })
+            .await?
+            .clone();
         Ok(ProvenArtifact {
-            file,
             info: artifact.clone(),
-            identity: self.identity.clone(),
             name: artifact.name.clone(),
-            rebuilt: Some(proven),
+            source: Proven::Blobs(Box::new(Rebuilt {
+                chunks,
+                places,
+                tree,
+                totals,
+            })),
         })
     }
 }
@@ -414,36 +397,70 @@ impl Context {
     }
 }
 
-/// An artifact whose stored bytes matched the manifest, held where only this process reads it.
+/// An artifact proven to be the backup's, ready to be read as often as needed.
 pub(crate) struct ProvenArtifact {
-    file: std::fs::File,
     info: ArtifactInfo,
-    identity: age::x25519::Identity,
     name: String,
-    /// For a deduplicated artifact: the file holds its rebuilt plaintext, proven with these.
-    rebuilt: Option<Totals>,
+    source: Proven,
+}
+
+enum Proven {
+    /// Its stored bytes, fetched where only this process reads them and matched to the
+    /// manifest.
+    Fetched {
+        file: std::fs::File,
+        identity: age::x25519::Identity,
+    },
+    /// Its tree, proven; its blobs are proven as they are read from the repository.
+    Blobs(Box<Rebuilt>),
+}
+
+struct Rebuilt {
+    chunks: Chunks,
+    places: Places,
+    tree: Tree,
+    /// What reading the tree's object proved.
+    totals: Totals,
 }
 
 impl ProvenArtifact {
-    /// The plaintext, from the start. Readers share one file position: open the next only
-    /// once the previous one is done with.
+    /// Whether reading it fetches from storage (a deduplicated artifact), rather than from
+    /// the copy `fetch_proven` already fetched.
+    pub fn streams(&self) -> bool {
+        matches!(self.source, Proven::Blobs(_))
+    }
+
+    /// The plaintext, from the start, with the bytes read (from storage, or from the fetched
+    /// copy) added to `progress`. Fetched copies share one file position: open the next reader
+    /// only once the previous one is done with.
     pub fn open(&self, progress: &Arc<AtomicU64>) -> Result<ArtifactReader> {
-        let io = |e: std::io::Error| {
-            Error::new(
-                ErrorCode::Io,
-                format!("Cannot read the fetched {}: {e}", self.name),
-            )
-        };
-        let mut file = self.file.try_clone().map_err(io)?;
-        file.rewind().map_err(io)?;
-        let source = Counted {
-            inner: file,
-            progress: progress.clone(),
-        };
-        match &self.rebuilt {
-            Some(proven) => ArtifactReader::rebuilt(source, proven.clone(), &self.info)
-                .map_err(|e| opening_failed(&self.name, e)),
-            None => open_artifact(source, self.info.stored_bytes, &self.info, &self.identity),
+        match &self.source {
+            Proven::Fetched { file, identity } => {
+                let io = |e: std::io::Error| {
+                    Error::new(
+                        ErrorCode::Io,
+                        format!("Cannot read the fetched {}: {e}", self.name),
+                    )
+                };
+                let mut file = file.try_clone().map_err(io)?;
+                file.rewind().map_err(io)?;
+                let source = Counted {
+                    inner: file,
+                    progress: progress.clone(),
+                };
+                open_artifact(source, self.info.stored_bytes, &self.info, identity)
+            }
+            Proven::Blobs(rebuilt) => {
+                let Rebuilt {
+                    chunks,
+                    places,
+                    tree,
+                    totals,
+                } = &**rebuilt;
+                let plain = chunks::reader(chunks, places.clone(), tree.clone(), progress.clone());
+                ArtifactReader::rebuilt(plain, totals.clone(), &self.info)
+                    .map_err(|e| opening_failed(&self.name, e))
+            }
         }
     }
 }
@@ -494,6 +511,7 @@ impl Context {
             storage,
             identity,
             spool_dir: self.home().root().to_path_buf(),
+            places: tokio::sync::OnceCell::new(),
         })
     }
 }

@@ -395,8 +395,8 @@ impl Context {
         })
     }
 
-    /// Backs up what the restore will overwrite; the restore does not start unless it succeeds.
-    /// Fetches the dump and proves it, as the job's "fetching" phase with its own progress.
+    /// Fetches the dump and proves it, as the job's "fetching" phase with its own progress. A
+    /// deduplicated dump is proven as it streams, so only its tree is read here.
     pub(crate) async fn fetch_dump(
         &self,
         job_id: &str,
@@ -404,6 +404,12 @@ impl Context {
         part: &DatabasePart,
         cancel: &CancellationToken,
     ) -> Result<ProvenArtifact> {
+        if part.artifact.chunked.is_some() {
+            let uncounted = Arc::new(AtomicU64::new(0));
+            return source
+                .fetch_proven(&part.artifact, &uncounted, cancel)
+                .await;
+        }
         let total = part.artifact.stored_bytes;
         self.set_phase(job_id, "fetching", total, true).await?;
         let progress = Arc::new(AtomicU64::new(0));
@@ -413,6 +419,7 @@ impl Context {
         dump
     }
 
+    /// Backs up what the restore will overwrite; the restore does not start unless it succeeds.
     async fn safety_backup(
         &self,
         request: &RestoreRequest,
