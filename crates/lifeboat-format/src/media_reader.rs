@@ -172,21 +172,28 @@ pub fn hash(body: &mut dyn Read) -> Result<String, String> {
     copy_hashed(body, &mut io::sink())
 }
 
+thread_local! {
+    /// `copy_hashed`'s buffer, one per thread: a fresh one for each file was an allocation and
+    /// 64 KiB of zeroing per file, for a tree of small files more than the copy itself.
+    static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 64 * 1024]);
+}
+
 /// Copies an entry's body to `out`, returning its SHA-256.
 pub fn copy_hashed(body: &mut dyn Read, out: &mut dyn Write) -> Result<String, String> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match body.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("the archive is damaged ({e})")),
-        };
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
-    }
-    Ok(format!("{:x}", hasher.finalize()))
+    COPY_BUFFER.with_borrow_mut(|buf| {
+        let mut hasher = Sha256::new();
+        loop {
+            let n = match body.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(format!("the archive is damaged ({e})")),
+            };
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
+        }
+        Ok(format!("{:x}", hasher.finalize()))
+    })
 }
 
 pub(crate) fn is_plain_relative(path: &Path) -> bool {

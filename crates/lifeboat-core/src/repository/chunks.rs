@@ -31,8 +31,9 @@ const PACK_BYTES: u64 = 8 << 20;
 const UPLOADS_IN_FLIGHT: usize = 2;
 /// Runs an artifact's reader holds ready, read but not yet taken.
 const IN_FLIGHT: usize = 2;
-/// Runs read at once while an artifact is put back together, and how large a run may grow:
-/// memory holds at most a few runs' sealed bytes and plaintext.
+/// Runs read at once while an artifact is put back together, and how large a run may grow, in
+/// sealed bytes and in plaintext (a dump's blobs inflate several times): memory holds at most a
+/// few runs' sealed bytes and plaintext.
 const RUNS_IN_FLIGHT: usize = 4;
 const RUN_BYTES: u64 = 4 << 20;
 /// See `plan`.
@@ -673,7 +674,7 @@ struct Run {
 
 /// The tree's blobs as runs (`Run`), numbered in the order the tree first needs them, and for
 /// each blob piece in tree order, its run and its place in that run. A run takes the later
-/// blobs of its pack up to `RUN_BYTES`, reading through gaps of up to `RUN_GAP`, and stays
+/// blobs of its pack up to `RUN_BYTES` (sealed and plain), reading through gaps of up to `RUN_GAP`, and stays
 /// open while the tree goes to up to `OPEN_RUNS - 1` other packs and back: after a few edits
 /// a tree alternates between the old pack of the unchanged files and the new one of the
 /// edited, and a run per switch cost a request per edited file. A blob the index does not
@@ -687,12 +688,15 @@ fn plan(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Planned {
     let mut runs: Vec<std::result::Result<Run, String>> = Vec::new();
     let mut order = Vec::new();
     let mut open = std::collections::VecDeque::new();
+    // Each run's plaintext so far, by number.
+    let mut plain: Vec<u64> = Vec::new();
     for (id, size) in tree.pieces.iter().filter_map(|p| match p {
         chunked::Piece::Blob { id, size } => Some((id, *size)),
         chunked::Piece::Bytes { .. } => None,
     }) {
         let Some(place) = places.get(id) else {
             runs.push(Err(id.clone()));
+            plain.push(0);
             order.push((runs.len() - 1, 0));
             continue;
         };
@@ -700,15 +704,16 @@ fn plan(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Planned {
             size,
             ..place.blob.clone()
         };
-        let joins = |run: &std::result::Result<Run, String>| {
-            run.as_ref().is_ok_and(|run| {
+        let joins = |r: usize| {
+            runs[r].as_ref().is_ok_and(|run| {
                 run.pack.name == place.pack.name
                     && blob.offset >= run.end
                     && blob.offset - run.end <= RUN_GAP
                     && blob.offset + blob.length - run.start <= RUN_BYTES
+                    && plain[r] + blob.size <= RUN_BYTES
             })
         };
-        let index = match open.iter().copied().find(|&r| joins(&runs[r])) {
+        let index = match open.iter().copied().find(|&r| joins(r)) {
             Some(r) => r,
             None => {
                 runs.push(Ok(Run {
@@ -717,6 +722,7 @@ fn plan(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Planned {
                     end: blob.offset,
                     blobs: Vec::new(),
                 }));
+                plain.push(0);
                 open.push_back(runs.len() - 1);
                 if open.len() > OPEN_RUNS {
                     open.pop_front();
@@ -725,6 +731,7 @@ fn plan(places: &HashMap<String, BlobPlace>, tree: &Tree) -> Planned {
             }
         };
         if let Ok(run) = &mut runs[index] {
+            plain[index] += blob.size;
             run.end = blob.offset + blob.length;
             order.push((index, run.blobs.len()));
             run.blobs.push(blob);
@@ -913,6 +920,29 @@ mod tests {
             ]
         );
         assert_eq!(order, vec![(0, 0), (1, 0), (0, 1), (1, 1), (0, 2), (2, 0)]);
+    }
+
+    #[test]
+    fn a_run_ends_where_its_plaintext_would_outgrow_the_limit_however_well_it_compressed() {
+        // Four blobs of a dump, each a tenth of a run sealed and half a run plain.
+        let sealed = RUN_BYTES / 10;
+        let (places, mut tree) = placed(&[
+            ("d0", "p", 0, sealed),
+            ("d1", "p", sealed, sealed),
+            ("d2", "p", 2 * sealed, sealed),
+            ("d3", "p", 3 * sealed, sealed),
+        ]);
+        for piece in &mut tree.pieces {
+            if let chunked::Piece::Blob { size, .. } = piece {
+                *size = RUN_BYTES / 2;
+            }
+        }
+        let Planned { runs, .. } = plan(&places, &tree);
+        let blobs: Vec<usize> = runs
+            .iter()
+            .map(|r| r.as_ref().unwrap().blobs.len())
+            .collect();
+        assert_eq!(blobs, vec![2, 2]);
     }
 
     #[test]
