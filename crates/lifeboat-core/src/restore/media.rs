@@ -1,6 +1,6 @@
 //! Restoring a media archive without ever leaving the destination half-restored: extract into a
-//! staging directory beside it (same filesystem), check every file against the manifest, then
-//! swap with two renames. The directory it replaces is kept until the swap has succeeded.
+//! staging directory beside it (same filesystem), check every file against the manifest, flush
+//! it to disk, then swap with two renames. The directory it replaces is kept until the swap has succeeded.
 //!
 //! Names beside the destination `<parent>/<name>`, for job `<job>`:
 //! `.<name>.lifeboat-restore-<job>` (staging) and `.<name>.lifeboat-replaced-<job>` (the old
@@ -129,9 +129,6 @@ pub fn stage(
         set_mode_and_time(&path, mode, mtime);
     }
     set_mode_and_time(&staged.paths.staging, 0o755, now_secs());
-    // On disk before the swap can make it the media: once, for every file staged.
-    crate::disk::sync_filesystem(&staged.paths.staging)
-        .map_err(|e| write_error(&e, &staged.paths.staging.display().to_string()))?;
     if cancel.is_cancelled() {
         return Err(Error::cancelled());
     }
@@ -233,6 +230,13 @@ fn now_secs() -> u64 {
 impl StagedMedia {
     pub fn files(&self) -> u64 {
         self.files
+    }
+
+    /// Writes the staged tree to disk, as it must be before the swap makes it the media: one
+    /// flush (`syncfs`) for every file staged, not one per file.
+    pub fn flush(&self) -> Result<()> {
+        crate::disk::sync_filesystem(&self.paths.staging)
+            .map_err(|e| write_error(&e, &self.paths.staging.display().to_string()))
     }
 
     /// The point of no return for media: the staged tree takes the destination's name. The

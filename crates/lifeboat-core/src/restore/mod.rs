@@ -582,10 +582,26 @@ impl Context {
             return Err(Error::cancelled());
         }
         self.set_phase(job_id, "committing", 0, false).await?;
+        // Media staged here is flushed to disk while the database commits: the swap waits for
+        // both, and neither waits for the other.
+        let flushed = async {
+            match staged_media {
+                Some(Staged::Local(staged)) => blocking(move || staged.flush().map(|()| staged))
+                    .await
+                    .map(|staged| Some(Staged::Local(staged))),
+                other => Ok(other),
+            }
+        };
+        let committed = async {
+            match staged_database {
+                Some(pending) => blocking(move || pending.commit()).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (flushed, committed) = tokio::join!(flushed, committed);
         let mut checks = Vec::new();
         let mut database_summary = None;
-        if let Some(pending) = staged_database {
-            let contents = blocking(move || pending.commit()).await?;
+        if let Some(contents) = committed? {
             let connection = &plan
                 .database
                 .as_ref()
@@ -597,7 +613,20 @@ impl Context {
             database_summary = Some(summary);
             checks.extend(database_checks);
         }
-        let media_summary = match staged_media {
+        let media_not_restored = |e: Error| {
+            if database_summary.is_some() {
+                Error::new(
+                    e.code,
+                    format!(
+                        "The database was restored, but the media was not: {}",
+                        e.message
+                    ),
+                )
+            } else {
+                e
+            }
+        };
+        let media_summary = match flushed.map_err(media_not_restored)? {
             Some(staged) => {
                 let keep = plan.keep_replaced_media;
                 let files = staged.files();
@@ -622,19 +651,7 @@ impl Context {
                         unreachable!("staged for a server or bucket only for one")
                     }
                 };
-                let summary = swapped.map_err(|e| {
-                    if database_summary.is_some() {
-                        Error::new(
-                            e.code,
-                            format!(
-                                "The database was restored, but the media was not: {}",
-                                e.message
-                            ),
-                        )
-                    } else {
-                        e
-                    }
-                })?;
+                let summary = swapped.map_err(media_not_restored)?;
                 checks.push(VerifyCheck {
                     name: "media".into(),
                     ok: true,
