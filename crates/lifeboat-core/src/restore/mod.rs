@@ -330,10 +330,18 @@ impl Context {
         let settings = self.settings().await?;
         let database = match (&record.manifest.database, request.database) {
             (Some(part), true) => {
-                let reached = self.reach_database(&env.id).await?;
+                // The destination is reached while the dump is fetched: the first to fail
+                // stops the other.
+                let reach = async {
+                    let reached = self.reach_database(&env.id).await?;
+                    let pg_restore = self
+                        .restore_tool(part, &reached.connection, &env.name)
+                        .await?;
+                    Ok::<_, Error>((reached, pg_restore))
+                };
+                let fetch = self.fetch_dump(job_id, &source, part, cancel);
+                let ((reached, pg_restore), dump) = tokio::try_join!(reach, fetch)?;
                 let connection = reached.connection;
-                let pg_restore = self.restore_tool(part, &connection, &env.name).await?;
-                let dump = self.fetch_dump(job_id, &source, part, cancel).await?;
                 // Not counted as the job's progress: the restore reads these bytes again.
                 let uncounted = Arc::new(AtomicU64::new(0));
                 let (toc, decision) = self
