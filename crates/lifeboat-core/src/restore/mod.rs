@@ -339,8 +339,14 @@ impl Context {
                         .await?;
                     Ok::<_, Error>((reached, pg_restore))
                 };
-                let fetch = self.fetch_dump(job_id, &source, part, cancel);
-                let ((reached, pg_restore), dump) = tokio::try_join!(reach, fetch)?;
+                // A fetch is blocking work that dropping its future does not stop.
+                let stop_fetch = cancel.child_token();
+                let fetch = self.fetch_dump(job_id, &source, part, &stop_fetch);
+                let joined = tokio::try_join!(reach, fetch);
+                if joined.is_err() {
+                    stop_fetch.cancel();
+                }
+                let ((reached, pg_restore), dump) = joined?;
                 let connection = reached.connection;
                 // Not counted as the job's progress: the restore reads these bytes again.
                 let uncounted = Arc::new(AtomicU64::new(0));
