@@ -189,12 +189,7 @@ pub fn archive_stream<R: Read, W: Write>(
         } else {
             0o100000
         };
-        let header = owned_header(
-            type_bits | (source_header.mode().unwrap_or(0o644) & 0o7777),
-            source_header.mtime().unwrap_or(0),
-            source_header.uid().unwrap_or(0),
-            source_header.gid().unwrap_or(0),
-        );
+        let header = header_as_read(type_bits, &source_header);
         let body = if kind.is_file() {
             Body::File {
                 size: source_header.size().unwrap_or(0),
@@ -231,6 +226,16 @@ fn owned_header(mode: u32, mtime: u64, uid: u64, gid: u64) -> tar::Header {
     header.set_uid(uid);
     header.set_gid(gid);
     header
+}
+
+/// The header of an entry as `tar` on a server archived it, with `type_bits` for its kind.
+fn header_as_read(type_bits: u32, read: &tar::Header) -> tar::Header {
+    owned_header(
+        type_bits | (read.mode().unwrap_or(0o644) & 0o7777),
+        read.mtime().unwrap_or(0),
+        read.uid().unwrap_or(0),
+        read.gid().unwrap_or(0),
+    )
 }
 
 /// What `find DIR -mindepth 1 -printf LISTING` prints on a server for each entry of the
@@ -381,12 +386,7 @@ pub fn archive_listed<R: Read, W: Write>(
                     }
                     // What tar read is what is stored: the file as it was then.
                     let read = item.header().clone();
-                    let header = owned_header(
-                        type_bits | (read.mode().unwrap_or(0o644) & 0o7777),
-                        read.mtime().unwrap_or(0),
-                        read.uid().unwrap_or(0),
-                        read.gid().unwrap_or(0),
-                    );
+                    let header = header_as_read(type_bits, &read);
                     let body = Body::File {
                         size: read.size().unwrap_or(0),
                         reader: &mut item,

@@ -1,6 +1,7 @@
 //! Restoring a media archive without ever leaving the destination half-restored: extract into a
 //! staging directory beside it (same filesystem), check every file against the manifest, flush
-//! it to disk, then swap with two renames. The directory it replaces is kept until the swap has succeeded.
+//! it to disk, then swap with two renames. The directory it replaces is kept until the swap has
+//! succeeded.
 //!
 //! Names beside the destination `<parent>/<name>`, for job `<job>`:
 //! `.<name>.lifeboat-restore-<job>` (staging) and `.<name>.lifeboat-replaced-<job>` (the old
