@@ -18,6 +18,7 @@ use crate::model::backup::BackupRecord;
 pub use crate::model::download::DownloadRequest;
 pub use crate::model::download::DownloadSummary;
 pub use crate::model::download::DownloadedFile;
+use crate::repository::Plaintext;
 use crate::running::{blocking, finished, produced, JobSpec};
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::read::ArtifactReader;
@@ -114,7 +115,10 @@ impl Context {
         let mut written = Written::default();
         let mut outcome = Ok(());
         for (plan, name) in planned.iter().zip(names.iter()) {
-            let reader = match backup.open(&plan.artifact, &progress, cancel).await {
+            let reader = match backup
+                .open(&plan.artifact, &progress, cancel, Plaintext::Hashed)
+                .await
+            {
                 Ok(reader) => reader,
                 Err(e) => {
                     outcome = Err(e);
@@ -342,13 +346,6 @@ fn write_artifact(
 ) -> Result<DownloadedFile> {
     let shown = path.display().to_string();
     let mut part = PartFile::create(path)?;
-    // SHA256SUMS needs every file's hash; the reader computes it only where the manifest
-    // records one to compare with, so a deduplicated artifact without one is hashed here.
-    let unrecorded = info
-        .chunked
-        .as_ref()
-        .is_some_and(|c| c.plaintext_sha256.is_none());
-    let mut hasher = unrecorded.then(Sha256::new);
     let mut buf = vec![0u8; 256 * 1024];
     loop {
         if cancel.is_cancelled() {
@@ -369,9 +366,6 @@ fn write_artifact(
                 ))
             }
         };
-        if let Some(hasher) = &mut hasher {
-            hasher.update(&buf[..n]);
-        }
         part.file()
             .write_all(&buf[..n])
             .map_err(|e| write_error(&e, &shown))?;
@@ -386,11 +380,10 @@ fn write_artifact(
     Ok(DownloadedFile {
         path: shown,
         bytes: totals.plaintext_bytes,
-        sha256: match (totals.plaintext_sha256, hasher) {
-            (Some(sha), _) => sha,
-            (None, Some(hasher)) => format!("{:x}", hasher.finalize()),
-            (None, None) => unreachable!("a plaintext with a recorded hash is hashed"),
-        },
+        // Opened with `Plaintext::Hashed`: every plaintext is hashed, recorded or not.
+        sha256: totals
+            .plaintext_sha256
+            .expect("a download's plaintext is hashed"),
     })
 }
 

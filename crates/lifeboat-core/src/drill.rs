@@ -26,7 +26,7 @@ use crate::postgres::migrations::{self, quote_ident, MigrationRecord};
 use crate::postgres::scratch::{self, ScratchCluster};
 use crate::postgres::tools::find_servers;
 use crate::postgres::tools::major_of;
-use crate::repository::StoredBackup;
+use crate::repository::{Plaintext, StoredBackup};
 use crate::restore::{database, media};
 use crate::running::{blocking, finished, JobSpec};
 use crate::schedule::{Recurrence, StoredRecurrence};
@@ -536,7 +536,9 @@ async fn apply_roles(
     cancel: &CancellationToken,
 ) -> VerifyCheck {
     let applied = async {
-        let mut reader = source.open(&globals.artifact, progress, cancel).await?;
+        let mut reader = source
+            .open(&globals.artifact, progress, cancel, Plaintext::Unhashed)
+            .await?;
         let (cluster, info) = (cluster.clone(), globals.artifact.clone());
         blocking(move || {
             // Checked whole before psql sees a line of it: psql obeys backslash commands.
@@ -756,7 +758,9 @@ async fn drill_media(
     progress: &Arc<AtomicU64>,
     cancel: &CancellationToken,
 ) -> Result<VerifyCheck> {
-    let reader = source.open(artifact, progress, cancel).await?;
+    let reader = source
+        .open(artifact, progress, cancel, Plaintext::Unhashed)
+        .await?;
     let scratch = drill_directory(job_id);
     let (info, job, stop, dir) = (
         artifact.clone(),

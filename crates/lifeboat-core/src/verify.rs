@@ -18,12 +18,12 @@ use crate::postgres::roles::{count_roles, GLOBALS_LIMIT};
 use crate::postgres::toc;
 use crate::postgres::tools::{major_of, pg_restore_for};
 use crate::repository::chunks::Sample;
-use crate::repository::StoredBackup;
+use crate::repository::{Plaintext, StoredBackup};
 use crate::running::blocking;
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::chunked::Piece;
 use lifeboat_format::media::MediaEntryKind;
-use lifeboat_format::media_reader;
+use lifeboat_format::media_reader::{self, FileHashes};
 use lifeboat_format::read::{ArtifactReader, FinishError};
 
 impl Context {
@@ -276,7 +276,10 @@ async fn check_stored(
 ) -> Result<Vec<VerifyCheck>> {
     // An artifact that cannot be read is a failed verification, recorded as one: the backup
     // must not keep looking verified.
-    let reader = match backup.open(artifact, &Arc::default(), cancel).await {
+    let reader = match backup
+        .open(artifact, &Arc::default(), cancel, Plaintext::Hashed)
+        .await
+    {
         Ok(reader) => reader,
         Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
         Err(e) => {
@@ -354,7 +357,7 @@ fn check_globals(plain: &mut dyn Read, expected: u64) -> std::result::Result<Str
 /// Walks the media tar: every path stays inside the archive's root, and every file's SHA-256
 /// matches the media manifest stored at the end of the same archive (and vice versa).
 fn check_media_archive(plain: &mut dyn Read) -> std::result::Result<String, String> {
-    let listing = media_reader::walk(plain, |entry| match entry.kind {
+    let listing = media_reader::walk(plain, FileHashes::Compared, |entry| match entry.kind {
         MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
         _ => Ok(None),
     })?;

@@ -28,10 +28,35 @@ pub struct ArchiveEntry<'a> {
 /// anything beyond this is not one Lifeboat wrote.
 const MAX_MANIFEST_BYTES: u64 = 512 << 20;
 
+/// Whether `walk` holds each file's SHA-256 to the media manifest's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileHashes {
+    /// The visitor returns the SHA-256 of each file's body, and it must be the manifest's.
+    Compared,
+    /// The archive was rebuilt from blobs each proven by its keyed id as it was read (format
+    /// 2), so every byte of every file is the backup's already: hashing the files again would
+    /// be a second pass over all of them that proves nothing more. The visitor returns `None`
+    /// for files; names and kinds are still held to the manifest.
+    Proven,
+}
+
+impl FileHashes {
+    /// What a reader of `plain` leaves to prove.
+    pub fn of(plain: &crate::read::ArtifactReader) -> Self {
+        if plain.proves_blobs() {
+            Self::Proven
+        } else {
+            Self::Compared
+        }
+    }
+}
+
 /// Walks the archive, handing each entry to `visit`, which returns the SHA-256 of what it read
-/// for files. Returns the media manifest once everything matched it.
+/// for files when `hashes` compares them. Returns the media manifest once everything matched
+/// it.
 pub fn walk(
     plain: &mut dyn Read,
+    hashes: FileHashes,
     mut visit: impl FnMut(ArchiveEntry<'_>) -> Result<Option<String>, String>,
 ) -> Result<MediaManifest, String> {
     let mut archive = tar::Archive::new(plain);
@@ -113,6 +138,7 @@ pub fn walk(
             size,
             body: &mut entry,
         })?;
+        let sha256 = sha256.filter(|_| hashes == FileHashes::Compared);
         if seen.insert(relative.clone(), (kind, sha256)).is_some() {
             return Err(format!("{relative} appears twice in the archive"));
         }
@@ -122,7 +148,13 @@ pub fn walk(
     let listed: BTreeMap<&str, (MediaEntryKind, Option<String>)> = listing
         .entries
         .iter()
-        .map(|e| (e.path.as_str(), (e.kind, e.sha256.clone())))
+        .map(|e| {
+            let sha256 = match hashes {
+                FileHashes::Compared => e.sha256.clone(),
+                FileHashes::Proven => None,
+            };
+            (e.path.as_str(), (e.kind, sha256))
+        })
         .collect();
     if let Some((path, _)) = listed
         .iter()
@@ -169,19 +201,25 @@ impl<R: Read> Read for HashingRead<R> {
 
 /// Hashes an entry's body; what a visitor that only checks returns for files.
 pub fn hash(body: &mut dyn Read) -> Result<String, String> {
-    copy_hashed(body, &mut io::sink())
+    copy(body, &mut io::sink(), FileHashes::Compared)
+        .map(|sha| sha.expect("a compared copy is hashed"))
 }
 
 thread_local! {
-    /// `copy_hashed`'s buffer, one per thread: a fresh one for each file was an allocation and
-    /// 64 KiB of zeroing per file, for a tree of small files more than the copy itself.
+    /// `copy`'s buffer, one per thread: a fresh one for each file was an allocation and 64 KiB
+    /// of zeroing per file, for a tree of small files more than the copy itself.
     static COPY_BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 64 * 1024]);
 }
 
-/// Copies an entry's body to `out`, returning its SHA-256.
-pub fn copy_hashed(body: &mut dyn Read, out: &mut dyn Write) -> Result<String, String> {
+/// Copies an entry's body to `out`, returning its SHA-256 when `hashes` compares them: what
+/// a visitor returns for files.
+pub fn copy(
+    body: &mut dyn Read,
+    out: &mut dyn Write,
+    hashes: FileHashes,
+) -> Result<Option<String>, String> {
     COPY_BUFFER.with_borrow_mut(|buf| {
-        let mut hasher = Sha256::new();
+        let mut hasher = (hashes == FileHashes::Compared).then(Sha256::new);
         loop {
             let n = match body.read(buf) {
                 Ok(0) => break,
@@ -189,10 +227,12 @@ pub fn copy_hashed(body: &mut dyn Read, out: &mut dyn Write) -> Result<String, S
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("the archive is damaged ({e})")),
             };
-            hasher.update(&buf[..n]);
+            if let Some(hasher) = &mut hasher {
+                hasher.update(&buf[..n]);
+            }
             out.write_all(&buf[..n]).map_err(|e| e.to_string())?;
         }
-        Ok(format!("{:x}", hasher.finalize()))
+        Ok(hasher.map(|h| format!("{:x}", h.finalize())))
     })
 }
 
@@ -324,8 +364,75 @@ mod tests {
             tar.append_link(&mut header, name, target).unwrap();
         }
         let archive = tar.into_inner().unwrap();
-        let e = walk(&mut archive.as_slice(), |_| Ok(None)).unwrap_err();
+        let e = walk(&mut archive.as_slice(), FileHashes::Compared, |_| Ok(None)).unwrap_err();
         assert!(e.contains("d/l2") && e.contains("outside"), "{e}");
+    }
+
+    /// An archive of `files` (name, body) whose manifest lists `listed` (name, SHA-256).
+    fn archive(files: &[(&str, &[u8])], listed: &[(&str, &str)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, body) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(body.len() as u64);
+            header.set_mode(0o644);
+            tar.append_data(&mut header, format!("{MEDIA_DIR}/{name}"), *body)
+                .unwrap();
+        }
+        let entries = listed
+            .iter()
+            .map(|(name, sha256)| crate::media::MediaEntry {
+                path: (*name).to_owned(),
+                kind: MediaEntryKind::File,
+                size: 1,
+                mtime: 0,
+                mode: 0o644,
+                sha256: Some((*sha256).to_owned()),
+                link_target: None,
+                object: None,
+            })
+            .collect();
+        let manifest = serde_json::to_vec(&MediaManifest { format: 1, entries }).unwrap();
+        let mut header = tar::Header::new_gnu();
+        header.set_size(manifest.len() as u64);
+        tar.append_data(&mut header, MANIFEST_NAME, manifest.as_slice())
+            .unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn proven_files_are_not_hashed_yet_names_are_still_held_to_the_manifest() {
+        let copy = |hashes| {
+            move |entry: ArchiveEntry<'_>| match entry.kind {
+                MediaEntryKind::File => copy(entry.body, &mut io::sink(), hashes),
+                _ => Ok(None),
+            }
+        };
+        let a_sha = format!("{:x}", Sha256::digest(b"a"));
+        let right = archive(&[("a", b"a")], &[("a", &a_sha)]);
+        let wrong_hash = archive(&[("a", b"a")], &[("a", "0")]);
+        for hashes in [FileHashes::Compared, FileHashes::Proven] {
+            assert!(walk(&mut right.as_slice(), hashes, copy(hashes)).is_ok());
+        }
+        let e = walk(
+            &mut wrong_hash.as_slice(),
+            FileHashes::Compared,
+            copy(FileHashes::Compared),
+        );
+        assert!(e.unwrap_err().contains("does not match"));
+        // Proven by blobs already: a hash the manifest gets wrong is not looked at again.
+        let proven = FileHashes::Proven;
+        assert!(walk(&mut wrong_hash.as_slice(), proven, copy(proven)).is_ok());
+        // What the manifest does not list, or lists and the archive lacks, is refused either
+        // way.
+        let extra = archive(&[("a", b"a"), ("b", b"b")], &[("a", &a_sha)]);
+        let e = walk(&mut extra.as_slice(), proven, copy(proven)).unwrap_err();
+        assert!(
+            e.contains("b is in the archive but not in the media manifest"),
+            "{e}"
+        );
+        let missing = archive(&[("a", b"a")], &[("a", &a_sha), ("b", "0")]);
+        let e = walk(&mut missing.as_slice(), proven, copy(proven)).unwrap_err();
+        assert!(e.contains("b does not match the media manifest"), "{e}");
     }
 
     #[test]

@@ -171,21 +171,21 @@ impl ArtifactReader {
     }
 
     /// A deduplicated artifact's plaintext as `plain` rebuilds it from the tree whose object
-    /// was read and proven (`tree`, what its reader's `finish` returned). `finish` then holds
-    /// the rebuilt plaintext to `info.chunked`. The plaintext is hashed only when the manifest
-    /// records its hash: a backup that took content from an earlier one unread has none, and
-    /// hashing it would be a pass over every byte compared with nothing (each blob was proven by
-    /// its keyed id as it was read).
+    /// was read and proven (`tree`, what its reader's `finish` returned), each blob proven by
+    /// its keyed id as it was read: that proves every byte. `finish` then holds the rebuilt
+    /// plaintext's size to `info.chunked`, and its hash too when `hashed` (a verification, or a
+    /// download that lists it in SHA256SUMS) and the manifest records one. A restore does not
+    /// hash it: a second pass over every byte that proves nothing more.
     pub fn rebuilt(
         plain: impl Read + Send + 'static,
         tree: Totals,
         info: &ArtifactInfo,
+        hashed: bool,
     ) -> Result<Self, OpenError> {
-        let chunked = info.chunked.as_ref();
-        let left = chunked.map_or(0, |c| c.plaintext_bytes);
-        let tally = match chunked.and_then(|c| c.plaintext_sha256.as_ref()) {
-            Some(_) => Tally::hashing(),
-            None => Tally::counting(),
+        let left = info.chunked.as_ref().map_or(0, |c| c.plaintext_bytes);
+        let tally = match hashed {
+            true => Tally::hashing(),
+            false => Tally::counting(),
         };
         let plain = threaded(Tallied {
             inner: Capped { inner: plain, left },
@@ -198,6 +198,12 @@ impl ArtifactReader {
             stored_size: tree.stored_bytes,
             tree: Some(tree),
         })
+    }
+
+    /// Whether what it reads is rebuilt from blobs each proven by its keyed id as it is read,
+    /// rather than proven only as a whole by `finish`.
+    pub fn proves_blobs(&self) -> bool {
+        self.tree.is_some()
     }
 
     /// Stored bytes read so far, for progress.
@@ -230,7 +236,9 @@ impl ArtifactReader {
             && totals.stored_bytes == info.stored_bytes
             && totals.stored_sha256 == info.stored_sha256
             && totals.plaintext_bytes == want_bytes
-            && want_sha256.is_none_or(|sha| totals.plaintext_sha256.as_deref() == Some(sha));
+            && want_sha256
+                .zip(totals.plaintext_sha256.as_deref())
+                .is_none_or(|(want, got)| want == got);
         if matches {
             Ok(totals)
         } else {

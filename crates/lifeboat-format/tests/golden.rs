@@ -3,7 +3,7 @@
 
 use lifeboat_format::manifest::{self, BackupManifest, FORMAT_VERSION};
 use lifeboat_format::media::MediaEntryKind;
-use lifeboat_format::media_reader;
+use lifeboat_format::media_reader::{self, FileHashes};
 
 const MANIFEST: &str = include_str!("fixtures/manifest-v1.json");
 const MEDIA: &[u8] = include_bytes!("fixtures/media-v1.tar");
@@ -47,7 +47,7 @@ fn a_newer_format_or_a_foreign_file_is_refused_with_the_reason() {
 #[test]
 fn a_version_1_media_archive_walks_with_every_file_matching_its_manifest() {
     let mut files = Vec::new();
-    let listing = media_reader::walk(&mut &MEDIA[..], |entry| {
+    let listing = media_reader::walk(&mut &MEDIA[..], FileHashes::Compared, |entry| {
         files.push((entry.relative.clone(), entry.kind));
         match entry.kind {
             MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
@@ -78,9 +78,11 @@ fn an_archive_written_today_walks_back_the_same_way() {
     let (tar, archived) =
         lifeboat_format::media::archive(root.path(), Vec::new(), &|| false).unwrap();
     assert_eq!((archived.file_count, archived.total_bytes), (2, 6));
-    let listing = media_reader::walk(&mut &tar[..], |entry| match entry.kind {
-        MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
-        _ => Ok(None),
+    let listing = media_reader::walk(&mut &tar[..], FileHashes::Compared, |entry| {
+        match entry.kind {
+            MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
+            _ => Ok(None),
+        }
     })
     .unwrap();
     assert_eq!(listing.entries.len(), 4);
@@ -105,7 +107,7 @@ fn a_tree_streamed_by_tar_archives_like_the_same_tree_on_disk() {
 
     let listed = |tar: &[u8]| {
         let mut tar = tar;
-        media_reader::walk(&mut tar, |entry| match entry.kind {
+        media_reader::walk(&mut tar, FileHashes::Compared, |entry| match entry.kind {
             MediaEntryKind::File => media_reader::hash(entry.body).map(Some),
             _ => Ok(None),
         })

@@ -9,5 +9,5 @@ pub(crate) mod chunks;
 mod read;
 mod write;
 
-pub(crate) use read::{ProvenArtifact, StoredBackup};
+pub(crate) use read::{Plaintext, ProvenArtifact, StoredBackup};
 pub(crate) use write::{Encoding, NewBackup, Place};

@@ -44,17 +44,32 @@ pub(crate) struct StoredBackup {
 
 type Places = Arc<std::collections::HashMap<String, chunks::BlobPlace>>;
 
+/// Whether a deduplicated artifact's rebuilt plaintext is hashed as it is read and held to the
+/// manifest's hash (`ArtifactReader::rebuilt`). Each blob is proven by its keyed id either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plaintext {
+    /// A verification, or a download that lists the hash in SHA256SUMS.
+    Hashed,
+    /// A restore or a drill: what it reads is proven blob by blob already.
+    Unhashed,
+}
+
 impl StoredBackup {
     /// The artifact as plaintext, with stored bytes read added to `progress`. The reader
-    /// checks both checksums against the manifest when it is finished.
+    /// checks both checksums against the manifest when it is finished (a deduplicated
+    /// artifact's plaintext as `plaintext` says).
     pub async fn open(
         &self,
         artifact: &ArtifactInfo,
         progress: &Arc<AtomicU64>,
         cancel: &CancellationToken,
+        plaintext: Plaintext,
     ) -> Result<ArtifactReader> {
         if artifact.chunked.is_some() {
-            return self.open_rebuilt(artifact, progress, cancel).await;
+            return self
+                .proven_blobs(artifact, progress, cancel)
+                .await?
+                .read(progress, plaintext);
         }
         let (size, source) = self.stored(artifact, progress, cancel).await?;
         let identity = self.identity.clone();
@@ -79,19 +94,6 @@ impl StoredBackup {
             &cancel,
         );
         Ok(read.await?.0)
-    }
-
-    /// A deduplicated artifact: its tree read and proven whole first (it is small: a few
-    /// hundred bytes per file), then the plaintext rebuilt from the repository's blobs.
-    async fn open_rebuilt(
-        &self,
-        artifact: &ArtifactInfo,
-        progress: &Arc<AtomicU64>,
-        cancel: &CancellationToken,
-    ) -> Result<ArtifactReader> {
-        self.proven_blobs(artifact, progress, cancel)
-            .await?
-            .open(progress)
     }
 
     /// The artifact's stored object: its size, and a blocking reader of it that adds what it
@@ -430,10 +432,14 @@ impl ProvenArtifact {
         matches!(self.source, Proven::Blobs(_))
     }
 
-    /// The plaintext, from the start, with the bytes read (from storage, or from the fetched
-    /// copy) added to `progress`. Fetched copies share one file position: open the next reader
-    /// only once the previous one is done with.
+    /// The plaintext to restore, from the start, with the bytes read (from storage, or from
+    /// the fetched copy) added to `progress`. Fetched copies share one file position: open the
+    /// next reader only once the previous one is done with.
     pub fn open(&self, progress: &Arc<AtomicU64>) -> Result<ArtifactReader> {
+        self.read(progress, Plaintext::Unhashed)
+    }
+
+    fn read(&self, progress: &Arc<AtomicU64>, plaintext: Plaintext) -> Result<ArtifactReader> {
         match &self.source {
             Proven::Fetched { file, identity } => {
                 let io = |e: std::io::Error| {
@@ -458,7 +464,8 @@ impl ProvenArtifact {
                     totals,
                 } = &**rebuilt;
                 let plain = chunks::reader(chunks, places.clone(), tree.clone(), progress.clone());
-                ArtifactReader::rebuilt(plain, totals.clone(), &self.info)
+                let hashed = plaintext == Plaintext::Hashed;
+                ArtifactReader::rebuilt(plain, totals.clone(), &self.info, hashed)
                     .map_err(|e| opening_failed(&self.name, e))
             }
         }

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::media::{MediaEntryKind, ObjectAttributes};
-use lifeboat_format::media_reader::{self, HashingRead};
+use lifeboat_format::media_reader::{self, FileHashes, HashingRead};
 use lifeboat_format::read::ArtifactReader;
 use md5::{Digest, Md5};
 use object_store::PutPayload;
@@ -66,16 +66,17 @@ pub fn check(
 ) -> Result<Proven> {
     let mut md5s = HashMap::new();
     let mut links = Vec::new();
-    let walked = media_reader::walk(&mut plain, |entry| {
+    let hashes = FileHashes::of(&plain);
+    let walked = media_reader::walk(&mut plain, hashes, |entry| {
         if cancel.is_cancelled() {
             return Err("cancelled".into());
         }
         match entry.kind {
             MediaEntryKind::File => {
                 let mut md5 = Md5Writer(Md5::new());
-                let sha = media_reader::copy_hashed(entry.body, &mut md5)?;
+                let sha = media_reader::copy(entry.body, &mut md5, hashes)?;
                 md5s.insert(entry.relative, format!("{:x}", md5.0.finalize()));
-                Ok(Some(sha))
+                Ok(sha)
             }
             MediaEntryKind::Symlink => {
                 links.push(entry.relative);
@@ -258,7 +259,7 @@ fn write(
         written: 0,
         failure: None,
     };
-    let walked = media_reader::walk(&mut plain, |entry| {
+    let walked = media_reader::walk(&mut plain, FileHashes::Compared, |entry| {
         if writes.failure.is_some() {
             return Err("stopped".into());
         }

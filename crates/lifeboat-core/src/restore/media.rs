@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorCode, Result};
 pub use crate::model::restore::MediaRestoreSummary;
 use lifeboat_format::artifact::ArtifactInfo;
 use lifeboat_format::media::MediaEntryKind;
-use lifeboat_format::media_reader;
+use lifeboat_format::media_reader::{self, FileHashes};
 use lifeboat_format::read::ArtifactReader;
 
 struct Paths {
@@ -75,7 +75,8 @@ pub fn stage(
     let mut links = Vec::new();
     let mut dirs = Vec::new();
     let mut failure: Option<Error> = None;
-    let walked = media_reader::walk(&mut plain, |entry| {
+    let hashes = FileHashes::of(&plain);
+    let walked = media_reader::walk(&mut plain, hashes, |entry| {
         if cancel.is_cancelled() {
             failure = Some(Error::cancelled());
             return Err("cancelled".into());
@@ -93,13 +94,12 @@ pub fn stage(
                 ));
                 return Ok(None);
             }
-            MediaEntryKind::File => {
-                write_file(&path, entry.body, entry.mode, entry.mtime).map(|(sha, size)| {
+            MediaEntryKind::File => write_file(&path, entry.body, entry.mode, entry.mtime, hashes)
+                .map(|(sha, size)| {
                     staged.files += 1;
                     staged.bytes += size;
-                    Some(sha)
-                })
-            }
+                    sha
+                }),
         };
         if entry.kind == MediaEntryKind::Directory {
             dirs.push((path, entry.mode, entry.mtime));
@@ -157,7 +157,8 @@ fn write_file(
     body: &mut dyn std::io::Read,
     mode: u32,
     mtime: u64,
-) -> Result<(String, u64)> {
+    hashes: FileHashes,
+) -> Result<(Option<String>, u64)> {
     let shown = path.display().to_string();
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -178,7 +179,7 @@ fn write_file(
         inner: &mut file,
         bytes: 0,
     };
-    let sha = media_reader::copy_hashed(body, &mut counted).map_err(|detail| {
+    let sha = media_reader::copy(body, &mut counted, hashes).map_err(|detail| {
         Error::new(
             ErrorCode::ArtifactCorrupt,
             format!("Restoring {shown} failed: {detail}"),

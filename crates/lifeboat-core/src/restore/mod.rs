@@ -31,7 +31,7 @@ pub use crate::model::restore::RestoreSummary;
 use crate::model::setup::MediaBucket;
 use crate::model::verify::VerifyCheck;
 use crate::postgres::toc;
-use crate::repository::{ProvenArtifact, StoredBackup};
+use crate::repository::{Plaintext, ProvenArtifact, StoredBackup};
 use crate::running::{blocking, finished, produced, JobSpec};
 pub use database::DatabaseRestoreSummary;
 use lifeboat_format::manifest::{BackupKind, DatabasePart};
@@ -49,6 +49,8 @@ fn looks_like_production(name: &str) -> bool {
 struct Plan {
     source: StoredBackup,
     database: Option<DatabaseTarget>,
+    /// The media artifact's tree, proven, when it is deduplicated.
+    media_tree: Option<ProvenArtifact>,
     media_dir: Option<MediaDest>,
     privileges: bool,
     keep_replaced_media: bool,
@@ -145,7 +147,9 @@ impl Context {
         // connects nowhere: a preview need not fetch the whole dump. The restore itself reads
         // nothing before the dump is proven.
         let uncounted = Arc::new(AtomicU64::new(0));
-        let dump = source.open(&part.artifact, &uncounted, &never).await?;
+        let dump = source
+            .open(&part.artifact, &uncounted, &never, Plaintext::Unhashed)
+            .await?;
         let (_, decision) = self
             .decide_database(dump, &connection, &pg_restore, &never)
             .await?;
@@ -328,45 +332,61 @@ impl Context {
         let record = &source.record;
         let env = self.catalog().environment(&request.environment_id).await?;
         let settings = self.settings().await?;
-        let database = match (&record.manifest.database, request.database) {
-            (Some(part), true) => {
-                // The destination is reached while the dump is fetched: the first to fail
-                // stops the other.
-                let reach = async {
-                    let reached = self.reach_database(&env.id).await?;
-                    let pg_restore = self
-                        .restore_tool(part, &reached.connection, &env.name)
+        let database = async {
+            let target = match (&record.manifest.database, request.database) {
+                (Some(part), true) => {
+                    // The destination is reached while the dump is fetched: the first to fail
+                    // stops the other.
+                    let reach = async {
+                        let reached = self.reach_database(&env.id).await?;
+                        let pg_restore = self
+                            .restore_tool(part, &reached.connection, &env.name)
+                            .await?;
+                        Ok::<_, Error>((reached, pg_restore))
+                    };
+                    // A fetch is blocking work that dropping its future does not stop.
+                    let stop_fetch = cancel.child_token();
+                    let fetch = self.fetch_dump(job_id, &source, part, &stop_fetch);
+                    let joined = tokio::try_join!(reach, fetch);
+                    if joined.is_err() {
+                        stop_fetch.cancel();
+                    }
+                    let ((reached, pg_restore), dump) = joined?;
+                    let connection = reached.connection;
+                    // Not counted as the job's progress: the restore reads these bytes again.
+                    let uncounted = Arc::new(AtomicU64::new(0));
+                    let (toc, decision) = self
+                        .decide_database(dump.open(&uncounted)?, &connection, &pg_restore, cancel)
                         .await?;
-                    Ok::<_, Error>((reached, pg_restore))
-                };
-                // A fetch is blocking work that dropping its future does not stop.
-                let stop_fetch = cancel.child_token();
-                let fetch = self.fetch_dump(job_id, &source, part, &stop_fetch);
-                let joined = tokio::try_join!(reach, fetch);
-                if joined.is_err() {
-                    stop_fetch.cancel();
+                    if let Some(refusal) = decision.plan.refusal() {
+                        return Err(refusal);
+                    }
+                    Some(DatabaseTarget {
+                        connection,
+                        tunnel: reached.session,
+                        pg_restore,
+                        dump,
+                        toc,
+                        decision,
+                    })
                 }
-                let ((reached, pg_restore), dump) = joined?;
-                let connection = reached.connection;
-                // Not counted as the job's progress: the restore reads these bytes again.
-                let uncounted = Arc::new(AtomicU64::new(0));
-                let (toc, decision) = self
-                    .decide_database(dump.open(&uncounted)?, &connection, &pg_restore, cancel)
-                    .await?;
-                if let Some(refusal) = decision.plan.refusal() {
-                    return Err(refusal);
-                }
-                Some(DatabaseTarget {
-                    connection,
-                    tunnel: reached.session,
-                    pg_restore,
-                    dump,
-                    toc,
-                    decision,
-                })
-            }
-            _ => None,
+                _ => None,
+            };
+            Ok::<_, Error>(target)
         };
+        // A deduplicated media artifact's tree is read and proven meanwhile too: the media is
+        // the longer of the two to restore, and its tree the first thing it needs.
+        let media_tree = async {
+            match (&record.manifest.media, request.media) {
+                (Some(part), true) if part.artifact.chunked.is_some() => {
+                    let uncounted = Arc::new(AtomicU64::new(0));
+                    let proven = source.fetch_proven(&part.artifact, &uncounted, cancel);
+                    proven.await.map(Some)
+                }
+                _ => Ok(None),
+            }
+        };
+        let (database, media_tree) = tokio::try_join!(database, media_tree)?;
         let bucket = match (&record.manifest.media, request.media) {
             (Some(_), true) => self.open_media_bucket(&env).await?,
             _ => None,
@@ -403,6 +423,7 @@ impl Context {
         Ok(Plan {
             source,
             database,
+            media_tree,
             media_dir,
             privileges: settings.restore_privileges,
             keep_replaced_media: settings.keep_replaced_media,
@@ -547,7 +568,15 @@ impl Context {
             let (Some(part), Some(dest)) = (media_part, &plan.media_dir) else {
                 return Ok(None);
             };
-            let reader = plan.source.open(&part.artifact, &progress, &stop).await?;
+            let reader = match &plan.media_tree {
+                Some(proven) => proven.open(&progress)?,
+                None => {
+                    let opened =
+                        plan.source
+                            .open(&part.artifact, &progress, &stop, Plaintext::Unhashed);
+                    opened.await?
+                }
+            };
             let info = part.artifact.clone();
             let cancel = stop.clone();
             let staged = match dest {
@@ -602,13 +631,17 @@ impl Context {
             match staged_media {
                 Some(Staged::Local(staged)) => blocking(move || staged.flush().map(|()| staged))
                     .await
+                    .inspect(|_| tracing::debug!(job = job_id, "media flushed"))
                     .map(|staged| Some(Staged::Local(staged))),
                 other => Ok(other),
             }
         };
         let committed = async {
             match staged_database {
-                Some(pending) => blocking(move || pending.commit()).await.map(Some),
+                Some(pending) => blocking(move || pending.commit())
+                    .await
+                    .map(Some)
+                    .inspect(|_| tracing::debug!(job = job_id, "database committed")),
                 None => Ok(None),
             }
         };
@@ -657,7 +690,12 @@ impl Context {
                         let uncounted = Arc::new(AtomicU64::new(0));
                         let plain = plan
                             .source
-                            .open(&part.artifact, &uncounted, &CancellationToken::new())
+                            .open(
+                                &part.artifact,
+                                &uncounted,
+                                &CancellationToken::new(),
+                                Plaintext::Unhashed,
+                            )
                             .await?;
                         bucket_media::apply(bucket, proven, plain, &part.artifact).await
                     }
