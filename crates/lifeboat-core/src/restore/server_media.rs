@@ -39,7 +39,8 @@ fn script(dir: &str, job_id: &str, then: &str) -> String {
     )
 }
 
-/// What staging runs on the server: fill it, hash it, and remove it if it is not swapped in.
+/// What staging runs on the server: fill it, hash it and flush it, and remove it if it is not
+/// swapped in.
 pub struct Commands {
     fill: Command,
     verify: Command,
@@ -55,7 +56,12 @@ pub fn commands(session: &SshSession, dir: &str, job_id: &str) -> Commands {
         fill: run(
             "mkdir -p -- \"$p\" && mkdir -- \"$s\" && exec tar -xpf - --no-same-owner -C \"$s\"",
         ),
-        verify: run("cd -- \"$s\" && find . -type f -exec sha256sum -- {} +"),
+        // Then flushed to the server's disk, as a local restore flushes before its swap: a
+        // server that crashes after the swap must not come back with files never written.
+        // `sync -f` (one filesystem) is GNU; elsewhere `sync` flushes them all.
+        verify: run(
+            "cd -- \"$s\" && find . -type f -exec sha256sum -- {} + && { sync -f . 2>/dev/null || sync; }",
+        ),
         discard: run("rm -rf -- \"$s\""),
         shown: format!("{dir} on {}", session.server()),
     }
