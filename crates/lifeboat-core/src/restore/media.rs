@@ -274,6 +274,13 @@ impl StagedMedia {
             ));
         }
         self.swapped = true;
+        // The renames on disk before the replaced tree is removed: a crash then finds either
+        // tree in place, never neither.
+        if let Some(parent) = dest.parent() {
+            if let Err(e) = fs::File::open(parent).and_then(|dir| dir.sync_all()) {
+                tracing::warn!("could not flush {}: {e}", parent.display());
+            }
+        }
         let mut kept_copy = None;
         if had_dest {
             if keep_replaced {
