@@ -682,3 +682,74 @@ async fn packs_a_killed_backup_left_unindexed_are_cleaned_up_and_another_keys_ar
     assert!(now.contains(&foreign), "another key's pack was touched");
     assert!(s.lb.verify_backup(&kept.backup_id).await.unwrap().ok);
 }
+
+#[tokio::test]
+async fn a_restore_whose_media_tree_was_swapped_is_refused_and_changes_nothing() {
+    use lifeboat_format::layout::{object_key, MEDIA_TREE_FILE};
+    let s = fixture::fixture(fixture::Target::Local).await;
+    add_uploads(s.media.path());
+    deduplicate(&s, true).await;
+    let first =
+        s.lb.backup(&fixture::both(&s.env_id, "first"))
+            .await
+            .unwrap();
+    common::write_incompressible(&s.media.path().join("gallery/07.jpg"), 150_000);
+    let second =
+        s.lb.backup(&fixture::both(&s.env_id, "second"))
+            .await
+            .unwrap();
+
+    // Whoever can write to the storage puts the second backup's media tree in the first's
+    // place: a tree Lifeboat wrote with this key, but not the one the first's manifest names.
+    let storage = s.storage().await;
+    let first_dir =
+        s.lb.backup_record(&first.backup_id)
+            .await
+            .unwrap()
+            .storage_dir;
+    let second_dir =
+        s.lb.backup_record(&second.backup_id)
+            .await
+            .unwrap()
+            .storage_dir;
+    let tree = storage
+        .get(&object_key(&second_dir, MEDIA_TREE_FILE))
+        .await
+        .unwrap();
+    storage
+        .put(&object_key(&first_dir, MEDIA_TREE_FILE), tree.to_vec())
+        .await
+        .unwrap();
+    let mut db = common::connect(&s.database).await;
+    sqlx::query("UPDATE shop_order SET total = 0 WHERE id < 100")
+        .execute(&mut db)
+        .await
+        .unwrap();
+    drop(db);
+    let (db_before, media_before) = (
+        common::fingerprint(&s.database).await,
+        common::media_hashes(s.media.path()),
+    );
+
+    // The media tree is proven while the restore plans, before the database is touched.
+    let request = lifeboat_core::RestoreRequest {
+        database: true,
+        ..fixture::restore_media(&first.backup_id, &s.env_id, "production", false)
+    };
+    let err = s.lb.restore(&request).await.unwrap_err();
+    assert_eq!(
+        err.code,
+        lifeboat_core::ErrorCode::ChecksumMismatch,
+        "{err:?}"
+    );
+    assert_eq!(common::fingerprint(&s.database).await, db_before);
+    assert_eq!(common::media_hashes(s.media.path()), media_before);
+    // Nothing staged beside the media either.
+    let name = s.media.path().file_name().unwrap().to_string_lossy();
+    let beside: Vec<_> = std::fs::read_dir(s.media.path().parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|entry| entry.starts_with(&format!(".{name}.lifeboat-")))
+        .collect();
+    assert!(beside.is_empty(), "{beside:?}");
+}
