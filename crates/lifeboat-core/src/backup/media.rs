@@ -131,7 +131,7 @@ impl OnServer {
         cancel: &CancellationToken,
     ) -> Result<std::result::Result<(W, media::Archived), ArchiveError>> {
         let Self {
-            mut list,
+            list,
             tar_named,
             server,
             dir,
@@ -139,17 +139,29 @@ impl OnServer {
         let failure = |code: Option<i32>, said: &str| {
             crate::media::ServerDir::failure_at(&server, &dir, code, said)
         };
-        let output = list
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| Error::new(ErrorCode::SshFailed, format!("Cannot run ssh: {e}")))?;
-        if !output.status.success() {
-            return Err(failure(
-                output.status.code(),
-                &String::from_utf8_lossy(&output.stderr),
-            ));
-        }
-        let listing = match media::parse_listing(&output.stdout) {
+        // Read as it comes, so that a cancel stops a long listing (`find` over a large tree)
+        // within its next 64 KiB rather than after it.
+        let listed = on_server(list, None, failure, cancel, |mut out| {
+            let mut listing = Vec::new();
+            let mut chunk = vec![0u8; 64 * 1024];
+            loop {
+                if cancel.is_cancelled() {
+                    return Err(ArchiveError::Stopped);
+                }
+                match std::io::Read::read(&mut out, &mut chunk) {
+                    Ok(0) => return Ok(listing),
+                    Ok(n) => listing.extend_from_slice(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        return Err(ArchiveError::Unreadable {
+                            path: "the listing of the media directory".into(),
+                            why: e.to_string(),
+                        })
+                    }
+                }
+            }
+        })?;
+        let listing = match listed.and_then(|listing| media::parse_listing(&listing)) {
             Ok(listing) => listing,
             Err(e) => return Ok(Err(e)),
         };
