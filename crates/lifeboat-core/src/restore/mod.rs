@@ -68,6 +68,27 @@ enum MediaDest {
     },
 }
 
+impl Plan {
+    /// The media artifact's plaintext, through the tree proven while planning when it is
+    /// deduplicated (read from storage once however often the media is read).
+    async fn open_media(
+        &self,
+        artifact: &lifeboat_format::artifact::ArtifactInfo,
+        progress: &Arc<AtomicU64>,
+        cancel: &CancellationToken,
+    ) -> Result<lifeboat_format::read::ArtifactReader> {
+        match &self.media_tree {
+            Some(proven) => proven.open(progress),
+            None => {
+                let opened = self
+                    .source
+                    .open(artifact, progress, cancel, Plaintext::Unhashed);
+                opened.await
+            }
+        }
+    }
+}
+
 impl MediaDest {
     /// What is recorded for a repair after a crash: a local path (always absolute), or the
     /// server and directory on lines of their own.
@@ -332,6 +353,9 @@ impl Context {
         let record = &source.record;
         let env = self.catalog().environment(&request.environment_id).await?;
         let settings = self.settings().await?;
+        // A fetch is blocking work that dropping its future does not stop: whichever part of the
+        // planning fails first stops it.
+        let stop_fetch = cancel.child_token();
         let database = async {
             let target = match (&record.manifest.database, request.database) {
                 (Some(part), true) => {
@@ -344,14 +368,8 @@ impl Context {
                             .await?;
                         Ok::<_, Error>((reached, pg_restore))
                     };
-                    // A fetch is blocking work that dropping its future does not stop.
-                    let stop_fetch = cancel.child_token();
                     let fetch = self.fetch_dump(job_id, &source, part, &stop_fetch);
-                    let joined = tokio::try_join!(reach, fetch);
-                    if joined.is_err() {
-                        stop_fetch.cancel();
-                    }
-                    let ((reached, pg_restore), dump) = joined?;
+                    let ((reached, pg_restore), dump) = tokio::try_join!(reach, fetch)?;
                     let connection = reached.connection;
                     // Not counted as the job's progress: the restore reads these bytes again.
                     let uncounted = Arc::new(AtomicU64::new(0));
@@ -386,7 +404,11 @@ impl Context {
                 _ => Ok(None),
             }
         };
-        let (database, media_tree) = tokio::try_join!(database, media_tree)?;
+        let planned = tokio::try_join!(database, media_tree);
+        if planned.is_err() {
+            stop_fetch.cancel();
+        }
+        let (database, media_tree) = planned?;
         let bucket = match (&record.manifest.media, request.media) {
             (Some(_), true) => self.open_media_bucket(&env).await?,
             _ => None,
@@ -568,15 +590,7 @@ impl Context {
             let (Some(part), Some(dest)) = (media_part, &plan.media_dir) else {
                 return Ok(None);
             };
-            let reader = match &plan.media_tree {
-                Some(proven) => proven.open(&progress)?,
-                None => {
-                    let opened =
-                        plan.source
-                            .open(&part.artifact, &progress, &stop, Plaintext::Unhashed);
-                    opened.await?
-                }
-            };
+            let reader = plan.open_media(&part.artifact, &progress, &stop).await?;
             let info = part.artifact.clone();
             let cancel = stop.clone();
             let staged = match dest {
@@ -689,13 +703,7 @@ impl Context {
                             .await?;
                         let uncounted = Arc::new(AtomicU64::new(0));
                         let plain = plan
-                            .source
-                            .open(
-                                &part.artifact,
-                                &uncounted,
-                                &CancellationToken::new(),
-                                Plaintext::Unhashed,
-                            )
+                            .open_media(&part.artifact, &uncounted, &CancellationToken::new())
                             .await?;
                         bucket_media::apply(bucket, proven, plain, &part.artifact).await
                     }
